@@ -1,0 +1,25 @@
+//! Run-time switches the controller sets and the program reads once per packet.
+
+use crate::assert_size;
+
+/// Pass every packet untouched (counted as `Reason::Bypass`).
+pub const FLAG_BYPASS: u32 = 1 << 0;
+/// Answer a blocked TCP segment with a reset to the client instead of a silent drop.
+pub const FLAG_TCP_RESET: u32 = 1 << 1;
+/// Some IPv6 block prefix is too short for the coarse filter: every IPv6 packet takes the exact
+/// (slower) path. See `coarse.rs`.
+pub const FLAG_V6_ALL_EXACT: u32 = 1 << 2;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub flags: u32,
+    pub reserved: u32,
+}
+assert_size!(Config, 8);
+
+impl Config {
+    pub const fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}

@@ -1,0 +1,68 @@
+//! The one place that turns a packet offset into a pointer. Every read and write of packet
+//! bytes goes through these helpers, which check the access against `data_end` in the form the
+//! verifier understands.
+
+use core::mem::size_of;
+
+use aya_ebpf::programs::XdpContext;
+
+/// Upper bound on any header offset we compute. Masking offsets with it keeps them provably
+/// bounded for the verifier; real offsets are far below it.
+pub const MAX_OFF: usize = 0x3fff;
+
+#[inline(always)]
+pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    let off = off & MAX_OFF;
+    if start + off + size_of::<T>() > end {
+        return None;
+    }
+    Some((start + off) as *const T)
+}
+
+#[inline(always)]
+pub fn ptr_at_mut<T>(ctx: &XdpContext, off: usize) -> Option<*mut T> {
+    ptr_at::<T>(ctx, off).map(|p| p as *mut T)
+}
+
+/// Reads a value at `off` (unaligned), or None if it would run past the frame.
+#[inline(always)]
+pub fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
+    // SAFETY: ptr_at checked that size_of::<T>() bytes at off lie inside the frame.
+    ptr_at::<T>(ctx, off).map(|p| unsafe { p.read_unaligned() })
+}
+
+#[inline(always)]
+pub fn read_u8(ctx: &XdpContext, off: usize) -> Option<u8> {
+    read::<u8>(ctx, off)
+}
+
+#[inline(always)]
+pub fn read_be16(ctx: &XdpContext, off: usize) -> Option<u16> {
+    read::<[u8; 2]>(ctx, off).map(u16::from_be_bytes)
+}
+
+#[inline(always)]
+pub fn read_be32(ctx: &XdpContext, off: usize) -> Option<u32> {
+    read::<[u8; 4]>(ctx, off).map(u32::from_be_bytes)
+}
+
+/// Writes a value at `off` (unaligned); false if it would run past the frame.
+#[inline(always)]
+pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {
+    match ptr_at_mut::<T>(ctx, off) {
+        // SAFETY: bounds checked by ptr_at_mut.
+        Some(p) => {
+            unsafe { p.write_unaligned(v) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Length of the frame in bytes.
+#[inline(always)]
+pub fn frame_len(ctx: &XdpContext) -> u64 {
+    (ctx.data_end() - ctx.data()) as u64
+}

@@ -1,0 +1,56 @@
+//! The blocker XDP program.
+//!
+//! One pass per frame: parse the headers into a `Packet` (parse.rs), decide (decide.rs), then
+//! act and count (verdict.rs). Anything unexpected passes the frame and is counted: the program
+//! fails open, and it never returns XDP_ABORTED.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod csum;
+#[cfg(target_arch = "bpf")]
+mod cursor;
+#[cfg(target_arch = "bpf")]
+mod decide;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod parse;
+#[cfg(target_arch = "bpf")]
+mod reset;
+#[cfg(target_arch = "bpf")]
+mod verdict;
+
+#[cfg(target_arch = "bpf")]
+mod programs {
+    use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+
+    /// The blocking program attached to the subscriber-facing port.
+    #[xdp]
+    pub fn blocker(ctx: XdpContext) -> u32 {
+        let verdict = crate::decide::judge(&ctx);
+        crate::verdict::apply(&ctx, verdict)
+    }
+
+    /// Passes everything. Attached to the far end of a veth pair it enables the NAPI path that
+    /// receives XDP_TX frames (the resets); benchmarks use it as the empty baseline.
+    #[xdp]
+    pub fn blocker_pass(_ctx: XdpContext) -> u32 {
+        xdp_action::XDP_PASS
+    }
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        // The verifier rejects any reachable panic path, so this is never executed.
+        loop {}
+    }
+
+    #[unsafe(link_section = "license")]
+    #[unsafe(no_mangle)]
+    static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+}
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {
+    eprintln!("blocker-ebpf is an eBPF object; it is built for bpfel-unknown-none by blocker-user");
+}
