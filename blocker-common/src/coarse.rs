@@ -14,8 +14,10 @@
 //!   packet then pays for the trie.
 
 pub const BITS: u32 = 24;
-/// 64-bit words in each bitmap (the array map's `max_entries`).
+/// 64-bit words in one generation's bitmap.
 pub const WORDS: u32 = (1 << BITS) / 64;
+/// The array map holds both generations: slot 1's words follow slot 0's.
+pub const MAP_WORDS: u32 = 2 * WORDS;
 /// IPv6 prefixes shorter than this do not fit the coarse filter.
 pub const V6_MIN_COARSE_LEN: u8 = 16;
 
@@ -31,10 +33,16 @@ pub const fn v6_bit(top32: u32) -> u32 {
     top32.wrapping_mul(0x9E37_79B1) >> (32 - BITS)
 }
 
-/// Splits a bit index into the array word and the mask within it.
+/// Splits a bit index into the array word (within one generation) and the mask within it.
 #[inline(always)]
 pub const fn word_and_mask(bit: u32) -> (u32, u64) {
     (bit >> 6, 1u64 << (bit & 63))
+}
+
+/// The map index of a word of the given generation slot.
+#[inline(always)]
+pub const fn map_index(slot: u32, word: u32) -> u32 {
+    (slot & 1) * WORDS + word
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ pub const FLAG_V6_ALL_EXACT: u32 = 1 << 2;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub flags: u32,
-    pub reserved: u32,
+    /// The list generation packets are judged against: 0 or 1 (see prefix.rs).
+    pub slot: u32,
 }
 assert_size!(Config, 8);
 

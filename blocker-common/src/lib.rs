@@ -25,5 +25,4 @@ mod pod {
     unsafe impl aya::Pod for crate::config::Config {}
     unsafe impl aya::Pod for crate::counters::CounterTable {}
     unsafe impl aya::Pod for crate::prefix::PrefixValue {}
-    unsafe impl aya::Pod for crate::prefix::Ipv6Addr {}
 }

@@ -13,7 +13,7 @@ pub const MAX_OFF: usize = 0x3fff;
 #[inline(always)]
 pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
     let start = ctx.data();
-    let end = ctx.data_end();
+    let end = data_end(ctx);
     let off = off & MAX_OFF;
     if start + off + size_of::<T>() > end {
         return None;
@@ -26,6 +26,14 @@ pub fn ptr_at_mut<T>(ctx: &XdpContext, off: usize) -> Option<*mut T> {
     ptr_at::<T>(ctx, off).map(|p| p as *mut T)
 }
 
+/// `data_end`, loaded afresh at every check. A volatile load keeps LLVM from hoisting
+/// `data_end - size` out of a loop: the verifier refuses arithmetic on the end pointer.
+#[inline(always)]
+fn data_end(ctx: &XdpContext) -> usize {
+    // SAFETY: ctx.ctx points at the kernel's xdp_md for the whole program run.
+    unsafe { core::ptr::read_volatile(&(*ctx.ctx).data_end) as usize }
+}
+
 /// Reads a value at `off` (unaligned), or None if it would run past the frame.
 #[inline(always)]
 pub fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
@@ -33,9 +41,12 @@ pub fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     ptr_at::<T>(ctx, off).map(|p| unsafe { p.read_unaligned() })
 }
 
+/// Reads two adjacent bytes. There is deliberately no one-byte read: LLVM turns the bounds
+/// check `p + 1 > end` into `p >= end`, which the verifier cannot use to prove an access at
+/// offset 0, so every header byte is read together with its neighbour.
 #[inline(always)]
-pub fn read_u8(ctx: &XdpContext, off: usize) -> Option<u8> {
-    read::<u8>(ctx, off)
+pub fn read_pair(ctx: &XdpContext, off: usize) -> Option<(u8, u8)> {
+    read::<[u8; 2]>(ctx, off).map(|[a, b]| (a, b))
 }
 
 #[inline(always)]

@@ -1,17 +1,20 @@
-//! Judging a parsed frame: bypass, then the destination against the block and allow prefixes.
-//! Returns a `Verdict`; nothing here touches the frame.
+//! Judging a parsed frame: bypass, then the destination against the block and allow prefixes
+//! of the live generation. Returns a `Verdict`; nothing here touches the frame.
 
-use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use aya_ebpf::{
+    maps::{Array, lpm_trie::Key},
+    programs::XdpContext,
+};
 use blocker_common::{
     coarse,
     config::{FLAG_BYPASS, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
-    prefix::{Ipv6Addr, PrefixValue},
+    prefix::{SLOT_BITS, v4_key_data, v6_key_data},
     verdict::{Action, Reason},
 };
 
 use crate::{
     maps::{ALLOW_V4, ALLOW_V6, BLOCK_V4, BLOCK_V6, COARSE_V4, COARSE_V6, CONFIG},
-    parse::{self, IPPROTO_TCP, ParseError, Packet, TCP_RST},
+    parse::{self, IPPROTO_TCP, Packet, ParseError, TCP_RST},
 };
 
 #[derive(Clone, Copy)]
@@ -35,6 +38,7 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
         return Verdict::pass(Reason::Internal);
     };
     let flags = cfg.flags;
+    let slot = (cfg.slot & 1) as u8;
     if flags & FLAG_BYPASS != 0 {
         return Verdict::pass(Reason::Bypass);
     }
@@ -46,22 +50,20 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
     };
 
     let reason = if pkt.v6 {
-        let listed = dst6_listed(&pkt.dst6, flags)
-            || matches!(pkt.final6, Some(f) if dst6_listed(&f, flags));
+        let listed = v6_listed(slot, &pkt.dst6, flags)
+            || matches!(pkt.final6, Some(f) if v6_listed(slot, &f, flags));
         if !listed {
             return Verdict::pass(Reason::NoMatch);
         }
-        let allowed = ALLOW_V6.get(Key::new(128, Ipv6Addr(pkt.dst6))).is_some()
-            || matches!(pkt.final6, Some(f) if ALLOW_V6.get(Key::new(128, Ipv6Addr(f))).is_some());
-        if allowed {
+        if v6_allowed(slot, &pkt.dst6) || matches!(pkt.final6, Some(f) if v6_allowed(slot, &f)) {
             return Verdict::pass(Reason::AllowList);
         }
         Reason::DstV6
     } else {
-        if !coarse_hit(&COARSE_V4, coarse::v4_bit(pkt.dst4)) {
+        if !coarse_hit(&COARSE_V4, slot, coarse::v4_bit(pkt.dst4)) {
             return Verdict::pass(Reason::NoMatch);
         }
-        let key = Key::new(32, pkt.dst4.to_be());
+        let key = Key::new(SLOT_BITS + 32, v4_key_data(slot, pkt.dst4.to_be_bytes()));
         if BLOCK_V4.get(&key).is_none() {
             return Verdict::pass(Reason::NoMatch);
         }
@@ -78,7 +80,11 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
 #[inline(always)]
 fn block_action(pkt: &Packet, flags: u32) -> Action {
     match pkt.l4 {
-        Some(l4) if flags & FLAG_TCP_RESET != 0 && pkt.proto == IPPROTO_TCP && l4.tcp_flags & TCP_RST == 0 => {
+        Some(l4)
+            if flags & FLAG_TCP_RESET != 0
+                && pkt.proto == IPPROTO_TCP
+                && l4.tcp_flags & TCP_RST == 0 =>
+        {
             Action::TcpReset
         }
         _ => Action::Drop,
@@ -86,24 +92,28 @@ fn block_action(pkt: &Packet, flags: u32) -> Action {
 }
 
 #[inline(always)]
-fn dst6_listed(dst: &[u8; 16], flags: u32) -> bool {
+fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> bool {
     if flags & FLAG_V6_ALL_EXACT == 0 {
         let top32 = u32::from_be_bytes([dst[0], dst[1], dst[2], dst[3]]);
-        if !coarse_hit(&COARSE_V6, coarse::v6_bit(top32)) {
+        if !coarse_hit(&COARSE_V6, slot, coarse::v6_bit(top32)) {
             return false;
         }
     }
-    let hit: Option<&PrefixValue> = BLOCK_V6.get(Key::new(128, Ipv6Addr(*dst)));
-    hit.is_some()
+    BLOCK_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))).is_some()
 }
 
 #[inline(always)]
-fn coarse_hit(map: &aya_ebpf::maps::Array<u64>, bit: u32) -> bool {
+fn v6_allowed(slot: u8, dst: &[u8; 16]) -> bool {
+    ALLOW_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))).is_some()
+}
+
+#[inline(always)]
+fn coarse_hit(map: &Array<u64>, slot: u8, bit: u32) -> bool {
     let (word, mask) = coarse::word_and_mask(bit);
-    match map.get(word) {
+    match map.get(coarse::map_index(slot as u32, word)) {
         Some(w) => *w & mask != 0,
-        // Outside the bitmap cannot happen (indices are < WORDS); treat as a hit so the exact
-        // path decides rather than silently skipping a listed destination.
+        // Indices are always < MAP_WORDS, so this cannot happen; if it did, let the exact
+        // path decide rather than skip a listed destination.
         None => true,
     }
 }

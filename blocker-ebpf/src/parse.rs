@@ -7,7 +7,7 @@
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::cursor::{read, read_be16, read_be32, read_u8};
+use crate::cursor::{read, read_be16, read_be32, read_pair};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
@@ -43,6 +43,7 @@ pub enum ParseError {
 
 #[derive(Clone, Copy)]
 pub struct L4 {
+    #[allow(dead_code, reason = "the payload parsers (SNI, DNS, HTTP) start here")]
     pub off: usize,
     pub sport: u16,
     pub dport: u16,
@@ -93,17 +94,17 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
 
 #[inline(always)]
 fn parse_v4(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
-    let vihl = read_u8(ctx, l3).ok_or(ParseError::Malformed)?;
+    let (vihl, _tos) = read_pair(ctx, l3).ok_or(ParseError::Malformed)?;
     let ihl = ((vihl & 0x0f) as usize) * 4;
     if vihl >> 4 != 4 || ihl < 20 {
         return Err(ParseError::Malformed);
     }
     let total_len = read_be16(ctx, l3 + 2).ok_or(ParseError::Malformed)? as usize;
     let frag = read_be16(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
-    let proto = read_u8(ctx, l3 + 9).ok_or(ParseError::Malformed)?;
+    let (_ttl, proto) = read_pair(ctx, l3 + 8).ok_or(ParseError::Malformed)?;
     let dst4 = read_be32(ctx, l3 + 16).ok_or(ParseError::Malformed)?;
     // The options must be present too, or the header is truncated.
-    read_u8(ctx, l3 + ihl - 1).ok_or(ParseError::Malformed)?;
+    read_be16(ctx, l3 + ihl - 2).ok_or(ParseError::Malformed)?;
     if total_len < ihl {
         return Err(ParseError::Malformed);
     }
@@ -118,12 +119,12 @@ fn parse_v4(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
 
 #[inline(always)]
 fn parse_v6(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
-    let vtc = read_u8(ctx, l3).ok_or(ParseError::Malformed)?;
+    let (vtc, _) = read_pair(ctx, l3).ok_or(ParseError::Malformed)?;
     if vtc >> 4 != 6 {
         return Err(ParseError::Malformed);
     }
     let payload_len = read_be16(ctx, l3 + 4).ok_or(ParseError::Malformed)? as u32;
-    let mut next = read_u8(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
+    let (mut next, _hop_limit) = read_pair(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
     let dst6 = read::<[u8; 16]>(ctx, l3 + 24).ok_or(ParseError::Malformed)?;
 
     let mut off = l3 + 40;
@@ -134,8 +135,7 @@ fn parse_v6(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
     for _ in 0..MAX_V6_EXT {
         match next {
             IPPROTO_HOPOPTS | IPPROTO_DSTOPTS | IPPROTO_ROUTING | IPPROTO_MH => {
-                let Some(nh) = read_u8(ctx, off) else { l4_reachable = false; break };
-                let Some(hlen) = read_u8(ctx, off + 1) else { l4_reachable = false; break };
+                let Some((nh, hlen)) = read_pair(ctx, off) else { l4_reachable = false; break };
                 let len = (hlen as usize + 1) * 8;
                 if next == IPPROTO_ROUTING {
                     final6 = routing_final_destination(ctx, off, hlen).or(final6);
@@ -145,15 +145,14 @@ fn parse_v6(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
                 ext_len += len as u32;
             }
             IPPROTO_AH => {
-                let Some(nh) = read_u8(ctx, off) else { l4_reachable = false; break };
-                let Some(hlen) = read_u8(ctx, off + 1) else { l4_reachable = false; break };
+                let Some((nh, hlen)) = read_pair(ctx, off) else { l4_reachable = false; break };
                 let len = (hlen as usize + 2) * 4;
                 next = nh;
                 off += len;
                 ext_len += len as u32;
             }
             IPPROTO_FRAGMENT => {
-                let Some(nh) = read_u8(ctx, off) else { l4_reachable = false; break };
+                let Some((nh, _)) = read_pair(ctx, off) else { l4_reachable = false; break };
                 let Some(frag) = read_be16(ctx, off + 2) else { l4_reachable = false; break };
                 next = nh;
                 off += 8;
@@ -183,8 +182,7 @@ fn parse_v6(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
 /// when the packet is source-routed through an unlisted waypoint.
 #[inline(always)]
 fn routing_final_destination(ctx: &XdpContext, off: usize, hlen: u8) -> Option<[u8; 16]> {
-    let rtype = read_u8(ctx, off + 2)?;
-    let segments_left = read_u8(ctx, off + 3)?;
+    let (rtype, segments_left) = read_pair(ctx, off + 2)?;
     if segments_left == 0 || hlen < 2 {
         return None;
     }
@@ -204,8 +202,8 @@ fn parse_l4(ctx: &XdpContext, proto: u8, off: usize, l4_len: u32) -> Option<L4> 
             let dport = read_be16(ctx, off + 2)?;
             let seq = read_be32(ctx, off + 4)?;
             let ack = read_be32(ctx, off + 8)?;
-            let doff = ((read_u8(ctx, off + 12)? >> 4) as u32) * 4;
-            let tcp_flags = read_u8(ctx, off + 13)?;
+            let (doff_byte, tcp_flags) = read_pair(ctx, off + 12)?;
+            let doff = ((doff_byte >> 4) as u32) * 4;
             // The rest of the fixed header must be there too.
             read_be16(ctx, off + 18)?;
             if doff < 20 || doff > l4_len {

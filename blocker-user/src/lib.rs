@@ -1,0 +1,8 @@
+//! The blocker controller library: list parsing (`lists`), the kernel datapath (`datapath`),
+//! captures (`capture`) and offline replay through the real program (`replay`). The `blocker`
+//! binary (main.rs, cli/) is a thin layer over these.
+
+pub mod capture;
+pub mod datapath;
+pub mod lists;
+pub mod replay;

@@ -1,0 +1,43 @@
+//! The list options shared by `run` and `replay`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use blocker_user::{
+    datapath::Options,
+    lists::{ListKind, ListSet},
+};
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct ListArgs {
+    /// Block list file (text: one address or CIDR per line). Repeatable.
+    #[arg(long = "list", value_name = "FILE", required = true)]
+    pub lists: Vec<PathBuf>,
+    /// Allow list file: entries here win over block entries. Repeatable.
+    #[arg(long = "allow", value_name = "FILE")]
+    pub allow: Vec<PathBuf>,
+    /// Drop blocked TCP silently instead of answering with a reset.
+    #[arg(long)]
+    pub drop_tcp: bool,
+}
+
+impl ListArgs {
+    /// Parses every file; any invalid file is an error and nothing is applied.
+    pub fn load(&self) -> anyhow::Result<ListSet> {
+        let mut set = ListSet::new();
+        for p in &self.lists {
+            let s = set.add_file(p, ListKind::Block)?;
+            log::info!("{}: {} block entries ({} IPv4, {} IPv6)", p.display(), s.entries, s.v4, s.v6);
+        }
+        for p in &self.allow {
+            let s = set.add_file(p, ListKind::Allow).with_context(|| "allow list")?;
+            log::info!("{}: {} allow entries", p.display(), s.entries);
+        }
+        Ok(set)
+    }
+
+    pub fn options(&self) -> Options {
+        Options { tcp_reset: !self.drop_tcp }
+    }
+}

@@ -1,0 +1,35 @@
+//! Command-line interface: one file per subcommand.
+
+mod check_list;
+mod lists_arg;
+mod replay;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "blocker", version, about = "Inline XDP blocking of listed addresses and names")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load lists, attach to an interface and block until SIGINT/SIGTERM.
+    Run(run::RunArgs),
+    /// Validate list files and print a summary; nothing is loaded.
+    CheckList(check_list::CheckListArgs),
+    /// Run every frame of an Ethernet capture through the real program and print the verdicts.
+    Replay(replay::ReplayArgs),
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::CheckList(a) => check_list::run(a),
+        Command::Replay(a) => replay::run(a),
+    }
+}

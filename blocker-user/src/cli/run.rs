@@ -1,0 +1,57 @@
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use blocker_user::datapath::{AttachMode, Datapath};
+use clap::Args;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use super::lists_arg::ListArgs;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The subscriber-facing interface to attach to.
+    #[arg(long, value_name = "IF")]
+    iface: String,
+    #[command(flatten)]
+    lists: ListArgs,
+    /// Use generic (skb) XDP even if the driver supports native XDP.
+    #[arg(long)]
+    skb_mode: bool,
+    /// Stop by itself after this many seconds (for scripts and tests).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<u64>,
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    // Lists first: a bad list must fail before anything touches the kernel.
+    let set = a.lists.load()?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+
+    let mut dp = Datapath::load(a.lists.options())?;
+    let report = dp.install(&set)?;
+    log::info!(
+        "installed {} IPv4 + {} IPv6 block prefixes, {} + {} allow prefixes in {:?}",
+        report.block_v4, report.block_v6, report.allow_v4, report.allow_v6, report.elapsed
+    );
+    let att = dp.attach(&a.iface, a.skb_mode)?;
+    if att.mode == AttachMode::Generic && !a.skb_mode {
+        log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
+    }
+    println!("blocker: attached to {} ({} XDP); blocking until SIGINT/SIGTERM", att.iface, att.mode.name());
+
+    let deadline = a.duration.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    loop {
+        if signals.pending().next().is_some() {
+            break;
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let counters = dp.counters()?;
+    println!("blocker: detaching from {}; counters:", att.iface);
+    print!("{}", counters.render());
+    drop(dp);
+    Ok(ExitCode::SUCCESS)
+}
