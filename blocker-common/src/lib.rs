@@ -6,6 +6,7 @@
 pub mod coarse;
 pub mod config;
 pub mod counters;
+pub mod name;
 pub mod prefix;
 pub mod verdict;
 
@@ -25,4 +26,7 @@ mod pod {
     unsafe impl aya::Pod for crate::config::Config {}
     unsafe impl aya::Pod for crate::counters::CounterTable {}
     unsafe impl aya::Pod for crate::prefix::PrefixValue {}
+    unsafe impl aya::Pod for crate::name::HashKey {}
+    unsafe impl aya::Pod for crate::name::NameKey {}
+    unsafe impl aya::Pod for crate::name::NameValue {}
 }
