@@ -1,1 +1,57 @@
-fn main(){}
+//! Project tasks: `cargo xtask setup | test | demo`.
+//!
+//! One entry point for everything that needs the machine prepared (nightly + rust-src,
+//! bpf-linker, apt packages) or root (the namespace lab), so a newcomer, a developer and CI all
+//! run the same commands.
+
+mod apt;
+mod bpf_linker;
+mod demo;
+mod process;
+mod setup;
+mod test;
+mod toolchain;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "blocker project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need: nightly + rust-src, bpf-linker, apt packages.
+    /// Idempotent and fast when everything is there.
+    Setup,
+    /// Host unit tests (`cargo test --workspace`), then the privileged tests (root, BPF,
+    /// network namespaces) of blocker-tests.
+    Test {
+        /// Passed to the test harness of both runs: test name filters, `--nocapture`, ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the blocker and show it blocking in a namespace lab (needs root).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    process::put_cargo_bin_on_path();
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup::ensure_setup(),
+        Task::Test { args } => test::run(&args),
+        Task::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `cargo xtask test`: host unit tests, then the privileged tests, then one summary. Every
+//! step runs even when an earlier one failed, so one run reports everything.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+
+use crate::{
+    process::{self, cargo, display, is_root},
+    setup::ensure_setup,
+};
+
+struct Step {
+    name: &'static str,
+    command: String,
+    elapsed: Duration,
+    result: Result<()>,
+}
+
+pub fn run(harness_args: &[String]) -> Result<()> {
+    ensure_setup()?;
+    let mut steps = Vec::new();
+
+    let mut host = cargo();
+    // Unprivileged: must pass for any user; the privileged tests in blocker-tests are
+    // #[ignore]d here.
+    host.args(["test", "--workspace"]);
+    if !harness_args.is_empty() {
+        host.arg("--").args(harness_args);
+    }
+    steps.push(step("host tests", host));
+
+    if is_root() {
+        let mut privileged = cargo();
+        privileged
+            .args([
+                "test",
+                "-p",
+                "blocker-tests",
+                "--",
+                "--include-ignored",
+                "--test-threads=1",
+            ])
+            .args(harness_args);
+        steps.push(step("privileged tests", privileged));
+    } else {
+        steps.push(Step {
+            name: "privileged tests",
+            command: "cargo test -p blocker-tests -- --include-ignored --test-threads=1".into(),
+            elapsed: Duration::ZERO,
+            result: Err(anyhow::anyhow!(
+                "not run: they need root (network namespaces, XDP); run `cargo xtask test` as root"
+            )),
+        });
+    }
+
+    println!("\n== cargo xtask test: summary ==");
+    let mut failed = 0;
+    for s in &steps {
+        let verdict = match &s.result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                failed += 1;
+                format!("FAILED: {e:#}")
+            }
+        };
+        println!(
+            "{:<17} {:>7.1}s  {}  [{}]",
+            s.name,
+            s.elapsed.as_secs_f64(),
+            verdict,
+            s.command
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} of {} test steps failed", steps.len());
+    }
+    println!("all {} test steps passed", steps.len());
+    Ok(())
+}
+
+fn step(name: &'static str, mut cmd: Command) -> Step {
+    println!("\n== {name} ==");
+    let command = display(&cmd);
+    let started = Instant::now();
+    let result = process::run(&mut cmd);
+    Step {
+        name,
+        command,
+        elapsed: started.elapsed(),
+        result,
+    }
+}
