@@ -8,7 +8,7 @@ pub struct CheckListArgs {
     /// List files to validate.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Validate as allow lists (no minimum prefix length).
+    /// Validate as allow lists (no minimum prefix length, single-label names allowed).
     #[arg(long)]
     allow: bool,
     /// Print one JSON object per file.
@@ -27,14 +27,21 @@ pub fn run(a: CheckListArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     let lens = |v: &[(u8, usize)]| v.iter().map(|(l, n)| format!("/{l}:{n}")).collect::<Vec<_>>().join(" ");
                     println!(
-                        "{}: ok: {} entries ({} IPv4, {} IPv6), {} duplicate(s), {} lines",
-                        f.display(), s.entries, s.v4, s.v6, s.duplicates, s.lines
+                        "{}: ok: {} entries ({} IPv4, {} IPv6, {} names), {} duplicate(s), {} lines",
+                        f.display(), s.entries, s.v4, s.v6, s.names, s.duplicates, s.lines
                     );
                     if s.v4 > 0 {
                         println!("  IPv4 prefix lengths: {}", lens(&s.v4_lengths));
                     }
                     if s.v6 > 0 {
                         println!("  IPv6 prefix lengths: {}", lens(&s.v6_lengths));
+                    }
+                    if s.names > 0 {
+                        let both = s.names - s.names_self_only - s.names_below_only;
+                        println!(
+                            "  names: {both} with subdomains, {} this name only (=), {} subdomains only (*.)",
+                            s.names_self_only, s.names_below_only
+                        );
                     }
                 }
             }

@@ -2,6 +2,7 @@
 
 mod check_list;
 mod lists_arg;
+mod lookup;
 mod replay;
 mod run;
 
@@ -22,6 +23,8 @@ enum Command {
     Run(run::RunArgs),
     /// Validate list files and print a summary; nothing is loaded.
     CheckList(check_list::CheckListArgs),
+    /// Tell which list entry a name or address matches, and why.
+    Lookup(lookup::LookupArgs),
     /// Run every frame of an Ethernet capture through the real program and print the verdicts.
     Replay(replay::ReplayArgs),
 }
@@ -30,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::CheckList(a) => check_list::run(a),
+        Command::Lookup(a) => lookup::run(a),
         Command::Replay(a) => replay::run(a),
     }
 }

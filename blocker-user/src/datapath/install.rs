@@ -53,14 +53,14 @@ impl Datapath {
         }
 
         let mut bitmap = Bitmap::default();
-        for e in set.block() {
-            bitmap.add(&e.prefix);
-            self.insert_prefix("BLOCK_V4", "BLOCK_V6", slot, e)?;
-            if e.prefix.is_v4() { report.block_v4 += 1 } else { report.block_v6 += 1 }
+        for (e, p) in set.block_prefixes() {
+            bitmap.add(p);
+            self.insert_prefix("BLOCK_V4", "BLOCK_V6", slot, e, p)?;
+            if p.is_v4() { report.block_v4 += 1 } else { report.block_v6 += 1 }
         }
-        for e in set.allow() {
-            self.insert_prefix("ALLOW_V4", "ALLOW_V6", slot, e)?;
-            if e.prefix.is_v4() { report.allow_v4 += 1 } else { report.allow_v6 += 1 }
+        for (e, p) in set.allow_prefixes() {
+            self.insert_prefix("ALLOW_V4", "ALLOW_V6", slot, e, p)?;
+            if p.is_v4() { report.allow_v4 += 1 } else { report.allow_v6 += 1 }
         }
         self.write_bitmap("COARSE_V4", next, &bitmap.v4)?;
         self.write_bitmap("COARSE_V6", next, &bitmap.v6)?;
@@ -79,9 +79,9 @@ impl Datapath {
         Ok(report)
     }
 
-    fn insert_prefix(&mut self, v4_map: &'static str, v6_map: &'static str, slot: u8, e: &Entry) -> Result<(), DatapathError> {
+    fn insert_prefix(&mut self, v4_map: &'static str, v6_map: &'static str, slot: u8, e: &Entry, p: &Prefix) -> Result<(), DatapathError> {
         let value = PrefixValue { entry_id: e.id, flags: 0 };
-        match e.prefix {
+        match *p {
             Prefix::V4 { addr, len } => {
                 let mut trie: LpmTrie<&mut MapData, V4KeyData, PrefixValue> = self.map_mut(v4_map)?;
                 let key = Key::new(SLOT_BITS + len as u32, v4_key_data(slot, addr.octets()));

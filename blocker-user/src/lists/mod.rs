@@ -1,9 +1,22 @@
-//! Block and allow lists: parsing, validation, and the in-memory set the datapath installs.
+//! Block and allow lists: parsing, validation, the in-memory set the datapath installs, and the
+//! reference matcher that says which entry a name or address meets.
+//!
+//! List syntax (one entry per line, `#` comments, blank lines ignored; see `parse.rs`):
+//! `192.0.2.0/24` or `2001:db8::1` (an address or CIDR), `example.com` (the name and its
+//! subdomains), `=example.com` (the name only), `*.example.com` (its subdomains only).
 
+mod entry;
 mod error;
+mod lookup;
+mod name;
+mod parse;
 mod prefix;
 mod set;
 
+pub use entry::{Entry, ListKind, Target};
 pub use error::{LineError, ListError};
+pub use lookup::{Lookup, Match, Query, QueryError, Verdict};
+pub use name::{EmptyAt, NameEntry, NameError, NameMode, normalise_name, normalise_query, parse_name_entry};
+pub use parse::{EntryError, ListSummary, ParsedEntry, load_list, parse_entry, parse_list};
 pub use prefix::{Prefix, parse_prefix};
-pub use set::{Entry, ListKind, ListSet, ListSummary, load_list, parse_list};
+pub use set::ListSet;

@@ -1,0 +1,306 @@
+//! The text list format.
+//!
+//! One entry per line: an IPv4/IPv6 address or CIDR prefix, or a host name in one of the modes
+//! of `name.rs` (`example.com`, `=example.com`, `*.example.com`). `#` starts a comment (whole
+//! line, or after the entry); blank lines are ignored. A line is an address if it parses as one
+//! or is made only of address characters (so `192.0.2.256` is a bad address, not a name);
+//! anything else is a name. Any invalid line rejects the whole file, every bad line reported
+//! as `file:line: reason`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+};
+
+use super::{
+    entry::{ListKind, Target},
+    error::{LineError, ListError, MAX_REPORTED},
+    name::{NameError, NameMode, parse_name_entry},
+    prefix::{MIN_BLOCK_LEN_V4, MIN_BLOCK_LEN_V6, Prefix, parse_prefix},
+};
+
+/// One accepted line, before the set gives it an id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedEntry {
+    pub target: Target,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ListSummary {
+    pub lines: usize,
+    /// Distinct entries: prefixes plus names.
+    pub entries: usize,
+    pub v4: usize,
+    pub v6: usize,
+    /// Distinct names (a name listed in two modes is one name with both).
+    pub names: usize,
+    /// Names listed as `=name`.
+    pub names_self_only: usize,
+    /// Names listed as `*.name`.
+    pub names_below_only: usize,
+    /// Lines that repeated an entry already in the file, including a name in another mode
+    /// (whose modes were merged).
+    pub duplicates: usize,
+    /// Count of entries per prefix length, v4 then v6, only lengths present.
+    pub v4_lengths: Vec<(u8, usize)>,
+    pub v6_lengths: Vec<(u8, usize)>,
+}
+
+/// Why one line was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("{0}")]
+    Address(String),
+    #[error(transparent)]
+    Name(#[from] NameError),
+}
+
+/// Parses one entry (comment removed, trimmed).
+pub fn parse_entry(text: &str, kind: ListKind) -> Result<Target, EntryError> {
+    if looks_like_address(text) {
+        let p = parse_prefix(text).and_then(|p| check_breadth(p, kind)).map_err(EntryError::Address)?;
+        return Ok(Target::Prefix(p));
+    }
+    Ok(Target::Name(parse_name_entry(text, kind)?))
+}
+
+/// Made only of what addresses and CIDRs are made of. Such a line is judged as an address even
+/// when it does not parse, so its error speaks of addresses.
+pub(super) fn looks_like_address(text: &str) -> bool {
+    let v4 = text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'/');
+    let v6 = text.contains(':') && text.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'/'));
+    !text.is_empty() && (v4 || v6 || parse_prefix(text).is_ok())
+}
+
+fn check_breadth(p: Prefix, kind: ListKind) -> Result<Prefix, String> {
+    if kind == ListKind::Allow {
+        return Ok(p);
+    }
+    let min = if p.is_v4() { MIN_BLOCK_LEN_V4 } else { MIN_BLOCK_LEN_V6 };
+    if p.len() < min {
+        return Err(format!("refusing to block /{} (wider than /{min}): a list entry names sites, not networks this size", p.len()));
+    }
+    Ok(p)
+}
+
+/// Parses list text. `path` only names the source in messages.
+pub fn parse_list(path: &Path, text: &str, kind: ListKind) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+    let mut out: Vec<ParsedEntry> = Vec::new();
+    let mut seen_prefixes = HashSet::new();
+    // Name → index in `out`: the kernel holds one value per name, so a second line for the
+    // same name adds its mode to the first.
+    let mut seen_names: HashMap<String, usize> = HashMap::new();
+    let mut errors = Vec::new();
+    let mut total_errors = 0;
+    let mut summary = ListSummary::default();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        summary.lines = line;
+        let content = raw.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        match parse_entry(content, kind) {
+            Ok(Target::Prefix(p)) => {
+                if seen_prefixes.insert(p) {
+                    out.push(ParsedEntry { target: Target::Prefix(p), line });
+                } else {
+                    summary.duplicates += 1;
+                }
+            }
+            Ok(Target::Name(n)) => match seen_names.get(&n.name) {
+                Some(&at) => {
+                    if let Target::Name(first) = &mut out[at].target {
+                        first.flags |= n.flags;
+                    }
+                    summary.duplicates += 1;
+                }
+                None => {
+                    seen_names.insert(n.name.clone(), out.len());
+                    out.push(ParsedEntry { target: Target::Name(n), line });
+                }
+            },
+            Err(e) => {
+                total_errors += 1;
+                if errors.len() < MAX_REPORTED {
+                    errors.push(LineError { line, text: content.to_string(), reason: e.to_string() });
+                }
+            }
+        }
+    }
+    if total_errors > 0 {
+        return Err(ListError::Invalid { path: path.to_path_buf(), errors, total: total_errors });
+    }
+    summarise(&out, &mut summary);
+    Ok((out, summary))
+}
+
+fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
+    summary.entries = entries.len();
+    let mut v4 = [0usize; 33];
+    let mut v6 = [0usize; 129];
+    for e in entries {
+        match &e.target {
+            Target::Prefix(Prefix::V4 { len, .. }) => v4[*len as usize] += 1,
+            Target::Prefix(Prefix::V6 { len, .. }) => v6[*len as usize] += 1,
+            Target::Name(n) => {
+                summary.names += 1;
+                match n.mode() {
+                    NameMode::NameOnly => summary.names_self_only += 1,
+                    NameMode::SubdomainsOnly => summary.names_below_only += 1,
+                    NameMode::NameAndSubdomains => {}
+                }
+            }
+        }
+    }
+    summary.v4 = v4.iter().sum();
+    summary.v6 = v6.iter().sum();
+    summary.v4_lengths = v4.iter().enumerate().filter(|(_, n)| **n > 0).map(|(l, n)| (l as u8, *n)).collect();
+    summary.v6_lengths = v6.iter().enumerate().filter(|(_, n)| **n > 0).map(|(l, n)| (l as u8, *n)).collect();
+}
+
+/// Reads and parses one list file.
+pub fn load_list(path: &Path, kind: ListKind) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ListError::Io { path: path.to_path_buf(), source })?;
+    parse_list(path, &text, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use blocker_common::name::{MATCH_BELOW, MATCH_SELF};
+
+    use super::*;
+    use crate::lists::NameEntry;
+
+    fn parse(text: &str) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+        parse_list(Path::new("test.txt"), text, ListKind::Block)
+    }
+
+    fn name(n: &str, flags: u32) -> Target {
+        Target::Name(NameEntry { name: n.into(), flags })
+    }
+
+    /// The one error a one-bad-line file gets, as printed.
+    fn error_of(line: &str) -> String {
+        let text = format!("example.org\n{line}\n");
+        let e = parse(&text).unwrap_err();
+        let ListError::Invalid { errors, total, .. } = &e else { panic!("{e}") };
+        assert_eq!((*total, errors[0].line), (1, 2), "{e}");
+        let msg = e.to_string();
+        assert!(msg.starts_with("test.txt:2: "), "{msg}");
+        msg
+    }
+
+    #[test]
+    fn comments_blank_lines_and_inline_comments_are_ignored() {
+        let (p, s) = parse("# header\n\n192.0.2.1 # a host\n  2001:db8::/32  \nexample.com # a site\n").unwrap();
+        assert_eq!(p.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(p[2].target, name("example.com", MATCH_SELF | MATCH_BELOW));
+        assert_eq!((s.v4, s.v6, s.names, s.entries, s.lines), (1, 1, 1, 3, 5));
+    }
+
+    #[test]
+    fn a_line_is_an_address_if_it_looks_like_one_and_a_name_otherwise() {
+        let (p, _) = parse("192.0.2.0/24\n2001:db8::1\nexample.com\n123.example\n").unwrap();
+        assert!(matches!(p[0].target, Target::Prefix(_)));
+        assert!(matches!(p[1].target, Target::Prefix(_)));
+        assert!(matches!(p[2].target, Target::Name(_)));
+        assert!(matches!(p[3].target, Target::Name(_)));
+        assert!(error_of("192.0.2.256").contains("not an IPv4 or IPv6 address"));
+        assert!(error_of("192.0.2.0/33").contains("longer than /32"));
+    }
+
+    #[test]
+    fn names_are_stored_normalised() {
+        let (p, _) = parse("Example.COM.\n=Bücher.example\n*.WWW.example.net\n").unwrap();
+        let targets: Vec<_> = p.into_iter().map(|e| e.target).collect();
+        assert_eq!(
+            targets,
+            vec![
+                name("example.com", MATCH_SELF | MATCH_BELOW),
+                name("xn--bcher-kva.example", MATCH_SELF),
+                name("www.example.net", MATCH_BELOW),
+            ]
+        );
+    }
+
+    #[test]
+    fn summary_counts_names_by_mode() {
+        let (_, s) = parse("a.example\n=b.example\n=c.example\n*.d.example\n192.0.2.1\n").unwrap();
+        assert_eq!((s.entries, s.names, s.names_self_only, s.names_below_only, s.v4), (5, 4, 2, 1, 1));
+    }
+
+    #[test]
+    fn a_name_in_two_modes_is_one_entry_with_both() {
+        let (p, s) = parse("=example.com\n*.example.com\nEXAMPLE.com.\n").unwrap();
+        assert_eq!(p, vec![ParsedEntry { target: name("example.com", MATCH_SELF | MATCH_BELOW), line: 1 }]);
+        assert_eq!((s.names, s.duplicates, s.names_self_only), (1, 2, 0));
+    }
+
+    #[test]
+    fn a_bad_line_names_file_and_line_and_rejects_the_file() {
+        let e = parse("192.0.2.1\nexample.invalid/33\n192.0.2.2\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("test.txt:2:"), "{msg}");
+        assert!(msg.contains("nothing from this file was applied"), "{msg}");
+    }
+
+    #[test]
+    fn every_bad_line_is_reported() {
+        let e = parse("exa mple.com\n192.0.2.1\nexample..com\nok.example\n-bad.example\n").unwrap_err();
+        let ListError::Invalid { errors, total, .. } = e else { panic!() };
+        assert_eq!(total, 3);
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn bad_names_say_what_is_wrong() {
+        let label64 = "a".repeat(64);
+        let name254 = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(62));
+        let cases: &[(&str, &str)] = &[
+            ("exa mple.com", "contains whitespace"),
+            ("example..com", "two dots in a row"),
+            (".example.com", "starts with '.'"),
+            ("example.com..", "ends with '..'"),
+            ("-bad.example", "label \"-bad\" starts with '-'"),
+            ("bad-.example", "label \"bad-\" ends with '-'"),
+            ("*.*.example", "'*' is only allowed as the whole first label"),
+            ("ex*ample.com", "'*' is only allowed as the whole first label"),
+            ("=*.example.com", "cannot be combined"),
+            ("http://example.com", "a URL, not a host name: write the host name alone (example.com)"),
+            ("https://user@example.com:8443/x", "(example.com)"),
+            ("example.com/path", "a path is not part of a host name"),
+            ("example.com:443", "a port is not part of a host name"),
+            (&format!("{label64}.example"), "is 64 bytes; a label has at most 63"),
+            (&name254, "the name is 254 bytes; a name has at most 253"),
+            ("xn--zz.example", "label \"xn--zz\" is not a valid A-label"),
+            ("exa$mple.com", "character '$' in label \"exa$mple\" is not allowed"),
+            ("host.42", "the last label \"42\" is all digits"),
+            ("com", "would block a whole top-level domain"),
+            ("=192.0.2.1", "apply to names"),
+        ];
+        for (line, reason) in cases {
+            let msg = error_of(line);
+            assert!(msg.contains(reason), "{line:?}: expected {reason:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_counted_once() {
+        let (p, s) = parse("192.0.2.1\n192.0.2.1/32\n").unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(s.duplicates, 1);
+    }
+
+    #[test]
+    fn over_broad_block_entries_are_refused_but_allowed_in_allow_lists() {
+        assert!(parse("10.0.0.0/7\n").is_err());
+        assert!(parse("2001::/15\n").is_err());
+        assert!(parse("10.0.0.0/8\n").is_ok());
+        assert!(parse("com\n").is_err());
+        let allow = |t: &str| parse_list(Path::new("a"), t, ListKind::Allow);
+        assert!(allow("0.0.0.0/0\n").is_ok());
+        assert!(allow("local\n*.internal\n").is_ok());
+    }
+}
