@@ -6,6 +6,7 @@
 pub mod coarse;
 pub mod config;
 pub mod counters;
+pub mod dns;
 pub mod name;
 pub mod prefix;
 pub mod verdict;
@@ -27,6 +28,7 @@ mod pod {
     unsafe impl aya::Pod for crate::counters::CounterTable {}
     unsafe impl aya::Pod for crate::prefix::PrefixValue {}
     unsafe impl aya::Pod for crate::name::HashKey {}
+    unsafe impl aya::Pod for crate::dns::DnsConfig {}
     unsafe impl aya::Pod for crate::name::NameKey {}
     unsafe impl aya::Pod for crate::name::NameValue {}
 }

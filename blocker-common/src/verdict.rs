@@ -12,16 +12,19 @@ pub enum Action {
     Drop = 1,
     /// The frame was rewritten into a TCP reset and sent back out of the port it came in on.
     TcpReset = 2,
+    /// The DNS query was rewritten into its answer and sent back out of the port it came in on.
+    DnsAnswer = 3,
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Action::Pass, Action::Drop, Action::TcpReset];
+    pub const ALL: [Action; 4] = [Action::Pass, Action::Drop, Action::TcpReset, Action::DnsAnswer];
 
     pub const fn name(self) -> &'static str {
         match self {
             Action::Pass => "pass",
             Action::Drop => "drop",
             Action::TcpReset => "tcp_reset",
+            Action::DnsAnswer => "dns_answer",
         }
     }
 
@@ -54,10 +57,27 @@ pub enum Reason {
     DstV4 = 7,
     /// The IPv6 destination is inside a listed prefix.
     DstV6 = 8,
+    /// A TLS ClientHello named a listed server (SNI).
+    Sni = 9,
+    /// A DNS query asked for a listed name.
+    DnsName = 10,
+    /// An HTTP request named a listed Host.
+    HttpHost = 11,
+    /// A later packet of a flow already blocked.
+    FlowBlocked = 12,
+    /// A segment arrived ahead of a gap while a ClientHello was incomplete: dropped so the
+    /// client resends in order (see tls.rs).
+    TlsOutOfOrder = 13,
+    /// A segment of a ClientHello still being read: passed while the name is incomplete.
+    TlsPending = 14,
+    /// Looked like a ClientHello but could not be read to a name, or named none: fail open.
+    TlsUnparsed = 15,
+    /// A packet to UDP port 53 that is not a query we can judge: fail open.
+    DnsUnparsed = 16,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 17] = [
         Reason::NoMatch,
         Reason::NotIp,
         Reason::Bypass,
@@ -67,6 +87,14 @@ impl Reason {
         Reason::Internal,
         Reason::DstV4,
         Reason::DstV6,
+        Reason::Sni,
+        Reason::DnsName,
+        Reason::HttpHost,
+        Reason::FlowBlocked,
+        Reason::TlsOutOfOrder,
+        Reason::TlsPending,
+        Reason::TlsUnparsed,
+        Reason::DnsUnparsed,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -80,12 +108,23 @@ impl Reason {
             Reason::Internal => "internal",
             Reason::DstV4 => "dst_v4",
             Reason::DstV6 => "dst_v6",
+            Reason::Sni => "sni",
+            Reason::DnsName => "dns_name",
+            Reason::HttpHost => "http_host",
+            Reason::FlowBlocked => "flow_blocked",
+            Reason::TlsOutOfOrder => "tls_out_of_order",
+            Reason::TlsPending => "tls_pending",
+            Reason::TlsUnparsed => "tls_unparsed",
+            Reason::DnsUnparsed => "dns_unparsed",
         }
     }
 
     /// True for the reasons under which a packet passes because the program could not judge it.
     pub const fn is_fail_open(self) -> bool {
-        matches!(self, Reason::Malformed | Reason::Unsupported | Reason::Internal)
+        matches!(
+            self,
+            Reason::Malformed | Reason::Unsupported | Reason::Internal | Reason::TlsUnparsed | Reason::DnsUnparsed
+        )
     }
 
     pub fn from_index(i: usize) -> Option<Reason> {

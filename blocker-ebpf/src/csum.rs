@@ -11,6 +11,7 @@ pub fn fold(mut sum: u64) -> u16 {
 
 /// Sum of the big-endian 16-bit words of `bytes` (even length), not yet folded.
 #[inline(always)]
+#[allow(dead_code)]
 pub fn sum_words<const N: usize>(bytes: &[u8; N]) -> u64 {
     let mut sum = 0u64;
     let mut i = 0;

@@ -41,12 +41,27 @@ pub fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     ptr_at::<T>(ctx, off).map(|p| unsafe { p.read_unaligned() })
 }
 
-/// Reads two adjacent bytes. There is deliberately no one-byte read: LLVM turns the bounds
-/// check `p + 1 > end` into `p >= end`, which the verifier cannot use to prove an access at
-/// offset 0, so every header byte is read together with its neighbour.
+/// Reads two adjacent bytes. Header bytes are read in pairs: LLVM turns the bounds check
+/// `p + 1 > end` of a one-byte read into `p >= end`, which the verifier cannot use to prove an
+/// access at offset 0.
 #[inline(always)]
 pub fn read_pair(ctx: &XdpContext, off: usize) -> Option<(u8, u8)> {
     read::<[u8; 2]>(ctx, off).map(|[a, b]| (a, b))
+}
+
+/// Reads one byte: as the first of a pair when the frame goes on, else (the frame's last byte)
+/// through the bpf_xdp_load_bytes helper, which checks bounds itself.
+#[inline(always)]
+pub fn read_u8(ctx: &XdpContext, off: usize) -> Option<u8> {
+    if let Some((a, _)) = read_pair(ctx, off) {
+        return Some(a);
+    }
+    let mut b = 0u8;
+    // SAFETY: the helper copies one byte into a stack variable of one byte.
+    let r = unsafe {
+        aya_ebpf::helpers::generated::bpf_xdp_load_bytes(ctx.ctx, (off & MAX_OFF) as u32, (&mut b as *mut u8).cast(), 1)
+    };
+    if r == 0 { Some(b) } else { None }
 }
 
 #[inline(always)]

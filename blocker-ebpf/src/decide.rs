@@ -1,5 +1,6 @@
 //! Judging a parsed frame: bypass, then the destination against the block and allow prefixes
-//! of the live generation. Returns a `Verdict`; nothing here touches the frame.
+//! of the live generation, then the names a TCP flow carries (tcp_names.rs). Returns a
+//! `Verdict`; nothing here touches the frame.
 
 use aya_ebpf::{
     maps::{Array, lpm_trie::Key},
@@ -13,22 +14,23 @@ use blocker_common::{
 };
 
 use crate::{
-    maps::{ALLOW_V4, ALLOW_V6, BLOCK_V4, BLOCK_V6, COARSE_V4, COARSE_V6, CONFIG},
-    parse::{self, IPPROTO_TCP, Packet, ParseError, TCP_RST},
+    maps::{ALLOW_V4, ALLOW_V6, BLOCK_V4, BLOCK_V6, COARSE_V4, COARSE_V6, CONFIG, PACKET},
+    parse::{self, Packet, ParseError, TCP_RST},
+    tcp_names,
 };
 
 #[derive(Clone, Copy)]
 pub struct Verdict {
     pub action: Action,
     pub reason: Reason,
-    /// The parsed frame, present when the action needs to rewrite it.
-    pub packet: Option<Packet>,
+    /// The list entry behind the verdict (0: none), for per-entry counters.
+    pub entry: u32,
 }
 
 impl Verdict {
     #[inline(always)]
-    const fn pass(reason: Reason) -> Self {
-        Verdict { action: Action::Pass, reason, packet: None }
+    pub const fn pass(reason: Reason) -> Self {
+        Verdict { action: Action::Pass, reason, entry: 0 }
     }
 }
 
@@ -42,64 +44,85 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
     if flags & FLAG_BYPASS != 0 {
         return Verdict::pass(Reason::Bypass);
     }
-    let pkt = match parse::parse(ctx) {
-        Ok(p) => p,
+    let Some(p) = PACKET.get_ptr_mut(0) else {
+        return Verdict::pass(Reason::Internal);
+    };
+    // SAFETY: per-CPU scratch, used only by this program run on this CPU.
+    let pkt = unsafe { &mut *p };
+    match parse::parse(ctx, pkt) {
+        Ok(()) => {}
         Err(ParseError::NotIp) => return Verdict::pass(Reason::NotIp),
         Err(ParseError::Malformed) => return Verdict::pass(Reason::Malformed),
         Err(ParseError::Unsupported) => return Verdict::pass(Reason::Unsupported),
-    };
+    }
 
-    let reason = if pkt.v6 {
-        let listed = v6_listed(slot, &pkt.dst6, flags)
-            || matches!(pkt.final6, Some(f) if v6_listed(slot, &f, flags));
-        if !listed {
-            return Verdict::pass(Reason::NoMatch);
+    match dst_verdict(pkt, slot, flags) {
+        DstMatch::Blocked(reason, entry) => {
+            return Verdict { action: block_action(pkt, flags), reason, entry };
         }
-        if v6_allowed(slot, &pkt.dst6) || matches!(pkt.final6, Some(f) if v6_allowed(slot, &f)) {
-            return Verdict::pass(Reason::AllowList);
+        DstMatch::Allowed => return Verdict::pass(Reason::AllowList),
+        DstMatch::NotListed => {}
+    }
+
+    if pkt.tcp().is_some() {
+        if let Some(v) = tcp_names::judge(ctx, pkt, flags, slot as u32) {
+            return v;
         }
-        Reason::DstV6
+    }
+    Verdict::pass(Reason::NoMatch)
+}
+
+enum DstMatch {
+    NotListed,
+    Allowed,
+    Blocked(Reason, u32),
+}
+
+#[inline(always)]
+fn dst_verdict(pkt: &Packet, slot: u8, flags: u32) -> DstMatch {
+    if pkt.v6 != 0 {
+        let mut hit = v6_listed(slot, &pkt.dst6, flags);
+        if hit.is_none() && pkt.has_final6 != 0 {
+            hit = v6_listed(slot, &pkt.final6, flags);
+        }
+        let Some(entry) = hit else { return DstMatch::NotListed };
+        if v6_allowed(slot, &pkt.dst6) || (pkt.has_final6 != 0 && v6_allowed(slot, &pkt.final6)) {
+            return DstMatch::Allowed;
+        }
+        DstMatch::Blocked(Reason::DstV6, entry)
     } else {
         if !coarse_hit(&COARSE_V4, slot, coarse::v4_bit(pkt.dst4)) {
-            return Verdict::pass(Reason::NoMatch);
+            return DstMatch::NotListed;
         }
         let key = Key::new(SLOT_BITS + 32, v4_key_data(slot, pkt.dst4.to_be_bytes()));
-        if BLOCK_V4.get(&key).is_none() {
-            return Verdict::pass(Reason::NoMatch);
-        }
+        let Some(v) = BLOCK_V4.get(&key) else { return DstMatch::NotListed };
         if ALLOW_V4.get(&key).is_some() {
-            return Verdict::pass(Reason::AllowList);
+            return DstMatch::Allowed;
         }
-        Reason::DstV4
-    };
-    Verdict { action: block_action(&pkt, flags), reason, packet: Some(pkt) }
+        DstMatch::Blocked(Reason::DstV4, v.entry_id)
+    }
 }
 
 /// A blocked TCP segment is answered with a reset when configured and when we can build one
 /// (its TCP header was parsed and it is not itself a reset); everything else is dropped.
 #[inline(always)]
-fn block_action(pkt: &Packet, flags: u32) -> Action {
-    match pkt.l4 {
-        Some(l4)
-            if flags & FLAG_TCP_RESET != 0
-                && pkt.proto == IPPROTO_TCP
-                && l4.tcp_flags & TCP_RST == 0 =>
-        {
-            Action::TcpReset
-        }
+pub fn block_action(pkt: &Packet, flags: u32) -> Action {
+    match pkt.tcp() {
+        Some(l4) if flags & FLAG_TCP_RESET != 0 && l4.tcp_flags & TCP_RST == 0 => Action::TcpReset,
         _ => Action::Drop,
     }
 }
 
+/// The entry id of the block prefix covering `dst`, if any.
 #[inline(always)]
-fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> bool {
+fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> Option<u32> {
     if flags & FLAG_V6_ALL_EXACT == 0 {
         let top32 = u32::from_be_bytes([dst[0], dst[1], dst[2], dst[3]]);
         if !coarse_hit(&COARSE_V6, slot, coarse::v6_bit(top32)) {
-            return false;
+            return None;
         }
     }
-    BLOCK_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))).is_some()
+    BLOCK_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))).map(|v| v.entry_id)
 }
 
 #[inline(always)]

@@ -4,15 +4,23 @@
 //! List maps hold two generations (slot 0 and 1); `Config::slot` says which one is live.
 
 use aya_ebpf::{
-    bindings::BPF_F_MMAPABLE,
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, LpmTrie, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use blocker_common::{
     coarse,
     config::Config,
     counters::CounterTable,
+    dns::DnsConfig,
+    name::{HashKey, NameKey, NameValue},
     prefix::{PrefixValue, V4KeyData, V6KeyData},
+};
+
+use crate::{
+    flow::{FILTER_BUCKETS, FlowKey, FlowState},
+    names::NameScratch,
+    parse::{ExtWalk, Packet},
 };
 
 /// Run-time switches (bypass, reset-or-drop, live slot). One entry; read once per packet.
@@ -48,3 +56,45 @@ pub static ALLOW_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries
 /// IPv6 allow prefixes.
 #[map]
 pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(1 << 18, 0);
+
+/// The secret name-hash key of each slot (blocker-common name.rs).
+#[map]
+pub static HASH_KEYS: Array<HashKey> = Array::with_max_entries(2, 0);
+
+/// Listed names of both slots, block and allow: chain hash + slot → entry ids and modes.
+#[map]
+pub static NAMES: HashMap<NameKey, NameValue> = HashMap::with_max_entries(1 << 22, BPF_F_NO_PREALLOC);
+
+/// Where a name is assembled and split into labels (one per CPU).
+#[map]
+pub static NAME_SCRATCH: PerCpuArray<NameScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// TCP flows followed across segments: ClientHellos being read and flows already blocked.
+/// LRU: under pressure the oldest entries go first. 32 768 × ~450 B ≈ 15 MiB.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, FlowState> = LruHashMap::with_max_entries(1 << 15, 0);
+
+/// Count of FLOWS entries per flow-hash bucket, so flows without state skip the LRU lookup.
+/// Memory-mappable so the controller can inspect and repair it.
+#[map]
+pub static FLOW_FILTER: Array<u32> = Array::with_max_entries(FILTER_BUCKETS, BPF_F_MMAPABLE);
+
+/// A reader for a ClientHello's first segment, before it earns a FLOWS entry (one per CPU).
+#[map]
+pub static TLS_SCRATCH: PerCpuArray<FlowState> = PerCpuArray::with_max_entries(1, 0);
+
+/// How blocked DNS queries are answered.
+#[map]
+pub static DNS_CONFIG: Array<DnsConfig> = Array::with_max_entries(1, 0);
+
+/// Packets blocked per list entry: (slot << 31 | entry id) → count. Only hit entries take memory.
+#[map]
+pub static ENTRY_HITS: HashMap<u32, u64> = HashMap::with_max_entries(1 << 20, BPF_F_NO_PREALLOC);
+
+/// The IPv6 extension-header walk's position (one per CPU).
+#[map]
+pub static EXT_WALK: PerCpuArray<ExtWalk> = PerCpuArray::with_max_entries(1, 0);
+
+/// The parsed description of the frame being judged (one per CPU).
+#[map]
+pub static PACKET: PerCpuArray<Packet> = PerCpuArray::with_max_entries(1, 0);

@@ -7,7 +7,11 @@
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::cursor::{read, read_be16, read_be32, read_pair};
+use crate::{
+    cursor::{MAX_OFF, read, read_be16, read_be32, read_pair},
+    looping::{BREAK, CONTINUE, repeat},
+    maps::EXT_WALK,
+};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
@@ -26,10 +30,10 @@ const IPPROTO_MH: u8 = 135;
 /// How many IPv6 extension headers we walk before giving up on finding L4.
 pub const MAX_V6_EXT: usize = 8;
 
-pub const TCP_FIN: u8 = 0x01;
-pub const TCP_SYN: u8 = 0x02;
-pub const TCP_RST: u8 = 0x04;
-pub const TCP_ACK: u8 = 0x10;
+pub const TCP_FIN: u32 = 0x01;
+pub const TCP_SYN: u32 = 0x02;
+pub const TCP_RST: u32 = 0x04;
+pub const TCP_ACK: u32 = 0x10;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
@@ -41,35 +45,60 @@ pub enum ParseError {
     Unsupported,
 }
 
+/// The transport header, when there is one we could read.
+#[repr(C)]
 #[derive(Clone, Copy)]
 pub struct L4 {
-    #[allow(dead_code, reason = "the payload parsers (SNI, DNS, HTTP) start here")]
-    pub off: usize,
+    pub off: u32,
+    /// Header length (TCP data offset; 8 for UDP): the payload starts at `off + hdr_len`.
+    pub hdr_len: u32,
     pub sport: u16,
     pub dport: u16,
     /// TCP only (zero for UDP).
-    pub tcp_flags: u8,
+    pub tcp_flags: u32,
     pub seq: u32,
     pub ack: u32,
-    /// Bytes of TCP payload according to the IP lengths (not the frame length).
+    /// Bytes of payload according to the IP lengths (not the frame length).
     pub payload_len: u32,
 }
 
-#[derive(Clone, Copy)]
+/// The description of a frame that parsing fills and deciding reads. It lives in a per-CPU
+/// map (maps.rs PACKET), not on the 512-byte BPF stack, which the loop callbacks share.
+#[repr(C)]
 pub struct Packet {
-    pub l3_off: usize,
-    pub v6: bool,
+    pub l3_off: u32,
+    pub v6: u32,
     /// IPv4 destination in host order.
     pub dst4: u32,
+    pub proto: u32,
+    /// `final6` holds an IPv6 routing header's final destination.
+    pub has_final6: u32,
+    /// `l4` is valid.
+    pub has_l4: u32,
+    pub l4: L4,
     pub dst6: [u8; 16],
-    /// IPv6 final destination named by a routing header, when one is in flight.
-    pub final6: Option<[u8; 16]>,
-    pub proto: u8,
-    pub l4: Option<L4>,
+    pub final6: [u8; 16],
+}
+
+impl Packet {
+    #[inline(always)]
+    pub fn l3(&self) -> usize {
+        (self.l3_off as usize) & MAX_OFF
+    }
+
+    #[inline(always)]
+    pub fn tcp(&self) -> Option<&L4> {
+        if self.has_l4 != 0 && self.proto == IPPROTO_TCP as u32 { Some(&self.l4) } else { None }
+    }
+
+    #[inline(always)]
+    pub fn udp(&self) -> Option<&L4> {
+        if self.has_l4 != 0 && self.proto == IPPROTO_UDP as u32 { Some(&self.l4) } else { None }
+    }
 }
 
 #[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
+pub fn parse(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
     let mut off = 12usize;
     let mut ethertype = read_be16(ctx, off).ok_or(ParseError::Malformed)?;
     // Up to two tags: 802.1Q, or 802.1ad outer + 802.1Q inner (QinQ).
@@ -84,16 +113,19 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
             }
         }
     }
-    let l3_off = off + 2;
+    p.l3_off = off as u32 + 2;
+    p.has_final6 = 0;
+    p.has_l4 = 0;
     match ethertype {
-        ETH_P_IP => parse_v4(ctx, l3_off),
-        ETH_P_IPV6 => parse_v6(ctx, l3_off),
+        ETH_P_IP => parse_v4(ctx, p),
+        ETH_P_IPV6 => parse_v6(ctx, p),
         _ => Err(ParseError::NotIp),
     }
 }
 
 #[inline(always)]
-fn parse_v4(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
+fn parse_v4(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
+    let l3 = p.l3();
     let (vihl, _tos) = read_pair(ctx, l3).ok_or(ParseError::Malformed)?;
     let ihl = ((vihl & 0x0f) as usize) * 4;
     if vihl >> 4 != 4 || ihl < 20 {
@@ -108,115 +140,206 @@ fn parse_v4(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
     if total_len < ihl {
         return Err(ParseError::Malformed);
     }
-    let non_first_fragment = frag & 0x1fff != 0;
-    let l4 = if non_first_fragment {
-        None
-    } else {
-        parse_l4(ctx, proto, l3 + ihl, (total_len - ihl) as u32)
-    };
-    Ok(Packet { l3_off: l3, v6: false, dst4, dst6: [0; 16], final6: None, proto, l4 })
+    p.v6 = 0;
+    p.dst4 = dst4;
+    p.proto = proto as u32;
+    // A non-first fragment carries no L4 header.
+    if frag & 0x1fff == 0 {
+        parse_l4(ctx, p, l3 + ihl, (total_len - ihl) as u32);
+    }
+    Ok(())
 }
 
 #[inline(always)]
-fn parse_v6(ctx: &XdpContext, l3: usize) -> Result<Packet, ParseError> {
+fn parse_v6(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
+    let l3 = p.l3();
     let (vtc, _) = read_pair(ctx, l3).ok_or(ParseError::Malformed)?;
     if vtc >> 4 != 6 {
         return Err(ParseError::Malformed);
     }
     let payload_len = read_be16(ctx, l3 + 4).ok_or(ParseError::Malformed)? as u32;
-    let (mut next, _hop_limit) = read_pair(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
-    let dst6 = read::<[u8; 16]>(ctx, l3 + 24).ok_or(ParseError::Malformed)?;
-
-    let mut off = l3 + 40;
-    let mut ext_len = 0u32;
-    let mut final6 = None;
-    let mut l4_reachable = true;
-    let mut found = false;
-    for _ in 0..MAX_V6_EXT {
-        match next {
-            IPPROTO_HOPOPTS | IPPROTO_DSTOPTS | IPPROTO_ROUTING | IPPROTO_MH => {
-                let Some((nh, hlen)) = read_pair(ctx, off) else { l4_reachable = false; break };
-                let len = (hlen as usize + 1) * 8;
-                if next == IPPROTO_ROUTING {
-                    final6 = routing_final_destination(ctx, off, hlen).or(final6);
-                }
-                next = nh;
-                off += len;
-                ext_len += len as u32;
-            }
-            IPPROTO_AH => {
-                let Some((nh, hlen)) = read_pair(ctx, off) else { l4_reachable = false; break };
-                let len = (hlen as usize + 2) * 4;
-                next = nh;
-                off += len;
-                ext_len += len as u32;
-            }
-            IPPROTO_FRAGMENT => {
-                let Some((nh, _)) = read_pair(ctx, off) else { l4_reachable = false; break };
-                let Some(frag) = read_be16(ctx, off + 2) else { l4_reachable = false; break };
-                next = nh;
-                off += 8;
-                ext_len += 8;
-                if frag & 0xfff8 != 0 {
-                    // A non-first fragment carries no L4 header.
-                    l4_reachable = false;
-                    break;
-                }
-            }
-            _ => {
-                found = true;
-                break;
-            }
-        }
+    let (next, _hop_limit) = read_pair(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
+    p.dst6 = read::<[u8; 16]>(ctx, l3 + 24).ok_or(ParseError::Malformed)?;
+    p.v6 = 1;
+    p.proto = next as u32;
+    if !is_extension(next) {
+        parse_l4(ctx, p, l3 + 40, payload_len);
+        return Ok(());
     }
-    let l4 = if found && l4_reachable && payload_len >= ext_len {
-        parse_l4(ctx, next, off, payload_len - ext_len)
-    } else {
-        None
+    // Only packets that carry extension headers pay for the walk.
+    let w = walk_extensions(ctx, l3 + 40, next)?;
+    p.proto = w.next as u32;
+    if w.final6 {
+        p.has_final6 = 1;
+        p.final6 = w.final6_addr;
+    }
+    if w.l4_reachable && payload_len >= w.ext_len {
+        parse_l4(ctx, p, w.off, payload_len - w.ext_len);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn is_extension(next: u8) -> bool {
+    matches!(next, IPPROTO_HOPOPTS | IPPROTO_DSTOPTS | IPPROTO_ROUTING | IPPROTO_MH | IPPROTO_AH | IPPROTO_FRAGMENT)
+}
+
+/// Where the IPv6 extension walk stands. Kept in per-CPU map memory, not on the stack, so that
+/// the verifier checks the walk's callback once rather than once per header it might meet.
+#[repr(C)]
+pub struct ExtWalk {
+    off: u32,
+    ext_len: u32,
+    next: u32,
+    /// WALKING, FOUND (reached a non-extension header) or UNREACHABLE (cut, non-first fragment).
+    state: u32,
+    has_final: u32,
+    final6: [u8; 16],
+}
+
+struct WalkResult {
+    off: usize,
+    ext_len: u32,
+    next: u8,
+    l4_reachable: bool,
+    final6: bool,
+    final6_addr: [u8; 16],
+}
+
+const WALKING: u32 = 0;
+const FOUND: u32 = 1;
+const UNREACHABLE: u32 = 2;
+
+struct WalkCtx {
+    xdp: *mut aya_ebpf::bindings::xdp_md,
+    w: *mut ExtWalk,
+}
+
+#[target_feature(enable = "allows-misaligned-mem-access")]
+unsafe extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
+    // SAFETY: bpf_loop hands back the context walk_extensions() passed; the map value outlives it.
+    let c = unsafe { &mut *c };
+    let w = unsafe { &mut *c.w };
+    let ctx = XdpContext::new(c.xdp);
+    let off = (w.off as usize) & MAX_OFF;
+    let next = w.next as u8;
+    if !is_extension(next) {
+        w.state = FOUND;
+        return BREAK;
+    }
+    let Some((nh, hlen)) = read_pair(&ctx, off) else {
+        w.state = UNREACHABLE;
+        return BREAK;
     };
-    Ok(Packet { l3_off: l3, v6: true, dst4: 0, dst6, final6, proto: next, l4 })
+    let len = match next {
+        IPPROTO_AH => (hlen as u32 + 2) * 4,
+        IPPROTO_FRAGMENT => {
+            let Some(frag) = read_be16(&ctx, off + 2) else {
+                w.state = UNREACHABLE;
+                return BREAK;
+            };
+            if frag & 0xfff8 != 0 {
+                // A non-first fragment carries no L4 header.
+                w.next = nh as u32;
+                w.state = UNREACHABLE;
+                return BREAK;
+            }
+            8
+        }
+        _ => (hlen as u32 + 1) * 8,
+    };
+    if next == IPPROTO_ROUTING && routing_final_destination(&ctx, off, hlen, &mut w.final6) {
+        w.has_final = 1;
+    }
+    w.next = nh as u32;
+    w.off += len;
+    w.ext_len += len;
+    CONTINUE
+}
+
+/// Walks up to MAX_V6_EXT extension headers starting at `off` with next-header `next`.
+#[inline(always)]
+fn walk_extensions(ctx: &XdpContext, off: usize, next: u8) -> Result<WalkResult, ParseError> {
+    let p = EXT_WALK.get_ptr_mut(0).ok_or(ParseError::Unsupported)?;
+    // SAFETY: per-CPU scratch used by this program run only.
+    let w = unsafe { &mut *p };
+    w.off = off as u32;
+    w.ext_len = 0;
+    w.next = next as u32;
+    w.state = WALKING;
+    w.has_final = 0;
+    let mut c = WalkCtx { xdp: ctx.ctx, w: p };
+    repeat(MAX_V6_EXT as u32 + 1, ext_step, &mut c);
+    Ok(WalkResult {
+        off: (w.off as usize) & MAX_OFF,
+        ext_len: w.ext_len,
+        next: w.next as u8,
+        // A chain longer than the walk goes is judged by its addresses alone.
+        l4_reachable: w.state == FOUND,
+        final6: w.has_final != 0,
+        final6_addr: w.final6,
+    })
 }
 
 /// The final destination of a routing header that still has segments to visit: the last
 /// address for type 0 and 2, segment 0 for type 4 (SRv6). Lets a listed host be matched even
 /// when the packet is source-routed through an unlisted waypoint.
 #[inline(always)]
-fn routing_final_destination(ctx: &XdpContext, off: usize, hlen: u8) -> Option<[u8; 16]> {
-    let (rtype, segments_left) = read_pair(ctx, off + 2)?;
+fn routing_final_destination(ctx: &XdpContext, off: usize, hlen: u8, out: &mut [u8; 16]) -> bool {
+    let Some((rtype, segments_left)) = read_pair(ctx, off + 2) else { return false };
     if segments_left == 0 || hlen < 2 {
-        return None;
+        return false;
     }
     let addr_off = match rtype {
         0 | 2 => off + (hlen as usize) * 8 - 8,
         4 => off + 8,
-        _ => return None,
+        _ => return false,
     };
-    read::<[u8; 16]>(ctx, addr_off)
+    match read::<[u8; 16]>(ctx, addr_off) {
+        Some(a) => {
+            *out = a;
+            true
+        }
+        None => false,
+    }
 }
 
 #[inline(always)]
-fn parse_l4(ctx: &XdpContext, proto: u8, off: usize, l4_len: u32) -> Option<L4> {
-    match proto {
-        IPPROTO_TCP => {
-            let sport = read_be16(ctx, off)?;
-            let dport = read_be16(ctx, off + 2)?;
-            let seq = read_be32(ctx, off + 4)?;
-            let ack = read_be32(ctx, off + 8)?;
-            let (doff_byte, tcp_flags) = read_pair(ctx, off + 12)?;
-            let doff = ((doff_byte >> 4) as u32) * 4;
-            // The rest of the fixed header must be there too.
-            read_be16(ctx, off + 18)?;
-            if doff < 20 || doff > l4_len {
-                return None;
-            }
-            Some(L4 { off, sport, dport, tcp_flags, seq, ack, payload_len: l4_len - doff })
-        }
-        IPPROTO_UDP => {
-            let sport = read_be16(ctx, off)?;
-            let dport = read_be16(ctx, off + 2)?;
-            read_be16(ctx, off + 6)?;
-            Some(L4 { off, sport, dport, tcp_flags: 0, seq: 0, ack: 0, payload_len: l4_len.saturating_sub(8) })
-        }
+fn parse_l4(ctx: &XdpContext, p: &mut Packet, off: usize, l4_len: u32) {
+    let off = off & MAX_OFF;
+    let l4 = match p.proto as u8 {
+        IPPROTO_TCP => tcp_header(ctx, off, l4_len),
+        IPPROTO_UDP => udp_header(ctx, off, l4_len),
         _ => None,
+    };
+    if let Some(l4) = l4 {
+        p.l4 = l4;
+        p.has_l4 = 1;
     }
+}
+
+// Sequential reads with early returns: evaluating them as one tuple lets LLVM merge register
+// uses across paths in a way the verifier rejects ("pointer arithmetic on pkt_end").
+#[inline(always)]
+fn tcp_header(ctx: &XdpContext, off: usize, l4_len: u32) -> Option<L4> {
+    let sport = read_be16(ctx, off)?;
+    let dport = read_be16(ctx, off + 2)?;
+    let seq = read_be32(ctx, off + 4)?;
+    let ack = read_be32(ctx, off + 8)?;
+    let (doff_byte, tcp_flags) = read_pair(ctx, off + 12)?;
+    // The rest of the fixed header must be there too.
+    read_be16(ctx, off + 18)?;
+    let doff = ((doff_byte >> 4) as u32) * 4;
+    if doff < 20 || doff > l4_len {
+        return None;
+    }
+    Some(L4 { off: off as u32, hdr_len: doff, sport, dport, tcp_flags: tcp_flags as u32, seq, ack, payload_len: l4_len - doff })
+}
+
+#[inline(always)]
+fn udp_header(ctx: &XdpContext, off: usize, l4_len: u32) -> Option<L4> {
+    let sport = read_be16(ctx, off)?;
+    let dport = read_be16(ctx, off + 2)?;
+    read_be16(ctx, off + 6)?;
+    Some(L4 { off: off as u32, hdr_len: 8, sport, dport, tcp_flags: 0, seq: 0, ack: 0, payload_len: l4_len.saturating_sub(8) })
 }

@@ -3,7 +3,8 @@
 //! The new frame keeps the Ethernet header and VLAN tags (MACs swapped, so the reset leaves on
 //! the same VLAN), then a fresh option-less IPv4/IPv6 header and a fresh 20-byte TCP header; the
 //! tail is cut. Everything the new headers need is read before anything is written, and the new
-//! headers are never longer than the old ones, so writing in place is safe.
+//! headers are never longer than the old ones, so writing in place is safe. Fields are written
+//! one by one and checksums summed from values: this function must stay small on the stack.
 //!
 //! Sequence numbers follow RFC 9293 §3.10.7.1 as Linux does: if the segment carried an ACK, the
 //! reset uses that as its sequence number; otherwise it acknowledges the segment (SYN, FIN and
@@ -12,19 +13,35 @@
 use aya_ebpf::{helpers::bpf_xdp_adjust_tail, programs::XdpContext};
 
 use crate::{
-    csum::{fold, sum_words},
+    csum::fold,
     cursor::{read, write},
-    parse::{IPPROTO_TCP, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+    maps::PACKET,
+    parse::{IPPROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
 const TTL: u8 = 64;
 
 #[inline(always)]
-pub fn rewrite_into_reset(ctx: &XdpContext, pkt: &Packet) -> bool {
-    let Some(l4) = pkt.l4 else { return false };
-    let l3 = pkt.l3_off;
+fn sum16(b: &[u8; 16]) -> u64 {
+    let mut s = 0u64;
+    let mut i = 0;
+    while i < 16 {
+        s += u16::from_be_bytes([b[i], b[i + 1]]) as u64;
+        i += 2;
+    }
+    s
+}
 
-    let Some(macs) = read::<[u8; 12]>(ctx, 0) else { return false };
+/// A separate BPF function, not inlined: its locals take stack only while it runs, instead of
+/// adding to the frame of the main program that the loop callbacks sit on.
+#[inline(never)]
+#[target_feature(enable = "allows-misaligned-mem-access")]
+pub fn rewrite_into_reset(ctx: &XdpContext) -> bool {
+    let Some(p) = PACKET.get_ptr(0) else { return false };
+    // SAFETY: per-CPU scratch the parser filled for this frame.
+    let pkt = unsafe { &*p };
+    let Some(l4) = pkt.tcp() else { return false };
+    let l3 = pkt.l3();
 
     let (seq, ack, flags) = if l4.tcp_flags & TCP_ACK != 0 {
         (l4.ack, 0u32, TCP_RST)
@@ -38,52 +55,61 @@ pub fn rewrite_into_reset(ctx: &XdpContext, pkt: &Packet) -> bool {
         }
         (0u32, l4.seq.wrapping_add(len), TCP_RST | TCP_ACK)
     };
-    let mut tcp = [0u8; 20];
-    tcp[0..2].copy_from_slice(&l4.dport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&l4.sport.to_be_bytes());
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
-    tcp[12] = 5 << 4;
-    tcp[13] = flags;
+    let (sport, dport) = (l4.dport, l4.sport);
+    let off_flags = (5u16 << 12) | flags as u16;
+    // TCP header words, checksum field zero.
+    let tcp_sum = sport as u64
+        + dport as u64
+        + (seq >> 16) as u64
+        + (seq & 0xffff) as u64
+        + (ack >> 16) as u64
+        + (ack & 0xffff) as u64
+        + off_flags as u64;
 
-    let new_len;
-    if pkt.v6 {
-        let Some(addrs) = read::<[u8; 32]>(ctx, l3 + 8) else { return false };
-        let mut ip = [0u8; 40];
-        ip[0] = 0x60;
-        ip[4..6].copy_from_slice(&20u16.to_be_bytes());
-        ip[6] = IPPROTO_TCP;
-        ip[7] = TTL;
-        ip[8..24].copy_from_slice(&addrs[16..32]);
-        ip[24..40].copy_from_slice(&addrs[0..16]);
-        let mut addr_sum = [0u8; 32];
-        addr_sum.copy_from_slice(&ip[8..40]);
-        let sum = sum_words(&addr_sum) + IPPROTO_TCP as u64 + 20 + sum_words(&tcp);
-        tcp[16..18].copy_from_slice(&fold(sum).to_be_bytes());
-        if !write(ctx, l3, ip) || !write(ctx, l3 + 40, tcp) {
+    let Some(macs) = read::<[u8; 12]>(ctx, 0) else { return false };
+    let tcp_off;
+    if pkt.v6 != 0 {
+        let (Some(src), Some(dst)) = (read::<[u8; 16]>(ctx, l3 + 8), read::<[u8; 16]>(ctx, l3 + 24)) else {
+            return false;
+        };
+        let csum = fold(sum16(&src) + sum16(&dst) + IPPROTO_TCP as u64 + 20 + tcp_sum);
+        let ok = write(ctx, l3, 0x6000_0000u32.to_be_bytes())
+            && write(ctx, l3 + 4, 20u16.to_be_bytes())
+            && write(ctx, l3 + 6, [IPPROTO_TCP, TTL])
+            && write(ctx, l3 + 8, dst)
+            && write(ctx, l3 + 24, src);
+        if !ok {
             return false;
         }
-        new_len = l3 + 60;
+        tcp_off = l3 + 40;
+        if !write_tcp(ctx, tcp_off, sport, dport, seq, ack, off_flags, csum) {
+            return false;
+        }
     } else {
-        let Some(addrs) = read::<[u8; 8]>(ctx, l3 + 12) else { return false };
-        let mut ip = [0u8; 20];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-        ip[6] = 0x40; // DF
-        ip[8] = TTL;
-        ip[9] = IPPROTO_TCP;
-        ip[12..16].copy_from_slice(&addrs[4..8]);
-        ip[16..20].copy_from_slice(&addrs[0..4]);
-        let ip_sum = fold(sum_words(&ip));
-        ip[10..12].copy_from_slice(&ip_sum.to_be_bytes());
-        let mut pseudo = [0u8; 8];
-        pseudo.copy_from_slice(&ip[12..20]);
-        let sum = sum_words(&pseudo) + IPPROTO_TCP as u64 + 20 + sum_words(&tcp);
-        tcp[16..18].copy_from_slice(&fold(sum).to_be_bytes());
-        if !write(ctx, l3, ip) || !write(ctx, l3 + 20, tcp) {
+        let (Some(src), Some(dst)) = (read::<[u8; 4]>(ctx, l3 + 12), read::<[u8; 4]>(ctx, l3 + 16)) else {
+            return false;
+        };
+        let addr_sum = u16::from_be_bytes([src[0], src[1]]) as u64
+            + u16::from_be_bytes([src[2], src[3]]) as u64
+            + u16::from_be_bytes([dst[0], dst[1]]) as u64
+            + u16::from_be_bytes([dst[2], dst[3]]) as u64;
+        // Version/IHL 0x45, total length 40, DF, TTL/protocol.
+        let ip_csum = fold(0x4500 + 40 + 0x4000 + ((TTL as u64) << 8 | IPPROTO_TCP as u64) + addr_sum);
+        let ok = write(ctx, l3, [0x45u8, 0])
+            && write(ctx, l3 + 2, 40u16.to_be_bytes())
+            && write(ctx, l3 + 4, [0u8, 0, 0x40, 0])
+            && write(ctx, l3 + 8, [TTL, IPPROTO_TCP])
+            && write(ctx, l3 + 10, ip_csum.to_be_bytes())
+            && write(ctx, l3 + 12, dst)
+            && write(ctx, l3 + 16, src);
+        if !ok {
             return false;
         }
-        new_len = l3 + 40;
+        let csum = fold(addr_sum + IPPROTO_TCP as u64 + 20 + tcp_sum);
+        tcp_off = l3 + 20;
+        if !write_tcp(ctx, tcp_off, sport, dport, seq, ack, off_flags, csum) {
+            return false;
+        }
     }
 
     let mut eth = [0u8; 12];
@@ -93,6 +119,7 @@ pub fn rewrite_into_reset(ctx: &XdpContext, pkt: &Packet) -> bool {
         return false;
     }
 
+    let new_len = tcp_off + 20;
     let old_len = ctx.data_end() - ctx.data();
     let delta = new_len as i64 - old_len as i64;
     if delta < 0 {
@@ -102,4 +129,18 @@ pub fn rewrite_into_reset(ctx: &XdpContext, pkt: &Packet) -> bool {
         }
     }
     true
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn write_tcp(ctx: &XdpContext, off: usize, sport: u16, dport: u16, seq: u32, ack: u32, off_flags: u16, csum: u16) -> bool {
+    write(ctx, off, sport.to_be_bytes())
+        && write(ctx, off + 2, dport.to_be_bytes())
+        && write(ctx, off + 4, seq.to_be_bytes())
+        && write(ctx, off + 8, ack.to_be_bytes())
+        && write(ctx, off + 12, off_flags.to_be_bytes())
+        // Window 0, checksum, urgent pointer 0.
+        && write(ctx, off + 14, [0u8, 0])
+        && write(ctx, off + 16, csum.to_be_bytes())
+        && write(ctx, off + 18, [0u8, 0])
 }

@@ -7,26 +7,29 @@ use blocker_common::{
     verdict::Action,
 };
 
-use crate::{cursor::frame_len, decide::Verdict, maps::COUNTERS, reset};
+use crate::{
+    cursor::frame_len,
+    decide::Verdict,
+    maps::{CONFIG, COUNTERS, ENTRY_HITS},
+    reset,
+};
 
 #[inline(always)]
 pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
     let bytes = frame_len(ctx);
     let mut action = v.action;
-    if action == Action::TcpReset {
-        let built = match v.packet {
-            Some(pkt) => reset::rewrite_into_reset(ctx, &pkt),
-            None => false,
-        };
-        if !built {
-            action = Action::Drop;
-        }
+    // SAFETY: the target feature only changes code generation (see main.rs).
+    if action == Action::TcpReset && !unsafe { reset::rewrite_into_reset(ctx) } {
+        action = Action::Drop;
     }
     count(v.reason as u8, action as u8, bytes);
+    if v.entry != 0 && action != Action::Pass {
+        count_entry(v.entry);
+    }
     match action {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => xdp_action::XDP_DROP,
-        Action::TcpReset => xdp_action::XDP_TX,
+        Action::TcpReset | Action::DnsAnswer => xdp_action::XDP_TX,
     }
 }
 
@@ -43,5 +46,20 @@ fn count(reason: u8, action: u8, bytes: u64) {
             cell.packets += 1;
             cell.bytes += bytes;
         }
+    }
+}
+
+/// Bumps the blocked-packet count of a list entry (keyed with the live slot, as entry ids are
+/// per generation).
+#[inline(always)]
+fn count_entry(entry: u32) {
+    let slot = CONFIG.get(0).map(|c| c.slot & 1).unwrap_or(0);
+    let key = (slot << 31) | (entry & 0x7fff_ffff);
+    if let Some(p) = ENTRY_HITS.get_ptr_mut(&key) {
+        // SAFETY: a valid, aligned map value.
+        unsafe { crate::atomic::add_u64(p, 1) };
+    } else {
+        // A lost race with another CPU inserting the same key only loses that one count.
+        let _ = ENTRY_HITS.insert(&key, &1, 0);
     }
 }

@@ -1,0 +1,126 @@
+//! Per-flow state for TCP flows we must follow across segments: a ClientHello still being
+//! read, or a flow already blocked.
+//!
+//! Every TCP segment with payload pays one array lookup in FLOW_FILTER (a count per bucket of
+//! flow hashes) to learn whether its flow might have state; only then does it pay the LRU hash
+//! lookup. Counts go up when state is created and down when it is removed by the program.
+
+use aya_ebpf::programs::XdpContext;
+
+use crate::{
+    cursor::read,
+    maps::{FLOWS, FLOW_FILTER},
+    names::BUF,
+    parse::Packet,
+};
+
+pub const FILTER_BUCKETS: u32 = 1 << 16;
+
+pub const KIND_PENDING: u32 = 1;
+pub const KIND_BLOCKED: u32 = 2;
+
+/// Bytes of name the ClientHello reader can hold: a full 253-byte name plus the room a chunked
+/// copy needs past its masked offset.
+pub const NAME_ROOM: usize = BUF + 128;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub v6: u32,
+}
+
+/// The streaming ClientHello reader's position (tls.rs) plus, once decided, the verdict.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FlowState {
+    pub kind: u32,
+    /// Sequence number of the next stream byte we expect.
+    pub next_seq: u32,
+    /// tls.rs: the field being read, bytes still to accumulate into `acc`, bytes to skip.
+    pub step: u32,
+    pub need: u32,
+    pub acc: u32,
+    pub skip: u32,
+    /// Record layer: header bytes read of the current record (0..=5) and payload left.
+    pub rec_hdr: u32,
+    pub rec_len: u32,
+    pub rec_remaining: u32,
+    pub ext_remaining: u32,
+    pub ext_type: u32,
+    pub name_len: u32,
+    pub name_got: u32,
+    /// For blocked flows: the entry that blocked it.
+    pub entry_id: u32,
+    /// tls.rs, while a segment is being read: packet offsets of the next byte and of the end,
+    /// and the result. They live here, in map memory, not in the loop's stack context: the
+    /// verifier then sees the same state at every iteration and checks the callback once.
+    pub cur_off: u32,
+    pub cur_end: u32,
+    pub result: u32,
+    pub name: [u8; NAME_ROOM],
+}
+
+#[inline(always)]
+pub fn key_of(ctx: &XdpContext, pkt: &Packet, sport: u16, dport: u16) -> Option<FlowKey> {
+    let mut k = FlowKey { src: [0; 16], dst: [0; 16], sport, dport, v6: pkt.v6 };
+    if pkt.v6 != 0 {
+        k.src = read::<[u8; 16]>(ctx, pkt.l3() + 8)?;
+        k.dst = pkt.dst6;
+    } else {
+        let s = read::<[u8; 4]>(ctx, pkt.l3() + 12)?;
+        k.src[..4].copy_from_slice(&s);
+        k.dst[..4].copy_from_slice(&pkt.dst4.to_be_bytes());
+    }
+    Some(k)
+}
+
+#[inline(always)]
+fn bucket(k: &FlowKey) -> u32 {
+    let w = |b: &[u8; 16], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let mut h = (k.sport as u32) << 16 | k.dport as u32;
+    h = h.wrapping_mul(0x9E37_79B1) ^ w(&k.src, 0) ^ w(&k.src, 12);
+    h = h.wrapping_mul(0x85EB_CA6B) ^ w(&k.dst, 0) ^ w(&k.dst, 12);
+    h = h.wrapping_mul(0xC2B2_AE35);
+    (h >> 16) & (FILTER_BUCKETS - 1)
+}
+
+/// The flow's state, if it has any.
+#[inline(always)]
+pub fn lookup(k: &FlowKey) -> Option<*mut FlowState> {
+    let b = bucket(k);
+    match FLOW_FILTER.get(b) {
+        Some(n) if *n != 0 => FLOWS.get_ptr_mut(k),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn filter_add(k: &FlowKey, delta: i32) {
+    if let Some(p) = FLOW_FILTER.get_ptr_mut(bucket(k)) {
+        // SAFETY: a valid, aligned map value pointer.
+        unsafe { crate::atomic::add_u32(p, delta as u32) };
+    }
+}
+
+/// Stores new state for a flow (counted in the filter).
+#[inline(always)]
+pub fn insert(k: &FlowKey, st: &FlowState) -> bool {
+    if FLOWS.insert(k, st, 0).is_ok() {
+        filter_add(k, 1);
+        true
+    } else {
+        false
+    }
+}
+
+/// Forgets a flow's state.
+#[inline(always)]
+pub fn remove(k: &FlowKey) {
+    if FLOWS.remove(k).is_ok() {
+        filter_add(k, -1);
+    }
+}

@@ -1,0 +1,201 @@
+//! Matching a name against the listed names, on label boundaries.
+//!
+//! A name is first brought into a per-CPU scratch buffer as lowercase labels with their
+//! offsets (from dotted text: SNI, Host; or from DNS wire format), then hashed label by label
+//! from the right with the shared chain (blocker-common name.rs). Every label-aligned suffix
+//! costs one hash step and one map lookup; the full name matches entries whose mode includes
+//! MATCH_SELF, a proper suffix those with MATCH_BELOW. An allow entry anywhere wins.
+
+use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
+use blocker_common::name::{
+    HashKey, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, ROOT,
+    label_step,
+};
+
+use crate::{
+    looping::{BREAK, CONTINUE, repeat},
+    maps::{HASH_KEYS, NAMES, NAME_SCRATCH},
+};
+
+/// Size of the byte buffers names are assembled in: a power of two, so masking an offset
+/// with `BUF - 1` keeps any access (up to 256 bytes long) provably inside `BUF + 256`.
+pub const BUF: usize = 256;
+pub const BUF_ALLOC: usize = 2 * BUF + 8;
+
+#[repr(C)]
+pub struct NameScratch {
+    pub bytes: [u8; BUF_ALLOC],
+    pub starts: [u8; 128],
+    pub lens: [u8; 128],
+    pub nlabels: u32,
+    pub len: u32,
+    // Loop state of split_dotted and match_labels. It lives here, in map memory, rather than
+    // in the loops' stack contexts, so the verifier sees one state per callback and checks it
+    // once instead of once per iteration.
+    label_start: u32,
+    ok: u32,
+    key: HashKey,
+    slot: u32,
+    remaining: u32,
+    hash: u64,
+    blocked: u32,
+    allowed: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    NotListed,
+    Allowed(u32),
+    Blocked(u32),
+    /// Not a valid name (empty, too long, a character no listed name has).
+    Invalid,
+}
+
+/// Lowercases `len` bytes already in `scratch.bytes` and splits them into labels at dots. One
+/// trailing dot is ignored.
+struct ScratchCtx {
+    s: *mut NameScratch,
+}
+
+#[target_feature(enable = "allows-misaligned-mem-access")]
+unsafe extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
+    // SAFETY: bpf_loop passes back the pointer repeat() was given.
+    let s = unsafe { &mut *(*c).s };
+    let i = (i as usize) & (BUF - 1);
+    let at_end = i as u32 >= s.len;
+    let b = if at_end { b'.' } else { s.bytes[i] };
+    if b == b'.' {
+        let start = s.label_start as usize;
+        let llen = i.saturating_sub(start);
+        // Empty labels (leading dot, "a..b", a lone ".") make the name invalid; a single
+        // trailing dot never gets here, it breaks the loop below.
+        if llen == 0 || llen > MAX_LABEL_LEN || s.nlabels as usize >= MAX_LABELS {
+            s.ok = 0;
+            return BREAK;
+        }
+        let n = (s.nlabels as usize) & 127;
+        s.starts[n] = start as u8;
+        s.lens[n] = llen as u8;
+        s.nlabels += 1;
+        s.label_start = i as u32 + 1;
+        if at_end || (i as u32 + 1 == s.len) {
+            // A trailing dot ends the name.
+            return BREAK;
+        }
+        return CONTINUE;
+    }
+    let lower = match b {
+        b'A'..=b'Z' => b + 32,
+        b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => b,
+        _ => {
+            s.ok = 0;
+            return BREAK;
+        }
+    };
+    s.bytes[i] = lower;
+    CONTINUE
+}
+
+/// The per-CPU scratch, with `len` bytes of a dotted name loaded at its start.
+#[inline(always)]
+pub fn scratch() -> Option<&'static mut NameScratch> {
+    // SAFETY: per-CPU map value; XDP runs with preemption off, so nothing else on this CPU
+    // uses it while this program runs.
+    NAME_SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// Copies `len` bytes of dotted name from the packet at `off` into the scratch.
+#[inline(always)]
+pub fn load_dotted_from_packet(ctx: &XdpContext, s: &mut NameScratch, off: usize, len: usize) -> bool {
+    if len == 0 || len > BUF - 1 {
+        return false;
+    }
+    let n = (len as u32) & (BUF as u32 - 1);
+    if n == 0 {
+        return false;
+    }
+    // SAFETY: helper copies n (1..=255) bytes into a buffer of BUF_ALLOC bytes.
+    let r = unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, s.bytes.as_mut_ptr().cast(), n) };
+    s.len = n;
+    r == 0
+}
+
+/// Splits the dotted name in the scratch (its `len` bytes) into lowercase labels.
+#[inline(always)]
+pub fn split_dotted(s: &mut NameScratch) -> bool {
+    let len = s.len;
+    if len == 0 || len as usize > MAX_NAME_LEN + 1 {
+        return false;
+    }
+    s.nlabels = 0;
+    s.label_start = 0;
+    s.ok = 1;
+    let mut c = ScratchCtx { s: s as *mut NameScratch };
+    repeat(len + 1, split_step, &mut c);
+    s.ok != 0 && s.nlabels > 0 && (s.nlabels as usize) <= MAX_LABELS
+}
+
+struct ScratchLabel {
+    s: *const NameScratch,
+    start: usize,
+}
+
+impl LabelBytes for ScratchLabel {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u64 {
+        let off = (self.start + i * 8) & (BUF - 1);
+        // SAFETY: off < BUF and BUF + 8 <= BUF_ALLOC.
+        unsafe { core::ptr::read_unaligned((*self.s).bytes.as_ptr().add(off) as *const u64) }
+    }
+}
+
+#[target_feature(enable = "allows-misaligned-mem-access")]
+unsafe extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
+    // SAFETY: bpf_loop passes back the pointer match_labels() gave it.
+    let c = unsafe { &mut *(*c).s };
+    if c.remaining == 0 {
+        return BREAK;
+    }
+    c.remaining -= 1;
+    let idx = (c.remaining as usize) & 127;
+    let (start, len) = (c.starts[idx] as usize, c.lens[idx] as usize);
+    let label = ScratchLabel { s: c as *const NameScratch, start };
+    c.hash = label_step(&c.key, c.hash, &label, len);
+    let want = if c.remaining == 0 { MATCH_SELF } else { MATCH_BELOW };
+    // SAFETY: plain map lookup; the value is only read.
+    if let Some(v) = unsafe { NAMES.get(NameKey { hash: c.hash, slot: c.slot, reserved: 0 }) } {
+        if v.allow_mode & want != 0 && c.allowed == 0 {
+            c.allowed = v.allow_id;
+        }
+        // The most specific block entry names the verdict.
+        if v.block_mode & want != 0 {
+            c.blocked = v.block_id;
+        }
+    }
+    CONTINUE
+}
+
+/// Judges the labels in the scratch against the live generation.
+#[inline(always)]
+pub fn match_labels(s: &mut NameScratch, slot: u32) -> NameMatch {
+    let Some(key) = HASH_KEYS.get(slot & 1) else { return NameMatch::NotListed };
+    let n = s.nlabels;
+    if n == 0 || n as usize > MAX_LABELS {
+        return NameMatch::Invalid;
+    }
+    s.key = *key;
+    s.slot = slot;
+    s.hash = ROOT;
+    s.remaining = n;
+    s.blocked = 0;
+    s.allowed = 0;
+    let mut c = ScratchCtx { s: s as *mut NameScratch };
+    repeat(n, match_step, &mut c);
+    if s.allowed != 0 {
+        NameMatch::Allowed(s.allowed)
+    } else if s.blocked != 0 {
+        NameMatch::Blocked(s.blocked)
+    } else {
+        NameMatch::NotListed
+    }
+}

@@ -1,0 +1,125 @@
+//! The TCP side of name blocking: flows already blocked, and ClientHellos read to their server
+//! name across segments (tls.rs), judged by names.rs.
+//!
+//! Out-of-order segments while a ClientHello is incomplete are dropped rather than buffered: the
+//! client's TCP resends them in order after the gap is filled, which costs that rare connection
+//! one retransmission timeout, while the program needs no reassembly memory. Retransmitted and
+//! overlapping bytes already read are skipped: the first copy seen is the one judged, as the
+//! server's TCP keeps the first copy too.
+
+use aya_ebpf::programs::XdpContext;
+use blocker_common::verdict::{Action, Reason};
+
+use crate::{
+    decide::{Verdict, block_action},
+    flow::{self, FlowKey, FlowState, KIND_BLOCKED},
+    maps::TLS_SCRATCH,
+    names::{self, BUF, NameMatch},
+    parse::Packet,
+    tls::{self, Outcome},
+};
+
+#[inline(always)]
+fn block(pkt: &Packet, flags: u32, reason: Reason, entry: u32) -> Verdict {
+    Verdict { action: block_action(pkt, flags), reason, entry }
+}
+
+#[inline(always)]
+fn pass(reason: Reason, entry: u32) -> Verdict {
+    Verdict { action: Action::Pass, reason, entry }
+}
+
+/// Judges the server name a reader has finished.
+#[inline(always)]
+fn judge_name(st: &FlowState, slot: u32) -> NameMatch {
+    let Some(s) = names::scratch() else { return NameMatch::NotListed };
+    // Map memory to map memory: no room on the 512-byte BPF stack for a name.
+    s.bytes[..BUF].copy_from_slice(&st.name[..BUF]);
+    s.len = st.name_len;
+    if !names::split_dotted(s) {
+        return NameMatch::Invalid;
+    }
+    names::match_labels(s, slot)
+}
+
+/// What a finished name means for the flow and this segment.
+#[inline(always)]
+fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
+    match judge_name(st, slot) {
+        NameMatch::Blocked(id) => {
+            st.kind = KIND_BLOCKED;
+            st.entry_id = id;
+            if !stored {
+                flow::insert(key, st);
+            }
+            block(pkt, flags, Reason::Sni, id)
+        }
+        m => {
+            if stored {
+                flow::remove(key);
+            }
+            match m {
+                NameMatch::Allowed(id) => pass(Reason::AllowList, id),
+                NameMatch::Invalid => pass(Reason::TlsUnparsed, 0),
+                _ => pass(Reason::NoMatch, 0),
+            }
+        }
+    }
+}
+
+/// Returns a verdict when the segment belongs to a followed flow or starts a ClientHello.
+#[inline(always)]
+pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Option<Verdict> {
+    let l4 = pkt.tcp()?;
+    // Segments without payload carry no name and cannot complete a request; a blocked flow's
+    // bare ACKs may pass (its data does not), which keeps the common ACK at its lowest cost.
+    if l4.payload_len == 0 {
+        return None;
+    }
+    let key = flow::key_of(ctx, pkt, l4.sport, l4.dport)?;
+    let payload_off = (l4.off + l4.hdr_len) as usize;
+    let len = l4.payload_len;
+
+    if let Some(p) = flow::lookup(&key) {
+        // SAFETY: a valid LRU value pointer for the duration of this program run.
+        let st = unsafe { &mut *p };
+        if st.kind == KIND_BLOCKED {
+            return Some(block(pkt, flags, Reason::FlowBlocked, st.entry_id));
+        }
+        let ahead = l4.seq.wrapping_sub(st.next_seq) as i32;
+        if ahead > 0 {
+            return Some(Verdict { action: Action::Drop, reason: Reason::TlsOutOfOrder, entry: 0 });
+        }
+        let seen = (-ahead) as u32;
+        if seen >= len {
+            // Entirely a retransmission of bytes already read.
+            return Some(pass(Reason::TlsPending, 0));
+        }
+        st.next_seq = l4.seq.wrapping_add(len);
+        return Some(match tls::feed(ctx, st, payload_off + seen as usize, len - seen) {
+            Outcome::NeedMore => pass(Reason::TlsPending, 0),
+            Outcome::Name => conclude(&key, st, true, pkt, flags, slot),
+            Outcome::NoName | Outcome::Unparsed => {
+                flow::remove(&key);
+                pass(Reason::TlsUnparsed, 0)
+            }
+        });
+    }
+
+    if !tls::starts_client_hello(ctx, payload_off, len) {
+        return None;
+    }
+    let p = TLS_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: per-CPU scratch, used only by this program run on this CPU.
+    let st = unsafe { &mut *p };
+    tls::reset(st, l4.seq);
+    st.next_seq = l4.seq.wrapping_add(len);
+    Some(match tls::feed(ctx, st, payload_off, len) {
+        Outcome::NeedMore => {
+            flow::insert(&key, st);
+            pass(Reason::TlsPending, 0)
+        }
+        Outcome::Name => conclude(&key, st, false, pkt, flags, slot),
+        Outcome::NoName | Outcome::Unparsed => pass(Reason::TlsUnparsed, 0),
+    })
+}
