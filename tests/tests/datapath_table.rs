@@ -171,7 +171,7 @@ fn udp_icmp_and_resets_to_listed_hosts_are_dropped() {
 #[test]
 #[ignore = "needs root"]
 fn with_drop_tcp_blocked_tcp_is_dropped_silently() {
-    let h = Harness::with_options(BLOCK, ALLOW, Options { tcp_reset: false });
+    let h = Harness::with_options(BLOCK, ALLOW, Options { tcp_reset: false, ..Options::default() });
     expect(&h, &tcp(CLIENT4, "203.0.113.66", 443, TCP_SYN), XdpAction::Drop, Reason::DstV4);
 }
 

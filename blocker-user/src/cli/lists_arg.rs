@@ -38,6 +38,6 @@ impl ListArgs {
     }
 
     pub fn options(&self) -> Options {
-        Options { tcp_reset: !self.drop_tcp }
+        Options { tcp_reset: !self.drop_tcp, ..Options::default() }
     }
 }

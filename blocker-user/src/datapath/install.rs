@@ -28,6 +28,8 @@ pub struct InstallReport {
     pub block_v6: usize,
     pub allow_v4: usize,
     pub allow_v6: usize,
+    pub names_block: usize,
+    pub names_allow: usize,
     pub coarse_bits_v4: u64,
     pub coarse_bits_v6: u64,
     /// Some IPv6 block prefix is shorter than the coarse filter covers: every IPv6 packet is
@@ -51,6 +53,13 @@ impl Datapath {
         for name in ["BLOCK_V6", "ALLOW_V6"] {
             self.clear_trie::<V6KeyData>(name, slot)?;
         }
+        self.clear_names(next)?;
+        let key = self.hash_key;
+        self.write_hash_key(next, key)?;
+        let values = super::names::name_values(set, &key);
+        self.install_names(next, &values)?;
+        report.names_block = set.block_names().count();
+        report.names_allow = set.allow_names().count();
 
         let mut bitmap = Bitmap::default();
         for (e, p) in set.block_prefixes() {

@@ -7,35 +7,45 @@ mod counters;
 mod error;
 mod install;
 mod mmap;
+mod names;
 pub mod object;
 mod testrun;
 
 use aya::Ebpf;
-use blocker_common::config::{Config, FLAG_BYPASS, FLAG_TCP_RESET};
+use blocker_common::{
+    config::{Config, FLAG_BYPASS, FLAG_TCP_RESET},
+    name::HashKey,
+};
 
 pub use attach::{AttachMode, Attachment};
 pub use coarse::Bitmap;
 pub use counters::{CounterRow, Counters};
 pub use error::DatapathError;
 pub use install::InstallReport;
+pub use names::{name_hash, random_key};
 pub use testrun::{RunOutcome, XdpAction};
 
 /// Names of the programs and maps in the object; the object check test asserts all exist.
 pub const PROGRAM: &str = "blocker";
 pub const PASS_PROGRAM: &str = "blocker_pass";
-pub const MAPS: &[&str] =
-    &["CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6"];
+pub const MAPS: &[&str] = &[
+    "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
+    "HASH_KEYS", "NAMES", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "TLS_SCRATCH", "DNS_CONFIG",
+    "ENTRY_HITS", "EXT_WALK", "PACKET",
+];
 
-/// How blocked traffic is answered.
+/// How blocked traffic is answered, and the secret that keys name hashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Send a TCP reset to the client for blocked TCP (otherwise drop).
     pub tcp_reset: bool,
+    /// The per-deployment name-hash key; None draws a fresh random one.
+    pub hash_key: Option<HashKey>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { tcp_reset: true }
+        Options { tcp_reset: true, hash_key: None }
     }
 }
 
@@ -43,6 +53,7 @@ impl Default for Options {
 pub struct Datapath {
     ebpf: Ebpf,
     config: Config,
+    hash_key: HashKey,
 }
 
 impl Datapath {
@@ -50,7 +61,11 @@ impl Datapath {
     /// attached). Lists start empty: everything passes.
     pub fn load(options: Options) -> Result<Self, DatapathError> {
         let ebpf = object::load()?;
-        let mut dp = Datapath { ebpf, config: Config::default() };
+        let hash_key = match options.hash_key {
+            Some(k) => k,
+            None => names::random_key().map_err(|source| DatapathError::Io { name: "HASH_KEYS", what: "reading /dev/urandom", source })?,
+        };
+        let mut dp = Datapath { ebpf, config: Config::default(), hash_key };
         dp.config.flags = if options.tcp_reset { FLAG_TCP_RESET } else { 0 };
         dp.write_config()?;
         Ok(dp)

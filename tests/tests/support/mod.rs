@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
 pub mod frames;
+pub mod tls;
 
 use std::path::Path;
 

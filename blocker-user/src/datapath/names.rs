@@ -1,0 +1,104 @@
+//! Installing listed names: each name becomes one keyed 64-bit hash (blocker-common name.rs)
+//! in the NAMES map, tagged with its generation slot. Block and allow entries for the same name
+//! share one value, so the kernel answers both with one lookup per label.
+
+use std::collections::HashMap;
+
+use aya::maps::{HashMap as BpfHashMap, MapData};
+use blocker_common::name::{HashKey, MAX_LABELS, NameKey, NameValue, suffix_hashes};
+
+use super::{Datapath, DatapathError};
+use crate::lists::ListSet;
+
+/// The chain hash of a whole (normalised) name.
+pub fn name_hash(key: &HashKey, name: &str) -> u64 {
+    let mut out = [0u64; MAX_LABELS];
+    let n = suffix_hashes(key, name.as_bytes(), &mut out);
+    if n == 0 { 0 } else { out[0] }
+}
+
+/// A fresh secret key from the kernel's random source.
+pub fn random_key() -> std::io::Result<HashKey> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))?;
+    Ok(HashKey { k0: u64::from_le_bytes(b[..8].try_into().unwrap()), k1: u64::from_le_bytes(b[8..].try_into().unwrap()) })
+}
+
+/// What the set puts into NAMES for one slot.
+pub(super) fn name_values(set: &ListSet, key: &HashKey) -> HashMap<u64, NameValue> {
+    let mut values: HashMap<u64, NameValue> = HashMap::new();
+    for (e, n) in set.block_names() {
+        let v = values.entry(name_hash(key, &n.name)).or_default();
+        v.block_id = e.id;
+        v.block_mode |= n.flags;
+    }
+    for (e, n) in set.allow_names() {
+        let v = values.entry(name_hash(key, &n.name)).or_default();
+        v.allow_id = e.id;
+        v.allow_mode |= n.flags;
+    }
+    values
+}
+
+impl Datapath {
+    pub(super) fn write_hash_key(&mut self, slot: u32, key: HashKey) -> Result<(), DatapathError> {
+        let mut map: aya::maps::Array<&mut MapData, HashKey> = self.map_mut("HASH_KEYS")?;
+        map.set(slot, key, 0).map_err(|e| DatapathError::map("HASH_KEYS", e))
+    }
+
+    pub(super) fn install_names(&mut self, slot: u32, values: &HashMap<u64, NameValue>) -> Result<(), DatapathError> {
+        let mut map: BpfHashMap<&mut MapData, NameKey, NameValue> = self.map_mut("NAMES")?;
+        for (hash, v) in values {
+            map.insert(NameKey { hash: *hash, slot, reserved: 0 }, *v, 0).map_err(|e| DatapathError::map("NAMES", e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the names of `slot` (the generation before last) and its per-entry counts.
+    pub(super) fn clear_names(&mut self, slot: u32) -> Result<(), DatapathError> {
+        let mut map: BpfHashMap<&mut MapData, NameKey, NameValue> = self.map_mut("NAMES")?;
+        let stale: Vec<NameKey> = map.keys().filter_map(|k| k.ok()).filter(|k| k.slot == slot).collect();
+        for k in stale {
+            map.remove(&k).map_err(|e| DatapathError::map("NAMES", e))?;
+        }
+        let mut hits: BpfHashMap<&mut MapData, u32, u64> = self.map_mut("ENTRY_HITS")?;
+        let stale: Vec<u32> = hits.keys().filter_map(|k| k.ok()).filter(|k| k >> 31 == slot).collect();
+        for k in stale {
+            hits.remove(&k).map_err(|e| DatapathError::map("ENTRY_HITS", e))?;
+        }
+        Ok(())
+    }
+
+    /// Blocked packets per list entry id of the live generation (entries never hit are absent).
+    pub fn entry_hits(&self) -> Result<Vec<(u32, u64)>, DatapathError> {
+        let map: BpfHashMap<&MapData, u32, u64> = self.map_ref("ENTRY_HITS")?;
+        let slot = self.config.slot & 1;
+        let mut out: Vec<(u32, u64)> = map
+            .iter()
+            .filter_map(|r| r.ok())
+            .filter(|(k, _)| k >> 31 == slot)
+            .map(|(k, v)| (k & 0x7fff_ffff, v))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_controller_hash_is_the_chain_over_labels() {
+        let key = HashKey { k0: 1, k1: 2 };
+        let mut out = [0u64; MAX_LABELS];
+        suffix_hashes(&key, b"www.example.com", &mut out);
+        assert_eq!(name_hash(&key, "example.com"), out[1]);
+        assert_ne!(name_hash(&key, "example.com"), name_hash(&HashKey { k0: 1, k1: 3 }, "example.com"));
+    }
+
+    #[test]
+    fn random_keys_differ() {
+        assert_ne!(random_key().unwrap(), random_key().unwrap());
+    }
+}

@@ -1,0 +1,239 @@
+//! TLS ClientHellos through the real kernel program: the server name is read across TCP
+//! segments and TLS records, matched on label boundaries, and a listed name gets the client a
+//! reset while the flow's later packets are stopped too.
+
+mod support;
+
+use blocker_common::verdict::{Action, Reason};
+use blocker_user::datapath::XdpAction;
+use support::{
+    Harness, Outcome,
+    tls::{Hello, client_hello, records, segment, sni_offset, stream},
+};
+
+const CLIENT: &str = "192.0.2.2";
+const SERVER: &str = "203.0.113.10";
+const CLIENT6: &str = "2001:db8:c::2";
+const SERVER6: &str = "2001:db8:f::10";
+const BLOCK: &str = "blocked.example\n=exact.example\n*.sub.example\n";
+const ALLOW: &str = "ok.blocked.example\n";
+
+fn harness() -> Harness {
+    Harness::new(BLOCK, ALLOW)
+}
+
+/// Sends `stream` as consecutive segments cut at `cuts` (stream offsets), returning outcomes.
+fn send(h: &Harness, sport: u16, stream: &[u8], cuts: &[usize]) -> Vec<Outcome> {
+    let mut bounds = vec![0];
+    bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < stream.len()));
+    bounds.push(stream.len());
+    bounds.windows(2).map(|w| h.run(&segment(CLIENT, SERVER, sport, w[0], &stream[w[0]..w[1]]).build())).collect()
+}
+
+fn is_reset(o: &Outcome, reason: Reason) -> bool {
+    o.action == XdpAction::Tx && o.verdict == Action::TcpReset && o.reason == reason
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_listed_name_in_one_segment_gets_a_reset() {
+    let h = harness();
+    let out = send(&h, 1000, &stream(&Hello::default()), &[]);
+    assert!(is_reset(&out[0], Reason::Sni), "{out:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_unlisted_name_passes_at_once() {
+    let h = harness();
+    for (i, sni) in ["allowed.example", "xblocked.example", "blocked.example.evil.test", "example", "ok.blocked.example"].iter().enumerate() {
+        let out = send(&h, 1100 + i as u16, &stream(&Hello { sni: Some(sni), ..Default::default() }), &[]);
+        assert_eq!(out[0].action, XdpAction::Pass, "{sni}: {out:?}");
+        let want = if *sni == "ok.blocked.example" { Reason::AllowList } else { Reason::NoMatch };
+        assert_eq!(out[0].reason, want, "{sni}");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn names_match_on_label_boundaries_in_every_mode() {
+    let h = harness();
+    let cases = [
+        ("www.blocked.example", true),
+        ("BLOCKED.Example", true),
+        ("blocked.example.", true),
+        ("exact.example", true),
+        ("www.exact.example", false),
+        ("sub.example", false),
+        ("a.sub.example", true),
+        ("a.b.sub.example", true),
+        ("xsub.example", false),
+    ];
+    for (i, (sni, blocked)) in cases.iter().enumerate() {
+        let out = send(&h, 1200 + i as u16, &stream(&Hello { sni: Some(sni), ..Default::default() }), &[]);
+        assert_eq!(is_reset(&out[0], Reason::Sni), *blocked, "{sni}: {:?}", out[0]);
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_browser_sized_hello_is_read_with_the_name_in_the_first_or_second_segment() {
+    let h = harness();
+    // ~1.9 KB, like a post-quantum Chromium hello; MSS-sized first segment.
+    for (i, before) in [0usize, 8].into_iter().enumerate() {
+        let s = stream(&Hello { before, key_share: 1248, ..Default::default() });
+        assert!(s.len() > 1460 && s.len() < 2700, "{}", s.len());
+        let at = sni_offset(&s, "blocked.example");
+        let out = send(&h, 1300 + i as u16, &s, &[1448]);
+        if at + "blocked.example".len() <= 1448 {
+            assert!(is_reset(&out[0], Reason::Sni), "name in the first segment: {out:?}");
+            assert!(is_reset(&out[1], Reason::FlowBlocked), "{out:?}");
+        } else {
+            assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::TlsPending), "{out:?}");
+            assert!(is_reset(&out[1], Reason::Sni), "name in the second segment: {out:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_two_segment_hello_split_at_every_byte_is_caught() {
+    let h = harness();
+    let s = stream(&Hello { before: 4, key_share: 400, ..Default::default() });
+    let end_of_name = sni_offset(&s, "blocked.example") + "blocked.example".len();
+    for cut in 1..s.len() {
+        let out = send(&h, 2000 + cut as u16, &s, &[cut]);
+        let (first, second) = (&out[0], &out[1]);
+        if cut >= end_of_name {
+            assert!(is_reset(first, Reason::Sni), "cut {cut}: {out:?}");
+            assert!(is_reset(second, Reason::FlowBlocked), "cut {cut}: {out:?}");
+        } else {
+            assert_eq!((first.action, first.reason), (XdpAction::Pass, Reason::TlsPending), "cut {cut}");
+            assert!(is_reset(second, Reason::Sni), "cut {cut}: {out:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_hello_sent_one_byte_per_segment_is_caught() {
+    let h = harness();
+    let s = stream(&Hello { before: 3, ..Default::default() });
+    let end_of_name = sni_offset(&s, "blocked.example") + "blocked.example".len();
+    let cuts: Vec<usize> = (1..s.len()).collect();
+    let out = send(&h, 3000, &s, &cuts);
+    for (i, o) in out.iter().enumerate() {
+        let want = if i + 1 < end_of_name {
+            (XdpAction::Pass, Reason::TlsPending)
+        } else if i + 1 == end_of_name {
+            (XdpAction::Tx, Reason::Sni)
+        } else {
+            (XdpAction::Tx, Reason::FlowBlocked)
+        };
+        assert_eq!((o.action, o.reason), want, "byte {i}");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_hello_split_into_many_tls_records_is_caught() {
+    let h = harness();
+    let hs = client_hello(&Hello { before: 5, ..Default::default() });
+    for (i, max) in [1usize, 2, 3, 7, 50, 100].into_iter().enumerate() {
+        let s = records(&hs, max);
+        // Records of 1..3 bytes make a long stream: send it in MSS-sized segments.
+        let cuts: Vec<usize> = (1448..s.len()).step_by(1448).collect();
+        let out = send(&h, 4000 + i as u16, &s, &cuts);
+        assert!(out.iter().any(|o| is_reset(o, Reason::Sni)), "records of {max}: {out:?}");
+        assert!(out.iter().all(|o| o.reason != Reason::TlsUnparsed), "records of {max}");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn retransmitted_segments_are_read_once() {
+    let h = harness();
+    let s = stream(&Hello { before: 8, ..Default::default() });
+    let at = sni_offset(&s, "blocked.example");
+    let first = segment(CLIENT, SERVER, 5000, 0, &s[..at]).build();
+    assert_eq!(h.run(&first).reason, Reason::TlsPending);
+    // The same segment again, and an overlapping one: nothing is read twice.
+    assert_eq!(h.run(&first).reason, Reason::TlsPending);
+    let overlap = segment(CLIENT, SERVER, 5000, at - 10, &s[at - 10..at + 3]).build();
+    assert_eq!(h.run(&overlap).reason, Reason::TlsPending);
+    let rest = segment(CLIENT, SERVER, 5000, at + 3, &s[at + 3..]).build();
+    assert!(is_reset(&h.run(&rest), Reason::Sni));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_overlapping_decoy_cannot_replace_bytes_already_read() {
+    let h = harness();
+    let real = stream(&Hello { before: 8, ..Default::default() });
+    let at = sni_offset(&real, "blocked.example");
+    let decoy = stream(&Hello { sni: Some("allowed.example"), before: 8, ..Default::default() });
+    // The real stream up to "bloc", then a segment that overlaps it with the decoy's bytes and
+    // goes on. The first copy of each byte wins, as in the server's TCP: the reader sees
+    // "bloc" from the real stream and "wed.example" from the decoy.
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 5100, 0, &real[..at + 4]).build()).reason, Reason::TlsPending);
+    let o = h.run(&segment(CLIENT, SERVER, 5100, 0, &decoy).build());
+    // "blocwed.example": not listed, and not the decoy either.
+    assert_eq!((o.action, o.reason), (XdpAction::Pass, Reason::NoMatch));
+    // With the real bytes sent first in full, a decoy retransmission changes nothing.
+    assert!(is_reset(&h.run(&segment(CLIENT, SERVER, 5101, 0, &real).build()), Reason::Sni));
+    let o = h.run(&segment(CLIENT, SERVER, 5101, 0, &decoy).build());
+    assert!(is_reset(&o, Reason::FlowBlocked), "{o:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn out_of_order_segments_are_dropped_until_the_gap_is_filled() {
+    let h = harness();
+    let s = stream(&Hello { before: 8, ..Default::default() });
+    let at = sni_offset(&s, "blocked.example");
+    let (a, b, c) = (at / 2, at + 4, s.len());
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 6000, 0, &s[..a]).build()).reason, Reason::TlsPending);
+    // The third piece arrives before the second: dropped, so the client resends it in order.
+    let o = h.run(&segment(CLIENT, SERVER, 6000, b, &s[b..c]).build());
+    assert_eq!((o.action, o.reason), (XdpAction::Drop, Reason::TlsOutOfOrder));
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 6000, a, &s[a..b]).build()).reason, Reason::TlsPending);
+    assert!(is_reset(&h.run(&segment(CLIENT, SERVER, 6000, b, &s[b..c]).build()), Reason::Sni));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn hellos_without_a_name_or_that_are_not_tls_pass() {
+    let h = harness();
+    let out = send(&h, 7000, &stream(&Hello { sni: None, ..Default::default() }), &[]);
+    assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::TlsUnparsed));
+    let mut bad = stream(&Hello::default());
+    bad[5] = 2; // a ServerHello, not a ClientHello
+    let out = send(&h, 7001, &bad, &[]);
+    assert_eq!(out[0].action, XdpAction::Pass);
+    let out = send(&h, 7002, b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n", &[]);
+    assert_eq!(out[0].action, XdpAction::Pass);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn ipv6_flows_are_read_the_same_way() {
+    let h = harness();
+    let s = stream(&Hello { before: 8, key_share: 1248, ..Default::default() });
+    let at = sni_offset(&s, "blocked.example");
+    let o1 = h.run(&segment(CLIENT6, SERVER6, 8000, 0, &s[..at + 2]).build());
+    assert_eq!(o1.reason, Reason::TlsPending);
+    let o2 = h.run(&segment(CLIENT6, SERVER6, 8000, at + 2, &s[at + 2..]).build());
+    assert!(is_reset(&o2, Reason::Sni), "{o2:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn blocks_are_counted_per_list_entry() {
+    let h = harness();
+    for i in 0..3 {
+        send(&h, 9000 + i, &stream(&Hello { sni: Some("www.blocked.example"), ..Default::default() }), &[]);
+    }
+    let hits = h.dp.entry_hits().unwrap();
+    let id = h.set.name_entry(blocker_user::lists::ListKind::Block, "blocked.example").unwrap().0.id;
+    assert_eq!(hits, vec![(id, 3)]);
+}
