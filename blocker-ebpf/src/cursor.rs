@@ -92,3 +92,46 @@ pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {
 pub fn frame_len(ctx: &XdpContext) -> u64 {
     (ctx.data_end() - ctx.data()) as u64
 }
+
+/// A fixed-size header whose bounds were checked once against `data_end`: reads inside it need
+/// no further check. Offsets past `N` read as zero (with literal offsets the test folds away).
+#[derive(Clone, Copy)]
+pub struct Span<const N: usize> {
+    p: *const u8,
+}
+
+#[inline(always)]
+pub fn span<const N: usize>(ctx: &XdpContext, off: usize) -> Option<Span<N>> {
+    ptr_at::<[u8; N]>(ctx, off).map(|p| Span { p: p as *const u8 })
+}
+
+impl<const N: usize> Span<N> {
+    #[inline(always)]
+    fn get<T: Copy + Default>(&self, i: usize) -> T {
+        if i + core::mem::size_of::<T>() > N {
+            return T::default();
+        }
+        // SAFETY: [p, p + N) was checked to lie inside the frame, and so does [p + i, p + i + size).
+        unsafe { (self.p.add(i) as *const T).read_unaligned() }
+    }
+
+    #[inline(always)]
+    pub fn u8(&self, i: usize) -> u8 {
+        self.get::<u8>(i)
+    }
+
+    #[inline(always)]
+    pub fn be16(&self, i: usize) -> u16 {
+        u16::from_be(self.get::<u16>(i))
+    }
+
+    #[inline(always)]
+    pub fn be32(&self, i: usize) -> u32 {
+        u32::from_be(self.get::<u32>(i))
+    }
+
+    #[inline(always)]
+    pub fn bytes16(&self, i: usize) -> [u8; 16] {
+        self.get::<[u8; 16]>(i)
+    }
+}

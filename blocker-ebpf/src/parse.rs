@@ -8,7 +8,7 @@
 use aya_ebpf::programs::XdpContext;
 
 use crate::{
-    cursor::{MAX_OFF, read, read_be16, read_be32, read_pair},
+    cursor::{MAX_OFF, read, read_be16, read_pair, span},
     looping::{BREAK, CONTINUE, repeat},
     maps::EXT_WALK,
 };
@@ -126,17 +126,20 @@ pub fn parse(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
 #[inline(always)]
 fn parse_v4(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
     let l3 = p.l3();
-    let (vihl, _tos) = read_pair(ctx, l3).ok_or(ParseError::Malformed)?;
+    let h = span::<20>(ctx, l3).ok_or(ParseError::Malformed)?;
+    let vihl = h.u8(0);
     let ihl = ((vihl & 0x0f) as usize) * 4;
     if vihl >> 4 != 4 || ihl < 20 {
         return Err(ParseError::Malformed);
     }
-    let total_len = read_be16(ctx, l3 + 2).ok_or(ParseError::Malformed)? as usize;
-    let frag = read_be16(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
-    let (_ttl, proto) = read_pair(ctx, l3 + 8).ok_or(ParseError::Malformed)?;
-    let dst4 = read_be32(ctx, l3 + 16).ok_or(ParseError::Malformed)?;
+    let total_len = h.be16(2) as usize;
+    let frag = h.be16(6);
+    let proto = h.u8(9);
+    let dst4 = h.be32(16);
     // The options must be present too, or the header is truncated.
-    read_be16(ctx, l3 + ihl - 2).ok_or(ParseError::Malformed)?;
+    if ihl > 20 {
+        read_be16(ctx, l3 + ihl - 2).ok_or(ParseError::Malformed)?;
+    }
     if total_len < ihl {
         return Err(ParseError::Malformed);
     }
@@ -153,13 +156,13 @@ fn parse_v4(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
 #[inline(always)]
 fn parse_v6(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
     let l3 = p.l3();
-    let (vtc, _) = read_pair(ctx, l3).ok_or(ParseError::Malformed)?;
-    if vtc >> 4 != 6 {
+    let h = span::<40>(ctx, l3).ok_or(ParseError::Malformed)?;
+    if h.u8(0) >> 4 != 6 {
         return Err(ParseError::Malformed);
     }
-    let payload_len = read_be16(ctx, l3 + 4).ok_or(ParseError::Malformed)? as u32;
-    let (next, _hop_limit) = read_pair(ctx, l3 + 6).ok_or(ParseError::Malformed)?;
-    p.dst6 = read::<[u8; 16]>(ctx, l3 + 24).ok_or(ParseError::Malformed)?;
+    let payload_len = h.be16(4) as u32;
+    let next = h.u8(6);
+    p.dst6 = h.bytes16(24);
     p.v6 = 1;
     p.proto = next as u32;
     if !is_extension(next) {
@@ -322,14 +325,10 @@ fn parse_l4(ctx: &XdpContext, p: &mut Packet, off: usize, l4_len: u32) {
 // uses across paths in a way the verifier rejects ("pointer arithmetic on pkt_end").
 #[inline(always)]
 fn tcp_header(ctx: &XdpContext, off: usize, l4_len: u32) -> Option<L4> {
-    let sport = read_be16(ctx, off)?;
-    let dport = read_be16(ctx, off + 2)?;
-    let seq = read_be32(ctx, off + 4)?;
-    let ack = read_be32(ctx, off + 8)?;
-    let (doff_byte, tcp_flags) = read_pair(ctx, off + 12)?;
-    // The rest of the fixed header must be there too.
-    read_be16(ctx, off + 18)?;
-    let doff = ((doff_byte >> 4) as u32) * 4;
+    let h = span::<20>(ctx, off)?;
+    let (sport, dport, seq, ack) = (h.be16(0), h.be16(2), h.be32(4), h.be32(8));
+    let tcp_flags = h.u8(13);
+    let doff = ((h.u8(12) >> 4) as u32) * 4;
     if doff < 20 || doff > l4_len {
         return None;
     }
@@ -338,8 +337,7 @@ fn tcp_header(ctx: &XdpContext, off: usize, l4_len: u32) -> Option<L4> {
 
 #[inline(always)]
 fn udp_header(ctx: &XdpContext, off: usize, l4_len: u32) -> Option<L4> {
-    let sport = read_be16(ctx, off)?;
-    let dport = read_be16(ctx, off + 2)?;
-    read_be16(ctx, off + 6)?;
+    let h = span::<8>(ctx, off)?;
+    let (sport, dport) = (h.be16(0), h.be16(2));
     Some(L4 { off: off as u32, hdr_len: 8, sport, dport, tcp_flags: 0, seq: 0, ack: 0, payload_len: l4_len.saturating_sub(8) })
 }
