@@ -237,3 +237,45 @@ fn blocks_are_counted_per_list_entry() {
     let id = h.set.name_entry(blocker_user::lists::ListKind::Block, "blocked.example").unwrap().0.id;
     assert_eq!(hits, vec![(id, 3)]);
 }
+
+/// The controller hashes listed names, the kernel hashes the names it reads: over many random
+/// names, of every length up to the 253-byte limit, they agree exactly.
+#[test]
+#[ignore = "needs root"]
+fn kernel_and_controller_hash_names_alike() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut names = Vec::new();
+    while names.len() < 120 {
+        let labels = 1 + rnd(6) as usize;
+        let mut parts: Vec<String> = (0..labels)
+            .map(|_| {
+                let len = 1 + rnd(if names.len() % 10 == 0 { 63 } else { 12 }) as usize;
+                let mut l: String = (0..len).map(|_| alphabet[rnd(alphabet.len() as u64) as usize] as char).collect();
+                // Labels may not start or end with a hyphen in lists.
+                l = l.trim_matches('-').to_string();
+                if l.is_empty() { "a".to_string() } else { l }
+            })
+            .collect();
+        parts.push("example".to_string());
+        let name = parts.join(".");
+        if name.len() <= 253 {
+            names.push(name);
+        }
+    }
+    let list: String = names.iter().map(|n| format!("={n}\n")).collect();
+    let h = Harness::new(&list, "");
+    for (i, n) in names.iter().enumerate() {
+        let out = send(&h, 20000 + i as u16, &stream(&Hello { sni: Some(n), ..Default::default() }), &[]);
+        assert!(is_reset(&out[0], Reason::Sni), "{n}: {out:?}");
+        let other = format!("x{n}");
+        let out = send(&h, 30000 + i as u16, &stream(&Hello { sni: Some(&other), ..Default::default() }), &[]);
+        assert_eq!(out[0].action, XdpAction::Pass, "{other}");
+    }
+}
