@@ -74,10 +74,16 @@ pub enum Reason {
     TlsUnparsed = 15,
     /// A packet to UDP port 53 that is not a query we can judge: fail open.
     DnsUnparsed = 16,
+    /// A segment of an HTTP request head whose host is not complete yet: passed.
+    HttpPending = 17,
+    /// Looked like an HTTP request but could not be read to a host, or named none: fail open.
+    HttpUnparsed = 18,
+    /// A segment ahead of a gap while an HTTP request head was incomplete: dropped.
+    HttpOutOfOrder = 19,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 20] = [
         Reason::NoMatch,
         Reason::NotIp,
         Reason::Bypass,
@@ -95,6 +101,9 @@ impl Reason {
         Reason::TlsPending,
         Reason::TlsUnparsed,
         Reason::DnsUnparsed,
+        Reason::HttpPending,
+        Reason::HttpUnparsed,
+        Reason::HttpOutOfOrder,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -116,6 +125,9 @@ impl Reason {
             Reason::TlsPending => "tls_pending",
             Reason::TlsUnparsed => "tls_unparsed",
             Reason::DnsUnparsed => "dns_unparsed",
+            Reason::HttpPending => "http_pending",
+            Reason::HttpUnparsed => "http_unparsed",
+            Reason::HttpOutOfOrder => "http_out_of_order",
         }
     }
 
@@ -123,7 +135,12 @@ impl Reason {
     pub const fn is_fail_open(self) -> bool {
         matches!(
             self,
-            Reason::Malformed | Reason::Unsupported | Reason::Internal | Reason::TlsUnparsed | Reason::DnsUnparsed
+            Reason::Malformed
+                | Reason::Unsupported
+                | Reason::Internal
+                | Reason::TlsUnparsed
+                | Reason::DnsUnparsed
+                | Reason::HttpUnparsed
         )
     }
 

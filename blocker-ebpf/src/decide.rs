@@ -65,7 +65,8 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
     }
 
     if pkt.tcp().is_some() {
-        if let Some(v) = tcp_names::judge(ctx, pkt, flags, slot as u32) {
+        // SAFETY: the target feature only changes code generation (see main.rs).
+        if let Some(v) = unsafe { tcp_names::judge(ctx, pkt, flags, slot as u32) } {
             return v;
         }
     }

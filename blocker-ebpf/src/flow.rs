@@ -19,6 +19,10 @@ pub const FILTER_BUCKETS: u32 = 1 << 16;
 pub const KIND_PENDING: u32 = 1;
 pub const KIND_BLOCKED: u32 = 2;
 
+/// Which reader a pending flow runs.
+pub const PROTO_TLS: u32 = 0;
+pub const PROTO_HTTP: u32 = 1;
+
 /// Bytes of name the ClientHello reader can hold: a full 253-byte name plus the room a chunked
 /// copy needs past its masked offset.
 pub const NAME_ROOM: usize = BUF + 128;
@@ -38,6 +42,8 @@ pub struct FlowKey {
 #[derive(Clone, Copy)]
 pub struct FlowState {
     pub kind: u32,
+    /// PROTO_TLS or PROTO_HTTP.
+    pub proto: u32,
     /// Sequence number of the next stream byte we expect.
     pub next_seq: u32,
     /// tls.rs: the field being read, bytes still to accumulate into `acc`, bytes to skip.

@@ -19,6 +19,8 @@ mod decide;
 #[cfg(target_arch = "bpf")]
 mod flow;
 #[cfg(target_arch = "bpf")]
+mod http;
+#[cfg(target_arch = "bpf")]
 mod looping;
 #[cfg(target_arch = "bpf")]
 mod names;

@@ -1,5 +1,6 @@
-//! The TCP side of name blocking: flows already blocked, and ClientHellos read to their server
-//! name across segments (tls.rs), judged by names.rs.
+//! The TCP side of name blocking: flows already blocked, ClientHellos read to their server name
+//! (tls.rs) and HTTP request heads read to their host (http.rs), across segments, judged by
+//! names.rs.
 //!
 //! Out-of-order segments while a ClientHello is incomplete are dropped rather than buffered: the
 //! client's TCP resends them in order after the gap is filled, which costs that rare connection
@@ -12,7 +13,8 @@ use blocker_common::verdict::{Action, Reason};
 
 use crate::{
     decide::{Verdict, block_action},
-    flow::{self, FlowKey, FlowState, KIND_BLOCKED},
+    flow::{self, FlowKey, FlowState, KIND_BLOCKED, PROTO_HTTP},
+    http,
     maps::TLS_SCRATCH,
     names::{self, BUF, NameMatch},
     parse::Packet,
@@ -45,6 +47,7 @@ fn judge_name(st: &FlowState, slot: u32) -> NameMatch {
 /// What a finished name means for the flow and this segment.
 #[inline(always)]
 fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
+    let reason = if st.proto == PROTO_HTTP { Reason::HttpHost } else { Reason::Sni };
     match judge_name(st, slot) {
         NameMatch::Blocked(id) => {
             st.kind = KIND_BLOCKED;
@@ -52,7 +55,7 @@ fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags
             if !stored {
                 flow::insert(key, st);
             }
-            block(pkt, flags, Reason::Sni, id)
+            block(pkt, flags, reason, id)
         }
         m => {
             if stored {
@@ -60,15 +63,33 @@ fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags
             }
             match m {
                 NameMatch::Allowed(id) => pass(Reason::AllowList, id),
-                NameMatch::Invalid => pass(Reason::TlsUnparsed, 0),
+                NameMatch::Invalid => pass(unparsed(st), 0),
                 _ => pass(Reason::NoMatch, 0),
             }
         }
     }
 }
 
-/// Returns a verdict when the segment belongs to a followed flow or starts a ClientHello.
 #[inline(always)]
+fn pending(st: &FlowState) -> Reason {
+    if st.proto == PROTO_HTTP { Reason::HttpPending } else { Reason::TlsPending }
+}
+
+#[inline(always)]
+fn unparsed(st: &FlowState) -> Reason {
+    if st.proto == PROTO_HTTP { Reason::HttpUnparsed } else { Reason::TlsUnparsed }
+}
+
+#[inline(always)]
+fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
+    if st.proto == PROTO_HTTP { http::feed(ctx, st, off, len) } else { tls::feed(ctx, st, off, len) }
+}
+
+/// Returns a verdict when the segment belongs to a followed flow or starts a ClientHello or an
+/// HTTP request. A separate BPF function: its locals occupy the stack only on this path, not in
+/// the frame every packet's path and every loop callback sits on.
+#[inline(never)]
+#[target_feature(enable = "allows-misaligned-mem-access")]
 pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Option<Verdict> {
     let l4 = pkt.tcp()?;
     // Segments without payload carry no name and cannot complete a request; a blocked flow's
@@ -88,38 +109,42 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Option<Ve
         }
         let ahead = l4.seq.wrapping_sub(st.next_seq) as i32;
         if ahead > 0 {
-            return Some(Verdict { action: Action::Drop, reason: Reason::TlsOutOfOrder, entry: 0 });
+            let reason = if st.proto == PROTO_HTTP { Reason::HttpOutOfOrder } else { Reason::TlsOutOfOrder };
+            return Some(Verdict { action: Action::Drop, reason, entry: 0 });
         }
         let seen = (-ahead) as u32;
         if seen >= len {
             // Entirely a retransmission of bytes already read.
-            return Some(pass(Reason::TlsPending, 0));
+            return Some(pass(pending(st), 0));
         }
         st.next_seq = l4.seq.wrapping_add(len);
-        return Some(match tls::feed(ctx, st, payload_off + seen as usize, len - seen) {
-            Outcome::NeedMore => pass(Reason::TlsPending, 0),
+        return Some(match feed(ctx, st, payload_off + seen as usize, len - seen) {
+            Outcome::NeedMore => pass(pending(st), 0),
             Outcome::Name => conclude(&key, st, true, pkt, flags, slot),
             Outcome::NoName | Outcome::Unparsed => {
                 flow::remove(&key);
-                pass(Reason::TlsUnparsed, 0)
+                pass(unparsed(st), 0)
             }
         });
     }
 
-    if !tls::starts_client_hello(ctx, payload_off, len) {
-        return None;
-    }
     let p = TLS_SCRATCH.get_ptr_mut(0)?;
     // SAFETY: per-CPU scratch, used only by this program run on this CPU.
     let st = unsafe { &mut *p };
-    tls::reset(st, l4.seq);
+    if tls::starts_client_hello(ctx, payload_off, len) {
+        tls::reset(st, l4.seq);
+    } else if http::starts_request(ctx, payload_off, len) {
+        http::reset(st, l4.seq);
+    } else {
+        return None;
+    }
     st.next_seq = l4.seq.wrapping_add(len);
-    Some(match tls::feed(ctx, st, payload_off, len) {
+    Some(match feed(ctx, st, payload_off, len) {
         Outcome::NeedMore => {
             flow::insert(&key, st);
-            pass(Reason::TlsPending, 0)
+            pass(pending(st), 0)
         }
         Outcome::Name => conclude(&key, st, false, pkt, flags, slot),
-        Outcome::NoName | Outcome::Unparsed => pass(Reason::TlsUnparsed, 0),
+        Outcome::NoName | Outcome::Unparsed => pass(unparsed(st), 0),
     })
 }

@@ -15,7 +15,7 @@ use aya_ebpf::{bindings::xdp_md, helpers::generated::bpf_xdp_load_bytes, program
 
 use crate::{
     cursor::{read, read_be16, read_pair, read_u8},
-    flow::{FlowState, KIND_PENDING},
+    flow::{FlowState, KIND_PENDING, PROTO_TLS},
     looping::{BREAK, CONTINUE, repeat},
 };
 
@@ -83,6 +83,7 @@ pub fn starts_client_hello(ctx: &XdpContext, off: usize, len: u32) -> bool {
 #[inline(always)]
 pub fn reset(st: &mut FlowState, seq: u32) {
     st.kind = KIND_PENDING;
+    st.proto = PROTO_TLS;
     st.next_seq = seq;
     st.step = S_HS_TYPE;
     st.need = 1;

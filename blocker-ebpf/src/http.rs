@@ -1,0 +1,237 @@
+//! A streaming reader of an HTTP/1.x request head, to the host it names: the absolute-form
+//! request target (`GET http://host/ HTTP/1.1`) if there is one, else the `Host` header (name in
+//! any case, optional whitespace, optional port, optional trailing dot). It works byte by byte
+//! across segments, keeping its place in `FlowState` like the ClientHello reader, so a request
+//! head split anywhere is read the same. Plain HTTP is a small share of traffic; the byte loop
+//! runs only for segments that start a request or continue one being read.
+
+use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
+
+use crate::{
+    cursor::{read, read_u8},
+    flow::{FlowState, KIND_PENDING, PROTO_HTTP},
+    looping::{BREAK, CONTINUE, repeat},
+    tls::Outcome,
+};
+
+// Where the reader is.
+const H_METHOD: u32 = 0;
+const H_TARGET: u32 = 1;
+const H_SCHEME: u32 = 2;
+const H_ABS_HOST: u32 = 3;
+const H_SKIP_LINE: u32 = 4;
+const H_LINE_START: u32 = 5;
+const H_HDR_NAME: u32 = 6;
+const H_HOST_OWS: u32 = 7;
+const H_HOST: u32 = 8;
+const H_END_CR: u32 = 9;
+
+const NEED_MORE: u32 = 0;
+const NAME: u32 = 1;
+const NO_NAME: u32 = 2;
+const UNPARSED: u32 = 3;
+
+/// Request heads longer than this are not read to the end (fail open).
+const MAX_HEAD: u32 = 8192;
+const MAX_METHOD: u32 = 16;
+
+const SCHEME: &[u8; 7] = b"http://";
+const HOST: &[u8; 5] = b"host:";
+
+/// Does the payload start like an HTTP/1.x request? Its first four bytes are compared with the
+/// methods clients send. A first segment shorter than that is accepted on its first letter, so a
+/// request split after any byte is still read; a false start only costs a reader that gives up.
+#[inline(always)]
+pub fn starts_request(ctx: &XdpContext, off: usize, len: u32) -> bool {
+    if len >= 4 {
+        let Some(w) = read::<[u8; 4]>(ctx, off) else { return false };
+        return matches!(&w, b"GET " | b"HEAD" | b"POST" | b"PUT " | b"DELE" | b"OPTI" | b"PATC");
+    }
+    matches!(read_u8(ctx, off), Some(b'G' | b'H' | b'P' | b'D' | b'O'))
+}
+
+#[inline(always)]
+pub fn reset(st: &mut FlowState, seq: u32) {
+    st.kind = KIND_PENDING;
+    st.proto = PROTO_HTTP;
+    st.next_seq = seq;
+    st.step = H_METHOD;
+    st.need = 0;
+    st.acc = 0;
+    st.skip = 0;
+    st.name_len = 0;
+    st.name_got = 0;
+    st.entry_id = 0;
+}
+
+struct FeedCtx {
+    xdp: *mut xdp_md,
+    st: *mut FlowState,
+}
+
+#[inline(always)]
+fn lower(b: u8) -> u8 {
+    if b.is_ascii_uppercase() { b + 32 } else { b }
+}
+
+/// Appends a byte of the host name; false when the name is too long to be one.
+#[inline(always)]
+fn push(st: &mut FlowState, b: u8) -> bool {
+    if st.name_got >= 253 {
+        return false;
+    }
+    let at = (st.name_got as usize) & 0xff;
+    st.name[at] = b;
+    st.name_got += 1;
+    true
+}
+
+#[target_feature(enable = "allows-misaligned-mem-access")]
+unsafe extern "C" fn http_step(_i: u64, c: *mut FeedCtx) -> i64 {
+    // SAFETY: bpf_loop hands back the context feed() passed in; both pointers outlive the loop.
+    let c = unsafe { &mut *c };
+    let st = unsafe { &mut *c.st };
+    if st.cur_off >= st.cur_end {
+        return BREAK;
+    }
+    // `acc` counts the bytes of the head read so far.
+    if st.acc >= MAX_HEAD {
+        st.result = UNPARSED;
+        return BREAK;
+    }
+    let ctx = XdpContext::new(c.xdp);
+    let Some(b) = read_u8(&ctx, st.cur_off as usize) else {
+        st.result = UNPARSED;
+        return BREAK;
+    };
+    st.cur_off += 1;
+    st.acc += 1;
+    match st.step {
+        H_METHOD => {
+            if b == b' ' {
+                st.step = H_TARGET;
+            } else if st.acc > MAX_METHOD || !b.is_ascii_uppercase() {
+                st.result = UNPARSED;
+                return BREAK;
+            }
+        }
+        H_TARGET => {
+            if lower(b) == b'h' {
+                st.step = H_SCHEME;
+                st.need = 1;
+            } else {
+                st.step = H_SKIP_LINE;
+            }
+        }
+        H_SCHEME => {
+            let i = (st.need as usize) & 7;
+            if i < 7 && lower(b) == SCHEME[i] {
+                st.need += 1;
+                if st.need == 7 {
+                    st.step = H_ABS_HOST;
+                }
+            } else {
+                st.step = H_SKIP_LINE;
+            }
+        }
+        H_ABS_HOST => match b {
+            b'/' | b' ' | b'?' | b'#' | b':' | b'\r' | b'\n' => {
+                st.name_len = st.name_got;
+                st.result = if st.name_got > 0 { NAME } else { UNPARSED };
+                return BREAK;
+            }
+            _ => {
+                if !push(st, b) {
+                    st.result = UNPARSED;
+                    return BREAK;
+                }
+            }
+        },
+        H_SKIP_LINE => {
+            if b == b'\n' {
+                st.step = H_LINE_START;
+            }
+        }
+        H_LINE_START => match b {
+            b'\r' => st.step = H_END_CR,
+            b'\n' => {
+                st.result = NO_NAME;
+                return BREAK;
+            }
+            _ => {
+                if lower(b) == HOST[0] {
+                    st.step = H_HDR_NAME;
+                    st.need = 1;
+                } else {
+                    st.step = H_SKIP_LINE;
+                }
+            }
+        },
+        H_HDR_NAME => {
+            let i = (st.need as usize) & 7;
+            if i < 5 && lower(b) == HOST[i] {
+                st.need += 1;
+                if st.need == 5 {
+                    st.step = H_HOST_OWS;
+                }
+            } else if b == b'\n' {
+                st.step = H_LINE_START;
+            } else {
+                st.step = H_SKIP_LINE;
+            }
+        }
+        H_HOST_OWS => match b {
+            b' ' | b'\t' => {}
+            b'\r' | b'\n' => {
+                st.result = UNPARSED;
+                return BREAK;
+            }
+            _ => {
+                st.step = H_HOST;
+                if !push(st, b) {
+                    st.result = UNPARSED;
+                    return BREAK;
+                }
+            }
+        },
+        H_HOST => match b {
+            b':' | b' ' | b'\t' | b'\r' | b'\n' => {
+                st.name_len = st.name_got;
+                st.result = NAME;
+                return BREAK;
+            }
+            _ => {
+                if !push(st, b) {
+                    st.result = UNPARSED;
+                    return BREAK;
+                }
+            }
+        },
+        H_END_CR => {
+            // The empty line that ends the head: no Host at all.
+            st.result = if b == b'\n' { NO_NAME } else { UNPARSED };
+            return BREAK;
+        }
+        _ => {
+            st.result = UNPARSED;
+            return BREAK;
+        }
+    }
+    CONTINUE
+}
+
+/// Feeds `len` stream bytes at packet offset `off` to the reader.
+#[inline(always)]
+pub fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
+    st.cur_off = off as u32;
+    st.cur_end = off as u32 + len;
+    st.result = NEED_MORE;
+    let mut c = FeedCtx { xdp: ctx.ctx, st: st as *mut FlowState };
+    repeat(len + 1, http_step, &mut c);
+    match st.result {
+        NAME => Outcome::Name,
+        NO_NAME => Outcome::NoName,
+        UNPARSED => Outcome::Unparsed,
+        _ => Outcome::NeedMore,
+    }
+}
