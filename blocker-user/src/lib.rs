@@ -6,3 +6,4 @@ pub mod capture;
 pub mod datapath;
 pub mod lists;
 pub mod replay;
+pub mod stoppage;
