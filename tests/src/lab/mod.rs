@@ -15,6 +15,9 @@
 //! namespace, and every command runs with a deadline.
 
 mod addr;
+mod background;
+mod blocker;
+mod capture;
 mod cmd;
 mod http;
 mod node;
@@ -34,6 +37,14 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 pub use addr::*;
+pub use background::{Background, Stopped};
+pub use blocker::{
+    ATTACH_TIMEOUT, BLOCKER_BIN_ENV, Blocker, BlockerExit, Cell, Counters, STOP_TIMEOUT,
+    blocker_binary,
+};
+pub use capture::{
+    CAPTURE_TIMEOUT, Capture, CaptureFile, CapturedFrame, Direction, parse_pcap, read_pcap,
+};
 pub use cmd::DEFAULT_TIMEOUT;
 pub use http::HTTP_BODY;
 pub use node::Node;
