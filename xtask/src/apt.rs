@@ -19,7 +19,9 @@ pub const PACKAGES: &[&str] = &[
     "iptables",        // benchmark baseline
     "dnsutils",        // dig
     "openssl",         // s_client, test certificates
-    "python3",         // the lab's HTTP server
+    "python3",         // the lab's HTTP server, the TLS fixture capture script
+    "chromium",        // headless browser in the lab (ClientHello fixtures, name blocking)
+    "chromium-driver", // WebDriver for scripted Chromium runs
     "procps",          // sysctl
     "ca-certificates", // HTTPS to crates.io etc. from a minimal image
 ];

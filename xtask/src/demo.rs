@@ -1,16 +1,7 @@
 //! `cargo xtask demo`: the release blocker in a fresh namespace lab, blocking one IPv4 range
 //! and one IPv6 host while the neighbouring addresses keep working, seen by curl and ping.
 
-use std::{
-    fs,
-    io::Read,
-    net::IpAddr,
-    path::Path,
-    process::{Child, ExitStatus},
-    sync::mpsc,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{fs, net::IpAddr, path::Path};
 
 use anyhow::{Context, Result, bail};
 use blocker_tests::lab::{
@@ -22,11 +13,6 @@ use crate::{
     process::{cargo, is_root, run as run_cmd, target_dir},
     setup::ensure_setup,
 };
-
-/// How long the blocker may take to load and attach.
-const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long it may take to print its counters and detach after SIGINT.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The list the demo blocks with: a range around BLOCKED_V4 that leaves ALLOWED_V4 out, and
 /// BLOCKED_V6 alone.
@@ -91,22 +77,14 @@ fn demo(lab: &Lab, blocker: &Path) -> Result<()> {
     fs::write(&list, DEMO_LIST).context("writing the demo list")?;
     println!("\nlist {}:\n{DEMO_LIST}", list.display());
 
-    let (blocker_path, list_path) = (blocker.to_string_lossy(), list.to_string_lossy());
-    let args = ["run", "--iface", APPLIANCE_CLIENT_IF, "--list", &*list_path];
+    let list_path = list.to_string_lossy();
     println!(
-        "$ ip netns exec {} {blocker_path} {}",
+        "$ ip netns exec {} {} run --iface {APPLIANCE_CLIENT_IF} --list {list_path}",
         lab.ns_name(Node::Appliance),
-        args.join(" ")
+        blocker.display(),
     );
-    let mut argv = vec![&*blocker_path];
-    argv.extend(args);
-    let mut running = Running::new(lab.spawn(Node::Appliance, &argv)?);
-
-    if let Err(e) = wait_attached(lab, &mut running) {
-        let (status, output) = running.stop();
-        println!("blocker ({status}) said:\n{output}");
-        return Err(e);
-    }
+    // Waits for the attachment; fails with the blocker's own output if it exits first.
+    let running = lab.start_blocker(blocker, APPLIANCE_CLIENT_IF, &["--list", &list_path])?;
     println!("blocker attached to {APPLIANCE_CLIENT_IF}\n");
 
     let mut checks = Vec::new();
@@ -163,13 +141,22 @@ fn demo(lab: &Lab, blocker: &Path) -> Result<()> {
     }
 
     println!("\nstopping the blocker (SIGINT)");
-    let (status, output) = running.stop();
+    let seen = match running.stop() {
+        Ok(exit) => {
+            println!("blocker output:\n{}", exit.stopped.output().trim_end());
+            exit.stopped.status.to_string()
+        }
+        // Not a clean exit with a counter table: the error carries its status and output.
+        Err(e) => {
+            println!("{e:#}");
+            "no clean exit (see above)".into()
+        }
+    };
     checks.push(Check {
         probe: "blocker exit after SIGINT".into(),
         expected: "exit status: 0".into(),
-        seen: status.to_string(),
+        seen,
     });
-    println!("blocker output:\n{}", output.trim_end());
 
     print_table(&checks);
     let failed = checks.iter().filter(|c| !c.ok()).count();
@@ -187,26 +174,6 @@ fn servers() -> [IpAddr; 4] {
         ALLOWED_V6.into(),
         BLOCKED_V6.into(),
     ]
-}
-
-/// Polls for the attachment, failing early if the blocker exits first.
-fn wait_attached(lab: &Lab, running: &mut Running) -> Result<()> {
-    let deadline = Instant::now() + ATTACH_TIMEOUT;
-    loop {
-        if let Some(status) = running.child.try_wait()? {
-            bail!("blocker exited before attaching ({status})");
-        }
-        if lab
-            .wait_for_xdp(Node::Appliance, APPLIANCE_CLIENT_IF, Duration::ZERO)
-            .is_ok()
-        {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("blocker did not attach to {APPLIANCE_CLIENT_IF} within {ATTACH_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 struct Check {
@@ -240,66 +207,4 @@ fn print_table(checks: &[Check]) {
             c.probe, c.expected, c.seen
         );
     }
-}
-
-/// The blocker process with its output collected on threads, so a full pipe never stalls it.
-struct Running {
-    child: Child,
-    stdout: mpsc::Receiver<Vec<u8>>,
-    stderr: mpsc::Receiver<Vec<u8>>,
-}
-
-impl Running {
-    fn new(mut child: Child) -> Self {
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        Running {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// SIGINT (the blocker prints its counters and detaches), SIGKILL if it lingers; returns
-    /// the exit status and everything it printed.
-    fn stop(mut self) -> (ExitStatus, String) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let mut note = String::new();
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-                _ => {
-                    note = format!("\n[no exit {STOP_TIMEOUT:?} after SIGINT: killed]");
-                    let _ = self.child.kill();
-                    break self.child.wait().expect("reaping the killed blocker");
-                }
-            }
-        };
-        let grace = Duration::from_secs(2);
-        let out = self.stdout.recv_timeout(grace).unwrap_or_default();
-        let err = self.stderr.recv_timeout(grace).unwrap_or_default();
-        let text = format!(
-            "{}{}{note}",
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&err)
-        );
-        (status, text)
-    }
-}
-
-fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
-    }
-    rx
 }

@@ -8,8 +8,10 @@ use std::{
 
 use anyhow::{Result, bail};
 
+use blocker_tests::lab::BLOCKER_BIN_ENV;
+
 use crate::{
-    process::{self, cargo, display, is_root},
+    process::{self, cargo, display, is_root, target_dir},
     setup::ensure_setup,
 };
 
@@ -34,6 +36,22 @@ pub fn run(harness_args: &[String]) -> Result<()> {
     steps.push(step("host tests", host));
 
     if is_root() {
+        // The lab tests run the release `blocker` binary as an operator would. Built here, in
+        // sight, rather than silently by the first test that needs it; the tests take it from
+        // $BLOCKER_BIN (and build it themselves when run without xtask).
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--release",
+            "-p",
+            "blocker-user",
+            "--bin",
+            "blocker",
+        ]);
+        let build = step("release binary", build);
+        let built = build.result.is_ok();
+        steps.push(build);
+
         let mut privileged = cargo();
         privileged
             .args([
@@ -45,6 +63,10 @@ pub fn run(harness_args: &[String]) -> Result<()> {
                 "--test-threads=1",
             ])
             .args(harness_args);
+        if built {
+            let bin = target_dir().join("release").join("blocker");
+            privileged.env(BLOCKER_BIN_ENV, bin);
+        }
         steps.push(step("privileged tests", privileged));
     } else {
         steps.push(Step {
