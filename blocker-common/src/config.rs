@@ -9,6 +9,8 @@ pub const FLAG_TCP_RESET: u32 = 1 << 1;
 /// Some IPv6 block prefix is too short for the coarse filter: every IPv6 packet takes the exact
 /// (slower) path. See `coarse.rs`.
 pub const FLAG_V6_ALL_EXACT: u32 = 1 << 2;
+/// Answer blocked HTTP requests with the stop-page response (STOP_PAGE) instead of a reset.
+pub const FLAG_STOP_PAGE: u32 = 1 << 3;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ pub mod counters;
 pub mod dns;
 pub mod name;
 pub mod prefix;
+pub mod stop_page;
 pub mod verdict;
 
 /// Asserts at compile time that a shared type has exactly the expected size, which (with the
@@ -29,6 +30,7 @@ mod pod {
     unsafe impl aya::Pod for crate::prefix::PrefixValue {}
     unsafe impl aya::Pod for crate::name::HashKey {}
     unsafe impl aya::Pod for crate::dns::DnsConfig {}
+    unsafe impl aya::Pod for crate::stop_page::StopPageTemplate {}
     unsafe impl aya::Pod for crate::name::NameKey {}
     unsafe impl aya::Pod for crate::name::NameValue {}
 }

@@ -14,10 +14,13 @@ pub enum Action {
     TcpReset = 2,
     /// The DNS query was rewritten into its answer and sent back out of the port it came in on.
     DnsAnswer = 3,
+    /// The segment was rewritten into the HTTP 451 stop-page response (or, for a flow to a
+    /// listed address, the SYN-ACK that leads to it) and sent back to the client.
+    StopPage = 4,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Action::Pass, Action::Drop, Action::TcpReset, Action::DnsAnswer];
+    pub const ALL: [Action; 5] = [Action::Pass, Action::Drop, Action::TcpReset, Action::DnsAnswer, Action::StopPage];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -25,6 +28,7 @@ impl Action {
             Action::Drop => "drop",
             Action::TcpReset => "tcp_reset",
             Action::DnsAnswer => "dns_answer",
+            Action::StopPage => "stop_page",
         }
     }
 

@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use blocker_common::{
     coarse,
-    config::{FLAG_BYPASS, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
+    config::{FLAG_BYPASS, FLAG_STOP_PAGE, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
     prefix::{SLOT_BITS, v4_key_data, v6_key_data},
     verdict::{Action, Reason},
 };
@@ -58,17 +58,17 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
 
     match dst_verdict(pkt, slot, flags) {
         DstMatch::Blocked(reason, entry) => {
-            return Verdict { action: block_action(pkt, flags), reason, entry };
+            // Plain HTTP to a listed address gets the stop page, answered without the server.
+            let http = matches!(pkt.tcp(), Some(l4) if l4.dport == 80);
+            let action = if http && flags & FLAG_STOP_PAGE != 0 { Action::StopPage } else { block_action(pkt, flags) };
+            return Verdict { action, reason, entry };
         }
         DstMatch::Allowed => return Verdict::pass(Reason::AllowList),
         DstMatch::NotListed => {}
     }
 
     if pkt.tcp().is_some() {
-        // SAFETY: the target feature only changes code generation (see main.rs).
-        if let Some(v) = unsafe { tcp_names::judge(ctx, pkt, flags, slot as u32) } {
-            return v;
-        }
+        return tcp_names::judge(ctx, pkt, flags, slot as u32);
     }
     Verdict::pass(Reason::NoMatch)
 }

@@ -86,8 +86,7 @@ fn push(st: &mut FlowState, b: u8) -> bool {
     true
 }
 
-#[target_feature(enable = "allows-misaligned-mem-access")]
-unsafe extern "C" fn http_step(_i: u64, c: *mut FeedCtx) -> i64 {
+extern "C" fn http_step(_i: u64, c: *mut FeedCtx) -> i64 {
     // SAFETY: bpf_loop hands back the context feed() passed in; both pointers outlive the loop.
     let c = unsafe { &mut *c };
     let st = unsafe { &mut *c.st };

@@ -9,7 +9,7 @@ pub const BREAK: i64 = 1;
 
 /// The callback signature bpf_loop expects. Callbacks are `unsafe` only because they carry the
 /// target feature that allows misaligned loads (see main.rs).
-pub type Callback<T> = unsafe extern "C" fn(index: u64, ctx: *mut T) -> i64;
+pub type Callback<T> = extern "C" fn(index: u64, ctx: *mut T) -> i64;
 
 /// Calls `cb(i, ctx)` for i in 0..n until it returns BREAK.
 #[inline(always)]

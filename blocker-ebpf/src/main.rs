@@ -5,7 +5,7 @@
 //! fails open, and it never returns XDP_ABORTED.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-#![cfg_attr(target_arch = "bpf", feature(core_intrinsics, bpf_target_feature))]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(target_arch = "bpf")]
@@ -33,7 +33,9 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod parse;
 #[cfg(target_arch = "bpf")]
-mod reset;
+mod reply;
+#[cfg(target_arch = "bpf")]
+mod stop_page;
 #[cfg(target_arch = "bpf")]
 mod verdict;
 
@@ -44,21 +46,8 @@ mod programs {
     /// The blocking program attached to the subscriber-facing port.
     #[xdp]
     pub fn blocker(ctx: XdpContext) -> u32 {
-        // SAFETY: the target feature only changes how loads are emitted, see `run`.
-        unsafe { run(&ctx) }
-    }
-
-    /// The program's body. Every function that touches packet or map bytes is compiled with
-    /// `allows-misaligned-mem-access`, so a 4- or 8-byte field at any offset is one load
-    /// instead of single bytes shifted together: fewer instructions and far fewer registers
-    /// (the stack the verifier allows is 512 bytes for the whole call chain). The kernel
-    /// permits misaligned packet and map access on architectures with efficient unaligned
-    /// access (x86-64, arm64), which is where an XDP appliance runs.
-    #[inline(never)]
-    #[target_feature(enable = "allows-misaligned-mem-access")]
-    fn run(ctx: &XdpContext) -> u32 {
-        let verdict = crate::decide::judge(ctx);
-        crate::verdict::apply(ctx, verdict)
+        let verdict = crate::decide::judge(&ctx);
+        crate::verdict::apply(&ctx, verdict)
     }
 
     /// Passes everything. Attached to the far end of a veth pair it enables the NAPI path that

@@ -15,12 +15,15 @@ use blocker_common::{
     dns::DnsConfig,
     name::{HashKey, NameKey, NameValue},
     prefix::{PrefixValue, V4KeyData, V6KeyData},
+    stop_page::StopPageTemplate,
 };
 
 use crate::{
     flow::{FILTER_BUCKETS, FlowKey, FlowState},
     names::NameScratch,
     parse::{ExtWalk, Packet},
+    reply::ReplyScratch,
+    stop_page::HostSum,
 };
 
 /// Run-time switches (bypass, reset-or-drop, live slot). One entry; read once per packet.
@@ -98,3 +101,15 @@ pub static EXT_WALK: PerCpuArray<ExtWalk> = PerCpuArray::with_max_entries(1, 0);
 /// The parsed description of the frame being judged (one per CPU).
 #[map]
 pub static PACKET: PerCpuArray<Packet> = PerCpuArray::with_max_entries(1, 0);
+
+/// The HTTP 451 response blocked requests get (when FLAG_STOP_PAGE is set).
+#[map]
+pub static STOP_PAGE: Array<StopPageTemplate> = Array::with_max_entries(1, 0);
+
+/// The stop-page response's host checksum while it is summed (one per CPU).
+#[map]
+pub static HOST_SUM: PerCpuArray<HostSum> = PerCpuArray::with_max_entries(1, 0);
+
+/// What a reply (reset, SYN-ACK, stop page) is built from (one per CPU).
+#[map]
+pub static REPLY_SCRATCH: PerCpuArray<ReplyScratch> = PerCpuArray::with_max_entries(1, 0);

@@ -57,8 +57,7 @@ struct ScratchCtx {
     s: *mut NameScratch,
 }
 
-#[target_feature(enable = "allows-misaligned-mem-access")]
-unsafe extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
+extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer repeat() was given.
     let s = unsafe { &mut *(*c).s };
     let i = (i as usize) & (BUF - 1);
@@ -149,8 +148,7 @@ impl LabelBytes for ScratchLabel {
     }
 }
 
-#[target_feature(enable = "allows-misaligned-mem-access")]
-unsafe extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
+extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer match_labels() gave it.
     let c = unsafe { &mut *(*c).s };
     if c.remaining == 0 {
@@ -198,4 +196,73 @@ pub fn match_labels(s: &mut NameScratch, slot: u32) -> NameMatch {
     } else {
         NameMatch::NotListed
     }
+}
+
+/// Walks a DNS QNAME copied into the scratch, one byte per iteration, the way `split_step`
+/// walks dotted text: `label_start` is where the next length byte sits. Length bytes record a
+/// label; label bytes are lowercased in place.
+extern "C" fn wire_step(i: u64, c: *mut ScratchCtx) -> i64 {
+    // SAFETY: bpf_loop passes back the pointer load_wire_name() gave it.
+    let s = unsafe { &mut *(*c).s };
+    let i = (i as usize) & (BUF - 1);
+    let b = s.bytes[i];
+    if i as u32 == s.label_start {
+        if b == 0 {
+            // The root label ends the name; `len` becomes its wire length.
+            s.len = i as u32 + 1;
+            s.ok = WIRE_DONE;
+            return BREAK;
+        }
+        // 0x40..=0xff covers compression pointers (0xc0) and the reserved label types: a
+        // question is never compressed, so either means a query we do not judge.
+        if b as usize > MAX_LABEL_LEN || s.nlabels as usize >= MAX_LABELS {
+            s.ok = 0;
+            return BREAK;
+        }
+        let n = (s.nlabels as usize) & 127;
+        s.starts[n] = (i + 1) as u8;
+        s.lens[n] = b;
+        s.nlabels += 1;
+        s.label_start = (i + 1) as u32 + b as u32;
+        return CONTINUE;
+    }
+    let lower = match b {
+        b'A'..=b'Z' => b + 32,
+        b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => b,
+        _ => {
+            s.ok = 0;
+            return BREAK;
+        }
+    };
+    s.bytes[i] = lower;
+    CONTINUE
+}
+
+const WIRE_DONE: u32 = 2;
+
+/// Loads a DNS QNAME (wire format: length-prefixed labels ending in a zero byte) that starts at
+/// packet offset `off`, with `avail` bytes of message after it, into the scratch as lowercase
+/// labels. Afterwards `len` is the name's wire length (root byte included) and `nlabels` may be
+/// 0 (the root name). False, and nothing to judge, for a compression pointer, a label longer
+/// than 63 bytes, a name longer than 255 bytes or running past `avail`, or a character no
+/// listed name can have. The packet itself is not changed: the client's case stays as sent.
+#[inline(always)]
+pub fn load_wire_name(ctx: &XdpContext, s: &mut NameScratch, off: usize, avail: u32) -> bool {
+    // 255 bytes is the longest wire name (RFC 1035 §3.1): one copy, then a walk in map memory.
+    let n = if avail > (BUF - 1) as u32 { (BUF - 1) as u32 } else { avail };
+    let n = n & (BUF as u32 - 1);
+    if n == 0 {
+        return false;
+    }
+    // SAFETY: helper copies n (1..=255) bytes into a buffer of BUF_ALLOC bytes.
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, s.bytes.as_mut_ptr().cast(), n) } != 0 {
+        return false;
+    }
+    s.len = 0;
+    s.nlabels = 0;
+    s.label_start = 0;
+    s.ok = 1;
+    let mut c = ScratchCtx { s: s as *mut NameScratch };
+    repeat(n, wire_step, &mut c);
+    s.ok == WIRE_DONE
 }

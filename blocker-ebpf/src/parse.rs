@@ -33,6 +33,7 @@ pub const MAX_V6_EXT: usize = 8;
 pub const TCP_FIN: u32 = 0x01;
 pub const TCP_SYN: u32 = 0x02;
 pub const TCP_RST: u32 = 0x04;
+pub const TCP_PSH: u32 = 0x08;
 pub const TCP_ACK: u32 = 0x10;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -218,8 +219,7 @@ struct WalkCtx {
     w: *mut ExtWalk,
 }
 
-#[target_feature(enable = "allows-misaligned-mem-access")]
-unsafe extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
+extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
     // SAFETY: bpf_loop hands back the context walk_extensions() passed; the map value outlives it.
     let c = unsafe { &mut *c };
     let w = unsafe { &mut *c.w };

@@ -9,7 +9,10 @@
 //! server's TCP keeps the first copy too.
 
 use aya_ebpf::programs::XdpContext;
-use blocker_common::verdict::{Action, Reason};
+use blocker_common::{
+    config::FLAG_STOP_PAGE,
+    verdict::{Action, Reason},
+};
 
 use crate::{
     decide::{Verdict, block_action},
@@ -55,7 +58,11 @@ fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags
             if !stored {
                 flow::insert(key, st);
             }
-            block(pkt, flags, reason, id)
+            if reason == Reason::HttpHost && flags & FLAG_STOP_PAGE != 0 {
+                Verdict { action: Action::StopPage, reason, entry: id }
+            } else {
+                block(pkt, flags, reason, id)
+            }
         }
         m => {
             if stored {
@@ -85,19 +92,20 @@ fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
     if st.proto == PROTO_HTTP { http::feed(ctx, st, off, len) } else { tls::feed(ctx, st, off, len) }
 }
 
-/// Returns a verdict when the segment belongs to a followed flow or starts a ClientHello or an
-/// HTTP request. A separate BPF function: its locals occupy the stack only on this path, not in
+/// Judges a TCP segment that belongs to a followed flow or starts a ClientHello or an HTTP
+/// request; anything else passes as not listed. (Returns a plain `Verdict`: a BPF function's
+/// BTF signature cannot carry a Rust `Option`.) A separate BPF function: its locals occupy the stack only on this path, not in
 /// the frame every packet's path and every loop callback sits on.
 #[inline(never)]
-#[target_feature(enable = "allows-misaligned-mem-access")]
-pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Option<Verdict> {
-    let l4 = pkt.tcp()?;
+pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
+    let not_judged = pass(Reason::NoMatch, 0);
+    let Some(l4) = pkt.tcp() else { return not_judged };
     // Segments without payload carry no name and cannot complete a request; a blocked flow's
     // bare ACKs may pass (its data does not), which keeps the common ACK at its lowest cost.
     if l4.payload_len == 0 {
-        return None;
+        return not_judged;
     }
-    let key = flow::key_of(ctx, pkt, l4.sport, l4.dport)?;
+    let Some(key) = flow::key_of(ctx, pkt, l4.sport, l4.dport) else { return not_judged };
     let payload_off = (l4.off + l4.hdr_len) as usize;
     let len = l4.payload_len;
 
@@ -105,30 +113,30 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Option<Ve
         // SAFETY: a valid LRU value pointer for the duration of this program run.
         let st = unsafe { &mut *p };
         if st.kind == KIND_BLOCKED {
-            return Some(block(pkt, flags, Reason::FlowBlocked, st.entry_id));
+            return (block(pkt, flags, Reason::FlowBlocked, st.entry_id));
         }
         let ahead = l4.seq.wrapping_sub(st.next_seq) as i32;
         if ahead > 0 {
             let reason = if st.proto == PROTO_HTTP { Reason::HttpOutOfOrder } else { Reason::TlsOutOfOrder };
-            return Some(Verdict { action: Action::Drop, reason, entry: 0 });
+            return (Verdict { action: Action::Drop, reason, entry: 0 });
         }
         let seen = (-ahead) as u32;
         if seen >= len {
             // Entirely a retransmission of bytes already read.
-            return Some(pass(pending(st), 0));
+            return (pass(pending(st), 0));
         }
         st.next_seq = l4.seq.wrapping_add(len);
-        return Some(match feed(ctx, st, payload_off + seen as usize, len - seen) {
+        return match feed(ctx, st, payload_off + seen as usize, len - seen) {
             Outcome::NeedMore => pass(pending(st), 0),
             Outcome::Name => conclude(&key, st, true, pkt, flags, slot),
             Outcome::NoName | Outcome::Unparsed => {
                 flow::remove(&key);
                 pass(unparsed(st), 0)
             }
-        });
+        };
     }
 
-    let p = TLS_SCRATCH.get_ptr_mut(0)?;
+    let Some(p) = TLS_SCRATCH.get_ptr_mut(0) else { return not_judged };
     // SAFETY: per-CPU scratch, used only by this program run on this CPU.
     let st = unsafe { &mut *p };
     if tls::starts_client_hello(ctx, payload_off, len) {
@@ -136,15 +144,15 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Option<Ve
     } else if http::starts_request(ctx, payload_off, len) {
         http::reset(st, l4.seq);
     } else {
-        return None;
+        return not_judged;
     }
     st.next_seq = l4.seq.wrapping_add(len);
-    Some(match feed(ctx, st, payload_off, len) {
+    match feed(ctx, st, payload_off, len) {
         Outcome::NeedMore => {
             flow::insert(&key, st);
             pass(pending(st), 0)
         }
         Outcome::Name => conclude(&key, st, false, pkt, flags, slot),
         Outcome::NoName | Outcome::Unparsed => pass(unparsed(st), 0),
-    })
+    }
 }

@@ -200,8 +200,7 @@ fn complete(st: &mut FlowState, v: u32) -> u32 {
     NEED_MORE
 }
 
-#[target_feature(enable = "allows-misaligned-mem-access")]
-unsafe extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
+extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
     // SAFETY: bpf_loop hands back the context feed() passed in; both pointers outlive the loop.
     let c = unsafe { &mut *c };
     let st = unsafe { &mut *c.st };

@@ -4,23 +4,25 @@
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use blocker_common::{
     counters::{ACTION_SLOTS, CELLS, cell_index},
-    verdict::Action,
+    verdict::{Action, Reason},
 };
 
 use crate::{
     cursor::frame_len,
     decide::Verdict,
     maps::{CONFIG, COUNTERS, ENTRY_HITS},
-    reset,
+    reply, stop_page,
 };
 
 #[inline(always)]
 pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
     let bytes = frame_len(ctx);
     let mut action = v.action;
-    // SAFETY: the target feature only changes code generation (see main.rs).
-    if action == Action::TcpReset && !unsafe { reset::rewrite_into_reset(ctx) } {
+    if action == Action::TcpReset && !reply::rewrite_into_reset(ctx) {
         action = Action::Drop;
+    }
+    if action == Action::StopPage {
+        action = stop_page::answer(ctx, v.reason == Reason::HttpHost);
     }
     count(v.reason as u8, action as u8, bytes);
     if v.entry != 0 && action != Action::Pass {
@@ -29,7 +31,7 @@ pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
     match action {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => xdp_action::XDP_DROP,
-        Action::TcpReset | Action::DnsAnswer => xdp_action::XDP_TX,
+        Action::TcpReset | Action::DnsAnswer | Action::StopPage => xdp_action::XDP_TX,
     }
 }
 

@@ -109,3 +109,117 @@ fn requests_without_a_host_and_other_protocols_pass() {
     let out = send(&h, 402, &long, &[600]);
     assert!(blocked(&out[1]), "{out:?}");
 }
+
+mod stop_page {
+    use super::*;
+    use blocker_common::verdict::Action;
+    use blocker_user::datapath::StopPageResponse;
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use support::frames::{TCP_FIN, TCP_RST, TCP_SYN};
+
+    fn harness() -> Harness {
+        let mut h = Harness::new("blocked.example\n203.0.113.66\n2001:db8:f::66\n", ALLOW);
+        let r = StopPageResponse { service_url: "http://192.0.2.1".into(), list_body_url: "https://list-body.example/about".into() };
+        h.dp.set_stop_page(Some(&r)).unwrap();
+        h
+    }
+
+    struct Reply {
+        seq: u32,
+        ack: u32,
+        syn: bool,
+        fin: bool,
+        rst: bool,
+        payload: String,
+    }
+
+    /// Parses a reply frame and checks its IP and TCP checksums.
+    fn reply(frame: &[u8]) -> Reply {
+        let p = SlicedPacket::from_ethernet(frame).expect("reply parses");
+        let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("not tcp") };
+        let h = t.to_header();
+        match p.net.as_ref().unwrap() {
+            NetSlice::Ipv4(v4) => {
+                let ip = v4.header().to_header();
+                assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "IPv4 checksum");
+                assert_eq!(h.checksum, h.calc_checksum_ipv4(&ip, t.payload()).unwrap(), "TCP checksum");
+            }
+            NetSlice::Ipv6(v6) => {
+                let ip = v6.header().to_header();
+                assert_eq!(h.checksum, h.calc_checksum_ipv6(&ip, t.payload()).unwrap(), "TCP checksum");
+            }
+            _ => panic!(),
+        }
+        Reply {
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            syn: t.syn(),
+            fin: t.fin(),
+            rst: t.rst(),
+            payload: String::from_utf8_lossy(t.payload()).into_owned(),
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn a_listed_host_gets_the_451_response_instead_of_the_server() {
+        let h = harness();
+        for (i, host) in ["blocked.example", "www.blocked.example", "ab.blocked.example"].iter().enumerate() {
+            let req = format!("GET /page HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n");
+            let frame = segment(700 + i as u16, 0, req.as_bytes());
+            let o = h.run(&frame);
+            assert_eq!((o.action, o.reason, o.verdict), (XdpAction::Tx, Reason::HttpHost, Action::StopPage));
+            let r = reply(&o.frame);
+            assert!(r.payload.starts_with("HTTP/1.1 451 Unavailable For Legal Reasons\r\n"), "{}", r.payload);
+            assert!(r.payload.contains("Link: <https://list-body.example/about>; rel=\"blocked-by\"\r\n"));
+            assert!(r.payload.contains(&format!("url=http://192.0.2.1/?host={host}\"")), "{}", r.payload);
+            assert!(r.fin && !r.syn && !r.rst);
+            assert_eq!(r.seq, 9, "continues the server's sequence (the request's ack)");
+            assert_eq!(r.ack, 500_000 + req.len() as u32, "acknowledges the request");
+        }
+    }
+
+    fn to_listed(dst: &str, sport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let src = if dst.contains(':') { "2001:db8:c::2" } else { CLIENT };
+        Frame::new(src, dst, L4::Tcp { sport, dport: 80, seq, ack, flags, options: vec![], payload: payload.to_vec() }).build()
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn http_to_a_listed_address_is_answered_without_the_server() {
+        let h = harness();
+        for (i, dst) in ["203.0.113.66", "2001:db8:f::66"].iter().enumerate() {
+            let sport = 800 + i as u16;
+            let syn = h.run(&to_listed(dst, sport, 1000, 0, TCP_SYN, &[]));
+            assert_eq!((syn.action, syn.verdict), (XdpAction::Tx, Action::StopPage), "{dst}");
+            let sa = reply(&syn.frame);
+            assert!(sa.syn && !sa.rst && sa.ack == 1001);
+            let cookie = sa.seq;
+            // A request that does not acknowledge our SYN-ACK (forged) gets nothing.
+            let forged = h.run(&to_listed(dst, sport, 1001, cookie.wrapping_add(7), TCP_ACK | TCP_PSH, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+            assert_eq!((forged.action, forged.verdict), (XdpAction::Drop, Action::Drop));
+            let bare_ack = h.run(&to_listed(dst, sport, 1001, cookie.wrapping_add(1), TCP_ACK, &[]));
+            assert_eq!(bare_ack.action, XdpAction::Drop);
+            let req = b"GET / HTTP/1.1\r\nHost: anything.example\r\n\r\n";
+            let resp = h.run(&to_listed(dst, sport, 1001, cookie.wrapping_add(1), TCP_ACK | TCP_PSH, req));
+            assert_eq!((resp.action, resp.verdict), (XdpAction::Tx, Action::StopPage));
+            let r = reply(&resp.frame);
+            assert!(r.payload.starts_with("HTTP/1.1 451 "), "{}", r.payload);
+            assert!(r.payload.contains("url=http://192.0.2.1/?host=\""));
+            assert_eq!((r.seq, r.ack), (cookie.wrapping_add(1), 1001 + req.len() as u32));
+            let fin = h.run(&to_listed(dst, sport, 1001 + req.len() as u32, cookie.wrapping_add(2 + resp.frame.len() as u32), TCP_ACK | TCP_FIN, &[]));
+            assert_eq!((fin.action, fin.verdict), (XdpAction::Tx, Action::TcpReset));
+            let rst = h.run(&to_listed(dst, sport, 1, 0, TCP_RST, &[]));
+            assert_eq!(rst.action, XdpAction::Drop);
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn other_ports_to_a_listed_address_still_get_a_reset() {
+        let h = harness();
+        let f = Frame::new(CLIENT, "203.0.113.66", L4::Tcp { sport: 900, dport: 443, seq: 1, ack: 0, flags: TCP_SYN, options: vec![], payload: vec![] }).build();
+        let o = h.run(&f);
+        assert_eq!((o.action, o.verdict), (XdpAction::Tx, Action::TcpReset));
+    }
+}

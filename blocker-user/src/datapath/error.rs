@@ -25,6 +25,8 @@ pub enum DatapathError {
         #[source]
         source: std::io::Error,
     },
+    #[error("stop page: {0}")]
+    StopPage(#[source] super::StopPageError),
     #[error("cannot attach to {iface}: {source}")]
     Attach {
         iface: String,

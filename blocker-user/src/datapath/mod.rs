@@ -9,6 +9,7 @@ mod install;
 mod mmap;
 mod names;
 pub mod object;
+mod stop_page;
 mod testrun;
 
 use aya::Ebpf;
@@ -22,6 +23,7 @@ pub use coarse::Bitmap;
 pub use counters::{CounterRow, Counters};
 pub use error::DatapathError;
 pub use install::InstallReport;
+pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};
 pub use testrun::{RunOutcome, XdpAction};
 
@@ -31,7 +33,7 @@ pub const PASS_PROGRAM: &str = "blocker_pass";
 pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
     "HASH_KEYS", "NAMES", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "TLS_SCRATCH", "DNS_CONFIG",
-    "ENTRY_HITS", "EXT_WALK", "PACKET",
+    "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE",
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.

@@ -49,9 +49,9 @@ pub struct RunOutcome {
     pub duration_ns: u64,
 }
 
-/// Room for the program to grow a frame (it never does today, but the kernel refuses an
-/// output buffer smaller than the result).
-const HEADROOM: usize = 256;
+/// Room for the program to grow a frame (a stop-page response is larger than the request it
+/// replaces); the kernel refuses an output buffer smaller than the result.
+const HEADROOM: usize = 4096;
 
 impl Datapath {
     /// Runs one frame through the blocking program.

@@ -1,0 +1,222 @@
+//! Rewriting a segment into a TCP reply to its sender, in place, for XDP_TX: a reset, a SYN-ACK,
+//! or (stop_page.rs) a response carrying data.
+//!
+//! The new frame keeps the Ethernet header and VLAN tags (MACs swapped, so the reply leaves on
+//! the same VLAN), then a fresh option-less IPv4/IPv6 header and a fresh 20-byte TCP header,
+//! then the payload if any; the tail is cut or grown to fit. Everything the new headers need is
+//! read before anything is written. Fields are written one by one and checksums summed from
+//! values: these functions must stay small on the stack.
+//!
+//! Reset sequence numbers follow RFC 9293 §3.10.7.1 as Linux does: if the segment carried an
+//! ACK, the reset uses that as its sequence number; otherwise it acknowledges the segment (SYN,
+//! FIN and payload counted) with RST|ACK.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_xdp_adjust_tail,
+        generated::{bpf_xdp_load_bytes, bpf_xdp_store_bytes},
+    },
+    programs::XdpContext,
+};
+
+use crate::{
+    csum::fold,
+    cursor::write,
+    maps::{PACKET, REPLY_SCRATCH},
+    parse::{IPPROTO_TCP, L4, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+};
+
+const TTL: u8 = 64;
+const WINDOW: u16 = 65535;
+
+/// What a reply is built from: the frame's MACs and addresses, copied out with one helper call
+/// each instead of byte-wise loads whose temporaries would crowd the 512-byte stack.
+#[repr(C)]
+pub struct ReplyScratch {
+    macs: [u8; 12],
+    flags: u32,
+    /// Source then destination address (IPv4: the first 8 bytes).
+    addrs: [u8; 32],
+    seq: u32,
+    ack: u32,
+    payload_len: u32,
+    reserved: u32,
+    payload_sum: u64,
+}
+
+/// Sum of `n` bytes as big-endian 16-bit words.
+#[inline(always)]
+fn sum_bytes(b: &[u8; 32], n: usize) -> u64 {
+    let mut s = 0u64;
+    let mut i = 0;
+    while i < 32 {
+        if i < n {
+            s += u16::from_be_bytes([b[i], b[i + 1]]) as u64;
+        }
+        i += 2;
+    }
+    s
+}
+
+#[inline(always)]
+fn load(ctx: &XdpContext, off: usize, dst: *mut u8, len: u32) -> bool {
+    // SAFETY: the helper checks the frame's bounds; dst is map memory of at least len bytes.
+    unsafe { bpf_xdp_load_bytes(ctx.ctx, (off & crate::cursor::MAX_OFF) as u32, dst.cast(), len) == 0 }
+}
+
+#[inline(always)]
+fn store(ctx: &XdpContext, off: usize, src: *const u8, len: u32) -> bool {
+    // SAFETY: the helper checks the frame's bounds; src is map memory of at least len bytes.
+    unsafe { bpf_xdp_store_bytes(ctx.ctx, (off & crate::cursor::MAX_OFF) as u32, src as *mut _, len) == 0 }
+}
+
+#[inline(always)]
+fn wr32(ctx: &XdpContext, off: usize, v: u32) -> bool {
+    write(ctx, off, v.to_be_bytes())
+}
+
+#[inline(always)]
+fn wr16(ctx: &XdpContext, off: usize, v: u16) -> bool {
+    write(ctx, off, v.to_be_bytes())
+}
+
+/// The parsed description of the frame being answered, when it is TCP.
+#[inline(always)]
+pub fn tcp_packet() -> Option<(&'static Packet, L4)> {
+    let p = PACKET.get_ptr(0)?;
+    // SAFETY: per-CPU scratch the parser filled for this frame.
+    let pkt = unsafe { &*p };
+    let l4 = *pkt.tcp()?;
+    Some((pkt, l4))
+}
+
+/// How many sequence numbers a segment occupies (payload, SYN and FIN each count one).
+#[inline(always)]
+pub fn seq_len(l4: &L4) -> u32 {
+    let mut len = l4.payload_len;
+    if l4.tcp_flags & TCP_SYN != 0 {
+        len += 1;
+    }
+    if l4.tcp_flags & TCP_FIN != 0 {
+        len += 1;
+    }
+    len
+}
+
+/// Turns the frame into a TCP segment back to its sender with the given numbers and flags and
+/// `payload_len` bytes of payload, written by the caller afterwards at the returned offset.
+/// `payload_sum` is the payload's unfolded one's-complement sum.
+#[inline(always)]
+pub fn reply(ctx: &XdpContext, seq: u32, ack: u32, flags: u16, payload_len: u32, payload_sum: u64) -> Option<usize> {
+    let sp = REPLY_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: per-CPU scratch used by this program run only.
+    let sc = unsafe { &mut *sp };
+    sc.seq = seq;
+    sc.ack = ack;
+    sc.flags = flags as u32;
+    sc.payload_len = payload_len;
+    sc.payload_sum = payload_sum;
+    match write_reply(ctx) {
+        0 => None,
+        off => Some(off as usize),
+    }
+}
+
+/// The work of `reply`, as a BPF function of its own shared by every reply (BPF functions take
+/// at most five arguments: the parameters travel in the scratch). Returns the payload offset,
+/// or 0 on failure.
+#[inline(never)]
+fn write_reply(ctx: &XdpContext) -> u32 {
+    let Some((pkt, l4)) = tcp_packet() else { return 0 };
+    let Some(sp) = REPLY_SCRATCH.get_ptr_mut(0) else { return 0 };
+    // SAFETY: per-CPU scratch used by this program run only.
+    let sc = unsafe { &mut *sp };
+    let (seq, ack, flags, payload_len, payload_sum) = (sc.seq, sc.ack, sc.flags as u16, sc.payload_len, sc.payload_sum);
+    let l3 = pkt.l3();
+    let (sport, dport) = (l4.dport, l4.sport);
+    let off_flags = (5u16 << 12) | flags;
+    let tcp_len = 20 + payload_len;
+    // TCP header words (checksum field zero), then the payload.
+    let tcp_sum = sport as u64
+        + dport as u64
+        + (seq >> 16) as u64
+        + (seq & 0xffff) as u64
+        + (ack >> 16) as u64
+        + (ack & 0xffff) as u64
+        + off_flags as u64
+        + WINDOW as u64
+        + payload_sum;
+
+    let v6 = pkt.v6 != 0;
+    let alen: u32 = if v6 { 32 } else { 8 };
+    let aoff = if v6 { l3 + 8 } else { l3 + 12 };
+    if !load(ctx, 0, sc.macs.as_mut_ptr(), 12) || !load(ctx, aoff, sc.addrs.as_mut_ptr(), alen) {
+        return 0;
+    }
+    let addr_sum = sum_bytes(&sc.addrs, alen as usize);
+    let tcp_off = if v6 { l3 + 40 } else { l3 + 20 };
+    let csum = fold(addr_sum + IPPROTO_TCP as u64 + tcp_len as u64 + tcp_sum);
+
+    // Size the frame first: growing it moves data_end, and every write below re-checks bounds.
+    let new_len = tcp_off + tcp_len as usize;
+    let old_len = ctx.data_end() - ctx.data();
+    let delta = new_len as i64 - old_len as i64;
+    // SAFETY: plain helper call; a failure leaves the frame as it was and we give up.
+    if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta as i32) } != 0 {
+        return 0;
+    }
+
+    let half = alen / 2;
+    let src = sc.addrs.as_ptr();
+    // SAFETY: half < 32: the second address lies inside `addrs`.
+    let dst = unsafe { src.add(half as usize) };
+    let ok = if v6 {
+        wr32(ctx, l3, 0x6000_0000)
+            && wr16(ctx, l3 + 4, tcp_len as u16)
+            && write(ctx, l3 + 6, [IPPROTO_TCP, TTL])
+            && store(ctx, l3 + 8, dst, 16)
+            && store(ctx, l3 + 24, src, 16)
+    } else {
+        let total = 20 + tcp_len;
+        // Version/IHL 0x45, total length, DF, TTL/protocol.
+        let ip_csum = fold(0x4500 + total as u64 + 0x4000 + ((TTL as u64) << 8 | IPPROTO_TCP as u64) + addr_sum);
+        wr16(ctx, l3, 0x4500)
+            && wr16(ctx, l3 + 2, total as u16)
+            && wr32(ctx, l3 + 4, 0x0000_4000)
+            && write(ctx, l3 + 8, [TTL, IPPROTO_TCP])
+            && wr16(ctx, l3 + 10, ip_csum)
+            && store(ctx, l3 + 12, dst, 4)
+            && store(ctx, l3 + 16, src, 4)
+    };
+    let macs = sc.macs.as_ptr();
+    let ok = ok
+        && wr16(ctx, tcp_off, sport)
+        && wr16(ctx, tcp_off + 2, dport)
+        && wr32(ctx, tcp_off + 4, seq)
+        && wr32(ctx, tcp_off + 8, ack)
+        && wr16(ctx, tcp_off + 12, off_flags)
+        && wr16(ctx, tcp_off + 14, WINDOW)
+        && wr16(ctx, tcp_off + 16, csum)
+        && wr16(ctx, tcp_off + 18, 0)
+        // MACs swapped: the old source (bytes 6..12) becomes the destination.
+        // SAFETY: both halves lie inside `macs`.
+        && store(ctx, 0, unsafe { macs.add(6) }, 6)
+        && store(ctx, 6, macs, 6);
+    if !ok {
+        return 0;
+    }
+    (tcp_off + 20) as u32
+}
+
+/// A separate BPF function, not inlined: its locals take stack only while it runs, instead of
+/// adding to the frame of the main program that the loop callbacks sit on.
+#[inline(never)]
+pub fn rewrite_into_reset(ctx: &XdpContext) -> bool {
+    let Some((_, l4)) = tcp_packet() else { return false };
+    let (seq, ack, flags) = if l4.tcp_flags & TCP_ACK != 0 {
+        (l4.ack, 0u32, TCP_RST)
+    } else {
+        (0u32, l4.seq.wrapping_add(seq_len(&l4)), TCP_RST | TCP_ACK)
+    };
+    reply(ctx, seq, ack, flags as u16, 0, 0).is_some()
+}
