@@ -3,6 +3,7 @@
 //! binary (main.rs, cli/) is a thin layer over these.
 
 pub mod capture;
+pub mod config;
 pub mod datapath;
 pub mod lists;
 pub mod replay;

@@ -210,8 +210,9 @@ fn hellos_without_a_name_or_that_are_not_tls_pass() {
     bad[5] = 2; // a ServerHello, not a ClientHello
     let out = send(&h, 7001, &bad, &[]);
     assert_eq!(out[0].action, XdpAction::Pass);
-    let out = send(&h, 7002, b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n", &[]);
-    assert_eq!(out[0].action, XdpAction::Pass);
+    // Not TLS at all: judged as what it is (here an HTTP request for an unlisted host).
+    let out = send(&h, 7002, b"GET / HTTP/1.1\r\nHost: allowed.example\r\n\r\n", &[]);
+    assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::NoMatch));
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod lists_arg;
 mod lookup;
 mod replay;
 mod run;
+mod stop_page_service;
 
 use std::process::ExitCode;
 

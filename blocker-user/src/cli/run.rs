@@ -1,11 +1,14 @@
-use std::{process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use blocker_user::datapath::{AttachMode, Datapath};
+use blocker_user::{
+    config::ControllerConfig,
+    datapath::{AttachMode, Datapath},
+};
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::lists_arg::ListArgs;
+use super::{lists_arg::ListArgs, stop_page_service::Service};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -20,11 +23,18 @@ pub struct RunArgs {
     /// Stop by itself after this many seconds (for scripts and tests).
     #[arg(long, value_name = "SECS")]
     duration: Option<u64>,
+    /// Controller configuration (TOML; see blocker.example.toml): the HTTP stop page.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     // Lists first: a bad list must fail before anything touches the kernel.
     let set = a.lists.load()?;
+    let config = match &a.config {
+        Some(p) => ControllerConfig::load(p)?,
+        None => ControllerConfig::default(),
+    };
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
 
     let mut dp = Datapath::load(a.lists.options())?;
@@ -33,6 +43,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         "installed {} IPv4 + {} IPv6 block prefixes, {} + {} allow prefixes in {:?}",
         report.block_v4, report.block_v6, report.allow_v4, report.allow_v6, report.elapsed
     );
+    let _service = match config.stop_page.clone() {
+        Some(sp) => Some(Service::start(sp)?),
+        None => None,
+    };
+    if let Some(resp) = config.stop_page_response() {
+        dp.set_stop_page(Some(&resp))?;
+        log::info!("blocked HTTP requests get a 451 that sends browsers to {}", resp.service_url);
+    }
     let att = dp.attach(&a.iface, a.skb_mode)?;
     if att.mode == AttachMode::Generic && !a.skb_mode {
         log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
