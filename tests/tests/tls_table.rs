@@ -280,3 +280,71 @@ fn kernel_and_controller_hash_names_alike() {
         assert_eq!(out[0].action, XdpAction::Pass, "{other}");
     }
 }
+
+/// Real ClientHellos captured from Chromium 156, curl and openssl (tests/fixtures/tls).
+mod captured {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn chromium_hellos_split_at_every_byte_are_caught() {
+        let h = harness();
+        let mut sport = 40000u16;
+        for file in ["chromium-156-blocked.example-1.bin", "chromium-156-blocked.example-2.bin"] {
+            let s = fixture(file);
+            let end_of_name = sni_offset(&s, "blocked.example") + "blocked.example".len();
+            for cut in 1..s.len() {
+                sport = sport.wrapping_add(1);
+                let out = send(&h, sport, &s, &[cut]);
+                let (first, second) = (&out[0], &out[1]);
+                if cut >= end_of_name {
+                    assert!(is_reset(first, Reason::Sni), "{file} cut {cut}: {out:?}");
+                    assert!(is_reset(second, Reason::FlowBlocked), "{file} cut {cut}");
+                } else {
+                    assert_eq!((first.action, first.reason), (XdpAction::Pass, Reason::TlsPending), "{file} cut {cut}");
+                    assert!(is_reset(second, Reason::Sni), "{file} cut {cut}: {out:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn chromium_hellos_on_a_1500_byte_path_are_caught_in_either_segment() {
+        let h = harness();
+        for (i, file) in ["chromium-156-blocked.example-1.bin", "chromium-156-blocked.example-2.bin"].iter().enumerate() {
+            let out = send(&h, 50000 + i as u16, &fixture(file), &[1448]);
+            assert!(out.iter().any(|o| is_reset(o, Reason::Sni)), "{file}: {out:?}");
+        }
+        // One byte per segment too.
+        let s = fixture("chromium-156-blocked.example-2.bin");
+        let cuts: Vec<usize> = (1..s.len()).collect();
+        let out = send(&h, 50010, &s, &cuts);
+        assert_eq!(out.iter().filter(|o| is_reset(o, Reason::Sni)).count(), 1);
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn an_unlisted_chromium_hello_straddling_the_segments_passes() {
+        let h = harness();
+        let s = fixture("chromium-156-www.allowed.example.bin");
+        let out = send(&h, 50100, &s, &[1448]);
+        assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::TlsPending));
+        assert_eq!((out[1].action, out[1].reason), (XdpAction::Pass, Reason::NoMatch));
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn curl_and_openssl_hellos_are_caught() {
+        let h = harness();
+        for (i, file) in ["curl-7.88.1-blocked.example.bin", "openssl-3.0.19-blocked.example.bin"].iter().enumerate() {
+            let out = send(&h, 50200 + i as u16, &fixture(file), &[]);
+            assert!(is_reset(&out[0], Reason::Sni), "{file}: {out:?}");
+        }
+    }
+}
