@@ -67,6 +67,9 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
         DstMatch::NotListed => {}
     }
 
+    if let Some(v) = crate::dns::judge(ctx, pkt, slot as u32) {
+        return v;
+    }
     if pkt.tcp().is_some() {
         return tcp_names::judge(ctx, pkt, flags, slot as u32);
     }

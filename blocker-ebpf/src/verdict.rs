@@ -24,6 +24,10 @@ pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
     if action == Action::StopPage {
         action = stop_page::answer(ctx, v.reason == Reason::HttpHost);
     }
+    // A listed name's query we cannot answer is dropped: the name stays blocked.
+    if action == Action::DnsAnswer && !crate::dns::rewrite_into_answer(ctx) {
+        action = Action::Drop;
+    }
     count(v.reason as u8, action as u8, bytes);
     if v.entry != 0 && action != Action::Pass {
         count_entry(v.entry);

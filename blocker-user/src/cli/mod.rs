@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod check_list;
+mod dns_args;
 mod lists_arg;
 mod lookup;
 mod replay;

@@ -3,12 +3,14 @@ use std::{path::PathBuf, process::ExitCode};
 use blocker_user::{capture, datapath::Datapath, replay};
 use clap::Args;
 
-use super::lists_arg::ListArgs;
+use super::{dns_args::DnsArgs, lists_arg::ListArgs};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     #[command(flatten)]
     lists: ListArgs,
+    #[command(flatten)]
+    dns: DnsArgs,
     /// Ethernet capture, pcap or pcapng.
     #[arg(value_name = "CAPTURE")]
     capture: PathBuf,
@@ -21,6 +23,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let set = a.lists.load()?;
     let frames = capture::read_frames(&a.capture)?;
     let mut dp = Datapath::load(a.lists.options())?;
+    dp.set_dns(&a.dns.policy())?;
     dp.install(&set)?;
     for (i, f) in frames.iter().enumerate() {
         let (line, _) = replay::replay_frame(&dp, i + 1, &f.data)?;

@@ -8,7 +8,7 @@ use blocker_user::{
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::{lists_arg::ListArgs, stop_page_service::Service};
+use super::{dns_args::DnsArgs, lists_arg::ListArgs, stop_page_service::Service};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -17,6 +17,8 @@ pub struct RunArgs {
     iface: String,
     #[command(flatten)]
     lists: ListArgs,
+    #[command(flatten)]
+    dns: DnsArgs,
     /// Use generic (skb) XDP even if the driver supports native XDP.
     #[arg(long)]
     skb_mode: bool,
@@ -38,6 +40,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
 
     let mut dp = Datapath::load(a.lists.options())?;
+    dp.set_dns(&a.dns.policy())?;
     let report = dp.install(&set)?;
     log::info!(
         "installed {} IPv4 + {} IPv6 block prefixes, {} + {} allow prefixes in {:?}",

@@ -4,6 +4,7 @@
 mod attach;
 mod coarse;
 mod counters;
+mod dns;
 mod error;
 mod install;
 mod mmap;
@@ -21,6 +22,7 @@ use blocker_common::{
 pub use attach::{AttachMode, Attachment};
 pub use coarse::Bitmap;
 pub use counters::{CounterRow, Counters};
+pub use dns::{BlockedBecause, DnsPolicy, DnsReply};
 pub use error::DatapathError;
 pub use install::InstallReport;
 pub use stop_page::{StopPageError, StopPageResponse};
