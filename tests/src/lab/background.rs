@@ -220,7 +220,9 @@ mod tests {
 
     #[test]
     fn kills_what_ignores_the_signal() {
-        let p = sh("trap '' INT; exec sleep 30");
+        // Wait until the trap is set: a signal sent before it would end the shell at once.
+        let mut p = sh("trap '' INT; echo ready >&2; exec sleep 30");
+        assert!(p.wait_for_stderr("ready", Duration::from_secs(5)));
         let started = Instant::now();
         let s = p.stop(libc::SIGINT, Duration::from_millis(300));
         assert!(s.killed);
