@@ -11,7 +11,8 @@ use clap::Args;
 
 #[derive(Args, Debug, Clone)]
 pub struct ListArgs {
-    /// Block list file (text: one address or CIDR per line). Repeatable.
+    /// Block list file: one address, CIDR or name per line (`=name`: that name only; `*.name`:
+    /// names below it only). Repeatable.
     #[arg(long = "list", value_name = "FILE", required = true)]
     pub lists: Vec<PathBuf>,
     /// Allow list file: entries here win over block entries. Repeatable.
