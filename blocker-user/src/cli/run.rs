@@ -73,6 +73,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let counters = dp.counters()?;
     println!("blocker: detaching from {}; counters:", att.iface);
     print!("{}", counters.render());
+    // Per list entry: where the entry is, never what it names (a log must not leak the list).
+    let hits = dp.entry_hits()?;
+    if !hits.is_empty() {
+        println!("blocked packets per list entry:");
+        for (id, n) in hits {
+            let at = set.entry(id).map(|e| e.location()).unwrap_or_else(|| "?".into());
+            println!("  entry {id:<8} {at:<40} {n:>10}");
+        }
+    }
     drop(dp);
     Ok(ExitCode::SUCCESS)
 }
