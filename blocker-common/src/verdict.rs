@@ -74,13 +74,15 @@ pub enum Reason {
     TlsOutOfOrder = 13,
     /// A segment of a ClientHello still being read: passed while the name is incomplete.
     TlsPending = 14,
-    /// Looked like a ClientHello but could not be read to a name, or named none: fail open.
+    /// Looked like a ClientHello but could not be read to a server name: fail open. (A
+    /// ClientHello without server_name is `NoMatch`: there is nothing to judge.)
     TlsUnparsed = 15,
     /// A packet to UDP port 53 that is not a query we can judge: fail open.
     DnsUnparsed = 16,
     /// A segment of an HTTP request head whose host is not complete yet: passed.
     HttpPending = 17,
-    /// Looked like an HTTP request but could not be read to a host, or named none: fail open.
+    /// Looked like an HTTP request but could not be read to a host: fail open. (A request
+    /// without a Host, or for an address literal, is `NoMatch`.)
     HttpUnparsed = 18,
     /// A segment ahead of a gap while an HTTP request head was incomplete: dropped.
     HttpOutOfOrder = 19,

@@ -134,6 +134,10 @@ extern "C" fn http_step(_i: u64, c: *mut FeedCtx) -> i64 {
             }
         }
         H_ABS_HOST => match b {
+            b'[' if st.name_got == 0 => {
+                st.result = NO_NAME;
+                return BREAK;
+            }
             b'/' | b' ' | b'?' | b'#' | b':' | b'\r' | b'\n' => {
                 st.name_len = st.name_got;
                 st.result = if st.name_got > 0 { NAME } else { UNPARSED };
@@ -183,6 +187,11 @@ extern "C" fn http_step(_i: u64, c: *mut FeedCtx) -> i64 {
             b' ' | b'\t' => {}
             b'\r' | b'\n' => {
                 st.result = UNPARSED;
+                return BREAK;
+            }
+            // An IPv6 literal (`[2001:db8::1]:80`) names no host: nothing to judge by name.
+            b'[' => {
+                st.result = NO_NAME;
                 return BREAK;
             }
             _ => {

@@ -129,7 +129,12 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         return match feed(ctx, st, payload_off + seen as usize, len - seen) {
             Outcome::NeedMore => pass(pending(st), 0),
             Outcome::Name => conclude(&key, st, true, pkt, flags, slot),
-            Outcome::NoName | Outcome::Unparsed => {
+            // No name at all (no SNI, no Host, an address literal): nothing to judge by name.
+            Outcome::NoName => {
+                flow::remove(&key);
+                pass(Reason::NoMatch, 0)
+            }
+            Outcome::Unparsed => {
                 flow::remove(&key);
                 pass(unparsed(st), 0)
             }
@@ -153,6 +158,7 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
             pass(pending(st), 0)
         }
         Outcome::Name => conclude(&key, st, false, pkt, flags, slot),
-        Outcome::NoName | Outcome::Unparsed => pass(unparsed(st), 0),
+        Outcome::NoName => pass(Reason::NoMatch, 0),
+        Outcome::Unparsed => pass(unparsed(st), 0),
     }
 }

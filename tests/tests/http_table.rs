@@ -57,13 +57,17 @@ fn a_listed_host_header_blocks_the_request_in_every_spelling() {
 #[ignore = "needs root"]
 fn unlisted_hosts_and_look_alikes_pass() {
     let h = Harness::new(BLOCK, ALLOW);
-    let heads: [(&[u8], Reason); 6] = [
+    let heads: [(&[u8], Reason); 10] = [
         (b"GET / HTTP/1.1\r\nHost: allowed.example\r\n\r\n", Reason::NoMatch),
         (b"GET / HTTP/1.1\r\nHost: xblocked.example\r\n\r\n", Reason::NoMatch),
         (b"GET / HTTP/1.1\r\nHost: blocked.example.evil.test\r\n\r\n", Reason::NoMatch),
         (b"GET / HTTP/1.1\r\nHost: ok.blocked.example\r\n\r\n", Reason::AllowList),
         (b"GET / HTTP/1.1\r\nX-Host: blocked.example\r\nHost: allowed.example\r\n\r\n", Reason::NoMatch),
-        (b"GET /blocked.example HTTP/1.1\r\nHostname: blocked.example\r\n\r\n", Reason::HttpUnparsed),
+        (b"GET /blocked.example HTTP/1.1\r\nHostname: blocked.example\r\n\r\n", Reason::NoMatch),
+        (b"GET / HTTP/1.1\r\nHost: [2001:db8:f::66]:80\r\n\r\n", Reason::NoMatch),
+        (b"GET http://[2001:db8:f::66]/ HTTP/1.1\r\n\r\n", Reason::NoMatch),
+        (b"GET / HTTP/1.1\r\nHost: 203.0.113.10\r\n\r\n", Reason::NoMatch),
+        (b"GET / HTTP/1.1\r\nHost: bad..name\r\n\r\n", Reason::HttpUnparsed),
     ];
     for (i, (head, reason)) in heads.iter().enumerate() {
         let out = send(&h, 200 + i as u16, head, &[]);
@@ -99,7 +103,7 @@ fn a_request_head_split_at_every_byte_is_read() {
 fn requests_without_a_host_and_other_protocols_pass() {
     let h = Harness::new(BLOCK, ALLOW);
     let out = send(&h, 400, b"GET / HTTP/1.0\r\n\r\n", &[]);
-    assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::HttpUnparsed));
+    assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::NoMatch));
     let out = send(&h, 401, b"SSH-2.0-OpenSSH_9.2\r\n", &[]);
     assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::NoMatch));
     let mut long = b"GET / HTTP/1.1\r\n".to_vec();
