@@ -29,7 +29,7 @@ pub fn run(harness_args: &[String]) -> Result<()> {
     let mut host = cargo();
     // Unprivileged: must pass for any user; the privileged tests in blocker-tests are
     // #[ignore]d here.
-    host.args(["test", "--workspace"]);
+    host.args(["test", "--workspace", "--no-fail-fast"]);
     if !harness_args.is_empty() {
         host.arg("--").args(harness_args);
     }
@@ -58,6 +58,7 @@ pub fn run(harness_args: &[String]) -> Result<()> {
                 "test",
                 "-p",
                 "blocker-tests",
+                "--no-fail-fast",
                 "--",
                 "--include-ignored",
                 "--test-threads=1",
