@@ -346,3 +346,14 @@ fn kill_processes_in(ns: &str) -> Result<()> {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+// Servers and real clients for the name tests (TLS, DNS, Chromium).
+pub mod clients;
+pub mod dns_server;
+pub mod tls_server;
+pub use clients::{
+    Attempt, CHROMIUM_TIMEOUT, ChromiumPage, DigReply, Outcome, RESOLVER_TIMEOUT,
+    TLS_CLIENT_TIMEOUT, chromium_fetch, curl_https, dig, getent, getent_hosts, openssl_s_client,
+};
+pub use dns_server::{DNS_SERVER_TTL, DnsQuery, DnsServer, lab_records};
+pub use tls_server::{TLS_BODY, TLS_NAMES, TlsEvent, TlsServer};
