@@ -6,3 +6,4 @@
 //! plain `cargo test` skips them and `cargo xtask test` runs them.
 
 pub mod lab;
+pub mod packets;

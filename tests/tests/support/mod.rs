@@ -2,8 +2,7 @@
 //! frame builder.
 #![allow(dead_code, reason = "each test binary uses a different part of the support module")]
 
-pub mod frames;
-pub mod tls;
+pub use blocker_tests::packets::{frames, tls};
 
 use std::path::Path;
 
