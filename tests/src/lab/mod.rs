@@ -357,3 +357,6 @@ pub use clients::{
 };
 pub use dns_server::{DNS_SERVER_TTL, DnsQuery, DnsServer, lab_records};
 pub use tls_server::{TLS_BODY, TLS_NAMES, TlsEvent, TlsServer};
+
+// Plain-HTTP clients for the stop-page tests (curl with the whole response, Chromium).
+pub mod http_lab;
