@@ -37,6 +37,8 @@ mod parse;
 #[cfg(target_arch = "bpf")]
 mod reply;
 #[cfg(target_arch = "bpf")]
+mod resize;
+#[cfg(target_arch = "bpf")]
 mod stop_page;
 #[cfg(target_arch = "bpf")]
 mod verdict;

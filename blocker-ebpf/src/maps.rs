@@ -113,3 +113,7 @@ pub static HOST_SUM: PerCpuArray<HostSum> = PerCpuArray::with_max_entries(1, 0);
 /// What a reply (reset, SYN-ACK, stop page) is built from (one per CPU).
 #[map]
 pub static REPLY_SCRATCH: PerCpuArray<ReplyScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// A frame's link-layer header while the frame grows at the head (resize.rs; one per CPU).
+#[map]
+pub static L2_SCRATCH: PerCpuArray<[u8; crate::resize::L2_MAX]> = PerCpuArray::with_max_entries(1, 0);

@@ -12,10 +12,7 @@
 //! FIN and payload counted) with RST|ACK.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_xdp_adjust_tail,
-        generated::{bpf_xdp_load_bytes, bpf_xdp_store_bytes},
-    },
+    helpers::generated::{bpf_xdp_load_bytes, bpf_xdp_store_bytes},
     programs::XdpContext,
 };
 
@@ -161,8 +158,7 @@ fn write_reply(ctx: &XdpContext) -> u32 {
     let new_len = tcp_off + tcp_len as usize;
     let old_len = ctx.data_end() - ctx.data();
     let delta = new_len as i64 - old_len as i64;
-    // SAFETY: plain helper call; a failure leaves the frame as it was and we give up.
-    if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta as i32) } != 0 {
+    if !crate::resize::resize(ctx, l3, delta) {
         return 0;
     }
 

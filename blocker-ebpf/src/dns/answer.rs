@@ -19,7 +19,7 @@
 //!   MACS..    the query's destination and source MACs
 
 use aya_ebpf::{
-    helpers::generated::{bpf_csum_diff, bpf_xdp_adjust_tail, bpf_xdp_load_bytes, bpf_xdp_store_bytes},
+    helpers::generated::{bpf_csum_diff, bpf_xdp_load_bytes, bpf_xdp_store_bytes},
     programs::XdpContext,
 };
 use blocker_common::dns::{HAS_V4, HAS_V6, MODE_NXDOMAIN};
@@ -247,9 +247,9 @@ pub fn rewrite_into_answer(ctx: &XdpContext) -> bool {
     }
 
     let delta = (l3 + end - ip_at) as i64 - frame_len(ctx) as i64;
-    // SAFETY: plain helper call. The head of the frame stays where it is; every access below
-    // derives its pointer from ctx afresh.
-    if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta as i32) } != 0 {
+    // Everything after the link-layer header was saved above; every access below derives
+    // its pointer from ctx afresh.
+    if !crate::resize::resize(ctx, l3, delta) {
         return false;
     }
     let ok = store::<{ MACS + 6 }>(ctx, 0, m, 6) && store::<MACS>(ctx, 6, m, 6);
