@@ -149,7 +149,9 @@ pub fn answer(ctx: &XdpContext, named: bool) -> Action {
     let ack = l4.seq.wrapping_add(seq_len(&l4));
     let rflags = (TCP_PSH | TCP_ACK | TCP_FIN) as u16;
     let Some(off) = reply(ctx, seq, ack, rflags, payload_len, tpl.prefix_sum as u64 + hsum + ssum) else {
-        return Action::Drop;
+        // The frame could not grow to hold the page (reply.rs left it as it was): the client
+        // still learns at once that the request failed.
+        return if reply::rewrite_into_reset(ctx) { Action::TcpReset } else { Action::Drop };
     };
     // SAFETY (all three): helper copies from map memory of at least the given length into the
     // frame, which write_reply sized to hold the whole payload; it checks bounds itself.

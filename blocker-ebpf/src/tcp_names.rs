@@ -113,17 +113,17 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         // SAFETY: a valid LRU value pointer for the duration of this program run.
         let st = unsafe { &mut *p };
         if st.kind == KIND_BLOCKED {
-            return (block(pkt, flags, Reason::FlowBlocked, st.entry_id));
+            return block(pkt, flags, Reason::FlowBlocked, st.entry_id);
         }
         let ahead = l4.seq.wrapping_sub(st.next_seq) as i32;
         if ahead > 0 {
             let reason = if st.proto == PROTO_HTTP { Reason::HttpOutOfOrder } else { Reason::TlsOutOfOrder };
-            return (Verdict { action: Action::Drop, reason, entry: 0 });
+            return Verdict { action: Action::Drop, reason, entry: 0 };
         }
         let seen = (-ahead) as u32;
         if seen >= len {
             // Entirely a retransmission of bytes already read.
-            return (pass(pending(st), 0));
+            return pass(pending(st), 0);
         }
         st.next_seq = l4.seq.wrapping_add(len);
         return match feed(ctx, st, payload_off + seen as usize, len - seen) {

@@ -647,3 +647,18 @@ async fn invalid_configuration_is_refused() {
     let page = StopPage::new(Arc::new(config())).unwrap();
     assert!(matches!(page.serve(vec![], std::future::pending::<()>()).await, Err(StopPageError::NoListeners)));
 }
+
+/// The data plane sends browsers here with `?host=` empty when it blocked an address rather
+/// than a name: the page must speak of "the site you requested", never of this service's own
+/// address (which is what the browser's Host header now says).
+#[tokio::test]
+async fn an_empty_host_parameter_never_shows_the_services_own_address() {
+    let srv = Server::start(config()).await;
+    let r = get(srv.addr, "/?host=", &[("host", "192.0.2.1")]).await;
+    assert_eq!(r.status, 451);
+    let html = r.text();
+    assert!(!html.contains("192.0.2.1"), "{html}");
+    let r = get(srv.addr, "/?host=&lang=en", &[("host", "192.0.2.1")]).await;
+    assert!(!r.text().contains("192.0.2.1"));
+    srv.stop().await;
+}

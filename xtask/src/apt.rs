@@ -22,6 +22,7 @@ pub const PACKAGES: &[&str] = &[
     "python3",         // the lab's HTTP server, the TLS fixture capture script
     "chromium",        // headless browser in the lab (ClientHello fixtures, name blocking)
     "chromium-driver", // WebDriver for scripted Chromium runs
+    "fonts-ipafont-gothic", // Japanese glyphs, so stop-page screenshots show text, not boxes
     "procps",          // sysctl
     "ca-certificates", // HTTPS to crates.io etc. from a minimal image
 ];

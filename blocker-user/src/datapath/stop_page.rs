@@ -46,28 +46,22 @@ impl StopPageResponse {
         check_url("the stop-page service URL", &self.service_url)?;
         check_url("the list body URL", &self.list_body_url)?;
         let base = self.service_url.trim_end_matches('/');
+        // As small as the job allows: the frame it replaces may have little room to grow
+        // (resize.rs), and everything a person reads comes from the service.
         let head = format!(
             "HTTP/1.1 451 Unavailable For Legal Reasons\r\n\
              Link: <{}>; rel=\"blocked-by\"\r\n\
-             Content-Type: text/html; charset=utf-8\r\n\
-             Cache-Control: no-store\r\n\
-             Connection: close\r\n\r\n",
+             Content-Type: text/html\r\n\
+             Cache-Control: no-store\r\n\r\n",
             self.list_body_url
         );
-        let mut body = format!(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>451</title>\
-             <meta http-equiv=\"refresh\" content=\"0; url={base}/?host="
-        );
+        let mut body = format!("<!DOCTYPE html><meta http-equiv=\"refresh\" content=\"0;url={base}/?host=");
         // The host must start on a 16-bit boundary (the program sums it as 16-bit words).
         if (head.len() + body.len()) % 2 == 1 {
             body.insert(0, '\n');
         }
         let prefix = format!("{head}{body}").into_bytes();
-        let suffix = format!(
-            "\"></head><body><p><a href=\"{base}/\">このサイトへのアクセスは制限されています / \
-             Access to this site is restricted</a></p></body></html>\n"
-        )
-        .into_bytes();
+        let suffix = format!("\"><a href=\"{base}/\">451</a>\n").into_bytes();
         if prefix.len() >= PREFIX_MAX {
             return Err(StopPageError::TooLong { len: prefix.len(), max: PREFIX_MAX - 1 });
         }
@@ -122,6 +116,7 @@ mod tests {
         assert!(text.contains("Link: <https://list-body.example/>; rel=\"blocked-by\"\r\n"));
         assert!(text.contains("Cache-Control: no-store"));
         assert!(text.ends_with("url=http://192.0.2.1/?host="));
+        assert!(prefix.len() + suffix.len() < 300, "small enough to fit where frames can grow");
         assert_eq!(prefix.len() % 2, 0, "the host starts on a 16-bit boundary");
         assert!(String::from_utf8(suffix).unwrap().contains("href=\"http://192.0.2.1/\""));
     }

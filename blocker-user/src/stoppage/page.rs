@@ -52,6 +52,9 @@ pub(crate) struct PageQuery {
     pub list: Option<String>,
     /// `?host=`, decoded and sanitized.
     pub host: Option<String>,
+    /// `?host=` was present, even empty: the data plane sent the browser here and knew no
+    /// name (a blocked address), so the page must not fall back to its own Host header.
+    pub host_given: bool,
 }
 
 impl PageQuery {
@@ -75,6 +78,7 @@ impl PageQuery {
                 }
                 "host" if !seen_host => {
                     seen_host = true;
+                    q.host_given = true;
                     q.host = sanitize_host(&percent_decode(v));
                 }
                 _ => {}
@@ -332,10 +336,11 @@ mod tests {
         let q = PageQuery::parse(Some("lang=EN&list=csam&host=%3Cx%3E.example&lang=ja"), &c);
         assert_eq!(
             q,
-            PageQuery { lang: Some(Language::En), list: Some("csam".into()), host: Some("<x>.example".into()) }
+            PageQuery { lang: Some(Language::En), list: Some("csam".into()), host: Some("<x>.example".into()), host_given: true }
         );
+        // An empty host= still says the data plane sent the browser here (a blocked address).
         let q = PageQuery::parse(Some("list=unknown&lang=fr&host="), &c);
-        assert_eq!(q, PageQuery::default());
+        assert_eq!(q, PageQuery { host_given: true, ..PageQuery::default() });
         assert_eq!(PageQuery::parse(None, &c), PageQuery::default());
     }
 

@@ -523,6 +523,9 @@ impl Shared {
         let lang = query.lang.unwrap_or_else(|| negotiate_language(accept, config.default_language));
         let (host, host_from_query) = match query.host {
             Some(h) => (Some(h), true),
+            // The data plane names no host for a blocked address: say "the site you requested",
+            // never this service's own address.
+            None if query.host_given => (None, true),
             None => {
                 // An absolute-form target's authority wins over Host (RFC 9112 §3.2.2); drop userinfo.
                 let raw = match req.uri().authority() {
