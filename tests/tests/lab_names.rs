@@ -34,8 +34,10 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 const TLS_ITERATIONS: usize = 10;
 /// Chromium page loads per name (alternating IPv4 and IPv6).
 const CHROMIUM_ITERATIONS: usize = 10;
-/// A blocked connection must be refused well within this: a reset, not a timeout.
-const RESET_WITHIN: Duration = Duration::from_secs(1);
+/// A blocked connection must be refused within this: a reset, not a stall that ends in one.
+/// The outcome already tells a reset from a timeout; the bound is generous (a loaded two-core
+/// CI machine starts processes slowly) and stays below the clients' 5 s timeout.
+const RESET_WITHIN: Duration = Duration::from_secs(3);
 /// dig queries per blocked name and type.
 const DNS_ITERATIONS: usize = 10;
 
