@@ -69,11 +69,6 @@ pub fn read_be16(ctx: &XdpContext, off: usize) -> Option<u16> {
     read::<[u8; 2]>(ctx, off).map(u16::from_be_bytes)
 }
 
-#[inline(always)]
-pub fn read_be32(ctx: &XdpContext, off: usize) -> Option<u32> {
-    read::<[u8; 4]>(ctx, off).map(u32::from_be_bytes)
-}
-
 /// Writes a value at `off` (unaligned); false if it would run past the frame.
 #[inline(always)]
 pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {

@@ -5,13 +5,13 @@
 //! head split anywhere is read the same. Plain HTTP is a small share of traffic; the byte loop
 //! runs only for segments that start a request or continue one being read.
 
-use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 
 use crate::{
     cursor::{read, read_u8},
-    flow::{FlowState, KIND_PENDING, PROTO_HTTP},
-    looping::{BREAK, CONTINUE, repeat},
-    tls::Outcome,
+    flow::{FlowState, PROTO_HTTP},
+    looping::{BREAK, CONTINUE},
+    reader::{self, FeedCtx, NAME, NO_NAME, Outcome, UNPARSED},
 };
 
 // Where the reader is.
@@ -26,10 +26,6 @@ const H_HOST_OWS: u32 = 7;
 const H_HOST: u32 = 8;
 const H_END_CR: u32 = 9;
 
-const NEED_MORE: u32 = 0;
-const NAME: u32 = 1;
-const NO_NAME: u32 = 2;
-const UNPARSED: u32 = 3;
 
 /// Request heads longer than this are not read to the end (fail open).
 const MAX_HEAD: u32 = 8192;
@@ -52,21 +48,8 @@ pub fn starts_request(ctx: &XdpContext, off: usize, len: u32) -> bool {
 
 #[inline(always)]
 pub fn reset(st: &mut FlowState, seq: u32) {
-    st.kind = KIND_PENDING;
-    st.proto = PROTO_HTTP;
-    st.next_seq = seq;
+    reader::start(st, PROTO_HTTP, seq);
     st.step = H_METHOD;
-    st.need = 0;
-    st.acc = 0;
-    st.skip = 0;
-    st.name_len = 0;
-    st.name_got = 0;
-    st.entry_id = 0;
-}
-
-struct FeedCtx {
-    xdp: *mut xdp_md,
-    st: *mut FlowState,
 }
 
 #[inline(always)]
@@ -228,18 +211,8 @@ extern "C" fn http_step(_i: u64, c: *mut FeedCtx) -> i64 {
     CONTINUE
 }
 
-/// Feeds `len` stream bytes at packet offset `off` to the reader.
+/// Feeds `len` stream bytes at packet offset `off` to the reader (one byte per iteration).
 #[inline(always)]
 pub fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
-    st.cur_off = off as u32;
-    st.cur_end = off as u32 + len;
-    st.result = NEED_MORE;
-    let mut c = FeedCtx { xdp: ctx.ctx, st: st as *mut FlowState };
-    repeat(len + 1, http_step, &mut c);
-    match st.result {
-        NAME => Outcome::Name,
-        NO_NAME => Outcome::NoName,
-        UNPARSED => Outcome::Unparsed,
-        _ => Outcome::NeedMore,
-    }
+    reader::feed(ctx, st, off, len, len + 1, http_step)
 }

@@ -35,6 +35,8 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod parse;
 #[cfg(target_arch = "bpf")]
+mod reader;
+#[cfg(target_arch = "bpf")]
 mod reply;
 #[cfg(target_arch = "bpf")]
 mod resize;

@@ -103,22 +103,6 @@ pub fn scratch() -> Option<&'static mut NameScratch> {
     NAME_SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
 }
 
-/// Copies `len` bytes of dotted name from the packet at `off` into the scratch.
-#[inline(always)]
-pub fn load_dotted_from_packet(ctx: &XdpContext, s: &mut NameScratch, off: usize, len: usize) -> bool {
-    if len == 0 || len > BUF - 1 {
-        return false;
-    }
-    let n = (len as u32) & (BUF as u32 - 1);
-    if n == 0 {
-        return false;
-    }
-    // SAFETY: helper copies n (1..=255) bytes into a buffer of BUF_ALLOC bytes.
-    let r = unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, s.bytes.as_mut_ptr().cast(), n) };
-    s.len = n;
-    r == 0
-}
-
 /// Splits the dotted name in the scratch (its `len` bytes) into lowercase labels.
 #[inline(always)]
 pub fn split_dotted(s: &mut NameScratch) -> bool {

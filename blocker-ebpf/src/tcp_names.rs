@@ -21,7 +21,8 @@ use crate::{
     maps::TLS_SCRATCH,
     names::{self, BUF, NameMatch},
     parse::Packet,
-    tls::{self, Outcome},
+    reader::Outcome,
+    tls,
 };
 
 #[inline(always)]

@@ -11,12 +11,13 @@
 //! field split across segments or records, however small the pieces), or one skip or one name
 //! chunk copy. A ClientHello with 16 extensions takes about 40 iterations.
 
-use aya_ebpf::{bindings::xdp_md, helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
+use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 
 use crate::{
     cursor::{read, read_be16, read_pair, read_u8},
-    flow::{FlowState, KIND_PENDING, PROTO_TLS},
-    looping::{BREAK, CONTINUE, repeat},
+    flow::{FlowState, PROTO_TLS},
+    looping::{BREAK, CONTINUE},
+    reader::{self, FeedCtx, NAME, NEED_MORE, NO_NAME, Outcome, UNPARSED},
 };
 
 // Fields of the ClientHello, in order (RFC 8446 §4.1.2, §4.2; RFC 6066 §3).
@@ -42,24 +43,6 @@ const MAX_RECORD: u32 = 16384 + 2048;
 /// Name bytes copied per iteration.
 const CHUNK: u32 = 64;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The segment ended inside the ClientHello before the name was complete.
-    NeedMore,
-    /// `state.name[..state.name_len]` holds the server name.
-    Name,
-    /// The ClientHello has no server_name extension.
-    NoName,
-    /// Not a ClientHello we can read (wrong record type, inconsistent lengths, a name longer
-    /// than a DNS name can be).
-    Unparsed,
-}
-
-const NEED_MORE: u32 = 0;
-const NAME: u32 = 1;
-const NO_NAME: u32 = 2;
-const UNPARSED: u32 = 3;
-
 /// Does this payload start like a TLS record carrying a ClientHello? Only the bytes present are
 /// checked, so a ClientHello split after its first byte is still recognised.
 #[inline(always)]
@@ -82,26 +65,14 @@ pub fn starts_client_hello(ctx: &XdpContext, off: usize, len: u32) -> bool {
 /// A fresh reader positioned at the start of the stream whose first byte has sequence `seq`.
 #[inline(always)]
 pub fn reset(st: &mut FlowState, seq: u32) {
-    st.kind = KIND_PENDING;
-    st.proto = PROTO_TLS;
-    st.next_seq = seq;
+    reader::start(st, PROTO_TLS, seq);
     st.step = S_HS_TYPE;
     st.need = 1;
-    st.acc = 0;
-    st.skip = 0;
     st.rec_hdr = 0;
     st.rec_len = 0;
     st.rec_remaining = 0;
     st.ext_remaining = 0;
     st.ext_type = 0;
-    st.name_len = 0;
-    st.name_got = 0;
-    st.entry_id = 0;
-}
-
-struct FeedCtx {
-    xdp: *mut xdp_md,
-    st: *mut FlowState,
 }
 
 #[inline(always)]
@@ -346,16 +317,6 @@ extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
 /// Feeds `len` stream bytes at packet offset `off` to the reader.
 #[inline(always)]
 pub fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
-    st.cur_off = off as u32;
-    st.cur_end = off as u32 + len;
-    st.result = NEED_MORE;
-    let mut c = FeedCtx { xdp: ctx.ctx, st: st as *mut FlowState };
     // Every iteration consumes at least one byte, except the one that starts a new record.
-    repeat(2 * len + 8, feed_step, &mut c);
-    match st.result {
-        NAME => Outcome::Name,
-        NO_NAME => Outcome::NoName,
-        UNPARSED => Outcome::Unparsed,
-        _ => Outcome::NeedMore,
-    }
+    reader::feed(ctx, st, off, len, 2 * len + 8, feed_step)
 }
