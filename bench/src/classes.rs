@@ -9,6 +9,9 @@ pub struct Class {
     pub name: &'static str,
     /// Each sequence is run in order; most classes are single frames.
     pub sequences: Vec<Vec<Vec<u8>>>,
+    /// Run each frame once instead of `--repeat` times: the program rewrites it (an answer) or
+    /// keeps state for it (a flow), so a repetition would not see the same frame again.
+    pub once: bool,
 }
 
 fn dst4(i: usize) -> String {
@@ -29,30 +32,31 @@ fn dns_query(name: &str, id: u16) -> Vec<u8> {
 pub fn all(n: usize) -> Vec<Class> {
     let single = |f: &dyn Fn(usize) -> Vec<u8>| (0..n).map(|i| vec![f(i)]).collect::<Vec<_>>();
     vec![
-        Class { name: "allowed tcp ack v4", sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
+        Class { name: "allowed tcp ack v4", once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
         Class {
             name: "allowed tcp ack v6",
-            sequences: single(&|i| tcp("2001:db8:c::2", &format!("2001:db8:e::{:x}", i + 1), 443, TCP_ACK).build()),
+            once: false, sequences: single(&|i| tcp("2001:db8:c::2", &format!("2001:db8:e::{:x}", i + 1), 443, TCP_ACK).build()),
         },
         Class {
             name: "allowed tcp data v4",
-            sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
+            once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
         },
-        Class { name: "dns query unlisted", sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns_query(&format!("www{i}.allowed.example"), i as u16)).build()) },
-        Class { name: "dns query listed", sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns_query("www.blocked.example", i as u16)).build()) },
+        Class { name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns_query(&format!("www{i}.allowed.example"), i as u16)).build()) },
+        Class { name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns_query("www.blocked.example", i as u16)).build()) },
         Class {
             name: "http request unlisted",
-            sequences: single(&|i| {
+            once: false, sequences: single(&|i| {
                 let req = format!("GET /{i} HTTP/1.1\r\nHost: www.allowed.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n");
                 tcp("192.0.2.2", &dst4(i), 80, TCP_ACK | TCP_PSH).payload(req.as_bytes()).build()
             }),
         },
         Class {
             name: "clienthello 1 segment unlisted",
-            sequences: single(&|i| segment("192.0.2.2", &dst4(i), 10_000 + i as u16, 0, &stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 })).build()),
+            once: false, sequences: single(&|i| segment("192.0.2.2", &dst4(i), 10_000 + i as u16, 0, &stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 })).build()),
         },
         Class {
             name: "clienthello 2 segments unlisted (sum)",
+            once: true,
             sequences: (0..n)
                 .map(|i| {
                     let s = stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 1248 });

@@ -455,23 +455,35 @@ fn stop_page_for_listed_hosts_and_addresses() {
 
     // --- Chromium: DOMs. ---
     let rules = resolver_rules();
+    // Headless Chromium on a loaded two-core machine now and then ends a load with no DOM
+    // for reasons of its own (its screenshot mode even hangs); a page that fails to load three
+    // times in a row is a failure.
+    const BROWSER_ATTEMPTS: usize = 3;
     let browse = |p: &mut Problems, url: &str, extra: &[&str]| -> Option<BrowserRun> {
         let mut args = vec![rules.as_str()];
         args.extend_from_slice(extra);
-        match chromium(&lab, url, BrowserOutput::Dom, &args) {
-            Ok(run) => {
-                eprintln!(
-                    "chromium {url} {extra:?}: {:?}, {} bytes of DOM",
-                    run.elapsed,
-                    run.dom.len()
-                );
-                Some(run)
-            }
-            Err(e) => {
-                p.fail(format!("chromium {url} {extra:?}: {e:#}"));
-                None
+        let mut last = None;
+        for attempt in 1..=BROWSER_ATTEMPTS {
+            match chromium(&lab, url, BrowserOutput::Dom, &args) {
+                Ok(run) => {
+                    eprintln!(
+                        "chromium {url} {extra:?} (attempt {attempt}): {:?}, {} bytes of DOM",
+                        run.elapsed,
+                        run.dom.len()
+                    );
+                    let loaded = !run.dom.trim().is_empty();
+                    last = Some(run);
+                    if loaded {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    p.fail(format!("chromium {url} {extra:?}: {e:#}"));
+                    return None;
+                }
             }
         }
+        last
     };
     if let Some(run) = browse(&mut p, &blocked_url, &["--accept-lang=ja"]) {
         check_browser_page(
@@ -539,12 +551,16 @@ fn stop_page_for_listed_hosts_and_addresses() {
         ("stop-page-by-host-ja.png", &blocked_url, "--accept-lang=ja"),
     ] {
         let shot = lab.dir().join(name);
-        match chromium(
-            &lab,
-            url,
-            BrowserOutput::Screenshot(&shot),
-            &[rules.as_str(), extra],
-        ) {
+        // Chromium's screenshot mode now and then hangs until its deadline: try again before
+        // calling the screenshot missing.
+        let mut result = chromium(&lab, url, BrowserOutput::Screenshot(&shot), &[rules.as_str(), extra]);
+        for _ in 1..BROWSER_ATTEMPTS {
+            if result.is_ok() {
+                break;
+            }
+            result = chromium(&lab, url, BrowserOutput::Screenshot(&shot), &[rules.as_str(), extra]);
+        }
+        match result {
             Ok(run) => {
                 let bytes = fs::read(&shot).unwrap_or_default();
                 let size = png_size(&bytes);

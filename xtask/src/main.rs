@@ -1,10 +1,11 @@
-//! Project tasks: `cargo xtask setup | test | demo`.
+//! Project tasks: `cargo xtask setup | test | demo | bench`.
 //!
 //! One entry point for everything that needs the machine prepared (nightly + rust-src,
 //! bpf-linker, apt packages) or root (the namespace lab), so a newcomer, a developer and CI all
 //! run the same commands.
 
 mod apt;
+mod bench;
 mod bpf_linker;
 mod demo;
 mod process;
@@ -37,6 +38,12 @@ enum Task {
     },
     /// Build the blocker and show it blocking in a namespace lab (needs root).
     Demo,
+    /// Per-packet cost of the XDP program by traffic class and list size (needs root); writes
+    /// bench/results/. Arguments go to the benchmark (`--sizes 0,10000,1000000`, ...).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +53,7 @@ fn main() -> ExitCode {
         Task::Setup => setup::ensure_setup(),
         Task::Test { args } => test::run(&args),
         Task::Demo => demo::run(),
+        Task::Bench { args } => bench::run_bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
