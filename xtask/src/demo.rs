@@ -1,12 +1,14 @@
-//! `cargo xtask demo`: the release blocker in a fresh namespace lab, blocking one IPv4 range
-//! and one IPv6 host while the neighbouring addresses keep working, seen by curl and ping.
+//! `cargo xtask demo`: the release blocker in a fresh namespace lab, blocking one IPv4 range,
+//! one IPv6 host and one name while the neighbouring addresses and names keep working, seen by
+//! curl, ping and dig.
 
 use std::{fs, net::IpAddr, path::Path};
 
 use anyhow::{Context, Result, bail};
 use blocker_tests::lab::{
-    ALLOWED_V4, ALLOWED_V6, APPLIANCE_CLIENT_IF, BLOCKED_V4, BLOCKED_V6, HttpOutcome, Lab,
-    LabOptions, Node, PingOutcome, http_url,
+    ALLOWED_V4, ALLOWED_V6, APPLIANCE_CLIENT_IF, APPLIANCE_CLIENT_V4, BLOCKED_V4, BLOCKED_V6,
+    DigReply, DnsServer, HttpOutcome, Lab, LabOptions, Node, Outcome, PingOutcome, TlsServer,
+    curl_https, dig, http_url,
 };
 
 use crate::{
@@ -24,6 +26,9 @@ const DEMO_LIST: &str = "\
 
 # one IPv6 server
 2001:db8:f::66
+
+# a name and everything below it (www.blocked.example too), but not xblocked.example
+blocked.example
 ";
 
 pub fn run() -> Result<()> {
@@ -46,6 +51,9 @@ pub fn run() -> Result<()> {
         ..Default::default()
     })?;
     lab.start_http_server()?;
+    // HTTPS for the lab's names and an authoritative DNS server, in the internet namespace.
+    let _tls = TlsServer::start(&lab)?;
+    let _dns = DnsServer::start(&lab)?;
     println!(
         "\nlab: {} (c0) ── (a0) {} (a1) ── (i0) {}, offloads off",
         lab.ns_name(Node::Client),
@@ -79,12 +87,13 @@ fn demo(lab: &Lab, blocker: &Path) -> Result<()> {
 
     let list_path = list.to_string_lossy();
     println!(
-        "$ ip netns exec {} {} run --iface {APPLIANCE_CLIENT_IF} --list {list_path}",
+        "$ ip netns exec {} {} run --iface {APPLIANCE_CLIENT_IF} --list {list_path} --dns-v4 {APPLIANCE_CLIENT_V4}",
         lab.ns_name(Node::Appliance),
         blocker.display(),
     );
     // Waits for the attachment; fails with the blocker's own output if it exits first.
-    let running = lab.start_blocker(blocker, APPLIANCE_CLIENT_IF, &["--list", &list_path])?;
+    let stop_page = APPLIANCE_CLIENT_V4.to_string();
+    let running = lab.start_blocker(blocker, APPLIANCE_CLIENT_IF, &["--list", &list_path, "--dns-v4", &stop_page])?;
     println!("blocker attached to {APPLIANCE_CLIENT_IF}\n");
 
     let mut checks = Vec::new();
@@ -120,6 +129,37 @@ fn demo(lab: &Lab, blocker: &Path) -> Result<()> {
             seen: match seen {
                 PingOutcome::Replied => "allowed: reply".into(),
                 PingOutcome::NoReply => "blocked: no reply".into(),
+            },
+        });
+    }
+    // Names: HTTPS is judged by the server name in the TLS ClientHello, whatever the address.
+    for (name, blocked) in [("blocked.example", true), ("www.blocked.example", true), ("xblocked.example", false)] {
+        let seen = curl_https(lab, name, ALLOWED_V4.into());
+        checks.push(Check {
+            probe: format!("curl https://{name}/ (at {ALLOWED_V4})"),
+            expected: if blocked { "blocked: connection reset" } else { "allowed: HTTP 200" }.into(),
+            seen: match seen.outcome {
+                Outcome::Http(200) => "allowed: HTTP 200".into(),
+                Outcome::Reset => "blocked: connection reset".into(),
+                other => format!("error: {other}"),
+            },
+        });
+    }
+    // DNS: a query for a listed name is answered by the program with the stop-page address,
+    // and an Extended DNS Error (RFC 8914) because dig sends EDNS.
+    for (name, blocked) in [("www.blocked.example", true), ("allowed.example", false)] {
+        let reply = DigReply::parse(&dig(lab, name, "A", &[]));
+        let addrs: Vec<String> = reply.addresses.iter().map(|a| a.to_string()).collect();
+        checks.push(Check {
+            probe: format!("dig {name} A"),
+            expected: if blocked {
+                format!("{APPLIANCE_CLIENT_V4}, EDE 15 (Blocked)")
+            } else {
+                format!("{ALLOWED_V4}")
+            },
+            seen: match &reply.ede {
+                Some(ede) => format!("{}, EDE {ede}", addrs.join(" ")),
+                None => addrs.join(" "),
             },
         });
     }

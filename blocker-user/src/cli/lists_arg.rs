@@ -29,7 +29,7 @@ impl ListArgs {
         let mut set = ListSet::new();
         for p in &self.lists {
             let s = set.add_file(p, ListKind::Block)?;
-            log::info!("{}: {} block entries ({} IPv4, {} IPv6)", p.display(), s.entries, s.v4, s.v6);
+            log::info!("{}: {} block entries ({} IPv4, {} IPv6, {} names)", p.display(), s.entries, s.v4, s.v6, s.names);
         }
         for p in &self.allow {
             let s = set.add_file(p, ListKind::Allow).with_context(|| "allow list")?;

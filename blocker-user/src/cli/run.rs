@@ -43,8 +43,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     dp.set_dns(&a.dns.policy())?;
     let report = dp.install(&set)?;
     log::info!(
-        "installed {} IPv4 + {} IPv6 block prefixes, {} + {} allow prefixes in {:?}",
-        report.block_v4, report.block_v6, report.allow_v4, report.allow_v6, report.elapsed
+        "installed {} IPv4 + {} IPv6 block prefixes, {} + {} allow prefixes, {} block + {} allow names in {:?}",
+        report.block_v4, report.block_v6, report.allow_v4, report.allow_v6, report.names_block, report.names_allow, report.elapsed
     );
     let _service = match config.stop_page.clone() {
         Some(sp) => Some(Service::start(sp)?),
