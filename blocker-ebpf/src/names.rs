@@ -83,16 +83,23 @@ extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
         }
         return CONTINUE;
     }
-    let lower = match b {
-        b'A'..=b'Z' => b + 32,
-        b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => b,
-        _ => {
-            s.ok = 0;
-            return BREAK;
-        }
+    let Some(lower) = name_byte(b) else {
+        s.ok = 0;
+        return BREAK;
     };
     s.bytes[i] = lower;
     CONTINUE
+}
+
+/// A name byte as listed names hold it (lowercase `a-z 0-9 - _`), or None for a byte no
+/// listed name can contain.
+#[inline(always)]
+fn name_byte(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b + 32),
+        b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => Some(b),
+        _ => None,
+    }
 }
 
 /// The per-CPU scratch, with `len` bytes of a dotted name loaded at its start.
@@ -210,13 +217,9 @@ extern "C" fn wire_step(i: u64, c: *mut ScratchCtx) -> i64 {
         s.label_start = (i + 1) as u32 + b as u32;
         return CONTINUE;
     }
-    let lower = match b {
-        b'A'..=b'Z' => b + 32,
-        b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => b,
-        _ => {
-            s.ok = 0;
-            return BREAK;
-        }
+    let Some(lower) = name_byte(b) else {
+        s.ok = 0;
+        return BREAK;
     };
     s.bytes[i] = lower;
     CONTINUE

@@ -63,6 +63,24 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// Headless Chromium as root in a lab namespace: QUIC, background traffic, proxies and
+/// extensions off (the lab has no network to reach, and Chromium retries what it cannot reach).
+pub const CHROMIUM_HEADLESS: [&str; 13] = [
+    "chromium",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-proxy-server",
+    "--dns-prefetch-disable",
+];
+
 /// One client run: its outcome, how long it took, and a short trace for failure messages.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -293,26 +311,8 @@ pub fn chromium_fetch(lab: &Lab, url: &str, resolver_rules: &str) -> Result<Chro
         .with_context(|| format!("creating Chromium profile {}", profile.display()))?;
     let user_data = format!("--user-data-dir={}", profile.display());
     let rules = format!("--host-resolver-rules={resolver_rules}");
-    let args = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--no-proxy-server",
-        "--dns-prefetch-disable",
-        &user_data,
-        "--ignore-certificate-errors",
-        &rules,
-        "--dump-dom",
-        url,
-    ];
+    let mut args: Vec<&str> = CHROMIUM_HEADLESS.to_vec();
+    args.extend_from_slice(&[&user_data, "--ignore-certificate-errors", &rules, "--dump-dom", url]);
     let started = Instant::now();
     let mut cmd = lab.command(Node::Client, &args);
     // Chromium wants a writable home for its caches; the profile directory serves.

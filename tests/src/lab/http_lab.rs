@@ -178,24 +178,12 @@ pub fn chromium(
         .with_context(|| format!("creating the Chromium profile {}", profile.display()))?;
     let user_data = format!("--user-data-dir={}", profile.display());
     let budget = format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}");
-    let mut args = vec![
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--no-proxy-server",
-        "--dns-prefetch-disable",
+    let mut args: Vec<&str> = super::clients::CHROMIUM_HEADLESS.to_vec();
+    args.extend_from_slice(&[
         "--hide-scrollbars",
         &user_data,
         &budget,
-    ];
+    ]);
     let shot;
     match output {
         BrowserOutput::Dom => args.push("--dump-dom"),
