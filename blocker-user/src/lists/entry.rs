@@ -4,7 +4,8 @@ use std::{fmt, path::PathBuf};
 
 use super::{name::NameEntry, prefix::Prefix};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+/// What an entry does: block, or exempt from blocking (allow entries win).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListKind {
     Block,
@@ -55,6 +56,42 @@ impl fmt::Display for Target {
     }
 }
 
+/// Where in its source an entry was written: a line of a text or CSV list, or the JSON path of
+/// an element of a JSON list.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Locus {
+    Line(usize),
+    Json(String),
+}
+
+impl Locus {
+    /// The line number, for entries from line-based formats.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Locus::Line(n) => Some(*n),
+            Locus::Json(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Locus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Locus::Line(n) => write!(f, "{n}"),
+            Locus::Json(path) => f.write_str(path),
+        }
+    }
+}
+
+impl serde::Serialize for Locus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Locus::Line(n) => s.serialize_u64(*n as u64),
+            Locus::Json(p) => s.serialize_str(p),
+        }
+    }
+}
+
 /// One accepted entry. `id` is what the kernel stores and counts by; it names the entry
 /// (source and line) without the kernel holding the address or name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,12 +100,16 @@ pub struct Entry {
     pub kind: ListKind,
     pub target: Target,
     pub source: PathBuf,
-    pub line: usize,
+    pub at: Locus,
+    /// Index of the list (in `ListSet::lists`) the entry came from.
+    pub list: u16,
+    /// The list is in shadow mode: the entry is counted where it would block, never enforced.
+    pub shadow: bool,
 }
 
 impl Entry {
-    /// `file:line`, as error messages and lookups cite it.
+    /// `file:line` (or `file:$.entries[3]`), as error messages and lookups cite it.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.source.display(), self.line)
+        format!("{}:{}", self.source.display(), self.at)
     }
 }

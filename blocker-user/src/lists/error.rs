@@ -1,15 +1,25 @@
 use std::{fmt, path::PathBuf};
 
-/// One rejected line of a list file.
+use super::entry::Locus;
+
+/// One rejected line (or JSON element) of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
-    pub line: usize,
+    pub at: Locus,
     pub text: String,
     pub reason: String,
 }
 
 /// Most line errors reported for one file; a file with more is clearly not a list.
 pub const MAX_REPORTED: usize = 20;
+
+/// Why a whole source was refused before its entries were looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    /// Where, when the problem has a place (a CSV header line, a JSON syntax error).
+    pub at: Option<Locus>,
+    pub reason: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
@@ -19,6 +29,9 @@ pub enum ListError {
         #[source]
         source: std::io::Error,
     },
+    /// The source as a whole is not a list of this format (no CSV header, not JSON, ...).
+    #[error("{path}{at}: {reason}; nothing from this file was applied", path = path.display(), at = problem.at.as_ref().map(|a| format!(":{a}")).unwrap_or_default(), reason = problem.reason)]
+    Malformed { path: PathBuf, problem: SourceProblem },
     /// At least one line is invalid; nothing from the file may be applied.
     #[error("{}", InvalidDisplay { path, errors, total: *total })]
     Invalid { path: PathBuf, errors: Vec<LineError>, total: usize },
@@ -37,7 +50,7 @@ impl fmt::Display for InvalidDisplay<'_> {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{p}:{}: {} (in {:?})", e.line, e.reason, e.text)?;
+            write!(f, "{p}:{}: {} (in {:?})", e.at, e.reason, e.text)?;
         }
         if self.total > self.errors.len() {
             write!(f, "\n{p}: {} more invalid lines not shown", self.total - self.errors.len())?;

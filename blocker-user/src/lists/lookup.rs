@@ -241,7 +241,8 @@ impl<'a> Lookup<'a> {
                 "id": e.id,
                 "list": e.kind,
                 "source": e.source,
-                "line": e.line,
+                "line": e.at.line(),
+                "at": e.at,
                 "entry": e.target.to_string(),
                 "unicode": unicode,
                 "mode": mode,
@@ -273,7 +274,7 @@ mod tests {
         let mut set = ListSet::new();
         for (file, kind, text) in [("block.txt", ListKind::Block, block), ("allow.txt", ListKind::Allow, allow)] {
             let (p, _) = parse_list(Path::new(file), text, kind).unwrap();
-            set.add_parsed(Path::new(file), kind, p);
+            set.add_parsed(Path::new(file), p);
         }
         set
     }

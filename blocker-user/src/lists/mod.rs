@@ -13,10 +13,13 @@ mod parse;
 mod prefix;
 mod set;
 
-pub use entry::{Entry, ListKind, Target};
-pub use error::{LineError, ListError};
+pub use entry::{Entry, ListKind, Locus, Target};
+pub use error::{LineError, ListError, SourceProblem};
 pub use lookup::{Lookup, Match, Query, QueryError, Verdict};
 pub use name::{EmptyAt, NameEntry, NameError, NameMode, normalise_name, normalise_query, parse_name_entry};
-pub use parse::{EntryError, ListSummary, ParsedEntry, load_list, parse_entry, parse_list};
+pub use parse::{
+    Collector, EntryError, ListSummary, ParseOptions, ParsedEntry, load_list, parse_address_entry, parse_entry, parse_entry_with, parse_list,
+    parse_text,
+};
 pub use prefix::{Prefix, parse_prefix};
-pub use set::ListSet;
+pub use set::{ListInfo, ListSet};

@@ -188,8 +188,9 @@ fn idn_reason(label: Option<&str>) -> String {
     }
 }
 
-/// Parses one name line (already trimmed, comment removed) in its mode syntax.
-pub fn parse_name_entry(text: &str, kind: ListKind) -> Result<NameEntry, NameError> {
+/// Parses one name line (already trimmed, comment removed) in its mode syntax. A bare name
+/// covers its subdomains when `subdomains` is set (the list's default), else only itself.
+pub fn parse_name_entry(text: &str, kind: ListKind, subdomains: bool) -> Result<NameEntry, NameError> {
     let (mode, rest) = if let Some(rest) = text.strip_prefix('=') {
         if rest.starts_with("*.") {
             return Err(NameError::ModeConflict);
@@ -197,8 +198,10 @@ pub fn parse_name_entry(text: &str, kind: ListKind) -> Result<NameEntry, NameErr
         (NameMode::NameOnly, rest)
     } else if let Some(rest) = text.strip_prefix("*.") {
         (NameMode::SubdomainsOnly, rest)
-    } else {
+    } else if subdomains {
         (NameMode::NameAndSubdomains, text)
+    } else {
+        (NameMode::NameOnly, text)
     };
     if rest.contains('*') {
         return Err(NameError::Wildcard);
@@ -206,7 +209,7 @@ pub fn parse_name_entry(text: &str, kind: ListKind) -> Result<NameEntry, NameErr
     if rest.contains('=') {
         return Err(NameError::MisplacedEquals);
     }
-    if mode != NameMode::NameAndSubdomains && super::parse::looks_like_address(rest) {
+    if rest.len() != text.len() && super::parse::looks_like_address(rest) {
         return Err(NameError::ModeOnAddress);
     }
     let name = normalise_name(rest)?;
@@ -359,7 +362,7 @@ mod tests {
     use super::*;
 
     fn block(text: &str) -> Result<NameEntry, NameError> {
-        parse_name_entry(text, ListKind::Block)
+        parse_name_entry(text, ListKind::Block, true)
     }
 
     fn name(text: &str) -> String {
@@ -509,8 +512,8 @@ mod tests {
         assert!(e.to_string().contains("whole top-level domain"), "{e}");
         assert!(block("*.com").is_err());
         assert_eq!(block("=com").unwrap().flags, MATCH_SELF, "the name alone blocks no TLD");
-        assert!(parse_name_entry("com", ListKind::Allow).is_ok());
-        assert!(parse_name_entry("*.local", ListKind::Allow).is_ok());
+        assert!(parse_name_entry("com", ListKind::Allow, true).is_ok());
+        assert!(parse_name_entry("*.local", ListKind::Allow, true).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::{
-    entry::{ListKind, Target},
+    entry::{ListKind, Locus, Target},
     error::{LineError, ListError, MAX_REPORTED},
     name::{NameError, NameMode, parse_name_entry},
     prefix::{MIN_BLOCK_LEN_V4, MIN_BLOCK_LEN_V6, Prefix, parse_prefix},
@@ -23,7 +23,24 @@ use super::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedEntry {
     pub target: Target,
-    pub line: usize,
+    pub kind: ListKind,
+    pub at: Locus,
+}
+
+/// What a list's configuration says about entries that do not say it themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// The action of entries without one (every entry of a text list).
+    pub kind: ListKind,
+    /// Whether a bare name (`example.com`) also covers its subdomains; `=name` and `*.name`
+    /// always mean what they say.
+    pub subdomains: bool,
+}
+
+impl ParseOptions {
+    pub const fn new(kind: ListKind) -> Self {
+        ParseOptions { kind, subdomains: true }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -39,6 +56,8 @@ pub struct ListSummary {
     pub names_self_only: usize,
     /// Names listed as `*.name`.
     pub names_below_only: usize,
+    /// Entries that allow rather than block (from a per-entry action or an allow list).
+    pub allow: usize,
     /// Lines that repeated an entry already in the file, including a name in another mode
     /// (whose modes were merged).
     pub duplicates: usize,
@@ -58,11 +77,21 @@ pub enum EntryError {
 
 /// Parses one entry (comment removed, trimmed).
 pub fn parse_entry(text: &str, kind: ListKind) -> Result<Target, EntryError> {
+    parse_entry_with(text, &ParseOptions::new(kind))
+}
+
+/// Parses one entry in the text syntax under a list's defaults.
+pub fn parse_entry_with(text: &str, opts: &ParseOptions) -> Result<Target, EntryError> {
     if looks_like_address(text) {
-        let p = parse_prefix(text).and_then(|p| check_breadth(p, kind)).map_err(EntryError::Address)?;
-        return Ok(Target::Prefix(p));
+        return parse_address_entry(text, opts.kind);
     }
-    Ok(Target::Name(parse_name_entry(text, kind)?))
+    Ok(Target::Name(parse_name_entry(text, opts.kind, opts.subdomains)?))
+}
+
+/// An address or CIDR entry, refused when too broad to block.
+pub fn parse_address_entry(text: &str, kind: ListKind) -> Result<Target, EntryError> {
+    let p = parse_prefix(text).and_then(|p| check_breadth(p, kind)).map_err(EntryError::Address)?;
+    Ok(Target::Prefix(p))
 }
 
 /// Made only of what addresses and CIDRs are made of. Such a line is judged as an address even
@@ -84,56 +113,93 @@ fn check_breadth(p: Prefix, kind: ListKind) -> Result<Prefix, String> {
     Ok(p)
 }
 
-/// Parses list text. `path` only names the source in messages.
+/// Gathers a source's entries in any format: drops duplicates, merges the modes of a name
+/// listed twice (the kernel holds one value per name), and keeps every error, so that a
+/// source with any bad entry is refused whole with all of them reported.
+#[derive(Default)]
+pub struct Collector {
+    out: Vec<ParsedEntry>,
+    seen_prefixes: HashSet<(ListKind, Prefix)>,
+    seen_names: HashMap<(ListKind, String), usize>,
+    errors: Vec<LineError>,
+    total_errors: usize,
+    summary: ListSummary,
+}
+
+impl Collector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records how many lines (or records) the source had.
+    pub fn set_lines(&mut self, lines: usize) {
+        self.summary.lines = lines;
+    }
+
+    pub fn accept(&mut self, at: Locus, kind: ListKind, target: Target) {
+        match target {
+            Target::Prefix(p) => {
+                if self.seen_prefixes.insert((kind, p)) {
+                    self.out.push(ParsedEntry { target: Target::Prefix(p), kind, at });
+                } else {
+                    self.summary.duplicates += 1;
+                }
+            }
+            Target::Name(n) => match self.seen_names.get(&(kind, n.name.clone())) {
+                Some(&i) => {
+                    if let Target::Name(first) = &mut self.out[i].target {
+                        first.flags |= n.flags;
+                    }
+                    self.summary.duplicates += 1;
+                }
+                None => {
+                    self.seen_names.insert((kind, n.name.clone()), self.out.len());
+                    self.out.push(ParsedEntry { target: Target::Name(n), kind, at });
+                }
+            },
+        }
+    }
+
+    /// Records a refused entry; `text` is the entry as written, `reason` why it was refused.
+    pub fn reject(&mut self, at: Locus, text: &str, reason: String) {
+        self.total_errors += 1;
+        if self.errors.len() < MAX_REPORTED {
+            self.errors.push(LineError { at, text: text.to_string(), reason });
+        }
+    }
+
+    pub fn finish(mut self, path: &Path) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+        if self.total_errors > 0 {
+            return Err(ListError::Invalid { path: path.to_path_buf(), errors: self.errors, total: self.total_errors });
+        }
+        summarise(&self.out, &mut self.summary);
+        Ok((self.out, self.summary))
+    }
+}
+
+/// Parses list text with every entry of `kind`. `path` only names the source in messages.
 pub fn parse_list(path: &Path, text: &str, kind: ListKind) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
-    let mut out: Vec<ParsedEntry> = Vec::new();
-    let mut seen_prefixes = HashSet::new();
-    // Name → index in `out`: the kernel holds one value per name, so a second line for the
-    // same name adds its mode to the first.
-    let mut seen_names: HashMap<String, usize> = HashMap::new();
-    let mut errors = Vec::new();
-    let mut total_errors = 0;
-    let mut summary = ListSummary::default();
+    parse_text(path, text, &ParseOptions::new(kind))
+}
+
+/// Parses the text format under a list's defaults.
+pub fn parse_text(path: &Path, text: &str, opts: &ParseOptions) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+    let mut c = Collector::new();
+    let mut lines = 0;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        summary.lines = line;
+        lines = line;
         let content = raw.split('#').next().unwrap_or("").trim();
         if content.is_empty() {
             continue;
         }
-        match parse_entry(content, kind) {
-            Ok(Target::Prefix(p)) => {
-                if seen_prefixes.insert(p) {
-                    out.push(ParsedEntry { target: Target::Prefix(p), line });
-                } else {
-                    summary.duplicates += 1;
-                }
-            }
-            Ok(Target::Name(n)) => match seen_names.get(&n.name) {
-                Some(&at) => {
-                    if let Target::Name(first) = &mut out[at].target {
-                        first.flags |= n.flags;
-                    }
-                    summary.duplicates += 1;
-                }
-                None => {
-                    seen_names.insert(n.name.clone(), out.len());
-                    out.push(ParsedEntry { target: Target::Name(n), line });
-                }
-            },
-            Err(e) => {
-                total_errors += 1;
-                if errors.len() < MAX_REPORTED {
-                    errors.push(LineError { line, text: content.to_string(), reason: e.to_string() });
-                }
-            }
+        match parse_entry_with(content, opts) {
+            Ok(t) => c.accept(Locus::Line(line), opts.kind, t),
+            Err(e) => c.reject(Locus::Line(line), content, e.to_string()),
         }
     }
-    if total_errors > 0 {
-        return Err(ListError::Invalid { path: path.to_path_buf(), errors, total: total_errors });
-    }
-    summarise(&out, &mut summary);
-    Ok((out, summary))
+    c.set_lines(lines);
+    c.finish(path)
 }
 
 fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
@@ -141,6 +207,9 @@ fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
     let mut v4 = [0usize; 33];
     let mut v6 = [0usize; 129];
     for e in entries {
+        if e.kind == ListKind::Allow {
+            summary.allow += 1;
+        }
         match &e.target {
             Target::Prefix(Prefix::V4 { len, .. }) => v4[*len as usize] += 1,
             Target::Prefix(Prefix::V6 { len, .. }) => v6[*len as usize] += 1,
@@ -160,7 +229,7 @@ fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
     summary.v6_lengths = v6.iter().enumerate().filter(|(_, n)| **n > 0).map(|(l, n)| (l as u8, *n)).collect();
 }
 
-/// Reads and parses one list file.
+/// Reads and parses one text list file.
 pub fn load_list(path: &Path, kind: ListKind) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
     let text = std::fs::read_to_string(path).map_err(|source| ListError::Io { path: path.to_path_buf(), source })?;
     parse_list(path, &text, kind)
@@ -186,7 +255,7 @@ mod tests {
         let text = format!("example.org\n{line}\n");
         let e = parse(&text).unwrap_err();
         let ListError::Invalid { errors, total, .. } = &e else { panic!("{e}") };
-        assert_eq!((*total, errors[0].line), (1, 2), "{e}");
+        assert_eq!((*total, &errors[0].at), (1, &Locus::Line(2)), "{e}");
         let msg = e.to_string();
         assert!(msg.starts_with("test.txt:2: "), "{msg}");
         msg
@@ -195,7 +264,7 @@ mod tests {
     #[test]
     fn comments_blank_lines_and_inline_comments_are_ignored() {
         let (p, s) = parse("# header\n\n192.0.2.1 # a host\n  2001:db8::/32  \nexample.com # a site\n").unwrap();
-        assert_eq!(p.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(p.iter().map(|e| e.at.line().unwrap()).collect::<Vec<_>>(), vec![3, 4, 5]);
         assert_eq!(p[2].target, name("example.com", MATCH_SELF | MATCH_BELOW));
         assert_eq!((s.v4, s.v6, s.names, s.entries, s.lines), (1, 1, 1, 3, 5));
     }
@@ -234,7 +303,7 @@ mod tests {
     #[test]
     fn a_name_in_two_modes_is_one_entry_with_both() {
         let (p, s) = parse("=example.com\n*.example.com\nEXAMPLE.com.\n").unwrap();
-        assert_eq!(p, vec![ParsedEntry { target: name("example.com", MATCH_SELF | MATCH_BELOW), line: 1 }]);
+        assert_eq!(p, vec![ParsedEntry { target: name("example.com", MATCH_SELF | MATCH_BELOW), kind: ListKind::Block, at: Locus::Line(1) }]);
         assert_eq!((s.names, s.duplicates, s.names_self_only), (1, 2, 0));
     }
 
@@ -251,7 +320,7 @@ mod tests {
         let e = parse("exa mple.com\n192.0.2.1\nexample..com\nok.example\n-bad.example\n").unwrap_err();
         let ListError::Invalid { errors, total, .. } = e else { panic!() };
         assert_eq!(total, 3);
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1, 3, 5]);
+        assert_eq!(errors.iter().map(|e| e.at.line().unwrap()).collect::<Vec<_>>(), vec![1, 3, 5]);
     }
 
     #[test]

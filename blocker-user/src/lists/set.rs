@@ -4,20 +4,32 @@ use std::{collections::HashMap, net::IpAddr, path::Path};
 
 use super::{
     entry::{Entry, ListKind, Target},
-    error::ListError,
+    error::{LineError, ListError, MAX_REPORTED},
     name::NameEntry,
     parse::{ListSummary, ParsedEntry, load_list},
     prefix::Prefix,
 };
 
+/// A list as the set knows it: its name, where it comes from, and whether it is enforced.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ListInfo {
+    pub name: String,
+    /// The file path or URL, for people.
+    pub source: String,
+    /// Shadow mode: the list's entries are counted where they would block, never enforced.
+    pub shadow: bool,
+}
+
 /// Everything the datapath should enforce: block and allow entries with their ids (1-based,
-/// dense, in the order files were added).
+/// dense, in the order lists were added).
 #[derive(Clone, Debug, Default)]
 pub struct ListSet {
+    lists: Vec<ListInfo>,
     entries: Vec<Entry>,
-    /// (kind, name) → index in `entries`. The kernel keeps one value per name and kind, so the
-    /// set does too: a name added again (from another file) merges its mode into the first.
-    names: HashMap<(ListKind, String), usize>,
+    /// (kind, shadow, name) → index in `entries`. The kernel keeps one value per name, kind and
+    /// enforcement, so the set does too: a name added again (from another list) merges its mode
+    /// into the first.
+    names: HashMap<(ListKind, bool, String), usize>,
 }
 
 impl ListSet {
@@ -25,37 +37,79 @@ impl ListSet {
         Self::default()
     }
 
-    /// Loads a file into the set. On error the set is unchanged. The summary is the file's own:
-    /// names it shares with files added before are merged into those (see `add_parsed`).
+    /// Loads a text list file into the set as a list of its own (named by the file), every
+    /// entry of `kind`. On error the set is unchanged.
     pub fn add_file(&mut self, path: &Path, kind: ListKind) -> Result<ListSummary, ListError> {
         let (parsed, summary) = load_list(path, kind)?;
-        self.add_parsed(path, kind, parsed);
+        self.add_parsed(path, parsed);
         Ok(summary)
     }
 
-    /// Adds parsed entries from `source`. A name already in the set with the same kind keeps its
-    /// id, source and line and gains the new entry's mode; returns how many were merged so.
-    pub fn add_parsed(&mut self, source: &Path, kind: ListKind, parsed: Vec<ParsedEntry>) -> usize {
+    /// Adds parsed entries from `source` as an enforced list named by it.
+    pub fn add_parsed(&mut self, source: &Path, parsed: Vec<ParsedEntry>) -> usize {
+        let name = source.display().to_string();
+        let info = ListInfo { name: name.clone(), source: name, shadow: false };
+        self.add_list(info, source, parsed).expect("an enforced list is always accepted")
+    }
+
+    /// Adds a list's parsed entries. A name already in the set with the same kind and
+    /// enforcement keeps its id, source and line and gains the new entry's mode; returns how
+    /// many were merged so. A list in shadow mode cannot allow (an allow entry changes what
+    /// happens to traffic): such a list is refused and the set left unchanged.
+    pub fn add_list(&mut self, info: ListInfo, source: &Path, parsed: Vec<ParsedEntry>) -> Result<usize, ListError> {
+        if info.shadow {
+            let allows: Vec<&ParsedEntry> = parsed.iter().filter(|p| p.kind == ListKind::Allow).collect();
+            if !allows.is_empty() {
+                let errors = allows
+                    .iter()
+                    .take(MAX_REPORTED)
+                    .map(|p| LineError {
+                        at: p.at.clone(),
+                        text: p.target.to_string(),
+                        reason: format!("list {:?} is in shadow mode, which only counts what it would block: it cannot allow", info.name),
+                    })
+                    .collect();
+                return Err(ListError::Invalid { path: source.to_path_buf(), errors, total: allows.len() });
+            }
+        }
+        let list = self.lists.len() as u16;
+        let shadow = info.shadow;
+        self.lists.push(info);
         let mut merged = 0;
-        for ParsedEntry { target, line } in parsed {
+        self.entries.reserve(parsed.len());
+        for ParsedEntry { target, kind, at } in parsed {
             if let Target::Name(n) = &target {
-                if let Some(&at) = self.names.get(&(kind, n.name.clone())) {
-                    if let Target::Name(first) = &mut self.entries[at].target {
+                let key = (kind, shadow, n.name.clone());
+                if let Some(&i) = self.names.get(&key) {
+                    if let Target::Name(first) = &mut self.entries[i].target {
                         first.flags |= n.flags;
                     }
                     merged += 1;
                     continue;
                 }
-                self.names.insert((kind, n.name.clone()), self.entries.len());
+                self.names.insert(key, self.entries.len());
             }
             let id = self.entries.len() as u32 + 1;
-            self.entries.push(Entry { id, kind, target, source: source.to_path_buf(), line });
+            self.entries.push(Entry { id, kind, target, source: source.to_path_buf(), at, list, shadow });
         }
-        merged
+        Ok(merged)
+    }
+
+    /// The lists in the order they were added (`Entry::list` indexes this).
+    pub fn lists(&self) -> &[ListInfo] {
+        &self.lists
     }
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub fn block(&self) -> impl Iterator<Item = &Entry> {
@@ -66,12 +120,13 @@ impl ListSet {
         self.entries.iter().filter(|e| e.kind == ListKind::Allow)
     }
 
+    /// Prefix entries of `kind`, enforced and shadow alike.
     pub fn prefixes(&self, kind: ListKind) -> impl Iterator<Item = (&Entry, &Prefix)> {
         self.entries.iter().filter(move |e| e.kind == kind).filter_map(|e| e.target.as_prefix().map(|p| (e, p)))
     }
 
-    /// Names with the entry that lists them: what the name maps are filled from
-    /// (`NameKey{hash, slot}` → `NameValue{entry.id, name.flags}`).
+    /// Names with the entry that lists them, enforced and shadow alike: what the name maps are
+    /// filled from (`NameKey{hash, slot}` → `NameValue{entry.id, name.flags}`).
     pub fn names(&self, kind: ListKind) -> impl Iterator<Item = (&Entry, &NameEntry)> {
         self.entries.iter().filter(move |e| e.kind == kind).filter_map(|e| e.target.as_name().map(|n| (e, n)))
     }
@@ -96,15 +151,26 @@ impl ListSet {
         id.checked_sub(1).and_then(|i| self.entries.get(i as usize))
     }
 
-    /// The entry of `kind` listing exactly this normalised name, whatever its mode.
+    /// The enforced entry of `kind` listing exactly this normalised name, whatever its mode.
     pub fn name_entry(&self, kind: ListKind, name: &str) -> Option<(&Entry, &NameEntry)> {
-        let e = &self.entries[*self.names.get(&(kind, name.to_string()))?];
+        self.name_entry_in(kind, false, name)
+    }
+
+    /// The entry of `kind` and enforcement (`shadow`) listing exactly this normalised name.
+    pub fn name_entry_in(&self, kind: ListKind, shadow: bool, name: &str) -> Option<(&Entry, &NameEntry)> {
+        let e = &self.entries[*self.names.get(&(kind, shadow, name.to_string()))?];
         e.target.as_name().map(|n| (e, n))
     }
 
-    /// The most specific prefix entry of `kind` covering `ip`, as the kernel's LPM lookup finds it.
+    /// The most specific enforced prefix entry of `kind` covering `ip`, as the kernel's LPM
+    /// lookup finds it.
     pub fn longest_match(&self, ip: IpAddr, kind: ListKind) -> Option<(&Entry, &Prefix)> {
-        self.prefixes(kind).filter(|(_, p)| p.contains(ip)).max_by_key(|(_, p)| p.len())
+        self.longest_match_in(ip, kind, false)
+    }
+
+    /// The most specific prefix entry of `kind` and enforcement covering `ip`.
+    pub fn longest_match_in(&self, ip: IpAddr, kind: ListKind, shadow: bool) -> Option<(&Entry, &Prefix)> {
+        self.prefixes(kind).filter(|(e, p)| e.shadow == shadow && p.contains(ip)).max_by_key(|(_, p)| p.len())
     }
 }
 
@@ -117,7 +183,7 @@ mod tests {
 
     fn add(set: &mut ListSet, file: &str, kind: ListKind, text: &str) -> usize {
         let (p, _) = parse_list(Path::new(file), text, kind).unwrap();
-        set.add_parsed(Path::new(file), kind, p)
+        set.add_parsed(Path::new(file), p)
     }
 
     #[test]
@@ -143,7 +209,7 @@ mod tests {
         assert_eq!(set.allow_prefixes().count(), 1);
         let names: Vec<_> = set.block_names().map(|(e, n)| (e.id, n.name.as_str())).collect();
         assert_eq!(names, vec![(2, "example.com")]);
-        let allow: Vec<_> = set.allow_names().map(|(e, n)| (e.line, n.flags)).collect();
+        let allow: Vec<_> = set.allow_names().map(|(e, n)| (e.at.line().unwrap(), n.flags)).collect();
         assert_eq!(allow, vec![(2, MATCH_SELF)]);
     }
 
@@ -153,7 +219,7 @@ mod tests {
         assert_eq!(add(&mut set, "one", ListKind::Block, "=example.com\n"), 0);
         assert_eq!(add(&mut set, "two", ListKind::Block, "x.example\n*.example.com\n"), 1);
         let (e, n) = set.name_entry(ListKind::Block, "example.com").unwrap();
-        assert_eq!((e.id, e.source.to_str(), e.line, n.flags), (1, Some("one"), 1, MATCH_SELF | MATCH_BELOW));
+        assert_eq!((e.id, e.source.to_str(), e.at.line().unwrap(), n.flags), (1, Some("one"), 1, MATCH_SELF | MATCH_BELOW));
         assert_eq!(set.entries().len(), 2, "ids stay dense");
         // The same name in an allow list is a different entry.
         add(&mut set, "allow", ListKind::Allow, "example.com\n");

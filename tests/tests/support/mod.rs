@@ -32,9 +32,9 @@ pub struct Outcome {
 pub fn list_set(block: &str, allow: &str) -> ListSet {
     let mut set = ListSet::new();
     let (b, _) = parse_list(Path::new("block.txt"), block, ListKind::Block).expect("block list");
-    set.add_parsed(Path::new("block.txt"), ListKind::Block, b);
+    set.add_parsed(Path::new("block.txt"), b);
     let (a, _) = parse_list(Path::new("allow.txt"), allow, ListKind::Allow).expect("allow list");
-    set.add_parsed(Path::new("allow.txt"), ListKind::Allow, a);
+    set.add_parsed(Path::new("allow.txt"), a);
     set
 }
 
