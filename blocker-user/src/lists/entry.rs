@@ -22,7 +22,7 @@ impl ListKind {
 }
 
 /// What an entry matches.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// Destinations inside an IPv4/IPv6 prefix.
     Prefix(Prefix),

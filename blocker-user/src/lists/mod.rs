@@ -5,16 +5,22 @@
 //! `192.0.2.0/24` or `2001:db8::1` (an address or CIDR), `example.com` (the name and its
 //! subdomains), `=example.com` (the name only), `*.example.com` (its subdomains only).
 
+mod diff;
 mod entry;
 mod error;
+mod format;
+mod guard;
 mod lookup;
 mod name;
 mod parse;
 mod prefix;
 mod set;
 
+pub use diff::{ListDiff, SetDiff, diff_sets};
 pub use entry::{Entry, ListKind, Locus, Target};
+pub use guard::{Conflict, DEFAULT_MAX_CHANGE_RATIO, Guards, Protected, Refusal, check as check_guards};
 pub use error::{LineError, ListError, SourceProblem};
+pub use format::{Format, load_source, parse_source};
 pub use lookup::{Lookup, Match, Query, QueryError, Verdict};
 pub use name::{EmptyAt, NameEntry, NameError, NameMode, normalise_name, normalise_query, parse_name_entry};
 pub use parse::{
