@@ -8,6 +8,7 @@
 mod diff;
 mod entry;
 mod error;
+mod fetch;
 mod format;
 mod guard;
 mod lookup;
@@ -15,11 +16,16 @@ mod name;
 mod parse;
 mod prefix;
 mod set;
+mod signature;
 
 pub use diff::{ListDiff, SetDiff, diff_sets};
 pub use entry::{Entry, ListKind, Locus, Target};
 pub use guard::{Conflict, DEFAULT_MAX_CHANGE_RATIO, Guards, Protected, Refusal, check as check_guards};
 pub use error::{LineError, ListError, SourceProblem};
+pub use fetch::{
+    FetchError, FetchLimits, Fetched, MAX_REDIRECTS, SIGNATURE_MAX_BYTES, SIGNATURE_SUFFIX, Source, USER_AGENT, Validators, fetch, fetch_signature,
+    signature_source,
+};
 pub use format::{Format, load_source, parse_source};
 pub use lookup::{Lookup, Match, Query, QueryError, Verdict};
 pub use name::{EmptyAt, NameEntry, NameError, NameMode, normalise_name, normalise_query, parse_name_entry};
@@ -29,3 +35,4 @@ pub use parse::{
 };
 pub use prefix::{Prefix, parse_prefix};
 pub use set::{ListInfo, ListSet};
+pub use signature::{SignatureError, TrustedKey, Verified, verify as verify_signature};
