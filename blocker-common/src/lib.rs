@@ -3,6 +3,7 @@
 //! padding-free `#[repr(C)]` data whose size is asserted at compile time.
 #![no_std]
 
+pub mod capacity;
 pub mod coarse;
 pub mod config;
 pub mod counters;

@@ -9,7 +9,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use blocker_common::{
-    coarse,
+    capacity, coarse,
     config::Config,
     counters::CounterTable,
     dns::DnsConfig,
@@ -46,19 +46,19 @@ pub static COARSE_V6: Array<u64> = Array::with_max_entries(coarse::MAP_WORDS, BP
 
 /// Exact IPv4 block prefixes of both slots. Key: slot byte + address (network order).
 #[map]
-pub static BLOCK_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries(1 << 22, 0);
+pub static BLOCK_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::BLOCK_PREFIXES, 0);
 
 /// Exact IPv6 block prefixes of both slots.
 #[map]
-pub static BLOCK_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(1 << 22, 0);
+pub static BLOCK_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::BLOCK_PREFIXES, 0);
 
 /// IPv4 allow prefixes; consulted only after a block prefix matched, and win over it.
 #[map]
-pub static ALLOW_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries(1 << 18, 0);
+pub static ALLOW_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
 
 /// IPv6 allow prefixes.
 #[map]
-pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(1 << 18, 0);
+pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
 
 /// The secret name-hash key of each slot (blocker-common name.rs).
 #[map]
@@ -66,7 +66,7 @@ pub static HASH_KEYS: Array<HashKey> = Array::with_max_entries(2, 0);
 
 /// Listed names of both slots, block and allow: chain hash + slot → entry ids and modes.
 #[map]
-pub static NAMES: HashMap<NameKey, NameValue> = HashMap::with_max_entries(1 << 22, BPF_F_NO_PREALLOC);
+pub static NAMES: HashMap<NameKey, NameValue> = HashMap::with_max_entries(capacity::NAMES, BPF_F_NO_PREALLOC);
 
 /// Where a name is assembled and split into labels (one per CPU).
 #[map]

@@ -8,3 +8,4 @@ pub mod datapath;
 pub mod lists;
 pub mod replay;
 pub mod stoppage;
+pub mod update;

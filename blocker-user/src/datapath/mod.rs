@@ -6,6 +6,7 @@ mod coarse;
 mod counters;
 mod dns;
 mod error;
+mod generation;
 mod install;
 mod mmap;
 mod names;
@@ -58,6 +59,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     config: Config,
     hash_key: HashKey,
+    /// What each list slot holds whole (None: empty, or an install into it did not finish).
+    slots: [Option<generation::SlotState>; 2],
 }
 
 impl Datapath {
@@ -69,7 +72,7 @@ impl Datapath {
             Some(k) => k,
             None => names::random_key().map_err(|source| DatapathError::Io { name: "HASH_KEYS", what: "reading /dev/urandom", source })?,
         };
-        let mut dp = Datapath { ebpf, config: Config::default(), hash_key };
+        let mut dp = Datapath { ebpf, config: Config::default(), hash_key, slots: [None, None] };
         dp.config.flags = if options.tcp_reset { FLAG_TCP_RESET } else { 0 };
         dp.write_config()?;
         Ok(dp)

@@ -1,16 +1,39 @@
-//! The controller's configuration file (TOML). Today it configures how blocked HTTP is answered
-//! and the stop-page service; `blocker.example.toml` at the top of the repository documents every
-//! key.
+//! The controller's configuration file (TOML): the lists and how they are pulled, verified and
+//! guarded (lists.rs), the state directory, how blocked HTTP is answered and the stop-page
+//! service. `blocker.example.toml` at the top of the repository documents every key.
 
-use std::path::{Path, PathBuf};
+mod lists;
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+};
 
 use serde::Deserialize;
 
+pub use lists::{DEFAULT_URL_POLL, GuardsConfig, Interval, ListConfig, MIN_POLL, SigningConfig, parse_interval};
+
 use crate::{datapath::StopPageResponse, stoppage::StopPageConfig};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// Where the controller keeps the last good lists and its hash key, unless configured.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/blocker";
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerConfig {
+    /// The lists to enforce (`[[list]]`), in order: ids and precedence follow it.
+    #[serde(default, rename = "list")]
+    pub lists: Vec<ListConfig>,
+    /// The key list updates are signed with.
+    #[serde(default)]
+    pub signing: Option<SigningConfig>,
+    /// Updates refused unless forced.
+    #[serde(default)]
+    pub guards: Option<GuardsConfig>,
+    /// The last good lists, the previous generation and the name-hash key live here (root
+    /// only). Default /var/lib/blocker.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     /// How the data plane answers blocked plain-HTTP requests.
     #[serde(default)]
     pub http: Option<HttpSection>,
@@ -53,7 +76,34 @@ impl ControllerConfig {
         if c.http.is_some() && c.stop_page.is_none() {
             return Err(invalid("[http] stop_page_url needs a [stop_page] section (the list body named in the 451)".into()));
         }
+        let have_key = c.signing.as_ref().is_some_and(|s| s.public_key.is_some() || s.public_key_file.is_some());
+        if let Some(s) = &c.signing {
+            if s.public_key.is_some() && s.public_key_file.is_some() {
+                return Err(invalid("[signing]: give public_key or public_key_file, not both".into()));
+            }
+        }
+        let mut names = HashSet::new();
+        for l in &c.lists {
+            l.check(have_key).map_err(invalid)?;
+            if !names.insert(l.name.as_str()) {
+                return Err(invalid(format!("two lists are named {:?}: list names must be unique", l.name)));
+            }
+        }
+        if let Some(r) = c.guards.as_ref().and_then(|g| g.max_change_ratio) {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(invalid(format!("[guards] max_change_ratio {r} must be above 0 (0.25: a quarter of a list)")));
+            }
+        }
         Ok(c)
+    }
+
+    /// Whether a signing key is configured.
+    pub fn has_signing_key(&self) -> bool {
+        self.signing.as_ref().is_some_and(|s| s.public_key.is_some() || s.public_key_file.is_some())
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
     }
 
     /// What the data plane answers blocked HTTP with, when configured.

@@ -1,0 +1,527 @@
+//! List operations that cannot hurt the network: each update is pulled, verified, parsed,
+//! checked by the guards and only then installed as a whole new generation beside the live
+//! one; the generation before stays for an instant rollback; the last good lists are kept in
+//! the state directory and loaded at start before the first pull.
+//!
+//! Lists are updated independently: a list whose update is refused (bad signature, bad line,
+//! guard) keeps its last good version while the others move on. A refusal never touches the
+//! kernel, so the live set and its counters stay exactly as they were.
+
+mod pull;
+mod report;
+mod spec;
+mod state;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use blocker_common::capacity;
+
+pub use pull::{PullError, Pulled, Version, digest};
+pub use report::{ListOutcome, ListStatus, ListView, ListsView, Outcome, RollbackReport, UpdateReport};
+pub use spec::{ListSpec, Settings, SettingsError};
+pub use state::{Manifest, Pointers, StateDir};
+
+use crate::{
+    datapath::{DatapathError, InstallReport},
+    lists::{ListSet, ListSummary, ParsedEntry, Refusal, Validators, check_guards, diff_sets},
+};
+
+/// What receives generations: the datapath, or a recorder in tests.
+pub trait Installer {
+    /// Makes `set` the live generation, built beside the live one and switched in one step.
+    fn install(&mut self, set: &ListSet) -> Result<InstallReport, DatapathError>;
+    /// Makes the generation before the live one live again in one step, if the kernel still
+    /// holds it whole; Ok(false) when it does not (the caller installs it again instead).
+    fn switch_back(&mut self) -> Result<bool, DatapathError>;
+}
+
+/// What to update.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateRequest {
+    /// Only these lists (by name); all when empty.
+    pub lists: Vec<String>,
+    /// Apply even what the guards refuse, and pull unconditionally.
+    pub force: bool,
+    /// Pull, verify, parse and compare, but install nothing and remember nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no previous generation to roll back to")]
+    NothingToRollBack,
+    #[error("unknown list {0:?}")]
+    UnknownList(String),
+    #[error("kernel maps: {0}")]
+    Datapath(#[from] DatapathError),
+    #[error("state directory: {0}")]
+    State(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One generation: a version of each list, and (for the live one) the set built from them.
+#[derive(Clone)]
+struct Generation {
+    number: u64,
+    installed_at: u64,
+    versions: BTreeMap<String, Version>,
+    summaries: BTreeMap<String, ListSummary>,
+    set: Arc<ListSet>,
+}
+
+pub struct ListManager {
+    settings: Settings,
+    state: Option<StateDir>,
+    current: Option<Generation>,
+    /// The generation before: kept whole in the kernel (until the next install) and on disk.
+    previous: Option<Generation>,
+    refused: BTreeMap<String, BTreeSet<String>>,
+    status: BTreeMap<String, ListStatus>,
+    next_poll: BTreeMap<String, Instant>,
+    last_number: u64,
+}
+
+/// Why a list's update did not go in, as recorded per list.
+enum Held {
+    Refused { kind: &'static str, reason: String },
+    Failed { kind: &'static str, reason: String },
+}
+
+impl ListManager {
+    pub fn new(settings: Settings, state: Option<StateDir>) -> ListManager {
+        let now = Instant::now();
+        let next_poll = settings.specs.iter().filter(|s| s.poll.is_some()).map(|s| (s.name.clone(), now)).collect();
+        ListManager {
+            settings,
+            state,
+            current: None,
+            previous: None,
+            refused: BTreeMap::new(),
+            status: BTreeMap::new(),
+            next_poll,
+            last_number: 0,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The live set (empty before the first install).
+    pub fn live(&self) -> Arc<ListSet> {
+        self.current.as_ref().map(|g| g.set.clone()).unwrap_or_default()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.current.as_ref().map(|g| g.number).unwrap_or(0)
+    }
+
+    /// Loads the last good generation from the state directory and installs it: blocking
+    /// resumes with what was live before, before any list server is asked. Lists no longer
+    /// configured are left out; a list whose stored version fails verification is left out
+    /// (and reported), the others still load.
+    pub fn restore(&mut self, target: &mut dyn Installer) -> Result<Option<UpdateReport>, UpdateError> {
+        let Some(state) = &self.state else { return Ok(None) };
+        let pointers = state.pointers()?;
+        self.refused = pointers.refused.clone();
+        let numbers = [pointers.current, pointers.previous];
+        self.last_number = numbers.into_iter().flatten().max().unwrap_or(0);
+        let Some(number) = pointers.current else { return Ok(None) };
+        let start = Instant::now();
+        let stored = state.read_generation(number)?;
+        let mut report = UpdateReport::new(Outcome::Restored { generation: number });
+        let mut versions = BTreeMap::new();
+        for spec in &self.settings.specs {
+            let Some(v) = stored.versions.get(&spec.name) else { continue };
+            if v.source != spec.source.to_string() {
+                report.lists.push(ListOutcome::note(&spec.name, "skipped", "the stored version came from another source"));
+                continue;
+            }
+            if let Err(e) = pull::verify(spec, self.settings.key.as_ref(), v) {
+                report.lists.push(ListOutcome::note(&spec.name, "refused", &e.to_string()));
+                continue;
+            }
+            versions.insert(spec.name.clone(), v.clone());
+        }
+        let (set, summaries) = match self.build(&versions) {
+            Ok(x) => x,
+            Err((name, e)) => return Err(UpdateError::Invalid(format!("stored list {name}: {e}"))),
+        };
+        let install = target.install(&set)?;
+        for name in versions.keys() {
+            report.lists.push(ListOutcome::note(name, "restored", "loaded from the state directory"));
+            self.status.insert(name.clone(), ListStatus::ok("restored", stored.manifest.installed_at));
+        }
+        self.current = Some(Generation {
+            number,
+            installed_at: stored.manifest.installed_at,
+            versions,
+            summaries,
+            set: Arc::new(set),
+        });
+        // The kernel does not hold the generation before a restart: a rollback after a
+        // restart installs it from the state directory.
+        if let Some(p) = pointers.previous {
+            if let Ok(prev) = state.read_generation(p) {
+                self.previous = Some(Generation {
+                    number: p,
+                    installed_at: prev.manifest.installed_at,
+                    versions: prev.versions,
+                    summaries: BTreeMap::new(),
+                    set: Arc::new(ListSet::new()),
+                });
+            }
+        }
+        report.install = Some(install);
+        report.elapsed = start.elapsed();
+        Ok(Some(report))
+    }
+
+    /// Lists whose poll interval has passed.
+    pub fn due(&self, now: Instant) -> Vec<String> {
+        self.next_poll.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// When the next poll is due, if any list polls.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.next_poll.values().min().copied()
+    }
+
+    /// Pulls the requested lists and installs what changed, unless refused.
+    pub fn update(&mut self, target: &mut dyn Installer, req: &UpdateRequest) -> Result<UpdateReport, UpdateError> {
+        for name in &req.lists {
+            if self.settings.spec(name).is_none() {
+                return Err(UpdateError::UnknownList(name.clone()));
+            }
+        }
+        let start = Instant::now();
+        let wanted = |name: &str| req.lists.is_empty() || req.lists.iter().any(|n| n == name);
+        let live_versions = self.current.as_ref().map(|g| g.versions.clone()).unwrap_or_default();
+        let mut candidate = live_versions.clone();
+        let mut outcomes: BTreeMap<String, ListOutcome> = BTreeMap::new();
+        let mut held: BTreeMap<String, Held> = BTreeMap::new();
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+
+        for spec in self.settings.specs.clone() {
+            if !wanted(&spec.name) {
+                continue;
+            }
+            if !req.dry_run {
+                if let Some(p) = spec.poll {
+                    self.next_poll.insert(spec.name.clone(), Instant::now() + p);
+                }
+            }
+            let live = live_versions.get(&spec.name);
+            let validators = match (req.force, live) {
+                (false, Some(v)) => v.validators.clone(),
+                _ => Validators::default(),
+            };
+            match pull::pull(&spec, self.settings.key.as_ref(), &validators) {
+                Ok(Pulled::NotModified) => {
+                    outcomes.insert(spec.name.clone(), ListOutcome::note(&spec.name, "not_modified", "the server says it has not changed"));
+                }
+                Ok(Pulled::Fetched(v)) => {
+                    if live.is_some_and(|l| l.digest == v.digest) {
+                        // Same content: keep the live version, with the fresher validators.
+                        if let Some(l) = candidate.get_mut(&spec.name) {
+                            l.validators = v.validators.clone();
+                            l.fetched_at = v.fetched_at;
+                        }
+                        outcomes.insert(spec.name.clone(), ListOutcome::note(&spec.name, "unchanged", "same content as the live version"));
+                    } else if !req.force && self.refused.get(&spec.name).is_some_and(|r| r.contains(&v.digest)) {
+                        held.insert(
+                            spec.name.clone(),
+                            Held::Refused {
+                                kind: "rolled_back",
+                                reason: format!(
+                                    "list {}: this version was rolled back by an operator; apply it again with --force",
+                                    spec.name
+                                ),
+                            },
+                        );
+                    } else {
+                        candidate.insert(spec.name.clone(), v);
+                        changed.insert(spec.name.clone());
+                    }
+                }
+                Err(e) => {
+                    let kind = e.kind();
+                    let reason = format!("list {}: {e}", spec.name);
+                    // A bad or missing signature, or an oversized body, is the update's fault: it
+                    // is refused. A server that cannot be reached is a failure to pull.
+                    let h = if kind == "fetch" { Held::Failed { kind, reason } } else { Held::Refused { kind, reason } };
+                    held.insert(spec.name.clone(), h);
+                }
+            }
+        }
+
+        // Parse the changed lists; a list with any bad entry keeps its live version.
+        let mut parsed: BTreeMap<String, (Vec<ParsedEntry>, ListSummary)> = BTreeMap::new();
+        for name in changed.clone() {
+            let spec = self.settings.spec(&name).expect("checked above").clone();
+            match pull::parse(&spec, &candidate[&name]) {
+                Ok(p) => {
+                    parsed.insert(name, p);
+                }
+                Err(e) => {
+                    held.insert(name.clone(), Held::Refused { kind: "parse", reason: e.to_string() });
+                    self.revert(&mut candidate, &live_versions, &name);
+                    changed.remove(&name);
+                }
+            }
+        }
+
+        let live_set = self.live();
+        let mut report = UpdateReport::new(Outcome::Unchanged);
+        // Build, check capacity and guards; a list the guards refuse is put back to its live
+        // version and the set built again (at most once per list).
+        let (set, summaries, diff) = loop {
+            let (set, summaries) = match self.build_with(&candidate, &mut parsed) {
+                Ok(x) => x,
+                Err((name, e)) => return Err(UpdateError::Invalid(format!("live list {name} no longer parses: {e}"))),
+            };
+            if let Some(reason) = over_capacity(&set) {
+                for name in std::mem::take(&mut changed) {
+                    held.insert(name.clone(), Held::Refused { kind: "oversize", reason: format!("list {name}: {reason}") });
+                    self.revert(&mut candidate, &live_versions, &name);
+                }
+                continue;
+            }
+            let diff = diff_sets(&live_set, &set);
+            let refusals: Vec<(u16, Refusal)> =
+                if req.force { Vec::new() } else { check_guards(&self.settings.guards, &live_set, &set, &diff) };
+            let refused_now: Vec<(String, Refusal)> = refusals
+                .into_iter()
+                .map(|(i, r)| (set.lists()[i as usize].name.clone(), r))
+                .filter(|(name, _)| changed.contains(name))
+                .collect();
+            if refused_now.is_empty() {
+                break (set, summaries, diff);
+            }
+            for (name, r) in refused_now {
+                report.refusals.push(r.clone());
+                held.insert(name.clone(), Held::Refused { kind: "guard", reason: r.to_string() });
+                self.revert(&mut candidate, &live_versions, &name);
+                changed.remove(&name);
+            }
+        };
+
+        for (name, h) in &held {
+            let (status, kind, reason) = match h {
+                Held::Refused { kind, reason } => ("refused", *kind, reason),
+                Held::Failed { kind, reason } => ("failed", *kind, reason),
+            };
+            outcomes.insert(name.clone(), ListOutcome { list: name.clone(), result: status.into(), kind: Some(kind.into()), detail: reason.clone(), diff: None });
+        }
+        for name in &changed {
+            outcomes.insert(
+                name.clone(),
+                ListOutcome { list: name.clone(), result: "updated".into(), kind: None, detail: String::new(), diff: diff.list(name).cloned() },
+            );
+        }
+        report.lists = outcomes.into_values().collect();
+        report.diff = diff;
+        report.elapsed = start.elapsed();
+
+        if req.dry_run {
+            report.outcome = if changed.is_empty() { Outcome::Unchanged } else { Outcome::DryRun };
+            return Ok(report);
+        }
+        self.record_status(&report);
+        // Validators of unchanged lists may have moved on; they matter for the next pull only.
+        if let Some(g) = &mut self.current {
+            for (name, v) in &candidate {
+                if let Some(live) = g.versions.get_mut(name) {
+                    if live.digest == v.digest {
+                        live.validators = v.validators.clone();
+                        live.fetched_at = v.fetched_at;
+                    }
+                }
+            }
+        }
+        if changed.is_empty() && self.current.is_some() {
+            report.outcome = if held.is_empty() { Outcome::Unchanged } else { Outcome::Refused };
+            return Ok(report);
+        }
+        let install = target.install(&set)?;
+        self.last_number += 1;
+        let g = Generation { number: self.last_number, installed_at: pull::now(), versions: candidate, summaries, set: Arc::new(set) };
+        report.outcome = Outcome::Applied { generation: g.number };
+        report.install = Some(install);
+        let mut prev = self.current.replace(g);
+        if let Some(p) = &mut prev {
+            // The previous set is rebuilt from its versions if it is ever rolled back to;
+            // holding it would double the controller's memory for a rare operation.
+            p.set = Arc::new(ListSet::new());
+        }
+        self.previous = prev;
+        self.persist()?;
+        for name in &changed {
+            self.status.insert(name.clone(), ListStatus::ok("updated", pull::now()));
+        }
+        report.elapsed = start.elapsed();
+        Ok(report)
+    }
+
+    /// Makes the previous generation live again: in one step when the kernel still holds it,
+    /// else by installing it again. The versions rolled away from are remembered as refused,
+    /// so the next poll does not bring them straight back.
+    pub fn rollback(&mut self, target: &mut dyn Installer) -> Result<RollbackReport, UpdateError> {
+        let Some(prev) = self.previous.take() else { return Err(UpdateError::NothingToRollBack) };
+        let start = Instant::now();
+        let (set, summaries) = match self.build(&prev.versions) {
+            Ok(x) => x,
+            Err((name, e)) => {
+                self.previous = Some(prev);
+                return Err(UpdateError::Invalid(format!("previous list {name} no longer parses: {e}")));
+            }
+        };
+        let instant = target.switch_back()?;
+        if !instant {
+            target.install(&set)?;
+        }
+        let from = self.current.take().expect("a previous generation implies a current one");
+        for (name, v) in &from.versions {
+            if prev.versions.get(name).map(|p| &p.digest) != Some(&v.digest) {
+                self.refused.entry(name.clone()).or_default().insert(v.digest.clone());
+            }
+        }
+        let to = prev.number;
+        self.current = Some(Generation { set: Arc::new(set), summaries, ..prev });
+        self.persist()?;
+        for name in self.current.as_ref().expect("just set").versions.keys() {
+            self.status.insert(name.clone(), ListStatus::ok("rolled_back", pull::now()));
+        }
+        Ok(RollbackReport { from: from.number, to, instant, elapsed: start.elapsed() })
+    }
+
+    /// What `blocker lists show` prints.
+    pub fn view(&self) -> ListsView {
+        let live = self.live();
+        let mut per_list = vec![0usize; live.lists().len()];
+        for e in live.entries() {
+            per_list[e.list as usize] += 1;
+        }
+        let lists = self
+            .settings
+            .specs
+            .iter()
+            .map(|spec| {
+                let index = live.lists().iter().position(|l| l.name == spec.name);
+                let version = self.current.as_ref().and_then(|g| g.versions.get(&spec.name));
+                ListView {
+                    name: spec.name.clone(),
+                    source: spec.source.to_string(),
+                    format: spec.format.name().into(),
+                    action: spec.options.kind.name().into(),
+                    shadow: spec.shadow,
+                    signed: spec.is_signed(),
+                    entries: index.map(|i| per_list[i]).unwrap_or(0),
+                    summary: self.current.as_ref().and_then(|g| g.summaries.get(&spec.name).cloned()),
+                    digest: version.map(|v| v.digest.clone()),
+                    fetched_at: version.map(|v| v.fetched_at),
+                    poll_secs: spec.poll.map(|p| p.as_secs()),
+                    status: self.status.get(&spec.name).cloned(),
+                }
+            })
+            .collect();
+        ListsView {
+            generation: self.generation(),
+            installed_at: self.current.as_ref().map(|g| g.installed_at),
+            previous: self.previous.as_ref().map(|g| g.number),
+            entries: live.len(),
+            lists,
+        }
+    }
+
+    fn record_status(&mut self, report: &UpdateReport) {
+        for o in &report.lists {
+            if o.result == "refused" || o.result == "failed" {
+                self.status.insert(o.list.clone(), ListStatus::problem(&o.result, o.kind.as_deref().unwrap_or(""), &o.detail));
+            } else if o.result != "updated" {
+                self.status.insert(o.list.clone(), ListStatus::ok(&o.result, pull::now()));
+            }
+        }
+    }
+
+    fn revert(&self, candidate: &mut BTreeMap<String, Version>, live: &BTreeMap<String, Version>, name: &str) {
+        match live.get(name) {
+            Some(v) => candidate.insert(name.to_string(), v.clone()),
+            None => candidate.remove(name),
+        };
+    }
+
+    /// Builds a set from versions, parsing each.
+    fn build(&self, versions: &BTreeMap<String, Version>) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
+        self.build_with(versions, &mut BTreeMap::new())
+    }
+
+    /// Builds a set from versions in configuration order; `parsed` holds lists already parsed.
+    fn build_with(
+        &self,
+        versions: &BTreeMap<String, Version>,
+        parsed: &mut BTreeMap<String, (Vec<ParsedEntry>, ListSummary)>,
+    ) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
+        let mut set = ListSet::new();
+        let mut summaries = BTreeMap::new();
+        for spec in &self.settings.specs {
+            let Some(v) = versions.get(&spec.name) else { continue };
+            // Entries parsed before are moved into the set; if the guards send the update
+            // round again, the lists still changing are parsed once more (a rare path).
+            let (entries, summary) = match parsed.remove(&spec.name) {
+                Some(p) => p,
+                None => pull::parse(spec, v).map_err(|e| (spec.name.clone(), e.to_string()))?,
+            };
+            set.add_list(spec.info(), std::path::Path::new(&v.source), entries).map_err(|e| (spec.name.clone(), e.to_string()))?;
+            summaries.insert(spec.name.clone(), summary);
+        }
+        Ok((set, summaries))
+    }
+
+    fn persist(&mut self) -> Result<(), UpdateError> {
+        let Some(state) = &self.state else { return Ok(()) };
+        let current = self.current.as_ref().expect("persist follows an install");
+        state.write_generation(current.number, current.installed_at, &current.versions)?;
+        let pointers = Pointers {
+            current: Some(current.number),
+            previous: self.previous.as_ref().map(|g| g.number),
+            refused: self.refused.clone(),
+        };
+        state.set_pointers(&pointers)?;
+        Ok(())
+    }
+}
+
+/// Why a set cannot be installed whole, if it cannot.
+fn over_capacity(set: &ListSet) -> Option<String> {
+    use crate::lists::ListKind;
+    let names = set.block_names().count() + set.allow_names().count();
+    let max_names = capacity::per_generation(capacity::NAMES) as usize;
+    if names > max_names {
+        return Some(format!("the set would hold {names} names; the kernel holds at most {max_names} per generation"));
+    }
+    for (kind, cap) in [(ListKind::Block, capacity::BLOCK_PREFIXES), (ListKind::Allow, capacity::ALLOW_PREFIXES)] {
+        let max = capacity::per_generation(cap) as usize;
+        let (v4, v6) = set.prefixes(kind).fold((0, 0), |(a, b), (_, p)| if p.is_v4() { (a + 1, b) } else { (a, b + 1) });
+        if v4.max(v6) > max {
+            return Some(format!(
+                "the set would hold {v4} IPv4 and {v6} IPv6 {} prefixes; the kernel holds at most {max} of each per generation",
+                kind.name()
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
+
+/// How long until `at`, zero if past.
+pub fn until(at: Instant) -> Duration {
+    at.saturating_duration_since(Instant::now())
+}

@@ -1,0 +1,142 @@
+//! What the controller needs to know about each list, resolved from the configuration once:
+//! where it comes from, how it is written, whether it must be signed, how it applies.
+
+use std::{path::PathBuf, time::Duration};
+
+use crate::{
+    config::ControllerConfig,
+    lists::{
+        FetchLimits, Format, Guards, ListError, ListInfo, ListKind, ParseOptions, Protected, SignatureError, Source, TrustedKey,
+        DEFAULT_MAX_CHANGE_RATIO, signature_source,
+    },
+};
+
+/// One list as the controller pulls and applies it.
+#[derive(Clone, Debug)]
+pub struct ListSpec {
+    pub name: String,
+    pub source: Source,
+    /// Where its detached signature is, when updates must be signed.
+    pub signature: Option<Source>,
+    pub format: Format,
+    pub options: ParseOptions,
+    pub shadow: bool,
+    pub poll: Option<Duration>,
+    pub limits: FetchLimits,
+}
+
+impl ListSpec {
+    /// An unsigned local text file given on the command line (`--list`, `--allow`).
+    pub fn from_file(path: PathBuf, kind: ListKind) -> ListSpec {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        ListSpec {
+            name,
+            format: Format::from_name(&path.to_string_lossy()),
+            source: Source::File(path),
+            signature: None,
+            options: ParseOptions::new(kind),
+            shadow: false,
+            poll: None,
+            limits: FetchLimits::default(),
+        }
+    }
+
+    pub fn info(&self) -> ListInfo {
+        ListInfo { name: self.name.clone(), source: self.source.to_string(), shadow: self.shadow }
+    }
+
+    pub fn is_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+}
+
+/// Everything list operations need from the configuration, with files (key, protected
+/// entries) read.
+#[derive(Clone, Default)]
+pub struct Settings {
+    pub specs: Vec<ListSpec>,
+    pub key: Option<TrustedKey>,
+    pub guards: Guards,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("[signing]: {0}")]
+    Key(#[from] SignatureError),
+    #[error("[guards] protected: {0}")]
+    Protected(#[from] ListError),
+    #[error("{0}")]
+    Lists(String),
+}
+
+impl Settings {
+    pub fn from_config(c: &ControllerConfig) -> Result<Settings, SettingsError> {
+        let key = match &c.signing {
+            Some(s) => match (&s.public_key, &s.public_key_file) {
+                (Some(k), _) => Some(TrustedKey::parse(k)?),
+                (None, Some(path)) => Some(TrustedKey::load(path)?),
+                (None, None) => None,
+            },
+            None => None,
+        };
+        let mut guards = Guards::default();
+        if let Some(g) = &c.guards {
+            guards.max_change_ratio = g.max_change_ratio.unwrap_or(DEFAULT_MAX_CHANGE_RATIO);
+            let inline = g.protected.join("\n");
+            guards.protected = Protected::parse(std::path::Path::new("[guards] protected"), &inline)?;
+            if let Some(path) = &g.protected_file {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| SettingsError::Protected(ListError::Io { path: path.clone(), source }))?;
+                guards.protected.extend(Protected::parse(path, &text)?);
+            }
+        }
+        let have_key = key.is_some();
+        let specs = c
+            .lists
+            .iter()
+            .map(|l| {
+                let source = l.source();
+                let signature = l.requires_signature(have_key).then(|| signature_source(&source, l.signature.as_deref()));
+                let mut limits = FetchLimits::default();
+                if let Some(b) = l.max_bytes {
+                    limits.max_bytes = b;
+                }
+                if let Some(t) = l.timeout {
+                    limits.timeout = t.0;
+                }
+                ListSpec {
+                    name: l.name.clone(),
+                    format: l.format(),
+                    options: ParseOptions { kind: l.action, subdomains: l.subdomains },
+                    shadow: l.shadow,
+                    poll: l.poll(),
+                    signature,
+                    source,
+                    limits,
+                }
+            })
+            .collect();
+        Ok(Settings { specs, key, guards })
+    }
+
+    /// Adds command-line list files after the configured lists.
+    pub fn add_files(&mut self, block: &[PathBuf], allow: &[PathBuf]) -> Result<(), SettingsError> {
+        let files = block.iter().map(|p| (p, ListKind::Block)).chain(allow.iter().map(|p| (p, ListKind::Allow)));
+        for (p, kind) in files {
+            let spec = ListSpec::from_file(p.clone(), kind);
+            if self.specs.iter().any(|s| s.name == spec.name) {
+                return Err(SettingsError::Lists(format!(
+                    "{}: a list named {:?} is already configured; rename the file",
+                    p.display(),
+                    spec.name
+                )));
+            }
+            self.specs.push(spec);
+        }
+        Ok(())
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&ListSpec> {
+        self.specs.iter().find(|s| s.name == name)
+    }
+}
