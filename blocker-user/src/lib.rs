@@ -4,6 +4,8 @@
 
 pub mod capture;
 pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod datapath;
 pub mod lists;
 pub mod replay;

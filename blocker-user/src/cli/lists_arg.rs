@@ -13,7 +13,7 @@ use clap::Args;
 pub struct ListArgs {
     /// Block list file: one address, CIDR or name per line (`=name`: that name only; `*.name`:
     /// names below it only). Repeatable.
-    #[arg(long = "list", value_name = "FILE", required = true)]
+    #[arg(long = "list", value_name = "FILE")]
     pub lists: Vec<PathBuf>,
     /// Allow list file: entries here win over block entries. Repeatable.
     #[arg(long = "allow", value_name = "FILE")]
@@ -26,6 +26,9 @@ pub struct ListArgs {
 impl ListArgs {
     /// Parses every file; any invalid file is an error and nothing is applied.
     pub fn load(&self) -> anyhow::Result<ListSet> {
+        if self.lists.is_empty() && self.allow.is_empty() {
+            anyhow::bail!("no lists: give at least one --list FILE");
+        }
         let mut set = ListSet::new();
         for p in &self.lists {
             let s = set.add_file(p, ListKind::Block)?;

@@ -2,6 +2,7 @@
 
 mod check_list;
 mod dns_args;
+mod lists;
 mod lists_arg;
 mod lookup;
 mod replay;
@@ -23,6 +24,8 @@ pub struct Cli {
 enum Command {
     /// Load lists, attach to an interface and block until SIGINT/SIGTERM.
     Run(run::RunArgs),
+    /// Operate the running daemon's lists: show, diff, reload, rollback; verify offline.
+    Lists(lists::ListsArgs),
     /// Validate list files and print a summary; nothing is loaded.
     CheckList(check_list::CheckListArgs),
     /// Tell which list entry a name or address matches, and why.
@@ -34,6 +37,7 @@ enum Command {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Lists(a) => lists::run(a),
         Command::CheckList(a) => check_list::run(a),
         Command::Lookup(a) => lookup::run(a),
         Command::Replay(a) => replay::run(a),

@@ -1,12 +1,25 @@
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+//! `blocker run`: the daemon. Lists come from the configuration (`[[list]]`, pulled, verified
+//! and guarded) and from `--list`/`--allow` files; the last good generation is loaded from the
+//! state directory before anything is pulled.
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use blocker_user::{
     config::ControllerConfig,
+    control::{ControlServer, DEFAULT_SOCKET},
+    daemon::Daemon,
     datapath::{AttachMode, Datapath},
+    lists::Source,
+    update::{ListManager, Settings, StateDir, UpdateRequest},
 };
 use clap::Args;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{dns_args::DnsArgs, lists_arg::ListArgs, stop_page_service::Service};
 
@@ -25,63 +38,114 @@ pub struct RunArgs {
     /// Stop by itself after this many seconds (for scripts and tests).
     #[arg(long, value_name = "SECS")]
     duration: Option<u64>,
-    /// Controller configuration (TOML; see blocker.example.toml): the HTTP stop page.
+    /// Controller configuration (TOML; see blocker.example.toml): lists, signing key, guards,
+    /// state directory, the HTTP stop page.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Keep the last good lists here (overrides `state_dir`). Without it and without
+    /// configured lists, nothing is persisted.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The control socket (overrides `control_socket`; default /run/blocker/control.sock).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    // Lists first: a bad list must fail before anything touches the kernel.
-    let set = a.lists.load()?;
     let config = match &a.config {
         Some(p) => ControllerConfig::load(p)?,
         None => ControllerConfig::default(),
     };
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-
-    let mut dp = Datapath::load(a.lists.options())?;
-    dp.set_dns(&a.dns.policy())?;
-    let report = dp.install(&set)?;
-    log::info!(
-        "installed {} IPv4 + {} IPv6 block prefixes, {} + {} allow prefixes, {} block + {} allow names in {:?}",
-        report.block_v4, report.block_v6, report.allow_v4, report.allow_v6, report.names_block, report.names_allow, report.elapsed
-    );
-    let _service = match config.stop_page.clone() {
-        Some(sp) => Some(Service::start(sp)?),
-        None => None,
+    let mut settings = Settings::from_config(&config)?;
+    settings.add_files(&a.lists.lists, &a.lists.allow)?;
+    if settings.specs.is_empty() {
+        anyhow::bail!("no lists: give --list FILE, or [[list]] sections in --config");
+    }
+    let state = match (&a.state_dir, config.lists.is_empty()) {
+        (Some(dir), _) => Some(StateDir::open(dir)?),
+        (None, false) => Some(StateDir::open(&config.state_dir())?),
+        (None, true) => None,
     };
+    let mut options = a.lists.options();
+    if let Some(s) = &state {
+        // The same key across restarts: the hashes in the kernel stay meaningful.
+        options.hash_key = Some(s.hash_key().context("the name-hash key in the state directory")?);
+    }
+    let local: Vec<String> = settings.specs.iter().filter(|s| matches!(s.source, Source::File(_))).map(|s| s.name.clone()).collect();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
+
+    let mut dp = Datapath::load(options)?;
+    dp.set_dns(&a.dns.policy())?;
     if let Some(resp) = config.stop_page_response() {
         dp.set_stop_page(Some(&resp))?;
         log::info!("blocked HTTP requests get a 451 that sends browsers to {}", resp.service_url);
     }
-    let att = dp.attach(&a.iface, a.skb_mode)?;
+    let daemon = Daemon::new(dp, ListManager::new(settings, state));
+    if let Err(e) = daemon.restore() {
+        log::error!("cannot load the stored lists: {e}; pulling them instead");
+    }
+    let first = daemon.update(&UpdateRequest::default())?;
+    // A local file that does not load is a mistake to fix now, before anything is attached; a
+    // list server that is down is retried while blocking goes on with what loaded.
+    let view = daemon.view();
+    for l in first.lists.iter().filter(|l| l.result == "refused" || l.result == "failed") {
+        let loaded = view.lists.iter().any(|v| v.name == l.list && v.digest.is_some());
+        if local.contains(&l.list) && !loaded {
+            anyhow::bail!("{}", l.detail);
+        }
+    }
+
+    let _service = match config.stop_page.clone() {
+        Some(sp) => Some(Service::start(sp)?),
+        None => None,
+    };
+    let att = daemon.datapath().attach(&a.iface, a.skb_mode)?;
     if att.mode == AttachMode::Generic && !a.skb_mode {
         log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
     }
-    println!("blocker: attached to {} ({} XDP); blocking until SIGINT/SIGTERM", att.iface, att.mode.name());
+    let socket = a.socket.clone().or(config.control_socket.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    let control = {
+        let d = daemon.clone();
+        ControlServer::start(&socket, Arc::new(move |req| d.handle(req)))?
+    };
+    println!(
+        "blocker: attached to {} ({} XDP); generation {} live; control socket {}; blocking until SIGINT/SIGTERM",
+        att.iface,
+        att.mode.name(),
+        view.generation,
+        control.path().display()
+    );
 
-    let deadline = a.duration.map(|s| std::time::Instant::now() + Duration::from_secs(s));
-    loop {
-        if signals.pending().next().is_some() {
+    let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs(s));
+    'run: loop {
+        for sig in signals.pending() {
+            if sig == SIGHUP {
+                log::info!("SIGHUP: pulling every list");
+                let _ = daemon.update(&UpdateRequest::default());
+            } else {
+                break 'run;
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            break;
-        }
+        daemon.poll_due();
         std::thread::sleep(Duration::from_millis(100));
     }
+    drop(control);
+    let dp = daemon.datapath();
     let counters = dp.counters()?;
     println!("blocker: detaching from {}; counters:", att.iface);
     print!("{}", counters.render());
     // Per list entry: where the entry is, never what it names (a log must not leak the list).
     let hits = dp.entry_hits()?;
     if !hits.is_empty() {
+        let set = daemon.live();
         println!("blocked packets per list entry:");
         for (id, n) in hits {
             let at = set.entry(id).map(|e| e.location()).unwrap_or_else(|| "?".into());
             println!("  entry {id:<8} {at:<40} {n:>10}");
         }
     }
-    drop(dp);
     Ok(ExitCode::SUCCESS)
 }

@@ -34,6 +34,9 @@ pub struct ControllerConfig {
     /// only). Default /var/lib/blocker.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// The control socket the CLI talks to (default /run/blocker/control.sock).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
     /// How the data plane answers blocked plain-HTTP requests.
     #[serde(default)]
     pub http: Option<HttpSection>,

@@ -7,7 +7,7 @@
 //! guard) keeps its last good version while the others move on. A refusal never touches the
 //! kernel, so the live set and its counters stay exactly as they were.
 
-mod pull;
+pub mod pull;
 mod report;
 mod spec;
 mod state;

@@ -1,0 +1,150 @@
+//! The running controller: the datapath and the list manager behind locks, serving the control
+//! socket and polling list sources. `blocker run` (cli/run.rs) builds one and drives its loop.
+//!
+//! Locks: an update holds the manager for as long as its pulls take, and the datapath only for
+//! the install itself, so packets, counters and the bypass switch never wait on a list server.
+//! `lists show` reads a view refreshed after each change, so it never waits either.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::{
+    control::{Request, Response},
+    datapath::{Datapath, DatapathError, InstallReport},
+    lists::ListSet,
+    update::{Installer, ListManager, ListsView, RollbackReport, UpdateError, UpdateReport, UpdateRequest},
+};
+
+pub struct Daemon {
+    dp: Mutex<Datapath>,
+    manager: Mutex<ListManager>,
+    view: RwLock<ListsView>,
+}
+
+/// The datapath as an installer, locked only while it installs or switches.
+struct Locked<'a>(&'a Mutex<Datapath>);
+
+impl Installer for Locked<'_> {
+    fn install(&mut self, set: &ListSet) -> Result<InstallReport, DatapathError> {
+        lock(self.0).install_generation(set)
+    }
+
+    fn switch_back(&mut self) -> Result<bool, DatapathError> {
+        lock(self.0).switch_to_previous()
+    }
+}
+
+/// A poisoned lock means a thread panicked while holding it; the data (maps, lists) is still
+/// whole, since every change to them is a single install or switch.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Daemon {
+    pub fn new(dp: Datapath, manager: ListManager) -> Arc<Daemon> {
+        let view = manager.view();
+        Arc::new(Daemon { dp: Mutex::new(dp), manager: Mutex::new(manager), view: RwLock::new(view) })
+    }
+
+    /// The datapath, for attaching, counters and switches.
+    pub fn datapath(&self) -> MutexGuard<'_, Datapath> {
+        lock(&self.dp)
+    }
+
+    pub fn live(&self) -> Arc<ListSet> {
+        lock(&self.manager).live()
+    }
+
+    pub fn view(&self) -> ListsView {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn refresh(&self, manager: &ListManager) {
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = manager.view();
+    }
+
+    /// Loads the persisted generation (before any pull).
+    pub fn restore(&self) -> Result<Option<UpdateReport>, UpdateError> {
+        let mut m = lock(&self.manager);
+        let r = m.restore(&mut Locked(&self.dp));
+        self.refresh(&m);
+        if let Ok(Some(r)) = &r {
+            log_report(r);
+        }
+        r
+    }
+
+    /// Pulls and installs; every outcome is logged (counts and places, never entries).
+    pub fn update(&self, req: &UpdateRequest) -> Result<UpdateReport, UpdateError> {
+        let mut m = lock(&self.manager);
+        let r = m.update(&mut Locked(&self.dp), req);
+        self.refresh(&m);
+        match &r {
+            Ok(r) if !req.dry_run => log_report(r),
+            Ok(_) => {}
+            Err(e) => log::error!("list update failed: {e}; the live generation stays"),
+        }
+        r
+    }
+
+    pub fn rollback(&self) -> Result<RollbackReport, UpdateError> {
+        let mut m = lock(&self.manager);
+        let r = m.rollback(&mut Locked(&self.dp));
+        self.refresh(&m);
+        match &r {
+            Ok(r) => log::warn!("{r}"),
+            Err(e) => log::error!("rollback failed: {e}"),
+        }
+        r
+    }
+
+    /// Pulls the lists whose poll interval has passed.
+    pub fn poll_due(&self) {
+        let due = lock(&self.manager).due(std::time::Instant::now());
+        if !due.is_empty() {
+            let _ = self.update(&UpdateRequest { lists: due, ..Default::default() });
+        }
+    }
+
+    /// Serves one control-socket request.
+    pub fn handle(&self, req: Request) -> Response {
+        match req {
+            Request::ListsShow => {
+                let v = self.view();
+                let text = v.to_string();
+                Response::ok(&v, text)
+            }
+            Request::ListsDiff { lists } => self.answer(self.update(&UpdateRequest { lists, force: false, dry_run: true })),
+            Request::ListsReload { lists, force } => self.answer(self.update(&UpdateRequest { lists, force, dry_run: false })),
+            Request::ListsRollback => match self.rollback() {
+                Ok(r) => Response::ok(&r, r.to_string()),
+                Err(e) => Response::error(e.to_string()),
+            },
+        }
+    }
+
+    fn answer(&self, r: Result<UpdateReport, UpdateError>) -> Response {
+        match r {
+            Ok(r) => {
+                let problem = r.has_problems();
+                Response::ok(&r, r.to_string()).with_problem(problem)
+            }
+            Err(e) => Response::error(e.to_string()),
+        }
+    }
+}
+
+fn log_report(r: &UpdateReport) {
+    for l in &r.lists {
+        match l.result.as_str() {
+            "refused" | "failed" => log::warn!("{}", l.log_line()),
+            "unchanged" | "not_modified" => log::debug!("{}", l.log_line()),
+            _ => log::info!("{}", l.log_line()),
+        }
+    }
+    if let (Some(i), crate::update::Outcome::Applied { generation } | crate::update::Outcome::Restored { generation }) = (&r.install, &r.outcome) {
+        log::info!(
+            "generation {generation} live: {} + {} block prefixes (IPv4 + IPv6), {} + {} allow, {} block + {} allow names; installed in {:?}",
+            i.block_v4, i.block_v6, i.allow_v4, i.allow_v6, i.names_block, i.names_allow, i.elapsed
+        );
+    }
+}
