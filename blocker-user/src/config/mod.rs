@@ -127,7 +127,32 @@ mod tests {
         let c = ControllerConfig::load(path).unwrap();
         let r = c.stop_page_response().unwrap();
         assert_eq!(r.service_url, "http://192.0.2.1");
-        assert!(c.stop_page.unwrap().listen.len() >= 1);
+        assert!(c.stop_page.as_ref().unwrap().listen.len() >= 1);
+        let names: Vec<&str> = c.lists.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, vec!["csam-national", "trial", "exceptions"]);
+        let s = crate::update::Settings::from_config(&c).expect("the example's key and guards load");
+        assert!(s.specs[0].is_signed() && !s.specs[1].is_signed());
+        assert!(s.specs[1].shadow);
+        assert_eq!(s.specs[0].format, crate::lists::Format::Csv);
+        assert_eq!(s.specs[0].poll, Some(std::time::Duration::from_secs(900)));
+        assert_eq!(s.guards.protected.len(), 4);
+    }
+
+    #[test]
+    fn list_settings_that_cannot_work_are_refused_with_the_list_named() {
+        let err = |text: &str| ControllerConfig::parse(Path::new("b.toml"), text).unwrap_err().to_string();
+        let url = "[[list]]\nname = \"l\"\nsource = \"https://x.example/l.txt\"\n";
+        assert!(err(url).contains("list l: pulled from a URL without a signing key"), "{}", err(url));
+        assert!(err("[[list]]\nname = \"a b\"\nsource = \"x\"\n").contains("name \"a b\""));
+        let two = "[[list]]\nname = \"l\"\nsource = \"x\"\n[[list]]\nname = \"l\"\nsource = \"y\"\n";
+        assert!(err(two).contains("two lists are named \"l\""));
+        let shadow_allow = "[[list]]\nname = \"l\"\nsource = \"x\"\naction = \"allow\"\nshadow = true\n";
+        assert!(err(shadow_allow).contains("cannot be in shadow mode"));
+        assert!(err("[[list]]\nname = \"l\"\nsource = \"x\"\npoll_interval = \"2s\"\n").contains("shorter than the minimum"));
+        assert!(err("[[list]]\nname = \"l\"\nsource = \"x\"\nsigned = true\n").contains("needs a key in [signing]"));
+        assert!(err("[guards]\nmax_change_ratio = 0\n").contains("must be above 0"));
+        let unsigned_url = format!("{url}signed = false\n");
+        assert!(ControllerConfig::parse(Path::new("b.toml"), &unsigned_url).is_ok());
     }
 
     #[test]
