@@ -125,8 +125,9 @@ pub struct NameKey {
 }
 assert_size!(NameKey, 16);
 
-/// One name can be both blocked and allowed (by different lists, in different modes), so one
-/// value carries both, and a lookup per label answers both questions.
+/// One name can be blocked, allowed and listed in a shadow list (by different lists, in
+/// different modes), so one value carries all three, and a lookup per label answers every
+/// question. Precedence: allow > enforced block (anywhere on the label chain) > shadow.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NameValue {
@@ -136,8 +137,12 @@ pub struct NameValue {
     pub block_mode: u32,
     /// MATCH_SELF | MATCH_BELOW for the allow entry (0: not allowed).
     pub allow_mode: u32,
+    /// The entry of a list in shadow mode: counted where it would block, never enforced.
+    pub shadow_id: u32,
+    /// MATCH_SELF | MATCH_BELOW for the shadow entry (0: not in a shadow list).
+    pub shadow_mode: u32,
 }
-assert_size!(NameValue, 16);
+assert_size!(NameValue, 24);
 
 /// Hash of every label-aligned suffix of an already normalised name (lowercase, no trailing
 /// dot), from the whole name down to the last label. Returns how many were written.

@@ -32,12 +32,19 @@ pub fn v6_key_data(slot: u8, addr: &[u8; 16]) -> V6KeyData {
     k
 }
 
+/// `PrefixValue::flags`: the entry is in a list in shadow mode. A destination it covers passes
+/// and is counted (`Action::Shadow`). The controller never installs a shadow prefix inside an
+/// enforced block prefix, so the longest match is a shadow value only where no enforced block
+/// prefix covers the destination.
+pub const PREFIX_SHADOW: u32 = 1 << 0;
+
 /// What a prefix map entry carries. `entry_id` names the list entry for per-entry counters
 /// and for `lookup`, without naming the address.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PrefixValue {
     pub entry_id: u32,
+    /// PREFIX_SHADOW, or 0 for an enforced entry.
     pub flags: u32,
 }
 assert_size!(PrefixValue, 8);

@@ -17,10 +17,14 @@ pub enum Action {
     /// The segment was rewritten into the HTTP 451 stop-page response (or, for a flow to a
     /// listed address, the SYN-ACK that leads to it) and sent back to the client.
     StopPage = 4,
+    /// Passed because the only matching entry is in a shadow list: counted under the reason a
+    /// block would have had (and against that entry), never enforced.
+    Shadow = 5,
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [Action::Pass, Action::Drop, Action::TcpReset, Action::DnsAnswer, Action::StopPage];
+    pub const ALL: [Action; 6] =
+        [Action::Pass, Action::Drop, Action::TcpReset, Action::DnsAnswer, Action::StopPage, Action::Shadow];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -29,11 +33,29 @@ impl Action {
             Action::TcpReset => "tcp_reset",
             Action::DnsAnswer => "dns_answer",
             Action::StopPage => "stop_page",
+            Action::Shadow => "shadow",
         }
     }
 
     pub fn from_index(i: usize) -> Option<Action> {
         Self::ALL.get(i).copied()
+    }
+
+    /// What the action means, in a sentence.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Action::Pass => "passed",
+            Action::Drop => "dropped",
+            Action::TcpReset => "answered with a TCP reset",
+            Action::DnsAnswer => "answered with a DNS answer",
+            Action::StopPage => "answered with the stop page",
+            Action::Shadow => "passed because the only matching entry is in a shadow list",
+        }
+    }
+
+    /// True for the actions under which the frame continues into the kernel stack.
+    pub const fn passes(self) -> bool {
+        matches!(self, Action::Pass | Action::Shadow)
     }
 }
 

@@ -1,6 +1,10 @@
 //! Judging a parsed frame: bypass, then the destination against the block and allow prefixes
 //! of the live generation, then the names a TCP flow carries (tcp_names.rs). Returns a
 //! `Verdict`; nothing here touches the frame.
+//!
+//! A destination only a shadow prefix covers (`PREFIX_SHADOW`) is not blocked: the frame is
+//! still judged by its names (an enforced name block wins), and otherwise passes counted as
+//! `Action::Shadow` under `dst_v4`/`dst_v6`: what the shadow list would have blocked.
 
 use aya_ebpf::{
     maps::{Array, lpm_trie::Key},
@@ -9,7 +13,7 @@ use aya_ebpf::{
 use blocker_common::{
     coarse,
     config::{FLAG_BYPASS, FLAG_STOP_PAGE, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
-    prefix::{SLOT_BITS, v4_key_data, v6_key_data},
+    prefix::{PREFIX_SHADOW, PrefixValue, SLOT_BITS, v4_key_data, v6_key_data},
     verdict::{Action, Reason},
 };
 
@@ -56,6 +60,7 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
         Err(ParseError::Unsupported) => return Verdict::pass(Reason::Unsupported),
     }
 
+    let mut shadow = Verdict::pass(Reason::NoMatch);
     match dst_verdict(pkt, slot, flags) {
         DstMatch::Blocked(reason, entry) => {
             // Plain HTTP to a listed address gets the stop page, answered without the server.
@@ -64,9 +69,23 @@ pub fn judge(ctx: &XdpContext) -> Verdict {
             return Verdict { action, reason, entry };
         }
         DstMatch::Allowed => return Verdict::pass(Reason::AllowList),
+        DstMatch::Shadow(reason, entry) => shadow = Verdict { action: Action::Shadow, reason, entry },
         DstMatch::NotListed => {}
     }
+    let v = by_name(ctx, pkt, flags, slot);
+    // A destination only a shadow prefix covers is never blocked by it, nor sent the stop page:
+    // a name may still block the frame for real; otherwise it passes counted as what the
+    // shadow list would have blocked.
+    if shadow.action == Action::Shadow && v.action.passes() {
+        return shadow;
+    }
+    v
+}
 
+/// The verdict of the names the frame carries: a DNS question, a ClientHello's server name, an
+/// HTTP request's host.
+#[inline(always)]
+fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
     if let Some(v) = crate::dns::judge(ctx, pkt, slot as u32) {
         return v;
     }
@@ -80,20 +99,36 @@ enum DstMatch {
     NotListed,
     Allowed,
     Blocked(Reason, u32),
+    /// Only a shadow prefix covers the destination.
+    Shadow(Reason, u32),
+}
+
+#[inline(always)]
+fn is_shadow(v: &PrefixValue) -> bool {
+    v.flags & PREFIX_SHADOW != 0
 }
 
 #[inline(always)]
 fn dst_verdict(pkt: &Packet, slot: u8, flags: u32) -> DstMatch {
     if pkt.v6 != 0 {
-        let mut hit = v6_listed(slot, &pkt.dst6, flags);
-        if hit.is_none() && pkt.has_final6 != 0 {
-            hit = v6_listed(slot, &pkt.final6, flags);
+        // Plain values, not Options: LLVM may compute on an Option's undefined payload, which
+        // the verifier refuses when the register holds a pointer on that path.
+        let mut v = v6_listed(slot, &pkt.dst6, flags);
+        // The final destination of a routing header too, unless the first one is already
+        // blocked for real: an enforced match on either beats a shadow match on the other.
+        if pkt.has_final6 != 0 && (v.entry_id == 0 || is_shadow(&v)) {
+            let f = v6_listed(slot, &pkt.final6, flags);
+            if f.entry_id != 0 && (v.entry_id == 0 || !is_shadow(&f)) {
+                v = f;
+            }
         }
-        let Some(entry) = hit else { return DstMatch::NotListed };
+        if v.entry_id == 0 {
+            return DstMatch::NotListed;
+        }
         if v6_allowed(slot, &pkt.dst6) || (pkt.has_final6 != 0 && v6_allowed(slot, &pkt.final6)) {
             return DstMatch::Allowed;
         }
-        DstMatch::Blocked(Reason::DstV6, entry)
+        if is_shadow(&v) { DstMatch::Shadow(Reason::DstV6, v.entry_id) } else { DstMatch::Blocked(Reason::DstV6, v.entry_id) }
     } else {
         if !coarse_hit(&COARSE_V4, slot, coarse::v4_bit(pkt.dst4)) {
             return DstMatch::NotListed;
@@ -103,7 +138,7 @@ fn dst_verdict(pkt: &Packet, slot: u8, flags: u32) -> DstMatch {
         if ALLOW_V4.get(&key).is_some() {
             return DstMatch::Allowed;
         }
-        DstMatch::Blocked(Reason::DstV4, v.entry_id)
+        if is_shadow(v) { DstMatch::Shadow(Reason::DstV4, v.entry_id) } else { DstMatch::Blocked(Reason::DstV4, v.entry_id) }
     }
 }
 
@@ -117,16 +152,20 @@ pub fn block_action(pkt: &Packet, flags: u32) -> Action {
     }
 }
 
-/// The entry id of the block prefix covering `dst`, if any.
+/// The value of the block prefix covering `dst`; entry id 0 (ids start at 1) when none does.
 #[inline(always)]
-fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> Option<u32> {
+fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> PrefixValue {
+    const NONE: PrefixValue = PrefixValue { entry_id: 0, flags: 0 };
     if flags & FLAG_V6_ALL_EXACT == 0 {
         let top32 = u32::from_be_bytes([dst[0], dst[1], dst[2], dst[3]]);
         if !coarse_hit(&COARSE_V6, slot, coarse::v6_bit(top32)) {
-            return None;
+            return NONE;
         }
     }
-    BLOCK_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))).map(|v| v.entry_id)
+    match BLOCK_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))) {
+        Some(v) => *v,
+        None => NONE,
+    }
 }
 
 #[inline(always)]

@@ -8,7 +8,8 @@
 //! at most one additional record which must be OPT, lengths that agree to the byte, a name
 //! without compression pointers. Anything else passes untouched (`DnsUnparsed`): a wrong answer
 //! is worse than none, and the resolver behind us still answers. An unlisted name passes
-//! untouched too, with nothing written.
+//! untouched too, with nothing written, and so does a name only a list in shadow mode has
+//! (counted as `shadow`).
 //!
 //! Judging (here, called by decide.rs) only reads; the rewrite (answer.rs, called by
 //! verdict.rs) writes. Between the two, the name scratch (names.rs) holds the question's name:
@@ -135,6 +136,8 @@ fn judge_query(ctx: &XdpContext, slot: u32) -> Verdict {
     }
     match names::match_labels(s, slot) {
         NameMatch::Blocked(entry) => Verdict { action: Action::DnsAnswer, reason: Reason::DnsName, entry },
+        // Would be answered, were its list enforced: the query passes untouched, counted.
+        NameMatch::Shadow(entry) => Verdict { action: Action::Shadow, reason: Reason::DnsName, entry },
         NameMatch::Allowed(entry) => Verdict { action: Action::Pass, reason: Reason::AllowList, entry },
         NameMatch::NotListed => Verdict::pass(Reason::NoMatch),
         NameMatch::Invalid => unparsed(),

@@ -4,7 +4,9 @@
 //! offsets (from dotted text: SNI, Host; or from DNS wire format), then hashed label by label
 //! from the right with the shared chain (blocker-common name.rs). Every label-aligned suffix
 //! costs one hash step and one map lookup; the full name matches entries whose mode includes
-//! MATCH_SELF, a proper suffix those with MATCH_BELOW. An allow entry anywhere wins.
+//! MATCH_SELF, a proper suffix those with MATCH_BELOW. An allow entry anywhere wins; else an
+//! enforced block entry anywhere (the most specific one names the verdict); else the most
+//! specific entry of a list in shadow mode, which is counted but never enforced.
 
 use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 use blocker_common::name::{
@@ -40,6 +42,7 @@ pub struct NameScratch {
     hash: u64,
     blocked: u32,
     allowed: u32,
+    shadowed: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,8 @@ pub enum NameMatch {
     NotListed,
     Allowed(u32),
     Blocked(u32),
+    /// Only entries of lists in shadow mode match: the most specific one. Passes, counted.
+    Shadow(u32),
     /// Not a valid name (empty, too long, a character no listed name has).
     Invalid,
 }
@@ -160,6 +165,10 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
         if v.block_mode & want != 0 {
             c.blocked = v.block_id;
         }
+        // Likewise the most specific shadow entry; it only counts when nothing enforced matches.
+        if v.shadow_mode & want != 0 {
+            c.shadowed = v.shadow_id;
+        }
     }
     CONTINUE
 }
@@ -178,12 +187,15 @@ pub fn match_labels(s: &mut NameScratch, slot: u32) -> NameMatch {
     s.remaining = n;
     s.blocked = 0;
     s.allowed = 0;
+    s.shadowed = 0;
     let mut c = ScratchCtx { s: s as *mut NameScratch };
     repeat(n, match_step, &mut c);
     if s.allowed != 0 {
         NameMatch::Allowed(s.allowed)
     } else if s.blocked != 0 {
         NameMatch::Blocked(s.blocked)
+    } else if s.shadowed != 0 {
+        NameMatch::Shadow(s.shadowed)
     } else {
         NameMatch::NotListed
     }

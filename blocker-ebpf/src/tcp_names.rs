@@ -71,6 +71,9 @@ fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags
             }
             match m {
                 NameMatch::Allowed(id) => pass(Reason::AllowList, id),
+                // Only a shadow list has the name: the flow goes on as if it were not listed
+                // (never remembered as blocked); this segment counts what a block would be.
+                NameMatch::Shadow(id) => Verdict { action: Action::Shadow, reason, entry: id },
                 NameMatch::Invalid => pass(unparsed(st), 0),
                 _ => pass(Reason::NoMatch, 0),
             }

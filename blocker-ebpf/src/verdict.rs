@@ -29,11 +29,13 @@ pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
         action = Action::Drop;
     }
     count(v.reason as u8, action as u8, bytes);
+    // Blocked packets count against their entry, and so do the packets a shadow entry would
+    // have blocked.
     if v.entry != 0 && action != Action::Pass {
         count_entry(v.entry);
     }
     match action {
-        Action::Pass => xdp_action::XDP_PASS,
+        Action::Pass | Action::Shadow => xdp_action::XDP_PASS,
         Action::Drop => xdp_action::XDP_DROP,
         Action::TcpReset | Action::DnsAnswer | Action::StopPage => xdp_action::XDP_TX,
     }
@@ -55,7 +57,7 @@ fn count(reason: u8, action: u8, bytes: u64) {
     }
 }
 
-/// Bumps the blocked-packet count of a list entry (keyed with the live slot, as entry ids are
+/// Bumps the blocked (or, for a shadow entry, would-be-blocked) packet count of a list entry (keyed with the live slot, as entry ids are
 /// per generation).
 #[inline(always)]
 fn count_entry(entry: u32) {

@@ -1,6 +1,6 @@
 //! Installing listed names: each name becomes one keyed 64-bit hash (blocker-common name.rs)
-//! in the NAMES map, tagged with its generation slot. Block and allow entries for the same name
-//! share one value, so the kernel answers both with one lookup per label.
+//! in the NAMES map, tagged with its generation slot. Block, allow and shadow entries for the
+//! same name share one value, so the kernel answers every question with one lookup per label.
 
 use std::collections::HashMap;
 
@@ -24,13 +24,19 @@ pub fn random_key() -> std::io::Result<HashKey> {
     Ok(HashKey { k0: u64::from_le_bytes(b[..8].try_into().unwrap()), k1: u64::from_le_bytes(b[8..].try_into().unwrap()) })
 }
 
-/// What the set puts into NAMES for one slot.
+/// What the set puts into NAMES for one slot: block entries of enforced lists fill
+/// `block_id`/`block_mode`, those of lists in shadow mode `shadow_id`/`shadow_mode`.
 pub(super) fn name_values(set: &ListSet, key: &HashKey) -> HashMap<u64, NameValue> {
     let mut values: HashMap<u64, NameValue> = HashMap::new();
     for (e, n) in set.block_names() {
         let v = values.entry(name_hash(key, &n.name)).or_default();
-        v.block_id = e.id;
-        v.block_mode |= n.flags;
+        if e.shadow {
+            v.shadow_id = e.id;
+            v.shadow_mode |= n.flags;
+        } else {
+            v.block_id = e.id;
+            v.block_mode |= n.flags;
+        }
     }
     for (e, n) in set.allow_names() {
         let v = values.entry(name_hash(key, &n.name)).or_default();
@@ -69,7 +75,8 @@ impl Datapath {
         Ok(())
     }
 
-    /// Blocked packets per list entry id of the live generation (entries never hit are absent).
+    /// Blocked packets (for an entry of a shadow list: packets it would have blocked) per list
+    /// entry id of the live generation (entries never hit are absent).
     pub fn entry_hits(&self) -> Result<Vec<(u32, u64)>, DatapathError> {
         let map: BpfHashMap<&MapData, u32, u64> = self.map_ref("ENTRY_HITS")?;
         let slot = self.config.slot & 1;
@@ -95,6 +102,31 @@ mod tests {
         suffix_hashes(&key, b"www.example.com", &mut out);
         assert_eq!(name_hash(&key, "example.com"), out[1]);
         assert_ne!(name_hash(&key, "example.com"), name_hash(&HashKey { k0: 1, k1: 3 }, "example.com"));
+    }
+
+    #[test]
+    fn shadow_entries_fill_their_own_fields_of_the_shared_value() {
+        use std::path::Path;
+
+        use blocker_common::name::{MATCH_BELOW, MATCH_SELF};
+
+        use crate::lists::{ListInfo, ListKind, parse_list};
+
+        let mut set = ListSet::new();
+        let (p, _) = parse_list(Path::new("b"), "example.com\n", ListKind::Block).unwrap();
+        set.add_parsed(Path::new("b"), p);
+        let (p, _) = parse_list(Path::new("s"), "=example.com\nshadow.example\n", ListKind::Block).unwrap();
+        let info = ListInfo { name: "s".into(), source: "s".into(), shadow: true };
+        set.add_list(info, Path::new("s"), p).unwrap();
+        let key = HashKey { k0: 3, k1: 4 };
+        let values = name_values(&set, &key);
+        let both = values[&name_hash(&key, "example.com")];
+        assert_eq!(
+            both,
+            NameValue { block_id: 1, block_mode: MATCH_SELF | MATCH_BELOW, shadow_id: 2, shadow_mode: MATCH_SELF, ..Default::default() }
+        );
+        let only = values[&name_hash(&key, "shadow.example")];
+        assert_eq!(only, NameValue { shadow_id: 3, shadow_mode: MATCH_SELF | MATCH_BELOW, ..Default::default() });
     }
 
     #[test]

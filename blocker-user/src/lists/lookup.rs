@@ -8,6 +8,12 @@
 //! entry matches, the verdict is allowed, whatever the block entries say. Addresses use the
 //! longest prefix, as the LPM tries do.
 //!
+//! Entries of lists in shadow mode are looked up apart from enforced ones. An allow entry wins
+//! over both, an enforced block entry (at any specificity) over a shadow one. A query only
+//! shadow entries match is `Shadowed`: the kernel passes it, counting it (action `shadow`)
+//! against the most specific shadow entry. The kernel gets there by keeping the shadow entry apart in each name's value,
+//! and by leaving out of the tries every shadow prefix an enforced one covers.
+//!
 //! Note: in the kernel an allow entry only shows in the counters when it overrides a block
 //! match (reason `allow_list`); an address or name that only an allow entry matches passes as
 //! `no_match`. The lookup still reports the allow entry, since "would this be blocked, and is
@@ -33,11 +39,13 @@ pub enum QueryError {
     Name(#[from] NameError),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Blocked,
     Allowed,
+    /// Would be blocked by a list in shadow mode; passes (and is counted).
+    Shadowed,
     NotListed,
 }
 
@@ -46,6 +54,17 @@ impl Verdict {
         match self {
             Verdict::Blocked => "blocked",
             Verdict::Allowed => "allowed",
+            Verdict::Shadowed => "shadowed",
+            Verdict::NotListed => "not listed",
+        }
+    }
+
+    /// What the verdict means, in a sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Blocked => "blocked",
+            Verdict::Allowed => "allowed: an allow entry wins over block entries",
+            Verdict::Shadowed => "would be blocked by a list in shadow mode; passes",
             Verdict::NotListed => "not listed",
         }
     }
@@ -99,8 +118,11 @@ impl Match<'_> {
 pub struct Lookup<'a> {
     pub query: Query,
     pub verdict: Verdict,
-    /// The most specific block entry matching, if any.
+    /// The most specific enforced block entry matching, if any.
     pub block: Option<Match<'a>>,
+    /// The most specific block entry of a list in shadow mode matching, if any. It decides
+    /// only when no enforced block or allow entry matches.
+    pub shadow: Option<Match<'a>>,
     /// The most specific allow entry matching, if any.
     pub allow: Option<Match<'a>>,
     /// Names listed at some suffix of the query whose mode leaves the query out
@@ -125,10 +147,10 @@ impl ListSet {
         let normalised = normalise_query(name)?;
         let suffixes = label_suffixes(&normalised);
         let mut excluded = Vec::new();
-        let mut find = |kind: ListKind| {
+        let mut find = |kind: ListKind, shadow: bool| {
             let mut found = None;
             for (i, suffix) in suffixes.iter().enumerate() {
-                let Some((entry, listed)) = self.name_entry(kind, suffix) else { continue };
+                let Some((entry, listed)) = self.name_entry_in(kind, shadow, suffix) else { continue };
                 let m = Match { entry, suffix: Some(suffix.to_string()) };
                 let covers = if i == 0 { listed.matches_self() } else { listed.matches_below() };
                 if !covers {
@@ -139,16 +161,19 @@ impl ListSet {
             }
             found
         };
-        let block = find(ListKind::Block);
-        let allow = find(ListKind::Allow);
+        let block = find(ListKind::Block, false);
+        let allow = find(ListKind::Allow, false);
+        let shadow = find(ListKind::Block, true);
         let query = Query::Name { asked: name.trim().to_string(), name: normalised };
-        Ok(Lookup::decide(query, block, allow, excluded))
+        Ok(Lookup::decide(query, block, allow, shadow, excluded))
     }
 
-    /// Which prefix entries cover `ip`: the longest of each kind, as the LPM tries find them.
+    /// Which prefix entries cover `ip`: the longest of each kind and enforcement, as the LPM
+    /// tries find them.
     pub fn match_addr(&self, ip: IpAddr) -> Lookup<'_> {
-        let find = |kind| self.longest_match(ip, kind).map(|(entry, _)| Match { entry, suffix: None });
-        Lookup::decide(Query::Addr(ip), find(ListKind::Block), find(ListKind::Allow), Vec::new())
+        let find = |kind, shadow| self.longest_match_in(ip, kind, shadow).map(|(entry, _)| Match { entry, suffix: None });
+        let (block, allow, shadow) = (find(ListKind::Block, false), find(ListKind::Allow, false), find(ListKind::Block, true));
+        Lookup::decide(Query::Addr(ip), block, allow, shadow, Vec::new())
     }
 }
 
@@ -158,18 +183,31 @@ fn label_suffixes(name: &str) -> Vec<&str> {
 }
 
 impl<'a> Lookup<'a> {
-    fn decide(query: Query, block: Option<Match<'a>>, allow: Option<Match<'a>>, excluded: Vec<Match<'a>>) -> Self {
-        let verdict = match (&block, &allow) {
-            (_, Some(_)) => Verdict::Allowed,
-            (Some(_), None) => Verdict::Blocked,
-            (None, None) => Verdict::NotListed,
+    fn decide(
+        query: Query,
+        block: Option<Match<'a>>,
+        allow: Option<Match<'a>>,
+        shadow: Option<Match<'a>>,
+        excluded: Vec<Match<'a>>,
+    ) -> Self {
+        let verdict = match (&block, &allow, &shadow) {
+            (_, Some(_), _) => Verdict::Allowed,
+            (Some(_), None, _) => Verdict::Blocked,
+            (None, None, Some(_)) => Verdict::Shadowed,
+            (None, None, None) => Verdict::NotListed,
         };
-        Lookup { query, verdict, block, allow, excluded }
+        Lookup { query, verdict, block, allow, shadow, excluded }
     }
 
-    /// The entry that decides the verdict: the allow entry if any, else the block entry.
+    /// The entry that decides the verdict: the allow entry if any, else the enforced block
+    /// entry, else the shadow entry.
     pub fn deciding(&self) -> Option<&Match<'a>> {
-        self.allow.as_ref().or(self.block.as_ref())
+        self.allow.as_ref().or(self.block.as_ref()).or(self.shadow.as_ref())
+    }
+
+    /// The shadow list an entry is in, for sentences.
+    fn shadow_list(&self, m: &Match<'_>) -> String {
+        format!("entry {} is in a list in shadow mode", m.entry.location())
     }
 
     /// How one entry meets the query, in a sentence.
@@ -187,7 +225,8 @@ impl<'a> Lookup<'a> {
                 }
             }
             (Query::Addr(ip), Target::Prefix(p)) => {
-                format!("{ip} is inside {p}, the longest {} prefix covering it", m.entry.kind.name())
+                let kind = if m.entry.shadow { "shadow block" } else { m.entry.kind.name() };
+                format!("{ip} is inside {p}, the longest {kind} prefix covering it")
             }
             // A name entry never matches an address query, nor the reverse.
             _ => format!("{} does not apply to {}", m.entry.target, self.query),
@@ -196,6 +235,31 @@ impl<'a> Lookup<'a> {
 
     /// Why the verdict is what it is, in a sentence or two.
     pub fn why(&self) -> String {
+        match (&self.shadow, self.verdict) {
+            (Some(s), Verdict::Shadowed) => {
+                let mut why = format!(
+                    "{}; {}: it would be blocked, so it passes and is counted; no enforced block or allow entry matches",
+                    self.explain(s),
+                    self.shadow_list(s)
+                );
+                for m in &self.excluded {
+                    why.push_str(&format!("; {} ({})", self.explain(m), m.entry.location()));
+                }
+                why
+            }
+            (Some(s), _) => format!(
+                "{}; shadow entry {} matches too ({}), but {} entries win over shadow ones",
+                self.why_enforced(),
+                s.entry.location(),
+                self.explain(s),
+                if self.verdict == Verdict::Allowed { "allow" } else { "enforced block" }
+            ),
+            (None, _) => self.why_enforced(),
+        }
+    }
+
+    /// `why` as the enforced entries alone have it.
+    fn why_enforced(&self) -> String {
         match (&self.block, &self.allow) {
             (Some(b), None) => format!("{}; no allow entry matches", self.explain(b)),
             (Some(b), Some(a)) => format!(
@@ -248,6 +312,7 @@ impl<'a> Lookup<'a> {
                 "mode": mode,
                 "suffix": m.suffix,
                 "explain": self.explain(m),
+                "shadow": e.shadow,
             })
         };
         json!({
@@ -258,6 +323,7 @@ impl<'a> Lookup<'a> {
             "why": self.why(),
             "block": self.block.as_ref().map(m),
             "allow": self.allow.as_ref().map(m),
+            "shadow": self.shadow.as_ref().map(m),
             "excluded": self.excluded.iter().map(m).collect::<Vec<_>>(),
         })
     }
@@ -277,6 +343,18 @@ mod tests {
             set.add_parsed(Path::new(file), p);
         }
         set
+    }
+
+    fn shadow_set(block: &str, allow: &str, shadow: &str) -> ListSet {
+        let mut set = set(block, allow);
+        let (p, _) = parse_list(Path::new("shadow.txt"), shadow, ListKind::Block).unwrap();
+        let info = crate::lists::ListInfo { name: "trial".into(), source: "shadow.txt".into(), shadow: true };
+        set.add_list(info, Path::new("shadow.txt"), p).unwrap();
+        set
+    }
+
+    fn shadowed_by(entry: &str) -> (Verdict, Option<String>) {
+        (Verdict::Shadowed, Some(entry.to_string()))
     }
 
     /// Verdict and the deciding entry's list text.
@@ -414,5 +492,78 @@ mod tests {
         assert_eq!(j["block"]["mode"], "name_and_subdomains");
         assert_eq!(j["block"]["suffix"], "example.com");
         assert!(j["allow"].is_null());
+    }
+
+    #[test]
+    fn a_name_only_a_shadow_list_has_is_shadowed() {
+        let s = shadow_set("", "", "example.com\n*.cdn.example.com\n");
+        assert_eq!(check(&s, "www.example.com"), shadowed_by("example.com"));
+        assert_eq!(check(&s, "x.cdn.example.com"), shadowed_by("*.cdn.example.com"), "the most specific shadow entry");
+        assert_eq!(check(&s, "example.org"), NOT_LISTED);
+        let l = s.lookup("www.example.com").unwrap();
+        assert!(l.block.is_none() && l.allow.is_none());
+        assert!(l.shadow.as_ref().unwrap().entry.shadow);
+        assert_eq!(
+            l.why(),
+            "suffix example.com of www.example.com matches example.com (name and subdomains); entry shadow.txt:1 is in a \
+             list in shadow mode: it would be blocked, so it passes and is counted; no enforced block or allow entry matches"
+        );
+        let j = l.to_json();
+        assert_eq!(j["verdict"], "shadowed");
+        assert_eq!(j["shadow"]["id"], 1);
+        assert_eq!(j["shadow"]["shadow"], true);
+        assert!(j["block"].is_null());
+        assert_eq!(Verdict::Shadowed.name(), "shadowed");
+    }
+
+    #[test]
+    fn an_enforced_name_beats_a_shadow_one_at_any_specificity() {
+        // Shadow more specific than enforced.
+        let s = shadow_set("example.com\n", "", "www.example.com\n");
+        assert_eq!(check(&s, "a.www.example.com"), blocked_by("example.com"));
+        let l = s.lookup("a.www.example.com").unwrap();
+        assert_eq!(l.shadow.as_ref().unwrap().entry.target.to_string(), "www.example.com");
+        assert!(l.why().ends_with("but enforced block entries win over shadow ones"), "{}", l.why());
+        // Enforced more specific than shadow: the shadow entry decides only outside it.
+        let s = shadow_set("=www.example.com\n", "", "example.com\n");
+        assert_eq!(check(&s, "www.example.com"), blocked_by("=www.example.com"));
+        assert_eq!(check(&s, "a.www.example.com"), shadowed_by("example.com"));
+        assert_eq!(check(&s, "example.com"), shadowed_by("example.com"));
+        // The same name in both.
+        let s = shadow_set("example.com\n", "", "example.com\n");
+        assert_eq!(check(&s, "example.com"), blocked_by("example.com"));
+        assert_eq!(s.lookup("example.com").unwrap().block.unwrap().entry.id, 1);
+    }
+
+    #[test]
+    fn an_allow_entry_beats_a_shadow_one() {
+        let s = shadow_set("", "safe.example.com\n", "example.com\n");
+        assert_eq!(check(&s, "www.safe.example.com"), (Verdict::Allowed, Some("safe.example.com".into())));
+        let l = s.lookup("www.safe.example.com").unwrap();
+        assert!(l.why().ends_with("but allow entries win over shadow ones"), "{}", l.why());
+        assert_eq!(check(&s, "www.example.com"), shadowed_by("example.com"));
+        let s = shadow_set("", "203.0.113.7\n", "203.0.113.0/24\n");
+        assert_eq!(check(&s, "203.0.113.7"), (Verdict::Allowed, Some("203.0.113.7/32".into())));
+        assert_eq!(check(&s, "203.0.113.8"), shadowed_by("203.0.113.0/24"));
+    }
+
+    #[test]
+    fn an_enforced_prefix_beats_a_shadow_one_at_any_length() {
+        // Shadow inside enforced.
+        let s = shadow_set("203.0.113.0/24\n2001:db8::/32\n", "", "203.0.113.64/26\n2001:db8:1::/48\n");
+        assert_eq!(check(&s, "203.0.113.66"), blocked_by("203.0.113.0/24"));
+        assert_eq!(check(&s, "2001:db8:1::1"), blocked_by("2001:db8::/32"));
+        // Enforced inside shadow.
+        let s = shadow_set("203.0.113.64/26\n", "", "203.0.113.0/24\n");
+        assert_eq!(check(&s, "203.0.113.66"), blocked_by("203.0.113.64/26"));
+        assert_eq!(check(&s, "203.0.113.1"), shadowed_by("203.0.113.0/24"));
+        let l = s.lookup("203.0.113.1").unwrap();
+        assert!(l.why().starts_with("203.0.113.1 is inside 203.0.113.0/24, the longest shadow block prefix covering it"), "{}", l.why());
+        // The same prefix in both.
+        let s = shadow_set("2001:db8::/32\n", "", "2001:db8::/32\n");
+        assert_eq!(check(&s, "2001:db8::1"), blocked_by("2001:db8::/32"));
+        // Among shadow prefixes the longest names the hit.
+        let s = shadow_set("", "", "203.0.113.0/24\n203.0.113.64/26\n");
+        assert_eq!(check(&s, "203.0.113.66"), shadowed_by("203.0.113.64/26"));
     }
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use blocker_common::verdict::{Action, Reason};
 use blocker_user::{
-    datapath::{Datapath, Options, XdpAction},
-    lists::{ListKind, ListSet, parse_list},
+    datapath::{Datapath, InstallReport, Options, XdpAction},
+    lists::{ListInfo, ListKind, ListSet, parse_list},
     replay::replay_frame,
 };
 
@@ -19,6 +19,8 @@ pub const NEEDS_ROOT: &str = "needs root and a kernel with BPF: run with cargo x
 pub struct Harness {
     pub dp: Datapath,
     pub set: ListSet,
+    /// What the install of `set` reported.
+    pub report: InstallReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,16 +40,41 @@ pub fn list_set(block: &str, allow: &str) -> ListSet {
     set
 }
 
+/// `list_set(block, allow)` plus a block list in shadow mode (`shadow.txt`, named "trial"): its
+/// entries are counted where they would block, never enforced. Ids: block.txt's entries first,
+/// then allow.txt's, then shadow.txt's.
+pub fn shadow_set(block: &str, allow: &str, shadow: &str) -> ListSet {
+    let mut set = list_set(block, allow);
+    let (s, _) = parse_list(Path::new("shadow.txt"), shadow, ListKind::Block).expect("shadow list");
+    let info = ListInfo { name: "trial".into(), source: "shadow.txt".into(), shadow: true };
+    set.add_list(info, Path::new("shadow.txt"), s).expect("a shadow list of block entries");
+    set
+}
+
 impl Harness {
     pub fn new(block: &str, allow: &str) -> Harness {
         Self::with_options(block, allow, Options::default())
     }
 
     pub fn with_options(block: &str, allow: &str, options: Options) -> Harness {
-        let set = list_set(block, allow);
+        Self::with_set(list_set(block, allow), options)
+    }
+
+    /// Loaded with enforced block and allow lists and a block list in shadow mode.
+    pub fn with_shadow(block: &str, allow: &str, shadow: &str) -> Harness {
+        Self::with_set(shadow_set(block, allow, shadow), Options::default())
+    }
+
+    pub fn with_set(set: ListSet, options: Options) -> Harness {
         let mut dp = Datapath::load(options).expect("loading the XDP program (root needed)");
-        dp.install(&set).expect("installing lists");
-        Harness { dp, set }
+        let report = dp.install(&set).expect("installing lists");
+        Harness { dp, set, report }
+    }
+
+    /// Per-entry counts of the live generation (blocked packets, and for shadow entries the
+    /// packets they would have blocked).
+    pub fn hits(&self) -> std::collections::HashMap<u32, u64> {
+        self.dp.entry_hits().expect("reading ENTRY_HITS").into_iter().collect()
     }
 
     /// Runs one frame and reads back the verdict the program counted for it.
