@@ -64,7 +64,7 @@ pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries
 #[map]
 pub static HASH_KEYS: Array<HashKey> = Array::with_max_entries(2, 0);
 
-/// Listed names of both slots, block and allow: chain hash + slot → entry ids and modes.
+/// Listed names of both slots, block, allow and shadow: chain hash + slot → entry ids and modes.
 #[map]
 pub static NAMES: HashMap<NameKey, NameValue> = HashMap::with_max_entries(capacity::NAMES, BPF_F_NO_PREALLOC);
 

@@ -141,10 +141,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let hits = dp.entry_hits()?;
     if !hits.is_empty() {
         let set = daemon.live();
-        println!("blocked packets per list entry:");
+        println!("packets per list entry (blocked, or counted by a shadow list):");
         for (id, n) in hits {
-            let at = set.entry(id).map(|e| e.location()).unwrap_or_else(|| "?".into());
-            println!("  entry {id:<8} {at:<40} {n:>10}");
+            let (at, how) = match set.entry(id) {
+                Some(e) => (e.location(), if e.shadow { "shadow" } else { "blocked" }),
+                None => ("?".into(), "?"),
+            };
+            println!("  entry {id:<8} {at:<40} {n:>10} {how}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -143,8 +143,8 @@ fn log_report(r: &UpdateReport) {
     }
     if let (Some(i), crate::update::Outcome::Applied { generation } | crate::update::Outcome::Restored { generation }) = (&r.install, &r.outcome) {
         log::info!(
-            "generation {generation} live: {} + {} block prefixes (IPv4 + IPv6), {} + {} allow, {} block + {} allow names; installed in {:?}",
-            i.block_v4, i.block_v6, i.allow_v4, i.allow_v6, i.names_block, i.names_allow, i.elapsed
+            "generation {generation} live: {} + {} block prefixes (IPv4 + IPv6), {} + {} allow, {} block + {} allow names, {} + {} in shadow mode (prefixes + names); installed in {:?}",
+            i.block_v4, i.block_v6, i.allow_v4, i.allow_v6, i.names_block, i.names_allow, i.shadow_prefixes, i.shadow_names, i.elapsed
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Shared support for the privileged tests: a datapath loaded with lists given as text, and a
 //! frame builder.
-#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
+#![allow(dead_code, unused_imports, reason = "each test binary uses a different part of the support module")]
 
 pub use blocker_tests::packets::{frames, tls};
 
