@@ -87,7 +87,7 @@ fn demo(lab: &Lab, blocker: &Path) -> Result<()> {
 
     let list_path = list.to_string_lossy();
     println!(
-        "$ ip netns exec {} {} run --iface {APPLIANCE_CLIENT_IF} --list {list_path} --dns-v4 {APPLIANCE_CLIENT_V4}",
+        "$ ip netns exec {} {} run --iface {APPLIANCE_CLIENT_IF} --list {list_path} --dns-v4 {APPLIANCE_CLIENT_V4} --no-pin",
         lab.ns_name(Node::Appliance),
         blocker.display(),
     );

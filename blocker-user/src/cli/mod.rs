@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod check_list;
+mod detach;
 mod dns_args;
 mod lists;
 mod lists_arg;
@@ -24,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Load lists, attach to an interface and block until SIGINT/SIGTERM.
     Run(run::RunArgs),
+    /// Remove the pinned program and maps a stopped daemon left attached.
+    Detach(detach::DetachArgs),
     /// Operate the running daemon's lists: show, diff, reload, rollback; verify offline.
     Lists(lists::ListsArgs),
     /// Validate list files and print a summary; nothing is loaded.
@@ -38,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Lists(a) => lists::run(a),
+        Command::Detach(a) => detach::run(a),
         Command::CheckList(a) => check_list::run(a),
         Command::Lookup(a) => lookup::run(a),
         Command::Replay(a) => replay::run(a),

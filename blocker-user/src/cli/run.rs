@@ -14,7 +14,7 @@ use blocker_user::{
     config::ControllerConfig,
     control::{ControlServer, DEFAULT_SOCKET},
     daemon::Daemon,
-    datapath::{AttachMode, Datapath},
+    datapath::{Adoption, AttachMode, DEFAULT_PIN_DIR, Datapath},
     lists::Source,
     update::{ListManager, Settings, StateDir, UpdateRequest},
 };
@@ -25,9 +25,9 @@ use super::{dns_args::DnsArgs, lists_arg::ListArgs, stop_page_service::Service};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The subscriber-facing interface to attach to.
+    /// The subscriber-facing interface to attach to (or `[datapath] subscriber`).
     #[arg(long, value_name = "IF")]
-    iface: String,
+    iface: Option<String>,
     #[command(flatten)]
     lists: ListArgs,
     #[command(flatten)]
@@ -49,6 +49,13 @@ pub struct RunArgs {
     /// The control socket (overrides `control_socket`; default /run/blocker/control.sock).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Pin program, link and maps here (overrides `[datapath] pin_dir`; default
+    /// /sys/fs/bpf/blocker): blocking goes on when the daemon exits, and the next one adopts.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_pin")]
+    pin_dir: Option<PathBuf>,
+    /// Pin nothing: the program is detached when `run` exits (trials, demos, tests).
+    #[arg(long)]
+    no_pin: bool,
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -66,15 +73,33 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         (None, false) => Some(StateDir::open(&config.state_dir())?),
         (None, true) => None,
     };
+    let dpc = config.datapath.clone().unwrap_or_default();
+    let iface = a.iface.clone().or(dpc.subscriber.clone()).context("no interface: give --iface IF or [datapath] subscriber")?;
+    let skb_mode = a.skb_mode || dpc.skb_mode;
     let mut options = a.lists.options();
+    if dpc.drop_tcp {
+        options.tcp_reset = false;
+    }
     if let Some(s) = &state {
         // The same key across restarts: the hashes in the kernel stay meaningful.
         options.hash_key = Some(s.hash_key().context("the name-hash key in the state directory")?);
     }
+    if !a.no_pin {
+        options.pin_dir = Some(a.pin_dir.clone().or(dpc.pin_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR)));
+    }
     let local: Vec<String> = settings.specs.iter().filter(|s| matches!(s.source, Source::File(_))).map(|s| s.name.clone()).collect();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
 
-    let mut dp = Datapath::load(options)?;
+    let mut dp = Datapath::load(options.clone())?;
+    if let Some(Adoption::Adopted) = dp.adoption() {
+        log::info!("adopted the pinned maps of a previous daemon: blocking continued meanwhile, and goes on while the lists load");
+        if let Some(s) = &state {
+            // The kernel's names were hashed with its key: keep that one.
+            if options.hash_key != Some(dp.hash_key()) {
+                s.set_hash_key(dp.hash_key()).context("storing the adopted name-hash key")?;
+            }
+        }
+    }
     dp.set_dns(&a.dns.policy())?;
     if let Some(resp) = config.stop_page_response() {
         dp.set_stop_page(Some(&resp))?;
@@ -99,8 +124,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         Some(sp) => Some(Service::start(sp)?),
         None => None,
     };
-    let att = daemon.datapath().attach(&a.iface, a.skb_mode)?;
-    if att.mode == AttachMode::Generic && !a.skb_mode {
+    let pinned = options.pin_dir.is_some();
+    let att = if pinned {
+        let (att, replaced) = daemon.datapath().attach_pinned(&iface, skb_mode)?;
+        if replaced {
+            log::info!("{}: replaced the program on the pinned link in one step; no packet went unjudged", att.iface);
+        }
+        att
+    } else {
+        daemon.datapath().attach(&iface, skb_mode)?
+    };
+    if att.mode == AttachMode::Generic && !skb_mode {
         log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
     }
     let socket = a.socket.clone().or(config.control_socket.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
@@ -135,7 +169,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     drop(control);
     let dp = daemon.datapath();
     let counters = dp.counters()?;
-    println!("blocker: detaching from {}; counters:", att.iface);
+    match &options.pin_dir {
+        Some(dir) => println!(
+            "blocker: exiting; the program stays attached to {} with generation {} (pinned in {}; `blocker detach` removes it); counters:",
+            att.iface,
+            daemon.view().generation,
+            dir.display()
+        ),
+        None => println!("blocker: detaching from {}; counters:", att.iface),
+    }
     print!("{}", counters.render());
     // Per list entry: where the entry is, never what it names (a log must not leak the list).
     let hits = dp.entry_hits()?;

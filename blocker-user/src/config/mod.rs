@@ -37,12 +37,34 @@ pub struct ControllerConfig {
     /// The control socket the CLI talks to (default /run/blocker/control.sock).
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// Where the data plane attaches and how.
+    #[serde(default)]
+    pub datapath: Option<DatapathSection>,
     /// How the data plane answers blocked plain-HTTP requests.
     #[serde(default)]
     pub http: Option<HttpSection>,
     /// The stop-page service the 451 response sends browsers to.
     #[serde(default)]
     pub stop_page: Option<StopPageConfig>,
+}
+
+/// `[datapath]`: interfaces, run mode, pinning.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatapathSection {
+    /// The subscriber-facing interface: XDP judges what it receives.
+    #[serde(default)]
+    pub subscriber: Option<String>,
+    /// Use generic (skb) XDP even where the driver has native XDP.
+    #[serde(default)]
+    pub skb_mode: bool,
+    /// Drop blocked TCP silently instead of answering with a reset.
+    #[serde(default)]
+    pub drop_tcp: bool,
+    /// Where program, link and maps are pinned so blocking outlives the daemon (default
+    /// /sys/fs/bpf/blocker).
+    #[serde(default)]
+    pub pin_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

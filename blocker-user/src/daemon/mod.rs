@@ -31,6 +31,10 @@ impl Installer for Locked<'_> {
     fn switch_back(&mut self) -> Result<bool, DatapathError> {
         lock(self.0).switch_to_previous()
     }
+
+    fn forget_previous(&mut self) {
+        Installer::forget_previous(&mut *lock(self.0))
+    }
 }
 
 /// A poisoned lock means a thread panicked while holding it; the data (maps, lists) is still

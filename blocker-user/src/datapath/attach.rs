@@ -36,7 +36,10 @@ impl Datapath {
         let mut native_error = None;
         if !force_generic {
             match prog.attach(iface, XdpMode::Driver) {
-                Ok(_) => return Ok(Attachment { iface: iface.to_string(), mode: AttachMode::Native, native_error }),
+                Ok(id) => {
+                    self.last_link = Some(id);
+                    return Ok(Attachment { iface: iface.to_string(), mode: AttachMode::Native, native_error });
+                }
                 Err(aya::programs::ProgramError::UnknownInterface { name }) => {
                     return Err(DatapathError::Attach {
                         iface: iface.to_string(),
@@ -49,8 +52,8 @@ impl Datapath {
                 }
             }
         }
-        prog.attach(iface, XdpMode::Skb)
-            .map_err(|source| DatapathError::Attach { iface: iface.to_string(), source })?;
+        let id = prog.attach(iface, XdpMode::Skb).map_err(|source| DatapathError::Attach { iface: iface.to_string(), source })?;
+        self.last_link = Some(id);
         Ok(Attachment { iface: iface.to_string(), mode: AttachMode::Generic, native_error })
     }
 }

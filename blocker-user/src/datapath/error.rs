@@ -27,6 +27,15 @@ pub enum DatapathError {
     },
     #[error("stop page: {0}")]
     StopPage(#[source] super::StopPageError),
+    #[error("{what}: {}: {source}", path.display())]
+    Pin {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the program was loaded without a pin directory")]
+    NotPinned,
     #[error("cannot attach to {iface}: {source}")]
     Attach {
         iface: String,

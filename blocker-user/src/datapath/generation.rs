@@ -13,6 +13,13 @@ pub(super) struct SlotState {
     v6_all_exact: bool,
 }
 
+impl SlotState {
+    /// The state of the live slot of adopted maps, from the live config.
+    pub(super) fn from_flags(flags: u32) -> SlotState {
+        SlotState { v6_all_exact: flags & FLAG_V6_ALL_EXACT != 0 }
+    }
+}
+
 impl Datapath {
     /// The slot packets use now.
     pub fn live_slot(&self) -> u32 {
@@ -57,5 +64,10 @@ impl Installer for Datapath {
 
     fn switch_back(&mut self) -> Result<bool, DatapathError> {
         self.switch_to_previous()
+    }
+
+    fn forget_previous(&mut self) {
+        let other = (self.live_slot() ^ 1) as usize;
+        self.slots[other] = None;
     }
 }

@@ -11,6 +11,7 @@ mod install;
 mod mmap;
 mod names;
 pub mod object;
+mod pin;
 mod stop_page;
 mod testrun;
 
@@ -28,6 +29,7 @@ pub use error::DatapathError;
 pub use install::InstallReport;
 pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};
+pub use pin::{Adoption, DEFAULT_PIN_DIR, Detached, PINNED_MAPS, detach_all, fingerprint, pinned_links};
 pub use testrun::{RunOutcome, XdpAction};
 
 /// Names of the programs and maps in the object; the object check test asserts all exist.
@@ -40,17 +42,21 @@ pub const MAPS: &[&str] = &[
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Send a TCP reset to the client for blocked TCP (otherwise drop).
     pub tcp_reset: bool,
-    /// The per-deployment name-hash key; None draws a fresh random one.
+    /// The per-deployment name-hash key; None draws a fresh random one. Adopted maps keep
+    /// the key they were filled with.
     pub hash_key: Option<HashKey>,
+    /// Pin the state maps (and, on attach, the link) here, adopting what a previous daemon of
+    /// this build pinned. None: nothing outlives the process.
+    pub pin_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { tcp_reset: true, hash_key: None }
+        Options { tcp_reset: true, hash_key: None, pin_dir: None }
     }
 }
 
@@ -61,21 +67,80 @@ pub struct Datapath {
     hash_key: HashKey,
     /// What each list slot holds whole (None: empty, or an install into it did not finish).
     slots: [Option<generation::SlotState>; 2],
+    pin_root: Option<std::path::PathBuf>,
+    adoption: Option<Adoption>,
+    /// Links this process holds (pinned ones stay attached when it exits).
+    links: Vec<aya::programs::links::FdLink>,
+    last_link: Option<aya::programs::xdp::XdpLinkId>,
 }
 
 impl Datapath {
     /// Loads the embedded object into the kernel (programs verified, maps created, nothing
     /// attached). Lists start empty: everything passes.
     pub fn load(options: Options) -> Result<Self, DatapathError> {
-        let ebpf = object::load()?;
+        let (ebpf, adoption) = match &options.pin_dir {
+            Some(root) => {
+                let (e, a) = Self::load_pinned_object(root)?;
+                (e, Some(a))
+            }
+            None => (object::load()?, None),
+        };
         let hash_key = match options.hash_key {
             Some(k) => k,
             None => names::random_key().map_err(|source| DatapathError::Io { name: "HASH_KEYS", what: "reading /dev/urandom", source })?,
         };
-        let mut dp = Datapath { ebpf, config: Config::default(), hash_key, slots: [None, None] };
-        dp.config.flags = if options.tcp_reset { FLAG_TCP_RESET } else { 0 };
-        dp.write_config()?;
+        let mut dp = Datapath {
+            ebpf,
+            config: Config::default(),
+            hash_key,
+            slots: [None, None],
+            pin_root: options.pin_dir.clone(),
+            adoption,
+            links: Vec::new(),
+            last_link: None,
+        };
+        if adoption == Some(Adoption::Adopted) {
+            dp.adopt(options.tcp_reset)?;
+        } else {
+            dp.config.flags = if options.tcp_reset { FLAG_TCP_RESET } else { 0 };
+            dp.write_config()?;
+        }
         Ok(dp)
+    }
+
+    /// Takes over the switches and the live generation of pinned maps: the live slot keeps
+    /// blocking until the next install, and names keep the key they were hashed with.
+    fn adopt(&mut self, tcp_reset: bool) -> Result<(), DatapathError> {
+        let config = {
+            let map: aya::maps::Array<_, Config> = self.map_ref("CONFIG")?;
+            map.get(&0, 0).map_err(|e| DatapathError::map("CONFIG", e))?
+        };
+        self.config = config;
+        let live = config.slot & 1;
+        let key = {
+            let map: aya::maps::Array<_, HashKey> = self.map_ref("HASH_KEYS")?;
+            map.get(&live, 0).map_err(|e| DatapathError::map("HASH_KEYS", e))?
+        };
+        if key != HashKey::default() {
+            self.hash_key = key;
+        }
+        self.slots[live as usize] = Some(generation::SlotState::from_flags(config.flags));
+        if tcp_reset {
+            self.config.flags |= FLAG_TCP_RESET;
+        } else {
+            self.config.flags &= !FLAG_TCP_RESET;
+        }
+        self.write_config()
+    }
+
+    /// Whether the maps were adopted from a previous daemon (None: not pinned).
+    pub fn adoption(&self) -> Option<Adoption> {
+        self.adoption
+    }
+
+    /// The key names are hashed with (to keep in the state directory).
+    pub fn hash_key(&self) -> HashKey {
+        self.hash_key
     }
 
     /// Turns the global bypass on or off: with it on every frame passes untouched.

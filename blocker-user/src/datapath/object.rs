@@ -13,8 +13,13 @@ pub fn bytes() -> &'static [u8] {
 }
 
 pub(super) fn load() -> Result<Ebpf, DatapathError> {
+    load_with(&mut EbpfLoader::new())
+}
+
+/// Loads with a prepared loader (pinned map paths) and loads both programs into the kernel.
+pub(super) fn load_with(loader: &mut EbpfLoader<'_>) -> Result<Ebpf, DatapathError> {
     raise_memlock_limit();
-    let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
+    let mut ebpf = loader.load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
     for name in [PROGRAM, PASS_PROGRAM] {
         let prog: &mut aya::programs::Xdp = ebpf
             .program_mut(name)

@@ -37,6 +37,9 @@ pub trait Installer {
     /// Makes the generation before the live one live again in one step, if the kernel still
     /// holds it whole; Ok(false) when it does not (the caller installs it again instead).
     fn switch_back(&mut self) -> Result<bool, DatapathError>;
+    /// What the kernel holds beside the live generation is not the manager's previous one
+    /// (after a restore over adopted maps): a rollback must install, not switch.
+    fn forget_previous(&mut self) {}
 }
 
 /// What to update.
@@ -153,6 +156,7 @@ impl ListManager {
             Err((name, e)) => return Err(UpdateError::Invalid(format!("stored list {name}: {e}"))),
         };
         let install = target.install(&set)?;
+        target.forget_previous();
         for name in versions.keys() {
             report.lists.push(ListOutcome::note(name, "restored", "loaded from the state directory"));
             self.status.insert(name.clone(), ListStatus::ok("restored", stored.manifest.installed_at));

@@ -208,6 +208,15 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    /// Replaces the stored name-hash key (with the one adopted maps were filled with).
+    pub fn set_hash_key(&self, key: HashKey) -> io::Result<()> {
+        let mut b = key.k0.to_le_bytes().to_vec();
+        b.extend_from_slice(&key.k1.to_le_bytes());
+        write_atomic(&self.root.join("hash.key"), &b)
+    }
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(|e| io_at(path, e))?;
     f.write_all(bytes).map_err(|e| io_at(path, e))?;

@@ -107,13 +107,19 @@ pub struct BlockerExit {
 }
 
 impl Lab {
-    /// Starts `<binary> run --iface <iface> <args...>` in the appliance namespace and waits
+    /// Starts `<binary> run --iface <iface> <args...>` (with `--no-pin` unless the args give
+    /// `--pin-dir`) in the appliance namespace and waits
     /// (within [`ATTACH_TIMEOUT`]) until an XDP program shows on `iface`. Fails early with the
     /// blocker's output if it exits first.
     pub fn start_blocker(&self, binary: &Path, iface: &str, args: &[&str]) -> Result<Blocker> {
         let binary = binary.to_string_lossy();
         let mut argv = vec![&*binary, "run", "--iface", iface];
         argv.extend_from_slice(args);
+        // Tests that do not exercise pinning keep nothing in bpffs: the program goes with the
+        // process (and with the lab's namespaces).
+        if !args.contains(&"--pin-dir") {
+            argv.push("--no-pin");
+        }
         let child = self.spawn(Node::Appliance, &argv)?;
         let mut process = Background::new(child, format!("`{}`", argv.join(" ")));
         let deadline = Instant::now() + ATTACH_TIMEOUT;
