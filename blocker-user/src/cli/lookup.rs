@@ -1,17 +1,21 @@
-//! `blocker lookup`: which list entry a name or address would match, and why. Reads the list
-//! files itself for now; the matching is the library's (`ListSet::lookup`), so a later version
-//! can ask the running daemon instead.
+//! `blocker lookup`: which list entry a name or address matches, and why. Asks the running
+//! daemon about its live lists, or, given `--list`/`--allow` files, reads those instead (to
+//! check a list before deploying it). The matching is the library's (`ListSet::lookup`), the
+//! model the kernel is tested against.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use blocker_user::lists::{ListKind, ListSet, Lookup, Verdict};
+use blocker_user::{
+    control::{DEFAULT_SOCKET, Request, call},
+    lists::{ListKind, ListSet},
+};
 use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct LookupArgs {
-    /// Block list file. Repeatable.
-    #[arg(long = "list", value_name = "FILE", required = true)]
+    /// Block list file (repeatable); without any, the running daemon's live lists are asked.
+    #[arg(long = "list", value_name = "FILE")]
     lists: Vec<PathBuf>,
     /// Allow list file: entries here win over block entries. Repeatable.
     #[arg(long = "allow", value_name = "FILE")]
@@ -19,6 +23,9 @@ pub struct LookupArgs {
     /// Host names (`www.example.com`, `bücher.example`) or IPv4/IPv6 addresses.
     #[arg(required = true, value_name = "QUERY")]
     queries: Vec<String>,
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
     /// Print one JSON object per query.
     #[arg(long)]
     json: bool,
@@ -27,6 +34,9 @@ pub struct LookupArgs {
 /// Exit status 0 whatever the verdicts; 1 if a list is invalid or a query is neither a name
 /// nor an address (after the others were answered).
 pub fn run(a: LookupArgs) -> anyhow::Result<ExitCode> {
+    if a.lists.is_empty() && a.allow.is_empty() {
+        return ask_daemon(&a);
+    }
     let mut set = ListSet::new();
     for p in &a.lists {
         set.add_file(p, ListKind::Block)?;
@@ -38,7 +48,7 @@ pub fn run(a: LookupArgs) -> anyhow::Result<ExitCode> {
     for q in &a.queries {
         match set.lookup(q) {
             Ok(l) if a.json => println!("{}", l.to_json()),
-            Ok(l) => print!("{}", render(&l)),
+            Ok(l) => print!("{}", l.render()),
             Err(e) => {
                 ok = false;
                 if a.json {
@@ -52,16 +62,22 @@ pub fn run(a: LookupArgs) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn render(l: &Lookup<'_>) -> String {
-    let mut out = format!("{}: {}\n", l.query, l.verdict.name());
-    if let Some(m) = l.deciding() {
-        out.push_str(&format!("  entry: {} (id {})\n", m.cite(), m.entry.id));
+fn ask_daemon(a: &LookupArgs) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    for q in &a.queries {
+        let r = call(&a.socket, &Request::Lookup { query: q.clone() })?;
+        match (&r.error, a.json) {
+            (None, true) => println!("{}", r.result),
+            (None, false) => print!("{}", r.text),
+            (Some(e), json) => {
+                ok = false;
+                if json {
+                    println!("{}", serde_json::json!({"query": q, "error": e}));
+                } else {
+                    eprintln!("{e}");
+                }
+            }
+        }
     }
-    if l.verdict == Verdict::Allowed
-        && let Some(b) = &l.block
-    {
-        out.push_str(&format!("  overrides: {} (id {})\n", b.cite(), b.entry.id));
-    }
-    out.push_str(&format!("  why: {}\n", l.why()));
-    out
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod check_list;
+mod daemon_cmds;
 mod detach;
 mod dns_args;
 mod lists;
@@ -25,6 +26,12 @@ pub struct Cli {
 enum Command {
     /// Load lists, attach to an interface and block until SIGINT/SIGTERM.
     Run(run::RunArgs),
+    /// What the running daemon runs, where, and with which generation.
+    Status(daemon_cmds::SocketArgs),
+    /// Packets and bytes by reason and action, and per list, from the running daemon.
+    Stats(daemon_cmds::SocketArgs),
+    /// The global bypass switch: `on` lets every packet through untouched.
+    Bypass(daemon_cmds::BypassArgs),
     /// Remove the pinned program and maps a stopped daemon left attached.
     Detach(detach::DetachArgs),
     /// Operate the running daemon's lists: show, diff, reload, rollback; verify offline.
@@ -42,6 +49,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Lists(a) => lists::run(a),
         Command::Detach(a) => detach::run(a),
+        Command::Status(a) => daemon_cmds::status(a),
+        Command::Stats(a) => daemon_cmds::stats(a),
+        Command::Bypass(a) => daemon_cmds::bypass(a),
         Command::CheckList(a) => check_list::run(a),
         Command::Lookup(a) => lookup::run(a),
         Command::Replay(a) => replay::run(a),

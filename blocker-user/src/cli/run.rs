@@ -13,7 +13,7 @@ use anyhow::Context;
 use blocker_user::{
     config::ControllerConfig,
     control::{ControlServer, DEFAULT_SOCKET},
-    daemon::Daemon,
+    daemon::{Daemon, RunInfo},
     datapath::{Adoption, AttachMode, DEFAULT_PIN_DIR, Datapath},
     lists::Source,
     update::{ListManager, Settings, StateDir, UpdateRequest},
@@ -138,6 +138,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
     }
     let socket = a.socket.clone().or(config.control_socket.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    daemon.set_info(RunInfo {
+        mode: "router".into(),
+        interfaces: vec![att.iface.clone()],
+        attach_mode: att.mode.name().into(),
+        pin_dir: options.pin_dir.as_ref().map(|p| p.display().to_string()),
+        adopted: daemon.datapath().adoption() == Some(Adoption::Adopted),
+        control_socket: socket.display().to_string(),
+        started_at: blocker_user::update::pull::now(),
+    });
     let control = {
         let d = daemon.clone();
         ControlServer::start(&socket, Arc::new(move |req| d.handle(req)))?

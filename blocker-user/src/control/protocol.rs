@@ -21,6 +21,14 @@ pub enum Request {
     },
     /// Make the previous generation live again.
     ListsRollback,
+    /// What runs where: interfaces, attach mode, pinning, bypass, generation.
+    Status,
+    /// Packets and bytes by reason and action; hits per list.
+    Stats,
+    /// Which live entry a name or address meets, and why.
+    Lookup { query: String },
+    /// Let every packet through untouched (on), or judge again (off).
+    Bypass { on: bool },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,11 @@
 //! the install itself, so packets, counters and the bypass switch never wait on a list server.
 //! `lists show` reads a view refreshed after each change, so it never waits either.
 
+mod info;
+
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+pub use info::{ListHits, RunInfo, Stats, Status};
 
 use crate::{
     control::{Request, Response},
@@ -18,6 +22,9 @@ pub struct Daemon {
     dp: Mutex<Datapath>,
     manager: Mutex<ListManager>,
     view: RwLock<ListsView>,
+    /// The live set, for lookups and per-list counts without waiting on an update.
+    live: RwLock<Arc<ListSet>>,
+    info: RwLock<RunInfo>,
 }
 
 /// The datapath as an installer, locked only while it installs or switches.
@@ -46,7 +53,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Daemon {
     pub fn new(dp: Datapath, manager: ListManager) -> Arc<Daemon> {
         let view = manager.view();
-        Arc::new(Daemon { dp: Mutex::new(dp), manager: Mutex::new(manager), view: RwLock::new(view) })
+        let live = manager.live();
+        Arc::new(Daemon {
+            dp: Mutex::new(dp),
+            manager: Mutex::new(manager),
+            view: RwLock::new(view),
+            live: RwLock::new(live),
+            info: RwLock::new(RunInfo::default()),
+        })
     }
 
     /// The datapath, for attaching, counters and switches.
@@ -55,7 +69,16 @@ impl Daemon {
     }
 
     pub fn live(&self) -> Arc<ListSet> {
-        lock(&self.manager).live()
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records what `run` set up (for `status` and metrics).
+    pub fn set_info(&self, info: RunInfo) {
+        *self.info.write().unwrap_or_else(|e| e.into_inner()) = info;
+    }
+
+    pub fn info(&self) -> RunInfo {
+        self.info.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn view(&self) -> ListsView {
@@ -64,6 +87,7 @@ impl Daemon {
 
     fn refresh(&self, manager: &ListManager) {
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = manager.view();
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = manager.live();
     }
 
     /// Loads the persisted generation (before any pull).
@@ -123,7 +147,58 @@ impl Daemon {
                 Ok(r) => Response::ok(&r, r.to_string()),
                 Err(e) => Response::error(e.to_string()),
             },
+            Request::Status => match self.status() {
+                Ok(s) => Response::ok(&s, s.to_string()),
+                Err(e) => Response::error(e.to_string()),
+            },
+            Request::Stats => match self.stats() {
+                Ok(s) => Response::ok(&s, s.to_string()),
+                Err(e) => Response::error(e.to_string()),
+            },
+            Request::Lookup { query } => {
+                let live = self.live();
+                match live.lookup(&query) {
+                    Ok(l) => Response::ok(&l.to_json(), l.render()),
+                    Err(e) => Response::error(format!("{query}: {e}")),
+                }
+            }
+            Request::Bypass { on } => match self.datapath().set_bypass(on) {
+                Ok(()) => {
+                    if on {
+                        log::warn!("bypass on: every packet passes untouched until `blocker bypass off`");
+                    } else {
+                        log::warn!("bypass off: blocking again");
+                    }
+                    let text = if on { "bypass on: every packet passes untouched" } else { "bypass off: blocking" };
+                    Response::ok(&serde_json::json!({ "bypass": on }), text.to_string())
+                }
+                Err(e) => Response::error(e.to_string()),
+            },
         }
+    }
+
+    pub fn status(&self) -> Result<Status, DatapathError> {
+        let bypass = self.datapath().config().flags & blocker_common::config::FLAG_BYPASS != 0;
+        let view = self.view();
+        Ok(Status {
+            version: env!("CARGO_PKG_VERSION"),
+            build: crate::datapath::fingerprint(),
+            info: self.info(),
+            bypass,
+            generation: view.generation,
+            previous: view.previous,
+            entries: view.entries,
+            lists: view.lists.len(),
+        })
+    }
+
+    pub fn stats(&self) -> Result<Stats, DatapathError> {
+        let (counters, hits) = {
+            let dp = self.datapath();
+            (dp.counters()?, dp.entry_hits()?)
+        };
+        let live = self.live();
+        Ok(Stats::new(&counters, &live, &hits))
     }
 
     fn answer(&self, r: Result<UpdateReport, UpdateError>) -> Response {

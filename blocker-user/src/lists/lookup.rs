@@ -199,6 +199,21 @@ impl<'a> Lookup<'a> {
         Lookup { query, verdict, block, allow, shadow, excluded }
     }
 
+    /// The lookup for people: verdict, deciding entry, what it overrides, why.
+    pub fn render(&self) -> String {
+        let mut out = format!("{}: {}\n", self.query, self.verdict.name());
+        if let Some(m) = self.deciding() {
+            out.push_str(&format!("  entry: {} (id {})\n", m.cite(), m.entry.id));
+        }
+        if self.verdict == Verdict::Allowed
+            && let Some(b) = &self.block
+        {
+            out.push_str(&format!("  overrides: {} (id {})\n", b.cite(), b.entry.id));
+        }
+        out.push_str(&format!("  why: {}\n", self.why()));
+        out
+    }
+
     /// The entry that decides the verdict: the allow entry if any, else the enforced block
     /// entry, else the shadow entry.
     pub fn deciding(&self) -> Option<&Match<'a>> {

@@ -1,0 +1,130 @@
+//! The control socket in the lab (issue 6, "Show"): every CLI command of a running daemon,
+//! driven through its socket, as an operator would, with and without `--json`, and checked
+//! against real traffic from the client.
+
+use std::{fs, path::PathBuf, time::Duration};
+
+use blocker_tests::lab::*;
+use serde_json::Value;
+
+struct Cli {
+    binary: PathBuf,
+    socket: String,
+}
+
+impl Cli {
+    /// `blocker <args> --socket S`: (success, stdout).
+    fn run(&self, lab: &Lab, args: &[&str]) -> (bool, String) {
+        let b = self.binary.to_string_lossy();
+        let mut argv = vec![&*b];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--socket", &self.socket]);
+        let out = lab.exec_timeout(Node::Appliance, &argv, Duration::from_secs(60));
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    }
+
+    fn json(&self, lab: &Lab, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let (ok, text) = self.run(lab, &a);
+        assert!(ok, "blocker {args:?}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+}
+
+fn cell(stats: &Value, reason: &str, action: &str) -> u64 {
+    stats["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["reason"] == reason && c["action"] == action)
+        .map(|c| c["packets"].as_u64().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn every_command_works_through_the_control_socket() {
+    let mut lab = Lab::create(LabOptions::default()).unwrap();
+    lab.start_http_server().unwrap();
+    let list = lab.dir().join("block.list");
+    fs::write(&list, format!("{BLOCKED_V4}\nblocked.example\n")).unwrap();
+    let trial = lab.dir().join("trial.list");
+    fs::write(&trial, format!("{BLOCKED_V6}\n")).unwrap();
+    let config = lab.dir().join("blocker.toml");
+    fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[guards]\nmax_change_ratio = 10.0\n\
+             [[list]]\nname = \"main\"\nsource = {list:?}\n\
+             [[list]]\nname = \"trial\"\nsource = {trial:?}\nshadow = true\n",
+            lab.dir().join("state")
+        ),
+    )
+    .unwrap();
+    let cli = Cli { binary: blocker_binary().unwrap(), socket: lab.dir().join("control.sock").to_string_lossy().into_owned() };
+    let (c, s) = (config.to_string_lossy().into_owned(), cli.socket.clone());
+    let blocker = lab.start_blocker(&cli.binary, APPLIANCE_CLIENT_IF, &["--config", &c, "--socket", &s]).unwrap();
+
+    // status
+    let (ok, text) = cli.run(&lab, &["status"]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("router on {APPLIANCE_CLIENT_IF} (native XDP)")), "{text}");
+    assert!(text.contains("bypass:      off"), "{text}");
+    let status = cli.json(&lab, &["status"]);
+    assert_eq!((status["generation"].as_u64(), status["entries"].as_u64(), status["lists"].as_u64()), (Some(1), Some(3), Some(2)));
+
+    // traffic, then stats
+    assert_eq!(lab.http_get(Node::Client, BLOCKED_V4.into()), HttpOutcome::Reset);
+    assert_eq!(lab.http_get(Node::Client, BLOCKED_V6.into()), HttpOutcome::Status(200), "a shadow list blocks nothing");
+    assert_eq!(lab.http_get(Node::Client, ALLOWED_V4.into()), HttpOutcome::Status(200));
+    let stats = cli.json(&lab, &["stats"]);
+    assert!(cell(&stats, "dst_v4", "tcp_reset") >= 1, "{stats}");
+    assert!(cell(&stats, "dst_v6", "shadow") >= 1, "{stats}");
+    assert!(cell(&stats, "no_match", "pass") >= 1, "{stats}");
+    let lists = stats["lists"].as_array().unwrap();
+    assert!(lists[0]["list"] == "main" && lists[0]["packets"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(lists[1]["shadow"] == true && lists[1]["packets"].as_u64().unwrap() >= 1, "{stats}");
+    let (_, text) = cli.run(&lab, &["stats"]);
+    assert!(text.contains("tcp_reset") && text.contains("(shadow)"), "{text}");
+    assert!(!text.contains(&BLOCKED_V4.to_string()), "stats carry no addresses: {text}");
+
+    // lookup, against the live lists
+    let (ok, text) = cli.run(&lab, &["lookup", "www.blocked.example", "xblocked.example"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("www.blocked.example: blocked"), "{text}");
+    assert!(text.contains("xblocked.example: not listed"), "{text}");
+    let l = cli.json(&lab, &["lookup", &BLOCKED_V6.to_string()]);
+    assert_eq!(l["verdict"], "shadowed", "{l}");
+
+    // bypass
+    let (ok, text) = cli.run(&lab, &["bypass", "on"]);
+    assert!(ok, "{text}");
+    assert_eq!(lab.http_get(Node::Client, BLOCKED_V4.into()), HttpOutcome::Status(200), "bypass lets everything through");
+    assert_eq!(cli.json(&lab, &["status"])["bypass"], true);
+    cli.run(&lab, &["bypass", "off"]);
+    assert_eq!(lab.http_get(Node::Client, BLOCKED_V4.into()), HttpOutcome::Reset);
+
+    // lists: show, diff, reload, rollback
+    let show = cli.json(&lab, &["lists", "show"]);
+    assert_eq!(show["result"]["lists"][1]["shadow"], true);
+    fs::write(&list, format!("{BLOCKED_V4}\nblocked.example\n{ALLOWED_V6}\n")).unwrap();
+    let (ok, text) = cli.run(&lab, &["lists", "diff"]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("+ {ALLOWED_V6}/128")), "{text}");
+    assert_eq!(lab.http_get(Node::Client, ALLOWED_V6.into()), HttpOutcome::Status(200), "diff installs nothing");
+    let (ok, text) = cli.run(&lab, &["lists", "reload", "main"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("generation 2 is live"), "{text}");
+    assert_eq!(lab.http_get(Node::Client, ALLOWED_V6.into()), HttpOutcome::Reset);
+    let (ok, text) = cli.run(&lab, &["lists", "rollback"]);
+    assert!(ok, "{text}");
+    assert_eq!(lab.http_get(Node::Client, ALLOWED_V6.into()), HttpOutcome::Status(200));
+    let (ok, text) = cli.run(&lab, &["lists", "reload", "nosuchlist"]);
+    assert!(!ok && text.contains("unknown list"), "{text}");
+
+    // A stopped daemon: the CLI says so plainly.
+    blocker.stop().unwrap();
+    let (ok, text) = cli.run(&lab, &["status"]);
+    assert!(!ok && text.contains("no blocker daemon is listening"), "{text}");
+}
