@@ -8,6 +8,7 @@ pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod lists;
+pub mod metrics;
 pub mod replay;
 pub mod stoppage;
 pub mod update;
