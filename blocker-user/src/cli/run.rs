@@ -13,7 +13,7 @@ use anyhow::Context;
 use blocker_user::{
     config::ControllerConfig,
     control::{ControlServer, DEFAULT_SOCKET},
-    daemon::{Daemon, RunInfo},
+    daemon::{AttachPlan, Daemon, RunInfo},
     datapath::{Adoption, AttachMode, DEFAULT_PIN_DIR, Datapath},
     lists::Source,
     update::{ListManager, Settings, StateDir, UpdateRequest},
@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// The subscriber-facing interface to attach to (or `[datapath] subscriber`).
     #[arg(long, value_name = "IF")]
     iface: Option<String>,
+    /// Inline (bump-in-the-wire) mode: the upstream port; allowed frames are forwarded
+    /// between it and --iface (or `[datapath] internet`).
+    #[arg(long, value_name = "IF")]
+    internet_iface: Option<String>,
     #[command(flatten)]
     lists: ListArgs,
     #[command(flatten)]
@@ -124,24 +128,27 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         Some(sp) => Some(Service::start(sp)?),
         None => None,
     };
-    let pinned = options.pin_dir.is_some();
-    let att = if pinned {
-        let (att, replaced) = daemon.datapath().attach_pinned(&iface, skb_mode)?;
-        if replaced {
-            log::info!("{}: replaced the program on the pinned link in one step; no packet went unjudged", att.iface);
-        }
-        att
-    } else {
-        daemon.datapath().attach(&iface, skb_mode)?
+    let plan = AttachPlan {
+        subscriber: iface,
+        internet: a.internet_iface.clone().or(dpc.internet.clone()),
+        skb_mode,
+        pinned: options.pin_dir.is_some(),
     };
-    if att.mode == AttachMode::Generic && !skb_mode {
-        log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
+    let attached = daemon.attach(&plan)?;
+    if attached.replaced {
+        log::info!("replaced the program on the pinned link in one step; no packet went unjudged");
     }
+    for att in &attached.interfaces {
+        if att.mode == AttachMode::Generic && !skb_mode {
+            log::warn!("{}: attached in generic mode: blocking works, but at a higher cost per packet", att.iface);
+        }
+    }
+    let ifaces: Vec<String> = attached.interfaces.iter().map(|a| a.iface.clone()).collect();
     let socket = a.socket.clone().or(config.control_socket.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     daemon.set_info(RunInfo {
-        mode: "router".into(),
-        interfaces: vec![att.iface.clone()],
-        attach_mode: att.mode.name().into(),
+        mode: attached.mode.name().into(),
+        interfaces: ifaces.clone(),
+        attach_mode: attached.attach_mode().name().into(),
         pin_dir: options.pin_dir.as_ref().map(|p| p.display().to_string()),
         adopted: daemon.datapath().adoption() == Some(Adoption::Adopted),
         control_socket: socket.display().to_string(),
@@ -152,9 +159,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         ControlServer::start(&socket, Arc::new(move |req| d.handle(req)))?
     };
     println!(
-        "blocker: attached to {} ({} XDP); generation {} live; control socket {}; blocking until SIGINT/SIGTERM",
-        att.iface,
-        att.mode.name(),
+        "blocker: attached to {} ({} mode, {} XDP); generation {} live; control socket {}; blocking until SIGINT/SIGTERM",
+        ifaces.join(" and "),
+        attached.mode.name(),
+        attached.attach_mode().name(),
         view.generation,
         control.path().display()
     );
@@ -181,11 +189,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     match &options.pin_dir {
         Some(dir) => println!(
             "blocker: exiting; the program stays attached to {} with generation {} (pinned in {}; `blocker detach` removes it); counters:",
-            att.iface,
+            ifaces.join(" and "),
             daemon.view().generation,
             dir.display()
         ),
-        None => println!("blocker: detaching from {}; counters:", att.iface),
+        None => println!("blocker: detaching from {}; counters:", ifaces.join(" and ")),
     }
     print!("{}", counters.render());
     // Per list entry: where the entry is, never what it names (a log must not leak the list).

@@ -55,6 +55,10 @@ pub struct DatapathSection {
     /// The subscriber-facing interface: XDP judges what it receives.
     #[serde(default)]
     pub subscriber: Option<String>,
+    /// Inline (bump-in-the-wire) mode: the upstream port. Allowed frames are forwarded between
+    /// it and `subscriber`; without it, router mode (allowed packets go to the kernel).
+    #[serde(default)]
+    pub internet: Option<String>,
     /// Use generic (skb) XDP even where the driver has native XDP.
     #[serde(default)]
     pub skb_mode: bool,

@@ -5,10 +5,12 @@
 //! the install itself, so packets, counters and the bypass switch never wait on a list server.
 //! `lists show` reads a view refreshed after each change, so it never waits either.
 
+mod attach;
 mod info;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+pub use attach::{AttachPlan, Attached, RunMode};
 pub use info::{ListHits, RunInfo, Stats, Status};
 
 use crate::{

@@ -34,6 +34,8 @@ pub enum DatapathError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("the program was loaded without a pin directory")]
     NotPinned,
     #[error("cannot attach to {iface}: {source}")]

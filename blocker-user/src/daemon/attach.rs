@@ -1,0 +1,66 @@
+//! Where and how the program is attached: router mode (XDP on the subscriber-facing interface,
+//! allowed packets continue into the kernel's routing) or inline mode (bump in the wire:
+//! allowed frames are forwarded port to port). Pinned links survive the daemon.
+
+use serde::Serialize;
+
+use super::Daemon;
+use crate::datapath::{AttachMode, Attachment, DatapathError};
+
+/// What `run` asked for, from `[datapath]` and the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachPlan {
+    /// The subscriber-facing interface: the program judges what it receives.
+    pub subscriber: String,
+    /// Inline mode: the upstream port; frames are forwarded between the two ports.
+    pub internet: Option<String>,
+    pub skb_mode: bool,
+    /// Pin the links (the datapath was loaded with a pin directory).
+    pub pinned: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    Router,
+    Inline,
+}
+
+impl RunMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunMode::Router => "router",
+            RunMode::Inline => "inline",
+        }
+    }
+}
+
+/// What was attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attached {
+    pub mode: RunMode,
+    pub interfaces: Vec<Attachment>,
+    /// A pinned link of a previous daemon now runs this program.
+    pub replaced: bool,
+}
+
+impl Attached {
+    /// The weakest attach mode among the interfaces (generic if any is generic).
+    pub fn attach_mode(&self) -> AttachMode {
+        if self.interfaces.iter().any(|a| a.mode == AttachMode::Generic) { AttachMode::Generic } else { AttachMode::Native }
+    }
+}
+
+impl Daemon {
+    pub fn attach(&self, plan: &AttachPlan) -> Result<Attached, DatapathError> {
+        if let Some(internet) = &plan.internet {
+            return Err(DatapathError::Unsupported(format!(
+                "inline mode (subscriber port {}, internet port {internet}) is not available in this build",
+                plan.subscriber
+            )));
+        }
+        let mut dp = self.datapath();
+        let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
+        Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced })
+    }
+}
