@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | test | demo | bench`.
+//! Project tasks: `cargo xtask setup | test | demo | bench | package`.
 //!
 //! One entry point for everything that needs the machine prepared (nightly + rust-src,
 //! bpf-linker, apt packages) or root (the namespace lab), so a newcomer, a developer and CI all
@@ -8,12 +8,13 @@ mod apt;
 mod bench;
 mod bpf_linker;
 mod demo;
+mod package;
 mod process;
 mod setup;
 mod test;
 mod toolchain;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +45,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the Debian package blocker_<version>_<arch>.deb (release binary, systemd unit,
+    /// configuration) and check its contents.
+    Package {
+        /// Where the .deb goes (default target/package).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +62,7 @@ fn main() -> ExitCode {
         Task::Test { args } => test::run(&args),
         Task::Demo => demo::run(),
         Task::Bench { args } => bench::run_bench(&args),
+        Task::Package { out } => package::run(out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
