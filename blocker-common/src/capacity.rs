@@ -14,3 +14,6 @@ pub const ALLOW_PREFIXES: u32 = 1 << 18;
 pub const fn per_generation(capacity: u32) -> u32 {
     capacity / 2
 }
+
+/// FLOWS: TCP flows whose ClientHello or request head is being read, or that are blocked.
+pub const FLOWS: u32 = 1 << 15;

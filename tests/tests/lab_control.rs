@@ -32,6 +32,22 @@ impl Cli {
     }
 }
 
+/// One sample of `/metrics` scraped in the appliance namespace, by its exact series name.
+fn scrape(lab: &Lab) -> String {
+    lab.exec_ok(Node::Appliance, &["curl", "-sS", "--max-time", "5", &format!("http://{METRICS}/metrics")]).unwrap()
+}
+
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+const METRICS: &str = "127.0.0.1:9464";
+
 fn cell(stats: &Value, reason: &str, action: &str) -> u64 {
     stats["counters"]
         .as_array()
@@ -64,7 +80,8 @@ fn every_command_works_through_the_control_socket() {
     .unwrap();
     let cli = Cli { binary: blocker_binary().unwrap(), socket: lab.dir().join("control.sock").to_string_lossy().into_owned() };
     let (c, s) = (config.to_string_lossy().into_owned(), cli.socket.clone());
-    let blocker = lab.start_blocker(&cli.binary, APPLIANCE_CLIENT_IF, &["--config", &c, "--socket", &s]).unwrap();
+    let blocker = lab.start_blocker(&cli.binary, APPLIANCE_CLIENT_IF, &["--config", &c, "--socket", &s, "--metrics", METRICS]).unwrap();
+    let before = scrape(&lab);
 
     // status
     let (ok, text) = cli.run(&lab, &["status"]);
@@ -89,6 +106,21 @@ fn every_command_works_through_the_control_socket() {
     assert!(text.contains("tcp_reset") && text.contains("(shadow)"), "{text}");
     assert!(!text.contains(&BLOCKED_V4.to_string()), "stats carry no addresses: {text}");
 
+    // metrics: the counters moved with the traffic, and carry no subscriber or list data.
+    let after = scrape(&lab);
+    let resets = r#"blocker_packets_total{action="tcp_reset",reason="dst_v4"}"#;
+    let before_resets = before.lines().any(|l| l.starts_with(resets)).then(|| sample(&before, resets)).unwrap_or(0.0);
+    assert!(sample(&after, resets) > before_resets, "{after}");
+    assert!(sample(&after, r#"blocker_packets_total{action="shadow",reason="dst_v6"}"#) >= 1.0, "{after}");
+    assert_eq!(sample(&after, r#"blocker_list_entries{list="main",shadow="false"}"#), 2.0);
+    assert!(sample(&after, r#"blocker_list_hits_total{list="trial",shadow="true"}"#) >= 1.0);
+    assert_eq!(sample(&after, "blocker_generation"), 1.0);
+    assert_eq!(sample(&after, "blocker_bypass"), 0.0);
+    assert_eq!(sample(&after, r#"blocker_attach_mode{mode="native"}"#), 1.0);
+    for secret in [BLOCKED_V4.to_string(), CLIENT_V4.to_string(), "blocked.example".into()] {
+        assert!(!after.contains(&secret), "metrics must not carry {secret}");
+    }
+
     // lookup, against the live lists
     let (ok, text) = cli.run(&lab, &["lookup", "www.blocked.example", "xblocked.example"]);
     assert!(ok, "{text}");
@@ -102,6 +134,7 @@ fn every_command_works_through_the_control_socket() {
     assert!(ok, "{text}");
     assert_eq!(lab.http_get(Node::Client, BLOCKED_V4.into()), HttpOutcome::Status(200), "bypass lets everything through");
     assert_eq!(cli.json(&lab, &["status"])["bypass"], true);
+    assert_eq!(sample(&scrape(&lab), "blocker_bypass"), 1.0);
     cli.run(&lab, &["bypass", "off"]);
     assert_eq!(lab.http_get(Node::Client, BLOCKED_V4.into()), HttpOutcome::Reset);
 

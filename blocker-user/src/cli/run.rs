@@ -16,6 +16,7 @@ use blocker_user::{
     daemon::{AttachPlan, Daemon, RunInfo},
     datapath::{Adoption, AttachMode, DEFAULT_PIN_DIR, Datapath},
     lists::Source,
+    metrics::MetricsServer,
     update::{ListManager, Settings, StateDir, UpdateRequest},
 };
 use clap::Args;
@@ -57,6 +58,9 @@ pub struct RunArgs {
     /// /sys/fs/bpf/blocker): blocking goes on when the daemon exits, and the next one adopts.
     #[arg(long, value_name = "DIR", conflicts_with = "no_pin")]
     pin_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics here (overrides `metrics_listen`), e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     /// Pin nothing: the program is detached when `run` exits (trials, demos, tests).
     #[arg(long)]
     no_pin: bool,
@@ -157,6 +161,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let control = {
         let d = daemon.clone();
         ControlServer::start(&socket, Arc::new(move |req| d.handle(req)))?
+    };
+    let _metrics = match a.metrics.or(config.metrics_listen) {
+        Some(addr) => {
+            let d = daemon.clone();
+            let server = MetricsServer::start(addr, Arc::new(move || d.snapshot())).context("starting the metrics server")?;
+            log::info!("metrics: http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
     };
     println!(
         "blocker: attached to {} ({} mode, {} XDP); generation {} live; control socket {}; blocking until SIGINT/SIGTERM",

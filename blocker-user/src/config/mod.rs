@@ -37,6 +37,10 @@ pub struct ControllerConfig {
     /// The control socket the CLI talks to (default /run/blocker/control.sock).
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://<addr>/metrics` (e.g. "127.0.0.1:9464"); off when
+    /// absent. Aggregate only: no subscriber, address or name labels.
+    #[serde(default)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Where the data plane attaches and how.
     #[serde(default)]
     pub datapath: Option<DatapathSection>,

@@ -7,6 +7,7 @@
 
 mod attach;
 mod info;
+mod metrics;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -27,6 +28,7 @@ pub struct Daemon {
     /// The live set, for lookups and per-list counts without waiting on an update.
     live: RwLock<Arc<ListSet>>,
     info: RwLock<RunInfo>,
+    tally: metrics::Tally,
 }
 
 /// The datapath as an installer, locked only while it installs or switches.
@@ -48,7 +50,7 @@ impl Installer for Locked<'_> {
 
 /// A poisoned lock means a thread panicked while holding it; the data (maps, lists) is still
 /// whole, since every change to them is a single install or switch.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -62,6 +64,7 @@ impl Daemon {
             view: RwLock::new(view),
             live: RwLock::new(live),
             info: RwLock::new(RunInfo::default()),
+            tally: metrics::Tally::default(),
         })
     }
 
@@ -99,6 +102,7 @@ impl Daemon {
         self.refresh(&m);
         if let Ok(Some(r)) = &r {
             log_report(r);
+            self.tally.report(r);
         }
         r
     }
@@ -109,7 +113,10 @@ impl Daemon {
         let r = m.update(&mut Locked(&self.dp), req);
         self.refresh(&m);
         match &r {
-            Ok(r) if !req.dry_run => log_report(r),
+            Ok(r) if !req.dry_run => {
+                log_report(r);
+                self.tally.report(r);
+            }
             Ok(_) => {}
             Err(e) => log::error!("list update failed: {e}; the live generation stays"),
         }
@@ -121,7 +128,10 @@ impl Daemon {
         let r = m.rollback(&mut Locked(&self.dp));
         self.refresh(&m);
         match &r {
-            Ok(r) => log::warn!("{r}"),
+            Ok(r) => {
+                log::warn!("{r}");
+                self.tally.rolled_back(&m.view().lists.iter().map(|l| l.name.clone()).collect::<Vec<_>>());
+            }
             Err(e) => log::error!("rollback failed: {e}"),
         }
         r

@@ -6,6 +6,7 @@ mod coarse;
 mod counters;
 mod dns;
 mod error;
+mod flows;
 mod generation;
 mod install;
 mod mmap;

@@ -1,0 +1,22 @@
+//! How full the flow-state table is: the sum of FLOW_FILTER's per-bucket counts, which the
+//! program raises when it stores flow state and lowers when it removes it. (The LRU table
+//! evicts its oldest flows when full; a count near capacity means readers lose state.)
+
+use aya::maps::Map;
+
+use super::{Datapath, DatapathError, mmap::MappedArray};
+
+/// FLOW_FILTER's buckets (blocker-ebpf/src/flow.rs).
+const FILTER_BUCKETS: usize = 1 << 16;
+
+impl Datapath {
+    /// Flows with state now (an upper bound: LRU evictions are not seen by the counts).
+    pub fn flow_entries(&self) -> Result<u64, DatapathError> {
+        let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
+        let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
+        let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS / 2)?;
+        // Two u32 counts per u64 word.
+        let sum = mapped.words_mut().iter().map(|w| (*w as u32) as u64 + (*w >> 32)).sum();
+        Ok(sum)
+    }
+}
