@@ -224,16 +224,27 @@ impl Daemon {
     }
 }
 
+/// One structured event per list outcome (fields for log shippers), and one per new
+/// generation. Counts and places only: never an entry.
 fn log_report(r: &UpdateReport) {
     for l in &r.lists {
+        let (added, removed) = l.diff.as_ref().map(|d| (d.added, d.removed)).unwrap_or((0, 0));
+        let kind = l.kind.as_deref().unwrap_or("");
         match l.result.as_str() {
-            "refused" | "failed" => log::warn!("{}", l.log_line()),
-            "unchanged" | "not_modified" => log::debug!("{}", l.log_line()),
-            _ => log::info!("{}", l.log_line()),
+            "refused" | "failed" => tracing::warn!(list = %l.list, result = %l.result, kind, "{}", l.log_line()),
+            "unchanged" | "not_modified" => tracing::debug!(list = %l.list, result = %l.result, "{}", l.log_line()),
+            _ => tracing::info!(list = %l.list, result = %l.result, added, removed, "{}", l.log_line()),
         }
     }
     if let (Some(i), crate::update::Outcome::Applied { generation } | crate::update::Outcome::Restored { generation }) = (&r.install, &r.outcome) {
-        log::info!(
+        tracing::info!(
+            generation,
+            block_v4 = i.block_v4,
+            block_v6 = i.block_v6,
+            names_block = i.names_block,
+            shadow_prefixes = i.shadow_prefixes,
+            shadow_names = i.shadow_names,
+            install_ms = i.elapsed.as_millis() as u64,
             "generation {generation} live: {} + {} block prefixes (IPv4 + IPv6), {} + {} allow, {} block + {} allow names, {} + {} in shadow mode (prefixes + names); installed in {:?}",
             i.block_v4, i.block_v6, i.allow_v4, i.allow_v6, i.names_block, i.names_allow, i.shadow_prefixes, i.shadow_names, i.elapsed
         );
