@@ -156,6 +156,18 @@ fn every_command_works_through_the_control_socket() {
     let (ok, text) = cli.run(&lab, &["lists", "reload", "nosuchlist"]);
     assert!(!ok && text.contains("unknown list"), "{text}");
 
+    // SIGHUP reads the configuration again: the trial list is dropped, and its address,
+    // counted before, is now not listed at all.
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, &text[..text.find("[[list]]\nname = \"trial\"").unwrap()]).unwrap();
+    lab.exec_ok(Node::Appliance, &["kill", "-HUP", &blocker.pid().to_string()]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cli.json(&lab, &["lookup", &BLOCKED_V6.to_string()])["verdict"] != "not_listed" {
+        assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload the configuration");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cli.json(&lab, &["lists", "show"])["result"]["lists"].as_array().unwrap().len(), 1);
+
     // A stopped daemon: the CLI says so plainly.
     blocker.stop().unwrap();
     let (ok, text) = cli.run(&lab, &["status"]);

@@ -184,8 +184,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     'run: loop {
         for sig in signals.pending() {
             if sig == SIGHUP {
-                log::info!("SIGHUP: pulling every list");
-                let _ = daemon.update(&UpdateRequest::default());
+                reload(&a, &daemon);
             } else {
                 break 'run;
             }
@@ -223,4 +222,27 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP: read the configuration again (lists, signing key, guards) and pull every list. A
+/// configuration that does not load is logged and the running one kept. Interfaces, pinning
+/// and the stop page are set at start: changing them needs a restart (gapless with pinning).
+fn reload(a: &RunArgs, daemon: &Daemon) {
+    if let Some(path) = &a.config {
+        let loaded = ControllerConfig::load(path).map_err(anyhow::Error::from).and_then(|c| {
+            let mut s = Settings::from_config(&c)?;
+            s.add_files(&a.lists.lists, &a.lists.allow)?;
+            Ok(s)
+        });
+        match loaded {
+            Ok(settings) => {
+                log::info!("SIGHUP: {} reloaded ({} lists); [datapath] and [stop_page] changes apply at the next start", path.display(), settings.specs.len());
+                daemon.set_settings(settings);
+            }
+            Err(e) => log::error!("SIGHUP: {}: {e:#}; keeping the running configuration", path.display()),
+        }
+    } else {
+        log::info!("SIGHUP: pulling every list");
+    }
+    let _ = daemon.update(&UpdateRequest::default());
 }

@@ -137,6 +137,13 @@ impl Daemon {
         r
     }
 
+    /// Replaces the list settings (SIGHUP with a changed configuration).
+    pub fn set_settings(&self, settings: crate::update::Settings) {
+        let mut m = lock(&self.manager);
+        m.set_settings(settings);
+        self.refresh(&m);
+    }
+
     /// Pulls the lists whose poll interval has passed.
     pub fn poll_due(&self) {
         let due = lock(&self.manager).due(std::time::Instant::now());

@@ -115,6 +115,18 @@ impl ListManager {
         &self.settings
     }
 
+    /// Takes new settings (a reloaded configuration): lists added are pulled at the next
+    /// update, lists removed leave the next generation, polls follow the new intervals.
+    pub fn set_settings(&mut self, settings: Settings) {
+        let now = Instant::now();
+        self.next_poll.retain(|name, _| settings.specs.iter().any(|s| &s.name == name && s.poll.is_some()));
+        for s in settings.specs.iter().filter(|s| s.poll.is_some()) {
+            self.next_poll.entry(s.name.clone()).or_insert(now);
+        }
+        self.status.retain(|name, _| settings.specs.iter().any(|s| &s.name == name));
+        self.settings = settings;
+    }
+
     /// The live set (empty before the first install).
     pub fn live(&self) -> Arc<ListSet> {
         self.current.as_ref().map(|g| g.set.clone()).unwrap_or_default()
@@ -207,6 +219,9 @@ impl ListManager {
         let wanted = |name: &str| req.lists.is_empty() || req.lists.iter().any(|n| n == name);
         let live_versions = self.current.as_ref().map(|g| g.versions.clone()).unwrap_or_default();
         let mut candidate = live_versions.clone();
+        // Lists no longer configured leave the next generation.
+        candidate.retain(|name, _| self.settings.spec(name).is_some());
+        let dropped = candidate.len() != live_versions.len();
         let mut outcomes: BTreeMap<String, ListOutcome> = BTreeMap::new();
         let mut held: BTreeMap<String, Held> = BTreeMap::new();
         let mut changed: BTreeSet<String> = BTreeSet::new();
@@ -333,7 +348,7 @@ impl ListManager {
         report.elapsed = start.elapsed();
 
         if req.dry_run {
-            report.outcome = if changed.is_empty() { Outcome::Unchanged } else { Outcome::DryRun };
+            report.outcome = if changed.is_empty() && !dropped { Outcome::Unchanged } else { Outcome::DryRun };
             return Ok(report);
         }
         self.record_status(&report);
@@ -348,7 +363,7 @@ impl ListManager {
                 }
             }
         }
-        if changed.is_empty() && self.current.is_some() {
+        if changed.is_empty() && !dropped && self.current.is_some() {
             report.outcome = if held.is_empty() { Outcome::Unchanged } else { Outcome::Refused };
             return Ok(report);
         }

@@ -358,3 +358,30 @@ fn the_view_shows_each_list_and_its_last_result() {
     assert!(text.contains("shadow"), "{text}");
     let _ = ListKind::Block;
 }
+
+#[test]
+fn new_settings_add_and_drop_lists_at_the_next_update() {
+    let b = Bench::new("settings");
+    b.write("a.txt", "192.0.2.1\n");
+    b.write("b.txt", "example.com\n");
+    let mut m = b.manager(&format!("{}{}", b.list("a"), b.list("b")));
+    let mut k = Recorder::default();
+    m.update(&mut k, &all()).unwrap();
+    // Dropping a list whose source did not change still makes a new generation.
+    let text = format!("state_dir = {:?}\n{}", b.path("state"), b.list("a"));
+    let c = ControllerConfig::parse(&b.path("blocker.toml"), &text).unwrap();
+    m.set_settings(Settings::from_config(&c).unwrap());
+    let r = m.update(&mut k, &all()).unwrap();
+    assert_eq!(r.outcome, Outcome::Applied { generation: 2 }, "{r}");
+    assert_eq!(entries(&m), vec!["192.0.2.1/32"]);
+    // The operator adds list b and removes list a from the configuration (with the strict
+    // default guard: removing a whole list on purpose is not an update to refuse).
+    let text = format!("state_dir = {:?}\n{}", b.path("state"), b.list("b"));
+    let c = ControllerConfig::parse(&b.path("blocker.toml"), &text).unwrap();
+    m.set_settings(Settings::from_config(&c).unwrap());
+    let r = m.update(&mut k, &all()).unwrap();
+    assert_eq!(r.outcome, Outcome::Applied { generation: 3 }, "{r}");
+    assert_eq!(entries(&m), vec!["example.com"]);
+    assert_eq!(r.diff.list("a").unwrap().removed, 1);
+    assert_eq!(m.view().lists.len(), 1);
+}
