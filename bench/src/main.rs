@@ -1,12 +1,19 @@
-//! `blocker-bench micro`: what the XDP program costs per packet, by traffic class and list
-//! size, measured as ns above an empty XDP program in the same run (design.md §5: absolute
-//! times on a shared VM are noise; the difference within one run is what counts).
+//! `blocker-bench [micro] [control]` (both when none is named; needs root).
 //!
-//! Each class is many distinct frames (not one hot frame), each run `--repeat` times in the
-//! kernel (BPF_PROG_TEST_RUN), alternating with the empty program frame by frame, over several
-//! rounds; the report is the median round. Results go to `bench/results/` as CSV and Markdown.
+//! `micro`: what the XDP program costs per packet, by traffic class and list size, measured as
+//! ns above an empty XDP program in the same run (design.md §5: absolute times on a shared VM
+//! are noise; the difference within one run is what counts). Each class is many distinct
+//! frames (not one hot frame), each run `--repeat` times in the kernel (BPF_PROG_TEST_RUN),
+//! alternating with the empty program frame by frame, over several rounds; the report is the
+//! median round.
+//!
+//! `control`: what the controller pays to load and swap large lists: time, peak memory, kernel
+//! memory per entry (control.rs).
+//!
+//! Results go to `bench/results/` as CSV and Markdown (micro.*, control.*).
 
 mod classes;
+mod control;
 mod lists;
 mod report;
 
@@ -14,11 +21,22 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Per-packet cost of the XDP program by traffic class and list size.
+    Micro,
+    /// Time and memory to load and swap large lists.
+    Control,
+}
 
 #[derive(Parser, Debug)]
-#[command(about = "Per-packet cost of the blocker XDP program (needs root)")]
+#[command(about = "Benchmarks of blocker: per-packet cost of the XDP program, and the control plane's load and swap (needs root)")]
 struct Args {
+    /// What to run; both when none is named.
+    #[arg(value_enum)]
+    modes: Vec<Mode>,
     /// List sizes to measure: that many prefixes AND that many names.
     #[arg(long, value_delimiter = ',', default_value = "0,10000")]
     sizes: Vec<usize>,
@@ -31,13 +49,40 @@ struct Args {
     /// Rounds per class; the median is reported.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Where the CSV and Markdown report go.
+    /// Where the CSV and Markdown reports go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// control: list sizes, that many names AND that many prefixes.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    control_sizes: Vec<usize>,
+    /// control: share of each list that changes from one generation to the next.
+    #[arg(long, default_value_t = 0.01)]
+    control_change: f64,
+    /// Internal: measure one control size in this process and print the result.
+    #[arg(long, hide = true)]
+    control_child: Option<usize>,
+    /// Internal: with --control-child, time the stages of a swap instead.
+    #[arg(long, hide = true)]
+    control_profile: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
+    if let Some(size) = a.control_child {
+        return control::child(size, a.control_change, a.control_profile);
+    }
+    let all = a.modes.is_empty();
+    if all || a.modes.contains(&Mode::Micro) {
+        micro(&a)?;
+    }
+    if all || a.modes.contains(&Mode::Control) {
+        let (rows, stages) = control::run(&a.control_sizes, a.control_change)?;
+        report::write_control(&a.out, &rows, &stages, a.control_change)?;
+    }
+    Ok(())
+}
+
+fn micro(a: &Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &size in &a.sizes {
         let set = lists::synthetic(size);

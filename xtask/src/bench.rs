@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: the micro benchmark (bench/), built in release mode and run as root,
-//! writing `bench/results/micro.{csv,md}`.
+//! `cargo xtask bench [micro|control] [options]`: the benchmarks (bench/), built in release mode
+//! and run as root; both when neither is named. Results in `bench/results/{micro,control}.{csv,md}`.
 
 use anyhow::{Result, bail};
 
