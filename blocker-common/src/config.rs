@@ -11,6 +11,10 @@ pub const FLAG_TCP_RESET: u32 = 1 << 1;
 pub const FLAG_V6_ALL_EXACT: u32 = 1 << 2;
 /// Answer blocked HTTP requests with the stop-page response (STOP_PAGE) instead of a reset.
 pub const FLAG_STOP_PAGE: u32 = 1 << 3;
+/// Inline (bump-in-the-wire) mode: frames that pass are redirected out of the internet port
+/// (`PORTS[0]`) instead of continuing into the kernel stack. Replies still go back out of
+/// the port the frame came in on (XDP_TX).
+pub const FLAG_INLINE: u32 = 1 << 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
-    /// Continue into the kernel stack (router mode).
+    /// Continue: into the kernel stack (router mode), or out of the other port (inline mode).
     Pass = 0,
     /// Silently discard.
     Drop = 1,
@@ -53,7 +53,8 @@ impl Action {
         }
     }
 
-    /// True for the actions under which the frame continues into the kernel stack.
+    /// True for the actions under which the frame continues: into the kernel stack (router
+    /// mode) or out of the other port (inline mode).
     pub const fn passes(self) -> bool {
         matches!(self, Action::Pass | Action::Shadow)
     }
@@ -108,10 +109,13 @@ pub enum Reason {
     HttpUnparsed = 18,
     /// A segment ahead of a gap while an HTTP request head was incomplete: dropped.
     HttpOutOfOrder = 19,
+    /// Inline mode: a frame the internet port received, forwarded to the subscriber port
+    /// unjudged (the program there, `blocker_wire`, blocks nothing).
+    FromInternet = 20,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Reason::NoMatch,
         Reason::NotIp,
         Reason::Bypass,
@@ -132,6 +136,7 @@ impl Reason {
         Reason::HttpPending,
         Reason::HttpUnparsed,
         Reason::HttpOutOfOrder,
+        Reason::FromInternet,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -156,6 +161,7 @@ impl Reason {
             Reason::HttpPending => "http_pending",
             Reason::HttpUnparsed => "http_unparsed",
             Reason::HttpOutOfOrder => "http_out_of_order",
+            Reason::FromInternet => "from_internet",
         }
     }
 

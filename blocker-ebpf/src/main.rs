@@ -2,7 +2,9 @@
 //!
 //! One pass per frame: parse the headers into a `Packet` (parse.rs), decide (decide.rs), then
 //! act and count (verdict.rs). Anything unexpected passes the frame and is counted: the program
-//! fails open, and it never returns XDP_ABORTED.
+//! fails open, and it never returns XDP_ABORTED. In inline mode a second program,
+//! `blocker_wire`, sits on the internet port and forwards what it receives, unjudged, to the
+//! subscriber port.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
@@ -54,6 +56,14 @@ mod programs {
     pub fn blocker(ctx: XdpContext) -> u32 {
         let verdict = crate::decide::judge(&ctx);
         crate::verdict::apply(&ctx, verdict)
+    }
+
+    /// Inline mode's internet port: forwards every frame to the subscriber port through
+    /// `PORTS[1]`, unjudged (blocking applies to the subscriber-to-internet direction only),
+    /// counted as `from_internet`.
+    #[xdp]
+    pub fn blocker_wire(ctx: XdpContext) -> u32 {
+        crate::verdict::from_internet(&ctx)
     }
 
     /// Passes everything. Attached to the far end of a veth pair it enables the NAPI path that

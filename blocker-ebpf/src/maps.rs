@@ -6,7 +6,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use blocker_common::{
     capacity, coarse,
@@ -29,6 +29,12 @@ use crate::{
 /// Run-time switches (bypass, reset-or-drop, live slot). One entry; read once per packet.
 #[map]
 pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+/// Inline mode's two ports, for `bpf_redirect_map`: entry 0 is the internet port (where the
+/// subscriber port's passing frames go), entry 1 the subscriber port (where the internet port's
+/// frames go). Empty in router mode.
+#[map]
+pub static PORTS: DevMap = DevMap::with_max_entries(2, 0);
 
 /// Packets and bytes per (reason, action), per CPU; summed by the controller.
 #[map]

@@ -1,8 +1,14 @@
 //! Acting on a verdict: the one place that spells XDP return codes, and the one place that
 //! counts. A reset that cannot be built falls back to a drop and is counted as one.
+//!
+//! Where a passing frame goes depends on the run mode: in router mode it continues into the
+//! kernel stack (XDP_PASS); in inline mode (`FLAG_INLINE`) it is redirected out of the other
+//! port through `PORTS`. A redirect whose port entry is missing falls back to XDP_PASS, so a
+//! half-configured inline appliance still fails open into its own stack.
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use blocker_common::{
+    config::FLAG_INLINE,
     counters::{ACTION_SLOTS, CELLS, cell_index},
     verdict::{Action, Reason},
 };
@@ -10,9 +16,14 @@ use blocker_common::{
 use crate::{
     cursor::frame_len,
     decide::Verdict,
-    maps::{CONFIG, COUNTERS, ENTRY_HITS},
+    maps::{CONFIG, COUNTERS, ENTRY_HITS, PORTS},
     reply, stop_page,
 };
+
+/// `PORTS` entry of the internet port: where the subscriber port's passing frames go.
+const TO_INTERNET: u32 = 0;
+/// `PORTS` entry of the subscriber port: where the internet port's frames go.
+const TO_SUBSCRIBER: u32 = 1;
 
 #[inline(always)]
 pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
@@ -35,9 +46,39 @@ pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
         count_entry(v.entry);
     }
     match action {
-        Action::Pass | Action::Shadow => xdp_action::XDP_PASS,
+        Action::Pass | Action::Shadow => {
+            if inline() {
+                forward(TO_INTERNET)
+            } else {
+                xdp_action::XDP_PASS
+            }
+        }
         Action::Drop => xdp_action::XDP_DROP,
         Action::TcpReset | Action::DnsAnswer | Action::StopPage => xdp_action::XDP_TX,
+    }
+}
+
+/// Inline mode, the internet port: every frame goes to the subscriber port unjudged, counted
+/// as `from_internet`/`pass`.
+#[inline(always)]
+pub fn from_internet(ctx: &XdpContext) -> u32 {
+    count(Reason::FromInternet as u8, Action::Pass as u8, frame_len(ctx));
+    forward(TO_SUBSCRIBER)
+}
+
+#[inline(always)]
+fn inline() -> bool {
+    match CONFIG.get(0) {
+        Some(c) => c.flags & FLAG_INLINE != 0,
+        None => false,
+    }
+}
+
+/// Redirects the frame out of the port in `PORTS[port]`; XDP_PASS when that entry is missing.
+#[inline(always)]
+fn forward(port: u32) -> u32 {
+    match PORTS.redirect(port, xdp_action::XDP_PASS as u64) {
+        Ok(code) | Err(code) => code,
     }
 }
 

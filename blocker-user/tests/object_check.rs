@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use blocker_user::datapath::{MAPS, PASS_PROGRAM, PROGRAM, object};
+use blocker_user::datapath::{MAPS, PINNED_MAPS, PROGRAMS, object};
 use elf::{Object, ObjectSection, ObjectSymbol};
 
 fn symbols_in(section: &str) -> BTreeSet<String> {
@@ -31,10 +31,17 @@ fn every_map_the_controller_uses_is_defined() {
 }
 
 #[test]
-fn both_programs_are_xdp_programs() {
+fn every_pinned_map_is_a_map_the_controller_uses() {
+    for m in PINNED_MAPS {
+        assert!(MAPS.contains(m), "pinned map {m} is not in MAPS");
+    }
+}
+
+#[test]
+fn every_program_is_an_xdp_program() {
     let programs = symbols_in("xdp");
-    for p in [PROGRAM, PASS_PROGRAM] {
-        assert!(programs.contains(p), "program {p} missing; xdp section has {programs:?}");
+    for p in PROGRAMS {
+        assert!(programs.contains(*p), "program {p} missing; xdp section has {programs:?}");
     }
 }
 

@@ -52,15 +52,27 @@ impl Attached {
 }
 
 impl Daemon {
+    /// Router mode: the blocking program on the subscriber port; passing frames continue into
+    /// the kernel stack. Inline mode: the ports go into `PORTS`, `blocker_wire` goes on the
+    /// internet port first (so replies find their way back the moment the subscriber side
+    /// forwards), then the blocking program on the subscriber port.
     pub fn attach(&self, plan: &AttachPlan) -> Result<Attached, DatapathError> {
-        if let Some(internet) = &plan.internet {
+        let mut dp = self.datapath();
+        let Some(internet) = &plan.internet else {
+            // Also undoes inline mode kept in adopted maps.
+            dp.clear_ports()?;
+            let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
+            return Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced });
+        };
+        if *internet == plan.subscriber {
             return Err(DatapathError::Unsupported(format!(
-                "inline mode (subscriber port {}, internet port {internet}) is not available in this build",
-                plan.subscriber
+                "inline mode needs two ports: the internet port is the subscriber port ({internet})"
             )));
         }
-        let mut dp = self.datapath();
-        let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
-        Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced })
+        dp.set_ports(&plan.subscriber, internet)?;
+        let (wire, wire_replaced) =
+            if plan.pinned { dp.attach_wire_pinned(internet, plan.skb_mode)? } else { (dp.attach_wire(internet, plan.skb_mode)?, false) };
+        let (sub, sub_replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
+        Ok(Attached { mode: RunMode::Inline, interfaces: vec![sub, wire], replaced: wire_replaced || sub_replaced })
     }
 }

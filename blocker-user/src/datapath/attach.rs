@@ -4,7 +4,7 @@
 
 use aya::programs::XdpMode;
 
-use super::{Datapath, DatapathError, PROGRAM};
+use super::{Datapath, DatapathError, PROGRAM, WIRE_PROGRAM};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum AttachMode {
@@ -30,9 +30,30 @@ pub struct Attachment {
 }
 
 impl Datapath {
-    /// Attaches to `iface`. With `force_generic` skips the native attempt.
+    /// Attaches the blocking program to `iface`. With `force_generic` skips the native attempt.
     pub fn attach(&mut self, iface: &str, force_generic: bool) -> Result<Attachment, DatapathError> {
-        let prog = self.program_mut(PROGRAM)?;
+        self.attach_program(PROGRAM, iface, force_generic)
+    }
+
+    /// Inline mode: attaches the forwarding program (`blocker_wire`) to the internet port
+    /// `iface`; it sends every frame that port receives to the subscriber port in `PORTS`
+    /// (`set_ports`). Native mode, falling back to generic like `attach`.
+    pub fn attach_wire(&mut self, iface: &str, force_generic: bool) -> Result<Attachment, DatapathError> {
+        self.load_wire()?;
+        self.attach_program(WIRE_PROGRAM, iface, force_generic)
+    }
+
+    /// Loads `blocker_wire` into the kernel if it is not yet: router mode never needs it.
+    pub(super) fn load_wire(&mut self) -> Result<(), DatapathError> {
+        let prog = self.program_mut(WIRE_PROGRAM)?;
+        if prog.fd().is_err() {
+            prog.load().map_err(|source| DatapathError::Program { name: WIRE_PROGRAM, source })?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn attach_program(&mut self, name: &'static str, iface: &str, force_generic: bool) -> Result<Attachment, DatapathError> {
+        let prog = self.program_mut(name)?;
         let mut native_error = None;
         if !force_generic {
             match prog.attach(iface, XdpMode::Driver) {

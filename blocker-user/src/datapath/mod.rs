@@ -13,6 +13,7 @@ mod mmap;
 mod names;
 pub mod object;
 mod pin;
+mod ports;
 mod stop_page;
 mod testrun;
 
@@ -31,15 +32,19 @@ pub use install::InstallReport;
 pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};
 pub use pin::{Adoption, DEFAULT_PIN_DIR, Detached, PINNED_MAPS, detach_all, fingerprint, pinned_links};
+pub use ports::Ports;
 pub use testrun::{RunOutcome, XdpAction};
 
 /// Names of the programs and maps in the object; the object check test asserts all exist.
 pub const PROGRAM: &str = "blocker";
 pub const PASS_PROGRAM: &str = "blocker_pass";
+/// Inline mode's program on the internet port: forwards every frame to the subscriber port.
+pub const WIRE_PROGRAM: &str = "blocker_wire";
+pub const PROGRAMS: &[&str] = &[PROGRAM, PASS_PROGRAM, WIRE_PROGRAM];
 pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
     "HASH_KEYS", "NAMES", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "TLS_SCRATCH", "DNS_CONFIG",
-    "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE",
+    "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS",
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.
@@ -110,7 +115,9 @@ impl Datapath {
     }
 
     /// Takes over the switches and the live generation of pinned maps: the live slot keeps
-    /// blocking until the next install, and names keep the key they were hashed with.
+    /// blocking until the next install, and names keep the key they were hashed with. Inline
+    /// mode (`FLAG_INLINE`, `PORTS`) is kept too, so an inline appliance keeps forwarding until
+    /// the new daemon attaches (which sets or clears it).
     fn adopt(&mut self, tcp_reset: bool) -> Result<(), DatapathError> {
         let config = {
             let map: aya::maps::Array<_, Config> = self.map_ref("CONFIG")?;

@@ -9,6 +9,8 @@
 //! maps-<object fingerprint>/CONFIG, NAMES, ...   one directory per program build
 //! link-<iface>-<native|generic>                   the XDP link of each attached interface
 //! ```
+//! In inline mode both ports have a link: the subscriber port's runs `blocker`, the internet
+//! port's `blocker_wire`; both use the same maps (`PORTS` names the two ports).
 //! Maps are keyed by the object's fingerprint because aya reuses a pinned map by name without
 //! checking its layout: a new build with a different map layout gets fresh maps (filled from
 //! the state directory before the switch), and the old build's maps are unpinned once the
@@ -30,7 +32,7 @@ use aya::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{AttachMode, Attachment, Datapath, DatapathError, PROGRAM, object};
+use super::{AttachMode, Attachment, Datapath, DatapathError, PROGRAM, WIRE_PROGRAM, object};
 
 /// Where pins live unless configured.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/blocker";
@@ -39,7 +41,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/blocker";
 /// program instance may use its own.
 pub const PINNED_MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6", "HASH_KEYS", "NAMES",
-    "FLOWS", "FLOW_FILTER", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE",
+    "FLOWS", "FLOW_FILTER", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE", "PORTS",
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -104,6 +106,17 @@ impl Datapath {
     /// Attaches through a pinned link: if `root` holds a live link for `iface`, the program
     /// replaces the one it runs, atomically; otherwise a new link is created and pinned.
     pub fn attach_pinned(&mut self, iface: &str, force_generic: bool) -> Result<(Attachment, bool), DatapathError> {
+        self.attach_pinned_program(PROGRAM, iface, force_generic)
+    }
+
+    /// Inline mode: `attach_wire` through a pinned link of the internet port, like
+    /// `attach_pinned`.
+    pub fn attach_wire_pinned(&mut self, iface: &str, force_generic: bool) -> Result<(Attachment, bool), DatapathError> {
+        self.load_wire()?;
+        self.attach_pinned_program(WIRE_PROGRAM, iface, force_generic)
+    }
+
+    fn attach_pinned_program(&mut self, name: &'static str, iface: &str, force_generic: bool) -> Result<(Attachment, bool), DatapathError> {
         let root = self.pin_root.clone().ok_or(DatapathError::NotPinned)?;
         let ifindex = ifindex(iface)?;
         for mode in [AttachMode::Native, AttachMode::Generic] {
@@ -111,7 +124,7 @@ impl Datapath {
             if !path.exists() {
                 continue;
             }
-            match self.replace_on_link(&path, ifindex) {
+            match self.replace_on_link(name, &path, ifindex) {
                 Ok(()) => {
                     self.remove_other_builds(&root);
                     return Ok((Attachment { iface: iface.to_string(), mode, native_error: None }, true));
@@ -123,10 +136,10 @@ impl Datapath {
                 }
             }
         }
-        let att = self.attach(iface, force_generic)?;
+        let att = self.attach_program(name, iface, force_generic)?;
         let id = self.last_link.take().ok_or(DatapathError::NotPinned)?;
-        let prog = self.program_mut(PROGRAM)?;
-        let link: XdpLink = prog.take_link(id).map_err(|source| DatapathError::Program { name: PROGRAM, source })?;
+        let prog = self.program_mut(name)?;
+        let link: XdpLink = prog.take_link(id).map_err(|source| DatapathError::Program { name, source })?;
         let fd: FdLink = link.try_into().map_err(|e: aya::programs::links::LinkError| DatapathError::Pin {
             what: "the kernel attached without a bpf_link (too old for pinning)",
             path: root.clone(),
@@ -139,7 +152,7 @@ impl Datapath {
         Ok((att, false))
     }
 
-    fn replace_on_link(&mut self, path: &Path, ifindex: u32) -> Result<(), String> {
+    fn replace_on_link(&mut self, name: &'static str, path: &Path, ifindex: u32) -> Result<(), String> {
         match pinned_link_ifindex(path) {
             Some(i) if i == ifindex => {}
             Some(i) => return Err(format!("it is attached to ifindex {i}, not {ifindex}")),
@@ -148,7 +161,7 @@ impl Datapath {
         let pinned = PinnedLink::from_pin(path).map_err(|e| e.to_string())?;
         let fd: FdLink = pinned.into();
         let link = XdpLink::try_from(fd).map_err(|e| e.to_string())?;
-        let prog = self.program_mut(PROGRAM).map_err(|e| e.to_string())?;
+        let prog = self.program_mut(name).map_err(|e| e.to_string())?;
         let id = prog.attach_to_link(link).map_err(|e| e.to_string())?;
         let link = prog.take_link(id).map_err(|e| e.to_string())?;
         let fd: FdLink = link.try_into().map_err(|e: aya::programs::links::LinkError| e.to_string())?;
@@ -177,7 +190,7 @@ fn link_path(root: &Path, iface: &str, mode: AttachMode) -> PathBuf {
     root.join(format!("link-{iface}-{}", mode.name()))
 }
 
-fn ifindex(iface: &str) -> Result<u32, DatapathError> {
+pub(super) fn ifindex(iface: &str) -> Result<u32, DatapathError> {
     let c = CString::new(iface).map_err(|_| DatapathError::Attach {
         iface: iface.into(),
         source: aya::programs::ProgramError::UnknownInterface { name: iface.into() },

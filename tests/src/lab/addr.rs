@@ -15,13 +15,17 @@ pub const INTERNET_IF: &str = "i0";
 /// Client side: 192.0.2.0/24 and 2001:db8:c::/64.
 pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
-/// The appliance on the client side: the client's default gateway.
+/// The appliance on the client side: the client's default gateway. In the inline topology
+/// (`LabOptions::inline`) the appliance has no addresses and these are the internet
+/// namespace's, on `i0`: the client's gateway is then the far side of the wire.
 pub const APPLIANCE_CLIENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const APPLIANCE_CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
 pub const CLIENT_PREFIX_LEN_V4: u8 = 24;
 pub const CLIENT_PREFIX_LEN_V6: u8 = 64;
 
-/// Upstream link: 198.51.100.0/24 and 2001:db8:e::/64.
+/// Upstream link: 198.51.100.0/24 and 2001:db8:e::/64. In the inline topology there is no
+/// upstream link: `INTERNET_V4`/`INTERNET_V6` are host addresses on the internet namespace's
+/// `lo` (the DNS server listens there) and the `APPLIANCE_INTERNET_*` ones are unused.
 pub const APPLIANCE_INTERNET_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub const APPLIANCE_INTERNET_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xe, 0, 0, 0, 0, 1);
 pub const INTERNET_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);

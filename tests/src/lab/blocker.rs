@@ -17,7 +17,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
-    Lab, Node,
+    APPLIANCE_CLIENT_IF, APPLIANCE_INTERNET_IF, Lab, Node,
     background::{Background, Stopped},
     cmd::{describe, run_bounded},
 };
@@ -108,9 +108,9 @@ pub struct BlockerExit {
 
 impl Lab {
     /// Starts `<binary> run --iface <iface> <args...>` (with `--no-pin` unless the args give
-    /// `--pin-dir`) in the appliance namespace and waits
-    /// (within [`ATTACH_TIMEOUT`]) until an XDP program shows on `iface`. Fails early with the
-    /// blocker's output if it exits first.
+    /// `--pin-dir`) in the appliance namespace and waits (within [`ATTACH_TIMEOUT`]) until an
+    /// XDP program shows on `iface`, and on the `--internet-iface` port too when the args give
+    /// one (inline mode). Fails early with the blocker's output if it exits first.
     pub fn start_blocker(&self, binary: &Path, iface: &str, args: &[&str]) -> Result<Blocker> {
         let binary = binary.to_string_lossy();
         let mut argv = vec![&*binary, "run", "--iface", iface];
@@ -119,6 +119,12 @@ impl Lab {
         // process (and with the lab's namespaces).
         if !args.contains(&"--pin-dir") {
             argv.push("--no-pin");
+        }
+        let mut ports = vec![iface];
+        if let Some(i) = args.iter().position(|a| *a == "--internet-iface")
+            && let Some(internet) = args.get(i + 1)
+        {
+            ports.push(internet);
         }
         let child = self.spawn(Node::Appliance, &argv)?;
         let mut process = Background::new(child, format!("`{}`", argv.join(" ")));
@@ -131,21 +137,30 @@ impl Lab {
                     stopped.output().trim()
                 );
             }
-            if self
-                .wait_for_xdp(Node::Appliance, iface, Duration::ZERO)
-                .is_ok()
-            {
+            if ports.iter().all(|port| {
+                self.wait_for_xdp(Node::Appliance, port, Duration::ZERO)
+                    .is_ok()
+            }) {
                 return Ok(Blocker { process });
             }
             if Instant::now() >= deadline {
                 let stopped = process.stop(libc::SIGINT, STOP_TIMEOUT);
                 bail!(
-                    "blocker did not attach to {iface} within {ATTACH_TIMEOUT:?}: {}",
+                    "blocker did not attach to {} within {ATTACH_TIMEOUT:?}: {}",
+                    ports.join(" and "),
                     stopped.output().trim()
                 );
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// [`Lab::start_blocker`] in inline mode: subscriber port `a0`, internet port `a1`
+    /// (`--internet-iface a1`). For a lab made with `LabOptions { inline: true, .. }`.
+    pub fn start_inline_blocker(&self, binary: &Path, args: &[&str]) -> Result<Blocker> {
+        let mut all = vec!["--internet-iface", APPLIANCE_INTERNET_IF];
+        all.extend_from_slice(args);
+        self.start_blocker(binary, APPLIANCE_CLIENT_IF, &all)
     }
 }
 

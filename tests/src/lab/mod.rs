@@ -1,4 +1,5 @@
-//! The namespace lab (design.md §1): `client ── veth ── appliance ── veth ── internet`, built
+//! The namespace lab (design.md §1): `client ── veth ── appliance ── veth ── internet`, with
+//! the appliance as a router (default) or as a bump in the wire (`LabOptions::inline`), built
 //! fresh for each test in namespaces named `blk<pid % 100000>-<n>-<role>`, and removed when
 //! the [`Lab`] is dropped (also when a test panics).
 //!
@@ -69,7 +70,17 @@ pub struct LabOptions {
     /// received at once; see `xdp.rs` for why GRO is not enough. Default on; turn it off only
     /// to show that failure mode. Side effect (kernel): a veth whose peer has an XDP program
     /// has TSO turned off, so `a0` and `a1` send no TSO super-packets to `c0` / `i0`.
+    /// Inline mode needs it: a frame redirected out of `a0` or `a1` reaches `c0` or `i0` only
+    /// when that end has an XDP program (a veth advertises XDP transmit only then).
     pub peer_xdp_pass: bool,
+    /// Bump-in-the-wire topology (see `topology.rs`): `a0` and `a1` carry no addresses and the
+    /// appliance does not forward, so only the blocker in inline mode
+    /// ([`Lab::start_inline_blocker`]) joins the two sides; `i0` holds the client's gateway
+    /// addresses (`APPLIANCE_CLIENT_V4`/`_V6`). With `offloads` on, tx checksum offload (and
+    /// with it TSO) is still turned off on `c0` and `i0`: a redirected frame loses the skb that
+    /// says its checksum is unfinished, so it must be finished by the sender, as on a real wire.
+    /// Default off: the router topology.
+    pub inline: bool,
 }
 
 impl Default for LabOptions {
@@ -77,6 +88,7 @@ impl Default for LabOptions {
         LabOptions {
             offloads: true,
             peer_xdp_pass: true,
+            inline: false,
         }
     }
 }

@@ -8,6 +8,24 @@
 //!                                                                       lo: 203.0.113.{10,66}
 //!                                                                           2001:db8:f::{10,66}
 //! ```
+//!
+//! Inline (`LabOptions::inline`): the appliance is a bump in the wire. `a0` and `a1` carry no
+//! addresses (not even link-local ones) and the appliance does not forward, so nothing crosses
+//! it unless an XDP program forwards it (`blocker run --internet-iface a1`). Client and internet
+//! share the client subnet: `i0` takes the gateway addresses the client already routes through,
+//! so the client's configuration is the same in both topologies.
+//!
+//! ```text
+//! client ns            appliance ns                     internet ns
+//!   c0 ─────── veth ─────── a0   (no forwarding)  a1 ─────── veth ─────── i0
+//!   192.0.2.2/24            -                     -                       192.0.2.1/24
+//!   2001:db8:c::2/64                                                      2001:db8:c::1/64
+//!                                                                       lo: 203.0.113.{10,66}
+//!                                                                           2001:db8:f::{10,66}
+//!                                                                           198.51.100.2, 2001:db8:e::2
+//! ```
+//! (`INTERNET_V4`/`INTERNET_V6` stay on the internet namespace's `lo`, so the DNS server and
+//! the clients that name it work unchanged.)
 
 use std::{
     path::Path,
@@ -109,10 +127,12 @@ pub(crate) fn build(ns: &[String; 3], options: &LabOptions) -> Result<()> {
         )?;
         ip(name, &["link", "set", "lo", "up"])?;
     }
-    sysctl(
-        appliance,
-        &["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"],
-    )?;
+    if !options.inline {
+        sysctl(
+            appliance,
+            &["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"],
+        )?;
+    }
 
     // Each veth is created inside a lab namespace with its peer put straight into the other,
     // so no device ever appears in the host's namespace.
@@ -149,37 +169,60 @@ pub(crate) fn build(ns: &[String; 3], options: &LabOptions) -> Result<()> {
 
     let v4 = |a: std::net::Ipv4Addr, len: u8| format!("{a}/{len}");
     let v6 = |a: std::net::Ipv6Addr, len: u8| format!("{a}/{len}");
-    let addresses = [
-        (
-            client,
-            CLIENT_IF,
-            v4(CLIENT_V4, CLIENT_PREFIX_LEN_V4),
-            v6(CLIENT_V6, CLIENT_PREFIX_LEN_V6),
-        ),
-        (
-            appliance,
-            APPLIANCE_CLIENT_IF,
-            v4(APPLIANCE_CLIENT_V4, CLIENT_PREFIX_LEN_V4),
-            v6(APPLIANCE_CLIENT_V6, CLIENT_PREFIX_LEN_V6),
-        ),
-        (
-            appliance,
-            APPLIANCE_INTERNET_IF,
-            v4(APPLIANCE_INTERNET_V4, UPSTREAM_PREFIX_LEN_V4),
-            v6(APPLIANCE_INTERNET_V6, UPSTREAM_PREFIX_LEN_V6),
-        ),
-        (
+    let links = [
+        (client, CLIENT_IF),
+        (appliance, APPLIANCE_CLIENT_IF),
+        (appliance, APPLIANCE_INTERNET_IF),
+        (internet, INTERNET_IF),
+    ];
+    let mut addresses: Vec<(&str, &str, String, String)> = vec![(
+        client,
+        CLIENT_IF,
+        v4(CLIENT_V4, CLIENT_PREFIX_LEN_V4),
+        v6(CLIENT_V6, CLIENT_PREFIX_LEN_V6),
+    )];
+    if options.inline {
+        // The far side of the wire is the client's gateway.
+        addresses.push((
             internet,
             INTERNET_IF,
-            v4(INTERNET_V4, UPSTREAM_PREFIX_LEN_V4),
-            v6(INTERNET_V6, UPSTREAM_PREFIX_LEN_V6),
-        ),
-    ];
+            v4(APPLIANCE_CLIENT_V4, CLIENT_PREFIX_LEN_V4),
+            v6(APPLIANCE_CLIENT_V6, CLIENT_PREFIX_LEN_V6),
+        ));
+    } else {
+        addresses.extend([
+            (
+                appliance,
+                APPLIANCE_CLIENT_IF,
+                v4(APPLIANCE_CLIENT_V4, CLIENT_PREFIX_LEN_V4),
+                v6(APPLIANCE_CLIENT_V6, CLIENT_PREFIX_LEN_V6),
+            ),
+            (
+                appliance,
+                APPLIANCE_INTERNET_IF,
+                v4(APPLIANCE_INTERNET_V4, UPSTREAM_PREFIX_LEN_V4),
+                v6(APPLIANCE_INTERNET_V6, UPSTREAM_PREFIX_LEN_V6),
+            ),
+            (
+                internet,
+                INTERNET_IF,
+                v4(INTERNET_V4, UPSTREAM_PREFIX_LEN_V4),
+                v6(INTERNET_V6, UPSTREAM_PREFIX_LEN_V6),
+            ),
+        ]);
+    }
     for (name, dev, a4, a6) in &addresses {
         ip(name, &["addr", "add", a4, "dev", dev])?;
         ip(name, &["-6", "addr", "add", a6, "dev", dev, "nodad"])?;
     }
-    for server in SERVER_ADDRS {
+    let mut lo_addrs = SERVER_ADDRS.to_vec();
+    if options.inline {
+        lo_addrs.extend([
+            std::net::IpAddr::V4(INTERNET_V4),
+            std::net::IpAddr::V6(INTERNET_V6),
+        ]);
+    }
+    for server in lo_addrs {
         let (addr, extra): (String, &[&str]) = match server {
             std::net::IpAddr::V4(a) => (format!("{a}/32"), &[]),
             std::net::IpAddr::V6(a) => (format!("{a}/128"), &["nodad"]),
@@ -191,7 +234,17 @@ pub(crate) fn build(ns: &[String; 3], options: &LabOptions) -> Result<()> {
 
     set_offloads(client, appliance, internet, options)?;
 
-    for (name, dev, ..) in &addresses {
+    if options.inline {
+        // A wire has no addresses: not even the IPv6 link-local ones the kernel would add (and
+        // send router solicitations and MLD reports from) when the link comes up.
+        for dev in [APPLIANCE_CLIENT_IF, APPLIANCE_INTERNET_IF] {
+            ip(
+                appliance,
+                &["link", "set", "dev", dev, "addrgenmode", "none"],
+            )?;
+        }
+    }
+    for (name, dev) in &links {
         ip(name, &["link", "set", dev, "up"])?;
     }
 
@@ -201,17 +254,20 @@ pub(crate) fn build(ns: &[String; 3], options: &LabOptions) -> Result<()> {
     );
     ip(client, &["route", "add", "default", "via", &gw4])?;
     ip(client, &["-6", "route", "add", "default", "via", &gw6])?;
-    let (up4, up6) = (INTERNET_V4.to_string(), INTERNET_V6.to_string());
-    ip(appliance, &["route", "add", SERVERS_V4, "via", &up4])?;
-    ip(appliance, &["-6", "route", "add", SERVERS_V6, "via", &up6])?;
-    let (back4, back6) = (
-        APPLIANCE_INTERNET_V4.to_string(),
-        APPLIANCE_INTERNET_V6.to_string(),
-    );
-    ip(internet, &["route", "add", "default", "via", &back4])?;
-    ip(internet, &["-6", "route", "add", "default", "via", &back6])?;
+    if !options.inline {
+        // Inline, the internet namespace reaches the client subnet directly on i0.
+        let (up4, up6) = (INTERNET_V4.to_string(), INTERNET_V6.to_string());
+        ip(appliance, &["route", "add", SERVERS_V4, "via", &up4])?;
+        ip(appliance, &["-6", "route", "add", SERVERS_V6, "via", &up6])?;
+        let (back4, back6) = (
+            APPLIANCE_INTERNET_V4.to_string(),
+            APPLIANCE_INTERNET_V6.to_string(),
+        );
+        ip(internet, &["route", "add", "default", "via", &back4])?;
+        ip(internet, &["-6", "route", "add", "default", "via", &back6])?;
+    }
 
-    wait_ready(&addresses.map(|(name, dev, ..)| (name, dev)))
+    wait_ready(&links)
 }
 
 /// Offloads off models a real wire: a veth with TSO/GSO hands whole 64 KB "super-packets" to
@@ -227,6 +283,17 @@ fn set_offloads(client: &str, appliance: &str, internet: &str, options: &LabOpti
         (appliance, APPLIANCE_INTERNET_IF),
         (internet, INTERNET_IF),
     ];
+    if options.inline && options.offloads {
+        // A frame redirected port to port (inline mode) leaves its skb, and with it the
+        // "checksum not finished yet" mark of tx checksum offload, behind: it would reach the
+        // far end with a partial TCP/UDP checksum and be dropped there. A frame from a real
+        // wire always carries its finished checksum, so the outer ends (the hosts) finish
+        // theirs; segmentation offloads stay as they are. (Turning tx checksumming off also
+        // turns TSO off on those two ends.)
+        for (name, dev) in [(client, CLIENT_IF), (internet, INTERNET_IF)] {
+            ethtool_k(name, dev, &["tx", "off"])?;
+        }
+    }
     if !options.offloads {
         for (name, dev) in ends {
             ethtool_k(
