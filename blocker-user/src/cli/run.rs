@@ -128,8 +128,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    // The stop-page service is where browsers go after the 451; the 451 itself comes from the
+    // data plane. If the service cannot start (its address taken, not configured on this host),
+    // blocking goes on: blocked requests still get the 451, and the page is fixed separately.
     let _service = match config.stop_page.clone() {
-        Some(sp) => Some(Service::start(sp)?),
+        Some(sp) => match Service::start(sp) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::error!("stop page service not running: {e:#}; blocking continues, and blocked HTTP still gets the 451");
+                None
+            }
+        },
         None => None,
     };
     let plan = AttachPlan {

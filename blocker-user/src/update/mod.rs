@@ -516,16 +516,36 @@ impl ListManager {
     }
 }
 
-/// Why a set cannot be installed whole, if it cannot.
+/// How much one generation may hold in each map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    pub names: usize,
+    pub block_prefixes: usize,
+    pub allow_prefixes: usize,
+}
+
+impl Capacity {
+    /// The kernel maps' capacities, halved: two generations share each map.
+    pub const KERNEL: Capacity = Capacity {
+        names: capacity::per_generation(capacity::NAMES) as usize,
+        block_prefixes: capacity::per_generation(capacity::BLOCK_PREFIXES) as usize,
+        allow_prefixes: capacity::per_generation(capacity::ALLOW_PREFIXES) as usize,
+    };
+}
+
 fn over_capacity(set: &ListSet) -> Option<String> {
+    over(set, &Capacity::KERNEL)
+}
+
+/// Why a set cannot be installed whole into maps of `cap`, if it cannot.
+pub fn over(set: &ListSet, cap: &Capacity) -> Option<String> {
     use crate::lists::ListKind;
     let names = set.block_names().count() + set.allow_names().count();
-    let max_names = capacity::per_generation(capacity::NAMES) as usize;
+    let max_names = cap.names;
     if names > max_names {
         return Some(format!("the set would hold {names} names; the kernel holds at most {max_names} per generation"));
     }
-    for (kind, cap) in [(ListKind::Block, capacity::BLOCK_PREFIXES), (ListKind::Allow, capacity::ALLOW_PREFIXES)] {
-        let max = capacity::per_generation(cap) as usize;
+    for (kind, max) in [(ListKind::Block, cap.block_prefixes), (ListKind::Allow, cap.allow_prefixes)] {
         let (v4, v6) = set.prefixes(kind).fold((0, 0), |(a, b), (_, p)| if p.is_v4() { (a + 1, b) } else { (a, b + 1) });
         if v4.max(v6) > max {
             return Some(format!(

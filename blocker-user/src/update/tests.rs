@@ -385,3 +385,19 @@ fn new_settings_add_and_drop_lists_at_the_next_update() {
     assert_eq!(r.diff.list("a").unwrap().removed, 1);
     assert_eq!(m.view().lists.len(), 1);
 }
+
+#[test]
+fn a_set_that_would_not_fit_the_kernel_maps_is_refused_before_any_map_is_touched() {
+    let b = Bench::new("capacity");
+    b.write("a.txt", "a.example\nb.example\nc.example\n192.0.2.1\n192.0.2.2\n");
+    let mut m = b.manager(&b.list("a"));
+    m.update(&mut Recorder::default(), &all()).unwrap();
+    let set = m.live();
+    let fits = Capacity { names: 3, block_prefixes: 2, allow_prefixes: 0 };
+    assert_eq!(over(&set, &fits), None);
+    let names = over(&set, &Capacity { names: 2, ..fits }).unwrap();
+    assert_eq!(names, "the set would hold 3 names; the kernel holds at most 2 per generation");
+    let prefixes = over(&set, &Capacity { block_prefixes: 1, ..fits }).unwrap();
+    assert!(prefixes.contains("2 IPv4 and 0 IPv6 block prefixes; the kernel holds at most 1 of each"), "{prefixes}");
+    assert_eq!(Capacity::KERNEL.names, 1 << 21);
+}
