@@ -21,7 +21,7 @@
 //!
 //! Pinned (`--pin-dir`): both ports' links are pinned; the program keeps forwarding and blocking
 //! after the daemon exits, a new daemon takes both links over without losing a packet of an
-//! allowed stream, and `blocker detach` cuts the wire.
+//! allowed stream, bypass forwards everything, and `blocker detach` cuts the wire.
 
 use std::{
     fs,
@@ -471,6 +471,25 @@ fn check_pinned() {
         sent - got
     );
     assert_forwarding_and_blocking(&lab, "second daemon");
+    // Bypass keeps the wire joined: everything is forwarded, nothing judged.
+    let out = blocker_cmd(&["bypass", "on", "--socket", &socket]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lab.http_get(Node::Client, BLOCKED_V4.into()),
+        HttpOutcome::Status(200),
+        "bypass on: even {BLOCKED_V4} is forwarded"
+    );
+    let out = blocker_cmd(&["bypass", "off", "--socket", &socket]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_forwarding_and_blocking(&lab, "bypass off again");
     let log = second
         .stop()
         .expect("stopping the second daemon")
