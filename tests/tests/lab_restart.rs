@@ -166,6 +166,20 @@ fn a_killed_daemon_leaves_blocking_in_place_and_a_new_one_adopts_it_without_a_ga
     assert!(!pins.entries().contains(&"maps-0123456789abcdef".to_string()), "{:?}", pins.entries());
     assert_blocking(&lab);
 
+    // Pins removed under a running daemon are pinned again, so blocking still outlives it.
+    let running = setup.start(&lab);
+    fs::remove_dir_all(&pins.dir).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !pins.entries().iter().any(|e| e.starts_with("link-")) {
+        assert!(std::time::Instant::now() < deadline, "the daemon did not pin again: {:?}", pins.entries());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let log = running.stop().unwrap().stopped.output();
+    assert!(log.contains("pinned again so blocking outlives it"), "{log}");
+    assert!(xdp_attached(&lab), "the re-pinned program outlives the daemon");
+    assert_blocking(&lab);
+
     // `detach` refuses while a daemon runs, and otherwise removes everything.
     let running = setup.start(&lab);
     let out = setup.blocker(&lab, &["detach", "--pin-dir", &pins.arg(), "--socket", &setup.socket]);

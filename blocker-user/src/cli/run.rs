@@ -13,7 +13,7 @@ use anyhow::Context;
 use blocker_user::{
     config::ControllerConfig,
     control::{ControlServer, DEFAULT_SOCKET},
-    daemon::{AttachPlan, Daemon, RunInfo},
+    daemon::{AttachPlan, Daemon, RunInfo, RunMode},
     datapath::{Adoption, AttachMode, DEFAULT_PIN_DIR, Datapath},
     lists::Source,
     metrics::MetricsServer,
@@ -65,6 +65,9 @@ pub struct RunArgs {
     #[arg(long)]
     no_pin: bool,
 }
+
+/// How often the daemon checks that its pins are still there.
+const PIN_CHECK: Duration = Duration::from_secs(2);
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let config = match &a.config {
@@ -147,7 +150,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         skb_mode,
         pinned: options.pin_dir.is_some(),
     };
+    if plan.internet.is_some() && config.stop_page.is_some() {
+        log::warn!(
+            "inline mode: subscriber traffic is forwarded past this host's IP stack, so a stop-page service listening here is not reachable through the wire; serve it from a host subscribers reach"
+        );
+    }
     let attached = daemon.attach(&plan)?;
+    if let (RunMode::Inline, Some(internet)) = (&attached.mode, &plan.internet) {
+        log::info!("inline mode: subscriber port {}, internet port {internet}; allowed frames are forwarded between them", plan.subscriber);
+    }
     if attached.replaced {
         log::info!("replaced the program on the pinned link in one step; no packet went unjudged");
     }
@@ -190,6 +201,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     );
 
     let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs(s));
+    let mut last_pin_check = Instant::now();
     'run: loop {
         for sig in signals.pending() {
             if sig == SIGHUP {
@@ -202,6 +214,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         daemon.poll_due();
+        if options.pin_dir.is_some() && last_pin_check.elapsed() >= PIN_CHECK {
+            daemon.check_pins();
+            last_pin_check = Instant::now();
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(control);
@@ -214,6 +230,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             daemon.view().generation,
             dir.display()
         ),
+        None if attached.mode == RunMode::Inline => {
+            println!("blocker: detaching from {}: the wire between them is cut until a blocker runs again; counters:", ifaces.join(" and "))
+        }
         None => println!("blocker: detaching from {}; counters:", ifaces.join(" and ")),
     }
     print!("{}", counters.render());

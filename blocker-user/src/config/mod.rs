@@ -109,6 +109,11 @@ impl ControllerConfig {
         if c.http.is_some() && c.stop_page.is_none() {
             return Err(invalid("[http] stop_page_url needs a [stop_page] section (the list body named in the 451)".into()));
         }
+        if let Some(d) = &c.datapath {
+            if d.internet.is_some() && d.internet == d.subscriber {
+                return Err(invalid("[datapath]: internet and subscriber must be two different ports".into()));
+            }
+        }
         let have_key = c.signing.as_ref().is_some_and(|s| s.public_key.is_some() || s.public_key_file.is_some());
         if let Some(s) = &c.signing {
             if s.public_key.is_some() && s.public_key_file.is_some() {
@@ -181,6 +186,7 @@ mod tests {
         assert!(err("[[list]]\nname = \"l\"\nsource = \"x\"\npoll_interval = \"2s\"\n").contains("shorter than the minimum"));
         assert!(err("[[list]]\nname = \"l\"\nsource = \"x\"\nsigned = true\n").contains("needs a key in [signing]"));
         assert!(err("[guards]\nmax_change_ratio = 0\n").contains("must be above 0"));
+        assert!(err("[datapath]\nsubscriber = \"eth1\"\ninternet = \"eth1\"\n").contains("two different ports"));
         let unsigned_url = format!("{url}signed = false\n");
         assert!(ControllerConfig::parse(Path::new("b.toml"), &unsigned_url).is_ok());
     }

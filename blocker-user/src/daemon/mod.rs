@@ -144,6 +144,17 @@ impl Daemon {
         self.refresh(&m);
     }
 
+    /// Pins again what someone unpinned under the running daemon, and says so.
+    pub fn check_pins(&self) {
+        match self.datapath().repin_missing() {
+            Ok(done) if !done.is_empty() => {
+                log::warn!("pins were removed under the running daemon; pinned again so blocking outlives it: {}", done.join(", "))
+            }
+            Ok(_) => {}
+            Err(e) => log::error!("pins were removed under the running daemon and cannot be pinned again: {e}; blocking ends with this daemon"),
+        }
+    }
+
     /// Pulls the lists whose poll interval has passed.
     pub fn poll_due(&self) {
         let due = lock(&self.manager).due(std::time::Instant::now());

@@ -76,7 +76,7 @@ pub struct Datapath {
     pin_root: Option<std::path::PathBuf>,
     adoption: Option<Adoption>,
     /// Links this process holds (pinned ones stay attached when it exits).
-    links: Vec<aya::programs::links::FdLink>,
+    links: Vec<(std::path::PathBuf, aya::programs::links::FdLink)>,
     last_link: Option<aya::programs::xdp::XdpLinkId>,
 }
 

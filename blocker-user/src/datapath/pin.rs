@@ -147,7 +147,7 @@ impl Datapath {
         })?;
         let path = link_path(&root, iface, att.mode);
         let pinned = fd.pin(&path).map_err(|e| io_err("pinning the link", &path, io::Error::other(e)))?;
-        self.links.push(pinned.into());
+        self.links.push((path, pinned.into()));
         self.remove_other_builds(&root);
         Ok((att, false))
     }
@@ -165,8 +165,42 @@ impl Datapath {
         let id = prog.attach_to_link(link).map_err(|e| e.to_string())?;
         let link = prog.take_link(id).map_err(|e| e.to_string())?;
         let fd: FdLink = link.try_into().map_err(|e: aya::programs::links::LinkError| e.to_string())?;
-        self.links.push(fd);
+        self.links.push((path.to_path_buf(), fd));
         Ok(())
+    }
+
+    /// Pins again what was unpinned under a running daemon (someone removed the pin directory):
+    /// without the pins, blocking would end with the daemon. Returns what was pinned again.
+    pub fn repin_missing(&mut self) -> Result<Vec<String>, DatapathError> {
+        let Some(root) = self.pin_root.clone() else { return Ok(Vec::new()) };
+        let mut done = Vec::new();
+        let maps = root.join(format!("maps-{}", fingerprint()));
+        for name in PINNED_MAPS {
+            let path = maps.join(name);
+            if path.exists() {
+                continue;
+            }
+            fs::create_dir_all(&maps).map_err(|e| io_err("creating the maps directory", &maps, e))?;
+            let Some(map) = self.ebpf.map(name) else { continue };
+            map.pin(&path).map_err(|e| io_err("pinning a map again", &path, io::Error::other(e)))?;
+            done.push(format!("{}/{name}", maps.file_name().unwrap_or_default().to_string_lossy()));
+        }
+        let links = std::mem::take(&mut self.links);
+        for (path, fd) in links {
+            if path.exists() {
+                self.links.push((path, fd));
+                continue;
+            }
+            fs::create_dir_all(&root).map_err(|e| io_err("creating the pin directory", &root, e))?;
+            match fd.pin(&path) {
+                Ok(pinned) => {
+                    done.push(path.file_name().unwrap_or_default().to_string_lossy().into_owned());
+                    self.links.push((path, pinned.into()));
+                }
+                Err(e) => return Err(io_err("pinning a link again", &path, io::Error::other(e))),
+            }
+        }
+        Ok(done)
     }
 
     /// Unpins the maps of other builds: once every pinned link runs this build, nothing uses
