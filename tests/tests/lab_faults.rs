@@ -185,3 +185,63 @@ fn a_stop_page_service_that_cannot_start_does_not_stop_blocking() {
     let log = blocker.stop().unwrap().stopped.output();
     assert!(log.contains("stop page service not running"), "{log}");
 }
+
+/// A list big enough that an install takes a while: the listed lab address among many others.
+fn big_list(extra: &str) -> String {
+    let mut s = format!("{BLOCKED_V4}\n{extra}");
+    for i in 0..250_000u32 {
+        let a = 0x0b00_0000 + i * 7;
+        s.push_str(&format!("{}.{}.{}.{}\nh{i}.s.example\n", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255));
+    }
+    s
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_daemon_killed_during_a_list_swap_leaves_the_live_generation_blocking() {
+    let pins = PrivateBpffs::mount("faults-swap").unwrap();
+    let mut lab = Lab::create(LabOptions::default()).unwrap();
+    lab.start_http_server().unwrap();
+    let list = lab.dir().join("big.list");
+    fs::write(&list, big_list("")).unwrap();
+    let d = Daemon { binary: blocker_binary().unwrap(), socket: lab.dir().join("control.sock").to_string_lossy().into_owned() };
+    let state = lab.dir().join("state").to_string_lossy().into_owned();
+    let (l, sock, pin) = (list.to_string_lossy().into_owned(), d.socket.clone(), pins.arg());
+    let args = ["--list", &l, "--state-dir", &state, "--socket", &sock, "--pin-dir", &pin];
+    let first = lab.start_blocker(&d.binary, APPLIANCE_CLIENT_IF, &args).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.cli(&lab, &["lists", "show"]).0 {
+        assert!(Instant::now() < deadline, "the daemon did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_blocking(&lab);
+
+    // The next version also lists the allowed address; the daemon dies while installing it.
+    fs::write(&list, big_list(&format!("{ALLOWED_V6}\n"))).unwrap();
+    let reload = lab.spawn(Node::Appliance, &[&d.binary.to_string_lossy(), "lists", "reload", "--socket", &sock]).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    lab.exec_ok(Node::Appliance, &["kill", "-KILL", &first.pid().to_string()]).unwrap();
+    let _ = reload.wait_with_output();
+    // Whatever the install had written went to the slot packets do not use: blocking is one
+    // whole generation, the old one (the usual case: the kill lands in the install) or, had
+    // the install finished first, the new one; never a mix, never nothing.
+    assert_blocking(&lab);
+    let new_live = match lab.http_get(Node::Client, ALLOWED_V6.into()) {
+        HttpOutcome::Status(200) => false,
+        HttpOutcome::Reset => true,
+        other => panic!("{other:?}"),
+    };
+    eprintln!("after the kill: the {} generation is live", if new_live { "new" } else { "old" });
+
+    // A new daemon adopts, loads a whole generation from the state directory or the list, and
+    // blocks with the new version.
+    let second = lab.start_blocker(&d.binary, APPLIANCE_CLIENT_IF, &args).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lab.http_get(Node::Client, ALLOWED_V6.into()) != HttpOutcome::Reset {
+        assert!(Instant::now() < deadline, "the new daemon did not apply the new version");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_blocking(&lab);
+    let log = second.stop().unwrap().stopped.output();
+    assert!(log.contains("adopted the pinned maps"), "{log}");
+}

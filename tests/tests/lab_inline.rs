@@ -26,7 +26,6 @@
 use std::{
     fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
     process::Child,
     time::{Duration, Instant},
 };
@@ -294,54 +293,6 @@ fn check_inline(offloads: bool) {
     );
 }
 
-/// A bpf filesystem of this test's own (as in lab_restart.rs): `ip netns exec` gives the
-/// appliance a /sys without /sys/fs/bpf, and a private mount keeps the pins apart from the
-/// machine's. Unmounted on drop, which releases every pin.
-struct Pins {
-    mount: PathBuf,
-    dir: PathBuf,
-}
-
-impl Pins {
-    fn new() -> Pins {
-        let mount =
-            std::env::temp_dir().join(format!("blocker-test-inline-{}-bpffs", std::process::id()));
-        fs::create_dir_all(&mount).unwrap();
-        let m = mount.to_string_lossy().into_owned();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf", &m])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mounting a bpf filesystem at {m}");
-        Pins {
-            dir: mount.join("blocker"),
-            mount,
-        }
-    }
-
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(&self.dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(&self.mount)
-            .status();
-        let _ = fs::remove_dir(&self.mount);
-    }
-}
-
 fn assert_forwarding_and_blocking(lab: &Lab, when: &str) {
     assert_eq!(
         lab.http_get(Node::Client, ALLOWED_V4.into()),
@@ -388,7 +339,7 @@ fn received(out: &std::process::Output) -> (u32, u32) {
 
 fn check_pinned() {
     let binary = blocker_binary().expect("the blocker binary");
-    let pins = Pins::new();
+    let pins = PrivateBpffs::mount("inline").unwrap();
     let mut lab = Lab::create(LabOptions {
         offloads: false,
         inline: true,

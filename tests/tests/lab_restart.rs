@@ -14,42 +14,6 @@ use std::{
 
 use blocker_tests::lab::*;
 
-/// A bpf filesystem of this test's own: `ip netns exec` gives the appliance a fresh /sys
-/// without /sys/fs/bpf, and a private mount also keeps the test's pins apart from the
-/// machine's. Unmounted on drop (also when an assertion fails), which releases every pin.
-struct Pins {
-    mount: PathBuf,
-    dir: PathBuf,
-}
-
-impl Pins {
-    fn new() -> Pins {
-        let mount = std::env::temp_dir().join(format!("blocker-test-restart-{}-bpffs", std::process::id()));
-        fs::create_dir_all(&mount).unwrap();
-        let m = mount.to_string_lossy().into_owned();
-        let ok = std::process::Command::new("mount").args(["-t", "bpf", "bpf", &m]).status().unwrap().success();
-        assert!(ok, "mounting a bpf filesystem at {m}");
-        Pins { dir: mount.join("blocker"), mount }
-    }
-    fn arg(&self) -> String {
-        self.dir.to_string_lossy().into_owned()
-    }
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(&self.dir)
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.mount).status();
-        let _ = fs::remove_dir(&self.mount);
-    }
-}
-
 struct Setup {
     binary: PathBuf,
     args: Vec<String>,
@@ -57,7 +21,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(lab: &Lab, pins: &Pins) -> Setup {
+    fn new(lab: &Lab, pins: &PrivateBpffs) -> Setup {
         let list = lab.dir().join("restart.list");
         fs::write(&list, format!("{BLOCKED_V4}\n{BLOCKED_V6}\n")).unwrap();
         let socket = lab.dir().join("control.sock").to_string_lossy().into_owned();
@@ -122,7 +86,7 @@ fn received(out: &std::process::Output) -> (u32, u32) {
 #[test]
 #[ignore = "needs root"]
 fn a_killed_daemon_leaves_blocking_in_place_and_a_new_one_adopts_it_without_a_gap() {
-    let pins = Pins::new();
+    let pins = PrivateBpffs::mount("restart").unwrap();
     let mut lab = Lab::create(LabOptions::default()).unwrap();
     lab.start_http_server().unwrap();
     let setup = Setup::new(&lab, &pins);

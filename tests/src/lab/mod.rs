@@ -18,6 +18,7 @@
 mod addr;
 mod background;
 mod blocker;
+mod bpffs;
 mod capture;
 mod cmd;
 mod http;
@@ -39,6 +40,7 @@ use anyhow::{Context, Result, bail};
 
 pub use addr::*;
 pub use background::{Background, Stopped};
+pub use bpffs::PrivateBpffs;
 pub use blocker::{
     ATTACH_TIMEOUT, BLOCKER_BIN_ENV, Blocker, BlockerExit, Cell, Counters, STOP_TIMEOUT,
     blocker_binary,
