@@ -401,3 +401,33 @@ fn a_set_that_would_not_fit_the_kernel_maps_is_refused_before_any_map_is_touched
     assert!(prefixes.contains("2 IPv4 and 0 IPv6 block prefixes; the kernel holds at most 1 of each"), "{prefixes}");
     assert_eq!(Capacity::KERNEL.names, 1 << 21);
 }
+
+/// A kernel that refuses the next install (a map full, memory short).
+struct Failing;
+
+impl Installer for Failing {
+    fn install(&mut self, _: &ListSet) -> Result<InstallReport, DatapathError> {
+        Err(DatapathError::Unsupported("map NAMES: insert: No space left on device".into()))
+    }
+    fn switch_back(&mut self) -> Result<bool, DatapathError> {
+        Ok(false)
+    }
+}
+
+#[test]
+fn an_install_the_kernel_refuses_leaves_the_live_generation_and_the_state_as_they_were() {
+    let b = Bench::new("install-fails");
+    b.write("a.txt", "192.0.2.1\n");
+    let mut m = b.manager(&b.list("a"));
+    m.update(&mut Recorder::default(), &all()).unwrap();
+    b.write("a.txt", "192.0.2.1\n192.0.2.2\n");
+    let err = m.update(&mut Failing, &all()).unwrap_err().to_string();
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!((m.generation(), m.live().len()), (1, 1));
+    // Nothing was stored: a restart loads generation 1.
+    let mut again = b.manager(&b.list("a"));
+    again.restore(&mut Recorder::default()).unwrap();
+    assert_eq!((again.generation(), again.live().len()), (1, 1));
+    // And the update goes in once the kernel takes it.
+    assert!(matches!(m.update(&mut Recorder::default(), &all()).unwrap().outcome, Outcome::Applied { generation: 2 }));
+}
