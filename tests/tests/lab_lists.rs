@@ -157,6 +157,20 @@ fn signed_pulls_refuse_tampered_over_broad_and_protected_updates_and_roll_back()
     assert_eq!(show["result"]["lists"][0]["entries"], 1);
     assert_generation_one(&lab);
 
+    // `lists verify` checks a source without a daemon: the configuration's lists, or one URL.
+    let (binary, config) = (appliance.binary.to_string_lossy().into_owned(), appliance.config.to_string_lossy().into_owned());
+    let out = lab.exec_timeout(Node::Appliance, &[&binary, "lists", "verify", "--config", &config], Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("lab: ok: 1 entries") && text.contains(&format!("signed by key {}", server.signer.key_id_hex())), "{text}");
+    let key = server.signer.public_key_base64();
+    let url = server.url();
+    let out = lab.exec_timeout(Node::Appliance, &[&binary, "lists", "verify", &url, "--key", &key], Duration::from_secs(30));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other_key = TestSigner::new().public_key_base64();
+    let out = lab.exec_timeout(Node::Appliance, &[&binary, "lists", "verify", &url, "--key", &other_key], Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("rejected") && err.contains("another key"), "{err}");
+
     // 1. Tampered: the body changed after it was signed.
     let signature_of_v1 = server.signer.sign(v1.as_bytes(), "lab");
     server.publish(&format!("{v1}{BLOCKED_V6}\n"), Some(signature_of_v1));
