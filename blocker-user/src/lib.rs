@@ -10,5 +10,6 @@ pub mod datapath;
 pub mod lists;
 pub mod metrics;
 pub mod replay;
+pub mod selftest;
 pub mod stoppage;
 pub mod update;

@@ -9,6 +9,7 @@ mod lists_arg;
 mod lookup;
 mod replay;
 mod run;
+mod selftest;
 mod stop_page_service;
 
 use std::process::ExitCode;
@@ -42,6 +43,10 @@ enum Command {
     Lookup(lookup::LookupArgs),
     /// Run every frame of an Ethernet capture through the real program and print the verdicts.
     Replay(replay::ReplayArgs),
+    /// Run the conformance corpus through the XDP program built into this binary (the one `run`
+    /// attaches) and print a pass/fail table to file with a list body.
+    #[command(name = "selftest", long_about = selftest::LONG_ABOUT)]
+    SelfTest(selftest::SelfTestArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -55,5 +60,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckList(a) => check_list::run(a),
         Command::Lookup(a) => lookup::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::SelfTest(a) => selftest::run(a),
     }
 }
