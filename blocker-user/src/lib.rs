@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod lists;
 pub mod metrics;
+pub mod quic;
 pub mod replay;
 pub mod selftest;
 pub mod stoppage;
