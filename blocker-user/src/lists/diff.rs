@@ -1,12 +1,14 @@
 //! What an update changes: entries added and removed, per list and in total.
 //!
 //! Entries are compared by what they do (action, enforcement, target with its mode), not by
-//! id or line: a list that only moved lines around has not changed.
+//! id or line: a list that only moved lines around has not changed. Each entry's effect is
+//! hashed to a u64 (`Entry::effect_hash`); the two sides are compared as sorted hashes, and
+//! entries only where their hashes are equal.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{
-    entry::{Entry, ListKind, Target},
+    entry::{Entry, ListKind},
     set::ListSet,
 };
 
@@ -75,18 +77,6 @@ impl SetDiff {
     }
 }
 
-/// What an entry does, independent of where it was written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Effect<'a> {
-    kind: ListKind,
-    shadow: bool,
-    target: &'a Target,
-}
-
-fn effect(e: &Entry) -> Effect<'_> {
-    Effect { kind: e.kind, shadow: e.shadow, target: &e.target }
-}
-
 fn describe(e: &Entry) -> String {
     let shadow = if e.shadow { " (shadow)" } else { "" };
     match e.kind {
@@ -133,26 +123,69 @@ pub fn diff_sets(old: &ListSet, new: &ListSet) -> SetDiff {
 }
 
 fn diff_entries(list: &str, before: &[&Entry], after: &[&Entry]) -> ListDiff {
-    let old: HashSet<Effect<'_>> = before.iter().map(|e| effect(e)).collect();
-    let new: HashSet<Effect<'_>> = after.iter().map(|e| effect(e)).collect();
     let mut d = ListDiff { list: list.to_string(), before: before.len(), after: after.len(), ..Default::default() };
-    for e in after {
-        if !old.contains(&effect(e)) {
-            d.added += 1;
-            if d.added_sample.len() < SAMPLES {
-                d.added_sample.push(describe(e));
-            }
-        }
+    // The common case, a list that did not change: the same effects in the same order.
+    if before.len() == after.len() && before.iter().zip(after).all(|(a, b)| a.same_effect(b)) {
+        return d;
     }
-    for e in before {
-        if !new.contains(&effect(e)) {
-            d.removed += 1;
-            if d.removed_sample.len() < SAMPLES {
-                d.removed_sample.push(describe(e));
-            }
-        }
-    }
+    let (added, removed) = unmatched(before, after);
+    d.added = added.len();
+    d.removed = removed.len();
+    d.added_sample = added.iter().take(SAMPLES).map(|&i| describe(after[i])).collect();
+    d.removed_sample = removed.iter().take(SAMPLES).map(|&i| describe(before[i])).collect();
     d
+}
+
+/// Positions (ascending) of the entries of `after` whose effect no entry of `before` has, and
+/// of those of `before` that no entry of `after` has.
+fn unmatched(before: &[&Entry], after: &[&Entry]) -> (Vec<usize>, Vec<usize>) {
+    let hashed = |side: &[&Entry]| {
+        let mut v: Vec<(u64, u32)> = side.iter().enumerate().map(|(i, e)| (e.effect_hash(), i as u32)).collect();
+        v.sort_unstable();
+        v
+    };
+    let (old, new) = (hashed(before), hashed(after));
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let ho = old.get(i).map(|x| x.0);
+        let hn = new.get(j).map(|x| x.0);
+        match (ho, hn) {
+            (Some(a), Some(b)) if a == b => {
+                // Equal hashes: the entries of both runs, compared exactly (a run is one entry
+                // per side unless hashes collide).
+                let i_end = i + old[i..].iter().take_while(|x| x.0 == a).count();
+                let j_end = j + new[j..].iter().take_while(|x| x.0 == a).count();
+                let (o, n) = (&old[i..i_end], &new[j..j_end]);
+                for &(_, k) in n {
+                    if !o.iter().any(|&(_, l)| before[l as usize].same_effect(after[k as usize])) {
+                        added.push(k as usize);
+                    }
+                }
+                for &(_, l) in o {
+                    if !n.iter().any(|&(_, k)| after[k as usize].same_effect(before[l as usize])) {
+                        removed.push(l as usize);
+                    }
+                }
+                (i, j) = (i_end, j_end);
+            }
+            (Some(a), Some(b)) if a < b => {
+                removed.push(old[i].1 as usize);
+                i += 1;
+            }
+            (Some(_), None) => {
+                removed.push(old[i].1 as usize);
+                i += 1;
+            }
+            _ => {
+                added.push(new[j].1 as usize);
+                j += 1;
+            }
+        }
+    }
+    added.sort_unstable();
+    removed.sort_unstable();
+    (added, removed)
 }
 
 #[cfg(test)]
@@ -203,6 +236,25 @@ mod tests {
         assert_eq!(d.list("b").unwrap().added + d.list("b").unwrap().removed, 0);
         assert_eq!(d.list("a").unwrap().removed, 1);
         assert_eq!((d.added(), d.removed()), (0, 1));
+    }
+
+    #[test]
+    fn lists_of_one_name_are_compared_as_one_even_with_entries_in_both() {
+        let d = diff_sets(&set(&[("a", "192.0.2.1\n"), ("a", "192.0.2.1\n")]), &set(&[("a", "192.0.2.1\n198.51.100.1\n")]));
+        let a = d.list("a").unwrap();
+        assert_eq!((a.before, a.after, a.added, a.removed), (2, 2, 1, 0));
+    }
+
+    #[test]
+    fn large_changes_count_every_entry_and_sample_in_list_order() {
+        let old: String = (0..2000).map(|i| format!("10.{}.{}.1\n", i / 256, i % 256)).collect();
+        let new: String = (1000..3000).map(|i| format!("10.{}.{}.1\n", i / 256, i % 256)).collect();
+        let d = diff_sets(&set(&[("a", &old)]), &set(&[("a", &new)]));
+        let a = d.list("a").unwrap();
+        assert_eq!((a.added, a.removed), (1000, 1000));
+        assert_eq!(a.added_sample[0], "10.7.208.1/32 at a:1001");
+        assert_eq!(a.removed_sample[0], "10.0.0.1/32 at a:1");
+        assert_eq!(a.removed_sample[9], "10.0.9.1/32 at a:10");
     }
 
     #[test]

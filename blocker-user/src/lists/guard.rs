@@ -4,11 +4,7 @@
 //! This is the lesson of the incident where an automated pull blocked google.com and
 //! facebook.com for hours: a list body's mistake must stop at the appliance.
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    path::Path,
-};
+use std::{collections::HashMap, fmt, path::Path};
 
 use super::{
     diff::{ListDiff, SetDiff},
@@ -178,33 +174,31 @@ impl Protected {
         if self.is_empty() {
             return Vec::new();
         }
-        let live: HashSet<(&Target, bool)> = old.block().map(|e| (&e.target, e.shadow)).collect();
-        let block_names = enforced_block_names(new);
+        // Is this enforced block entry live already, as it is (same target, same mode)?
+        let live = |e: &Entry| old.find_identity(e).is_some_and(|o| o.target == e.target);
         let mut out = Vec::new();
         let list_name = |e: &Entry| new.lists().get(e.list as usize).map(|l| l.name.clone()).unwrap_or_default();
         let mut report = |e: &Entry, protected: &str| {
             out.push((e.list, Conflict { list: list_name(e), entry: e.target.to_string(), at: e.location(), protected: protected.to_string() }));
         };
-        for e in new.block().filter(|e| !e.shadow && !live.contains(&(&e.target, false))) {
-            match &e.target {
-                Target::Name(n) => {
-                    if let Some(p) = self.name_conflict(n) {
-                        report(e, p);
-                    }
-                }
-                Target::Prefix(b) => {
-                    if let Some(p) = self.prefix_conflict(b) {
-                        report(e, p);
-                    }
-                }
+        for e in new.block().filter(|e| !e.shadow) {
+            let protected = match &e.target {
+                Target::Name(n) => self.name_conflict(n),
+                Target::Prefix(b) => self.prefix_conflict(b),
+            };
+            // Few entries meet a protected one: only those are looked up in the live set.
+            if let Some(p) = protected
+                && !live(e)
+            {
+                report(e, p);
             }
         }
         // A new block entry above a protected name (`com` over `google.com`) is caught by
         // walking up from each protected name: few protected names, many list entries.
         for (pname, (pflags, ptext)) in &self.names {
             for ancestor in proper_suffixes(pname) {
-                if let Some(&(e, flags)) = block_names.get(ancestor) {
-                    if flags & blocker_common::name::MATCH_BELOW != 0 && !live.contains(&(&e.target, false)) && *pflags != 0 {
+                if let Some((e, n)) = new.name_entry_in(ListKind::Block, false, ancestor) {
+                    if n.flags & blocker_common::name::MATCH_BELOW != 0 && !live(e) && *pflags != 0 {
                         report(e, ptext);
                     }
                 }
@@ -254,11 +248,6 @@ impl Protected {
         }
         None
     }
-}
-
-/// Enforced block names of a set with their modes: name → (entry, flags).
-fn enforced_block_names(set: &ListSet) -> HashMap<&str, (&Entry, u32)> {
-    set.block_names().filter(|(e, _)| !e.shadow).map(|(e, n)| (n.name.as_str(), (e, n.flags))).collect()
 }
 
 /// `b.example.com` → `example.com`, `com`.

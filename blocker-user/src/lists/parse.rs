@@ -7,13 +7,12 @@
 //! anything else is a name. Any invalid line rejects the whole file, every bad line reported
 //! as `file:line: reason`.
 
-use std::{
-    collections::{HashMap, HashSet},
-    path::Path,
-};
+use std::{hash::BuildHasher, path::Path};
+
+use hashbrown::{HashSet, HashTable};
 
 use super::{
-    entry::{ListKind, Locus, Target},
+    entry::{ListKind, Locus, Target, fast_hasher},
     error::{LineError, ListError, MAX_REPORTED},
     name::{NameError, NameMode, parse_name_entry},
     prefix::{MIN_BLOCK_LEN_V4, MIN_BLOCK_LEN_V6, Prefix, parse_prefix},
@@ -120,15 +119,28 @@ fn check_breadth(p: Prefix, kind: ListKind) -> Result<Prefix, String> {
 pub struct Collector {
     out: Vec<ParsedEntry>,
     seen_prefixes: HashSet<(ListKind, Prefix)>,
-    seen_names: HashMap<(ListKind, String), usize>,
+    /// Names already in `out`, by index there (keyed by a hash of kind and name, compared
+    /// against the entry: no copy of the name).
+    seen_names: HashTable<u32>,
     errors: Vec<LineError>,
     total_errors: usize,
     summary: ListSummary,
 }
 
+fn name_key(kind: ListKind, name: &str) -> u64 {
+    fast_hasher().hash_one((kind as u8, name))
+}
+
 impl Collector {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A collector for a source of about `entries` entries.
+    pub fn with_capacity(entries: usize) -> Self {
+        let mut c = Self::default();
+        c.out.reserve(entries);
+        c
     }
 
     /// Records how many lines (or records) the source had.
@@ -145,18 +157,29 @@ impl Collector {
                     self.summary.duplicates += 1;
                 }
             }
-            Target::Name(n) => match self.seen_names.get(&(kind, n.name.clone())) {
-                Some(&i) => {
-                    if let Target::Name(first) = &mut self.out[i].target {
-                        first.flags |= n.flags;
+            Target::Name(n) => {
+                let out = &mut self.out;
+                let same = |&i: &u32| {
+                    let e = &out[i as usize];
+                    e.kind == kind && e.target.as_name().is_some_and(|f| f.name == n.name)
+                };
+                match self.seen_names.find(name_key(kind, &n.name), same) {
+                    Some(&i) => {
+                        if let Target::Name(first) = &mut out[i as usize].target {
+                            first.flags |= n.flags;
+                        }
+                        self.summary.duplicates += 1;
                     }
-                    self.summary.duplicates += 1;
+                    None => {
+                        let rehash = |&i: &u32| {
+                            let e = &out[i as usize];
+                            name_key(e.kind, e.target.as_name().map_or("", |n| n.name.as_str()))
+                        };
+                        self.seen_names.insert_unique(name_key(kind, &n.name), out.len() as u32, rehash);
+                        out.push(ParsedEntry { target: Target::Name(n), kind, at });
+                    }
                 }
-                None => {
-                    self.seen_names.insert((kind, n.name.clone()), self.out.len());
-                    self.out.push(ParsedEntry { target: Target::Name(n), kind, at });
-                }
-            },
+            }
         }
     }
 
@@ -184,7 +207,8 @@ pub fn parse_list(path: &Path, text: &str, kind: ListKind) -> Result<(Vec<Parsed
 
 /// Parses the text format under a list's defaults.
 pub fn parse_text(path: &Path, text: &str, opts: &ParseOptions) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
-    let mut c = Collector::new();
+    // One entry per line at most: sized once rather than grown by copies.
+    let mut c = Collector::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
     let mut lines = 0;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;

@@ -1,9 +1,22 @@
 //! The set of entries the datapath installs, each with the id the kernel stores and counts by.
+//!
+//! Ids are kept across generations: a set built from the lists of the next generation takes,
+//! for every entry the live set already has (same kind, enforcement and prefix or name), the id
+//! it has there (`inherit_ids`). Entries new to the set get ids the live set does not use, so no
+//! id names two different entries in the two kernel slots (the live generation and the new one
+//! beside it). So an update rewrites only the kernel values of what changed, and per-entry
+//! counts and lookups keep pointing at the same entries.
 
-use std::{collections::HashMap, net::IpAddr, path::Path};
+use std::{
+    net::IpAddr,
+    path::Path,
+    sync::Arc,
+};
+
+use hashbrown::HashTable;
 
 use super::{
-    entry::{Entry, ListKind, Target},
+    entry::{At, Entry, ListKind, Target, fast_hasher, name_identity_hash, prefix_identity_hash},
     error::{LineError, ListError, MAX_REPORTED},
     name::NameEntry,
     parse::{ListSummary, ParsedEntry, load_list},
@@ -20,16 +33,30 @@ pub struct ListInfo {
     pub shadow: bool,
 }
 
-/// Everything the datapath should enforce: block and allow entries with their ids (1-based,
-/// dense, in the order lists were added).
+/// Everything the datapath should enforce: block and allow entries with their ids, in the
+/// order lists were added. A set built on its own numbers its entries 1, 2, 3, ...; one that
+/// inherits the ids of the set before keeps theirs (see the module documentation).
 #[derive(Clone, Debug, Default)]
 pub struct ListSet {
     lists: Vec<ListInfo>,
     entries: Vec<Entry>,
-    /// (kind, shadow, name) → index in `entries`. The kernel keeps one value per name, kind and
-    /// enforcement, so the set does too: a name added again (from another list) merges its mode
-    /// into the first.
-    names: HashMap<(ListKind, bool, String), usize>,
+    /// Every entry by identity (`Entry::identity_hash`: kind, enforcement, prefix or name) →
+    /// index in `entries`; the key is recomputed from the entry, never copied. The kernel keeps
+    /// one value per name, kind and enforcement, so the set does too: a name added again (from
+    /// another list) merges its mode into the first. A prefix listed twice (by two lists) is
+    /// two entries; the index names the last, whose value the kernel's trie keeps.
+    index: HashTable<u32>,
+    /// id → index in `entries` + 1; 0 for an id no entry has. `by_id[0]` is always 0.
+    by_id: Vec<u32>,
+}
+
+/// The ids of a set in entry order, to give a set built again from the same lists the same
+/// ids (a rollback to the generation the kernel still holds). `check` fingerprints the
+/// entries they belong to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdMap {
+    ids: Vec<u32>,
+    check: u64,
 }
 
 impl ListSet {
@@ -75,24 +102,133 @@ impl ListSet {
         let list = self.lists.len() as u16;
         let shadow = info.shadow;
         self.lists.push(info);
+        let source: Arc<Path> = Arc::from(source);
         let mut merged = 0;
-        self.entries.reserve(parsed.len());
+        let Self { entries, index, by_id, .. } = self;
+        entries.reserve_exact(parsed.len());
+        index.reserve(parsed.len(), |&i| entries[i as usize].identity_hash());
+        if by_id.is_empty() {
+            by_id.push(0);
+        }
+        by_id.reserve(parsed.len());
         for ParsedEntry { target, kind, at } in parsed {
-            if let Target::Name(n) = &target {
-                let key = (kind, shadow, n.name.clone());
-                if let Some(&i) = self.names.get(&key) {
-                    if let Target::Name(first) = &mut self.entries[i].target {
-                        first.flags |= n.flags;
+            let at = At::from(at);
+            let here = entries.len() as u32;
+            match &target {
+                Target::Name(n) => {
+                    let hash = name_identity_hash(kind, shadow, &n.name);
+                    let same = |&i: &u32| {
+                        let e = &entries[i as usize];
+                        e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|f| f.name == n.name)
+                    };
+                    if let Some(&i) = index.find(hash, same) {
+                        if let Target::Name(first) = &mut entries[i as usize].target {
+                            first.flags |= n.flags;
+                        }
+                        merged += 1;
+                        continue;
                     }
-                    merged += 1;
-                    continue;
+                    index.insert_unique(hash, here, |&i| entries[i as usize].identity_hash());
                 }
-                self.names.insert(key, self.entries.len());
+                Target::Prefix(p) => {
+                    let hash = prefix_identity_hash(kind, shadow, p);
+                    let same = |&i: &u32| {
+                        let e = &entries[i as usize];
+                        e.kind == kind && e.shadow == shadow && e.target.as_prefix() == Some(p)
+                    };
+                    match index.find_mut(hash, same) {
+                        Some(i) => *i = here,
+                        None => {
+                            index.insert_unique(hash, here, |&i| entries[i as usize].identity_hash());
+                        }
+                    }
+                }
             }
-            let id = self.entries.len() as u32 + 1;
-            self.entries.push(Entry { id, kind, target, source: source.to_path_buf(), at, list, shadow });
+            let id = by_id.len() as u32;
+            by_id.push(here + 1);
+            entries.push(Entry { id, list, kind, shadow, at, source: source.clone(), target });
         }
         Ok(merged)
+    }
+
+    /// Gives every entry that `prev` has too (same kind, enforcement and prefix or name) the id
+    /// it has in `prev`, and every other entry an id `prev` does not use: first ids `prev` left
+    /// free, then new ones above all of them. Call it once the set is built, with the live set
+    /// as `prev`. Unchanged entries keep their kernel values, and an id never names one entry
+    /// in the live generation and another in this one.
+    pub fn inherit_ids(&mut self, prev: &ListSet) {
+        if prev.entries.is_empty() || self.entries.is_empty() {
+            return;
+        }
+        let high = prev.by_id.len().max(1);
+        let mut claimed = vec![false; high];
+        let mut ids = vec![0u32; self.entries.len()];
+        for (e, id) in self.entries.iter().zip(ids.iter_mut()) {
+            if let Some(p) = prev.find_identity(e) {
+                if !claimed[p.id as usize] {
+                    claimed[p.id as usize] = true;
+                    *id = p.id;
+                }
+            }
+        }
+        let mut free = (1..high as u32).filter(|&id| prev.by_id[id as usize] == 0);
+        let mut next = high as u32;
+        for id in ids.iter_mut().filter(|id| **id == 0) {
+            *id = free.next().unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            });
+        }
+        self.set_ids(&ids);
+    }
+
+    /// The ids of this set in entry order, with a fingerprint of the entries.
+    pub fn id_map(&self) -> IdMap {
+        IdMap { ids: self.entries.iter().map(|e| e.id).collect(), check: self.fingerprint() }
+    }
+
+    /// Gives the entries the ids of `map` if it was taken from a set of the same entries (in
+    /// the same order, from the same lists); returns whether it did. Otherwise the set is left
+    /// as it was.
+    pub fn apply_id_map(&mut self, map: &IdMap) -> bool {
+        if map.ids.len() != self.entries.len() || map.check != self.fingerprint() {
+            return false;
+        }
+        self.set_ids(&map.ids);
+        true
+    }
+
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = fast_hasher().build_hasher();
+        for e in &self.entries {
+            h.write_u64(e.effect_hash());
+            h.write_u16(e.list);
+        }
+        h.write_usize(self.entries.len());
+        h.finish()
+    }
+
+    fn set_ids(&mut self, ids: &[u32]) {
+        let max = ids.iter().copied().max().unwrap_or(0) as usize;
+        assert!(max < 1 << 31, "entry ids stay below 2^31 (ENTRY_HITS keys carry the slot in bit 31)");
+        self.by_id = vec![0; max + 1];
+        for (i, (e, &id)) in self.entries.iter_mut().zip(ids).enumerate() {
+            assert!(id != 0 && self.by_id[id as usize] == 0, "ids are distinct and not 0");
+            e.id = id;
+            self.by_id[id as usize] = i as u32 + 1;
+        }
+    }
+
+    /// The entry of this set with the identity of `e` (kind, enforcement, prefix or name).
+    pub(crate) fn find_identity(&self, e: &Entry) -> Option<&Entry> {
+        let i = self.index.find(e.identity_hash(), |&i| self.entries[i as usize].same_identity(e))?;
+        Some(&self.entries[*i as usize])
+    }
+
+    /// The largest id an entry of this set has (0 when empty).
+    pub fn max_id(&self) -> u32 {
+        self.by_id.len().saturating_sub(1) as u32
     }
 
     /// The lists in the order they were added (`Entry::list` indexes this).
@@ -147,8 +283,10 @@ impl ListSet {
         self.names(ListKind::Allow)
     }
 
+    /// The entry with this id.
     pub fn entry(&self, id: u32) -> Option<&Entry> {
-        id.checked_sub(1).and_then(|i| self.entries.get(i as usize))
+        let i = *self.by_id.get(id as usize)?;
+        i.checked_sub(1).map(|i| &self.entries[i as usize])
     }
 
     /// The enforced entry of `kind` listing exactly this normalised name, whatever its mode.
@@ -158,7 +296,12 @@ impl ListSet {
 
     /// The entry of `kind` and enforcement (`shadow`) listing exactly this normalised name.
     pub fn name_entry_in(&self, kind: ListKind, shadow: bool, name: &str) -> Option<(&Entry, &NameEntry)> {
-        let e = &self.entries[*self.names.get(&(kind, shadow, name.to_string()))?];
+        let hash = name_identity_hash(kind, shadow, name);
+        let i = self.index.find(hash, |&i| {
+            let e = &self.entries[i as usize];
+            e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|n| n.name == name)
+        })?;
+        let e = &self.entries[*i as usize];
         e.target.as_name().map(|n| (e, n))
     }
 
@@ -225,6 +368,82 @@ mod tests {
         add(&mut set, "allow", ListKind::Allow, "example.com\n");
         assert_eq!(set.name_entry(ListKind::Allow, "example.com").unwrap().0.id, 3);
         assert_eq!(set.name_entry(ListKind::Block, "example.com").unwrap().0.id, 1);
+    }
+
+    fn ids_by_entry(set: &ListSet) -> Vec<(String, u32)> {
+        set.entries().iter().map(|e| (format!("{}{}", if e.shadow { "s:" } else { "" }, e.target), e.id)).collect()
+    }
+
+    #[test]
+    fn a_set_built_after_another_keeps_the_ids_of_the_entries_they_share() {
+        let mut live = ListSet::new();
+        add(&mut live, "b", ListKind::Block, "192.0.2.1\nexample.com\ngone.example\n198.51.100.0/24\n");
+        add(&mut live, "a", ListKind::Allow, "safe.example.com\n");
+        assert_eq!(live.max_id(), 5);
+        let mut next = ListSet::new();
+        // Reordered, one removed (gone.example, id 3), one added, a mode changed.
+        add(&mut next, "b", ListKind::Block, "new.example\n=example.com\n198.51.100.0/24\n192.0.2.1\n");
+        add(&mut next, "a", ListKind::Allow, "safe.example.com\n");
+        next.inherit_ids(&live);
+        assert_eq!(
+            ids_by_entry(&next),
+            [("new.example".to_string(), 6), ("=example.com".into(), 2), ("198.51.100.0/24".into(), 4), ("192.0.2.1/32".into(), 1), ("safe.example.com".into(), 5)],
+            "kept ids, and a new one that the live set does not use (not 3, which it still has)"
+        );
+        for e in next.entries() {
+            assert_eq!(next.entry(e.id), Some(e));
+        }
+        assert_eq!(next.entry(3), None);
+        assert_eq!(next.name_entry(ListKind::Block, "example.com").unwrap().0.id, 2);
+
+        // The generation after: 3 is free in `next`, so a new entry may take it.
+        let mut third = ListSet::new();
+        add(&mut third, "b", ListKind::Block, "=example.com\nthird.example\nnew.example\n");
+        third.inherit_ids(&next);
+        assert_eq!(ids_by_entry(&third), [("=example.com".to_string(), 2), ("third.example".into(), 3), ("new.example".into(), 6)]);
+    }
+
+    #[test]
+    fn a_shadow_entry_is_not_the_enforced_entry_of_the_same_name() {
+        let mut live = ListSet::new();
+        add(&mut live, "b", ListKind::Block, "example.com\n");
+        let mut next = ListSet::new();
+        let (p, _) = parse_list(Path::new("s"), "example.com\n", ListKind::Block).unwrap();
+        next.add_list(ListInfo { name: "s".into(), source: "s".into(), shadow: true }, Path::new("s"), p).unwrap();
+        next.inherit_ids(&live);
+        assert_eq!(ids_by_entry(&next), [("s:example.com".to_string(), 2)]);
+    }
+
+    #[test]
+    fn an_id_map_gives_a_rebuilt_set_its_ids_back_only_for_the_same_entries() {
+        let build = |text: &str| {
+            let mut s = ListSet::new();
+            add(&mut s, "b", ListKind::Block, text);
+            s
+        };
+        let mut live = build("192.0.2.1\nexample.com\n");
+        let mut other = build("example.com\n192.0.2.2\n192.0.2.1\n");
+        other.inherit_ids(&live);
+        live = other;
+        let map = live.id_map();
+        let mut again = build("example.com\n192.0.2.2\n192.0.2.1\n");
+        assert_eq!(ids_by_entry(&again).iter().map(|x| x.1).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(again.apply_id_map(&map));
+        assert_eq!(ids_by_entry(&again), ids_by_entry(&live));
+        assert_eq!(again.entry(1).unwrap().target.to_string(), "192.0.2.1/32");
+        let mut different = build("example.com\n192.0.2.2\n192.0.2.9\n");
+        assert!(!different.apply_id_map(&map));
+        assert_eq!(different.entries()[0].id, 1);
+    }
+
+    #[test]
+    fn a_prefix_in_two_lists_is_found_by_its_last_entry() {
+        let mut set = ListSet::new();
+        add(&mut set, "one", ListKind::Block, "192.0.2.0/24\n");
+        add(&mut set, "two", ListKind::Block, "192.0.2.0/24\n");
+        let (e, _) = set.longest_match("192.0.2.1".parse().unwrap(), ListKind::Block).unwrap();
+        assert_eq!(e.id, 2, "the kernel's trie keeps the value written last");
+        assert_eq!(set.find_identity(&set.entries()[0].clone()).unwrap().id, 2);
     }
 
     #[test]
