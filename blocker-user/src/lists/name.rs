@@ -237,7 +237,12 @@ pub fn normalise_name(text: &str) -> Result<String, NameError> {
     // Before idna, so `a..b` is reported as such rather than as whatever idna makes of it;
     // lengths only after, since they count A-label bytes.
     check_no_empty_label(name)?;
-    let name = to_a_labels(&name.to_ascii_lowercase())?;
+    // Most listed names are already what ToASCII would make of them: lowercase ASCII letters,
+    // digits, '-', '_' and dots, no `xn--` label to check as punycode. UTS 46 maps each of these
+    // characters to itself (with hyphens allowed, no ASCII deny list and no length checks, as
+    // `to_a_labels` calls it) and checks nothing on such a name, so it is skipped; every check
+    // below is still made.
+    let name = if is_plain_ascii(name) { name.to_owned() } else { to_a_labels(&name.to_ascii_lowercase())? };
     check_structure(&name)?;
     check_host_labels(&name)?;
     Ok(name)
@@ -297,12 +302,17 @@ fn reject_non_host(text: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Only `a-z 0-9 - _ .`, and no label starting with `xn--`: a name UTS 46 ToASCII leaves as it
+/// is.
+fn is_plain_ascii(name: &str) -> bool {
+    name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.')) && !name.split('.').any(|l| l.starts_with("xn--"))
+}
+
 fn check_no_empty_label(name: &str) -> Result<(), NameError> {
-    let labels: Vec<&str> = name.split('.').collect();
-    match labels.iter().position(|l| l.is_empty()) {
+    match name.split('.').position(|l| l.is_empty()) {
         None => Ok(()),
         Some(0) => Err(NameError::EmptyLabel { at: EmptyAt::Start }),
-        Some(i) if i == labels.len() - 1 => Err(NameError::EmptyLabel { at: EmptyAt::End }),
+        Some(i) if i == name.split('.').count() - 1 => Err(NameError::EmptyLabel { at: EmptyAt::End }),
         Some(_) => Err(NameError::EmptyLabel { at: EmptyAt::Inside }),
     }
 }
@@ -521,6 +531,40 @@ mod tests {
         let n252 = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(60));
         assert!(matches!(block(&format!("*.{n252}")), Err(NameError::NothingBelow { len: 252, .. })));
         assert!(block(&n252).is_ok(), "the name itself still matches");
+    }
+
+    #[test]
+    fn the_plain_ascii_fast_path_gives_what_uts_46_gives() {
+        // Every name over a small alphabet with the characters the fast path takes, up to four
+        // characters with dots in every place: the fast path must agree with ToASCII on each
+        // (same result, or ToASCII refusing a name the checks after it refuse too).
+        let alphabet = ['a', 'z', '0', '9', '-', '_', '.', 'x', 'n'];
+        let mut names = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = names.iter().flat_map(|n| alphabet.iter().map(move |c| format!("{n}{c}"))).collect();
+            names.extend(longer);
+        }
+        names.extend(["xn--bcher-kva.example", "a.xn--zz", "xn-a.example", "r3---sn-abc.googlevideo.com", "_dmarc.example.com", "1.2.3.4"].map(String::from));
+        let mut fast = 0;
+        for n in names.iter().filter(|n| !n.is_empty() && check_no_empty_label(n).is_ok()) {
+            if !is_plain_ascii(n) {
+                continue;
+            }
+            fast += 1;
+            match to_a_labels(n) {
+                Ok(a) => assert_eq!(&a, n, "ToASCII changes {n:?}"),
+                Err(e) => assert!(check_structure(n).and_then(|_| check_host_labels(n)).is_err(), "ToASCII refuses {n:?} ({e}), the fast path not"),
+            }
+        }
+        assert!(fast > 5000, "{fast}");
+        assert!(!is_plain_ascii("xn--bcher-kva.example") && !is_plain_ascii("a.XN--x") && !is_plain_ascii("Example.com"));
+    }
+
+    #[test]
+    fn upper_case_and_a_labels_still_take_the_uts_46_path() {
+        assert_eq!(name("XN--BCHER-KVA.example"), "xn--bcher-kva.example");
+        assert_eq!(normalise_name("xn--zz.example").unwrap_err(), NameError::Idn { label: Some("xn--zz".into()) });
+        assert_eq!(name("WWW.Example.COM"), "www.example.com");
     }
 
     #[test]

@@ -94,11 +94,13 @@ pub fn parse_address_entry(text: &str, kind: ListKind) -> Result<Target, EntryEr
 }
 
 /// Made only of what addresses and CIDRs are made of. Such a line is judged as an address even
-/// when it does not parse, so its error speaks of addresses.
+/// when it does not parse, so its error speaks of addresses. (Whatever `parse_prefix` accepts
+/// passes these byte tests: an IPv4 address is digits and dots, an IPv6 one hex digits, colons
+/// and dots, a length digits; so a name costs no parse attempt.)
 pub(super) fn looks_like_address(text: &str) -> bool {
     let v4 = text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'/');
     let v6 = text.contains(':') && text.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'/'));
-    !text.is_empty() && (v4 || v6 || parse_prefix(text).is_ok())
+    !text.is_empty() && (v4 || v6)
 }
 
 fn check_breadth(p: Prefix, kind: ListKind) -> Result<Prefix, String> {
@@ -377,6 +379,14 @@ mod tests {
             let msg = error_of(line);
             assert!(msg.contains(reason), "{line:?}: expected {reason:?} in {msg:?}");
         }
+    }
+
+    #[test]
+    fn whatever_parses_as_a_prefix_looks_like_an_address() {
+        for t in ["192.0.2.1", "192.0.2.0/24", "::", "::1", "::ffff:192.0.2.1", "2001:DB8::/32", "0.0.0.0/0", "fe80::1%eth0", "1::2::3", "a:b"] {
+            assert!(parse_prefix(t).is_err() || looks_like_address(t), "{t}");
+        }
+        assert!(!looks_like_address("example.com") && !looks_like_address("") && looks_like_address("1.2.3.256"));
     }
 
     #[test]
