@@ -38,7 +38,23 @@ fn data_end(ctx: &XdpContext) -> usize {
 #[inline(always)]
 pub fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     // SAFETY: ptr_at checked that size_of::<T>() bytes at off lie inside the frame.
-    ptr_at::<T>(ctx, off).map(|p| unsafe { p.read_unaligned() })
+    ptr_at::<T>(ctx, off).map(|p| unsafe { load::<T>(p as *const u8) })
+}
+
+/// A value of 2, 4, 8 or 16 bytes in as few loads (others byte by byte, as the target does).
+///
+/// SAFETY: `size_of::<T>()` bytes at the packet pointer `p` were bounds-checked.
+#[inline(always)]
+unsafe fn load<T: Copy>(p: *const u8) -> T {
+    unsafe {
+        match size_of::<T>() {
+            2 => core::mem::transmute_copy(&load16(p)),
+            4 => core::mem::transmute_copy(&load32(p)),
+            8 => core::mem::transmute_copy(&load64(p)),
+            16 => core::mem::transmute_copy(&[load64(p), load64(p.add(8))]),
+            _ => (p as *const T).read_unaligned(),
+        }
+    }
 }
 
 /// Reads two adjacent bytes. Header bytes are read in pairs: LLVM turns the bounds check
@@ -102,31 +118,75 @@ pub fn span<const N: usize>(ctx: &XdpContext, off: usize) -> Option<Span<N>> {
 
 impl<const N: usize> Span<N> {
     #[inline(always)]
-    fn get<T: Copy + Default>(&self, i: usize) -> T {
-        if i + core::mem::size_of::<T>() > N {
-            return T::default();
-        }
-        // SAFETY: [p, p + N) was checked to lie inside the frame, and so does [p + i, p + i + size).
-        unsafe { (self.p.add(i) as *const T).read_unaligned() }
-    }
-
-    #[inline(always)]
     pub fn u8(&self, i: usize) -> u8 {
-        self.get::<u8>(i)
+        if i >= N {
+            return 0;
+        }
+        // SAFETY: [p, p + N) was checked to lie inside the frame, and i < N.
+        unsafe { *self.p.add(i) }
     }
 
+    /// One 2-byte load (the bpf target would otherwise split an unaligned load into bytes).
     #[inline(always)]
     pub fn be16(&self, i: usize) -> u16 {
-        u16::from_be(self.get::<u16>(i))
+        if i + 2 > N {
+            return 0;
+        }
+        // SAFETY: [p + i, p + i + 2) lies inside the checked span.
+        u16::from_be(unsafe { load16(self.p.add(i)) })
     }
 
+    /// One 4-byte load.
     #[inline(always)]
     pub fn be32(&self, i: usize) -> u32 {
-        u32::from_be(self.get::<u32>(i))
+        if i + 4 > N {
+            return 0;
+        }
+        // SAFETY: [p + i, p + i + 4) lies inside the checked span.
+        u32::from_be(unsafe { load32(self.p.add(i)) })
     }
 
+    /// Sixteen bytes (an IPv6 address) as two 8-byte loads.
     #[inline(always)]
     pub fn bytes16(&self, i: usize) -> [u8; 16] {
-        self.get::<[u8; 16]>(i)
+        if i + 16 > N {
+            return [0; 16];
+        }
+        // SAFETY: [p + i, p + i + 16) lies inside the checked span.
+        let (a, b) = unsafe { (load64(self.p.add(i)), load64(self.p.add(i + 8))) };
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&a.to_ne_bytes());
+        out[8..].copy_from_slice(&b.to_ne_bytes());
+        out
     }
+}
+
+// Packet loads of 2, 4 and 8 bytes at any alignment, as single instructions. The bpf target
+// assumes strict alignment and splits an unaligned load into byte loads; the kernel allows
+// unaligned packet access on the architectures we run on (x86-64, arm64: the verifier checks
+// packet alignment only with BPF_F_STRICT_ALIGNMENT or without efficient unaligned access).
+// Inline assembly keeps this to packet memory: the target feature that would do it everywhere
+// also produces misaligned stack accesses, which the verifier refuses (see ARCHITECTURE.md).
+
+/// SAFETY (all three): `p` is a packet pointer whose bytes were bounds-checked against
+/// `data_end` by the caller.
+#[inline(always)]
+unsafe fn load16(p: *const u8) -> u16 {
+    let v: u64;
+    unsafe { core::arch::asm!("{v} = *(u16 *)({p} + 0)", v = out(reg) v, p = in(reg) p, options(pure, readonly, nostack)) };
+    v as u16
+}
+
+#[inline(always)]
+unsafe fn load32(p: *const u8) -> u32 {
+    let v: u64;
+    unsafe { core::arch::asm!("{v} = *(u32 *)({p} + 0)", v = out(reg) v, p = in(reg) p, options(pure, readonly, nostack)) };
+    v as u32
+}
+
+#[inline(always)]
+unsafe fn load64(p: *const u8) -> u64 {
+    let v: u64;
+    unsafe { core::arch::asm!("{v} = *(u64 *)({p} + 0)", v = out(reg) v, p = in(reg) p, options(pure, readonly, nostack)) };
+    v
 }

@@ -12,7 +12,7 @@ use aya_ebpf::{
 };
 use blocker_common::{
     coarse,
-    config::{FLAG_BYPASS, FLAG_STOP_PAGE, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
+    config::{Config, FLAG_BYPASS, FLAG_STOP_PAGE, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
     prefix::{PREFIX_SHADOW, PrefixValue, SLOT_BITS, v4_key_data, v6_key_data},
     verdict::{Action, Reason},
 };
@@ -38,9 +38,16 @@ impl Verdict {
     }
 }
 
+/// The run-time switches, read once per packet; `None` (the map could not be read) judges the
+/// frame as `internal` and passes it.
 #[inline(always)]
-pub fn judge(ctx: &XdpContext) -> Verdict {
-    let Some(cfg) = CONFIG.get(0) else {
+pub fn config() -> Option<Config> {
+    CONFIG.get(0).copied()
+}
+
+#[inline(always)]
+pub fn judge(ctx: &XdpContext, cfg: Option<Config>) -> Verdict {
+    let Some(cfg) = cfg else {
         return Verdict::pass(Reason::Internal);
     };
     let flags = cfg.flags;
@@ -89,7 +96,11 @@ fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
     if let Some(v) = crate::dns::judge(ctx, pkt, slot as u32) {
         return v;
     }
-    if pkt.tcp().is_some() {
+    if let Some(l4) = pkt.tcp() {
+        // Segments without payload carry no name: the common ACK skips the call.
+        if l4.payload_len == 0 {
+            return Verdict::pass(Reason::NoMatch);
+        }
         return tcp_names::judge(ctx, pkt, flags, slot as u32);
     }
     Verdict::pass(Reason::NoMatch)

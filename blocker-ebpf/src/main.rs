@@ -8,6 +8,7 @@
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(target_arch = "bpf")]
@@ -54,8 +55,11 @@ mod programs {
     /// The blocking program attached to the subscriber-facing port.
     #[xdp]
     pub fn blocker(ctx: XdpContext) -> u32 {
-        let verdict = crate::decide::judge(&ctx);
-        crate::verdict::apply(&ctx, verdict)
+        // The configuration is read once per packet: judging, acting and counting all see the
+        // same generation and switches.
+        let cfg = crate::decide::config();
+        let verdict = crate::decide::judge(&ctx, cfg);
+        crate::verdict::apply(&ctx, verdict, cfg)
     }
 
     /// Inline mode's internet port: forwards every frame to the subscriber port through

@@ -65,8 +65,11 @@ pub struct L4 {
 
 /// The description of a frame that parsing fills and deciding reads. It lives in a per-CPU
 /// map (maps.rs PACKET), not on the 512-byte BPF stack, which the loop callbacks share.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct Packet {
+    /// First and 8-aligned, so they are copied as words.
+    pub dst6: [u8; 16],
+    pub final6: [u8; 16],
     pub l3_off: u32,
     pub v6: u32,
     /// IPv4 destination in host order.
@@ -77,11 +80,16 @@ pub struct Packet {
     /// `l4` is valid.
     pub has_l4: u32,
     pub l4: L4,
-    pub dst6: [u8; 16],
-    pub final6: [u8; 16],
 }
 
 impl Packet {
+    /// `dst6` as two 8-byte words (native order).
+    #[inline(always)]
+    pub fn dst6_words(&self) -> [u64; 2] {
+        // SAFETY: dst6 is at offset 0 of an 8-aligned struct.
+        unsafe { core::ptr::read(self.dst6.as_ptr() as *const [u64; 2]) }
+    }
+
     #[inline(always)]
     pub fn l3(&self) -> usize {
         (self.l3_off as usize) & MAX_OFF
@@ -190,7 +198,7 @@ fn is_extension(next: u8) -> bool {
 
 /// Where the IPv6 extension walk stands. Kept in per-CPU map memory, not on the stack, so that
 /// the verifier checks the walk's callback once rather than once per header it might meet.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct ExtWalk {
     off: u32,
     ext_len: u32,

@@ -40,12 +40,20 @@ pub fn start(st: &mut FlowState, proto: u32, seq: u32) {
     st.kind = KIND_PENDING;
     st.proto = proto;
     st.next_seq = seq;
-    st.need = 0;
-    st.acc = 0;
-    st.skip = 0;
-    st.name_len = 0;
-    st.name_got = 0;
-    st.entry_id = 0;
+    set(&mut st.need, 0);
+    set(&mut st.acc, 0);
+    set(&mut st.skip, 0);
+    set(&mut st.name_len, 0);
+    set(&mut st.name_got, 0);
+    set(&mut st.entry_id, 0);
+}
+
+/// A store LLVM keeps as it is: runs of zero stores are otherwise merged into a call of a
+/// byte-by-byte memset.
+#[inline(always)]
+pub fn set(field: &mut u32, v: u32) {
+    // SAFETY: a valid, aligned u32.
+    unsafe { core::ptr::write_volatile(field, v) }
 }
 
 /// Feeds `len` stream bytes at packet offset `off` through `step`, at most `loops` iterations.

@@ -8,7 +8,7 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use blocker_common::{
-    config::FLAG_INLINE,
+    config::{Config, FLAG_INLINE},
     counters::{ACTION_SLOTS, CELLS, cell_index},
     verdict::{Action, Reason},
 };
@@ -16,7 +16,7 @@ use blocker_common::{
 use crate::{
     cursor::frame_len,
     decide::Verdict,
-    maps::{CONFIG, COUNTERS, ENTRY_HITS, PORTS},
+    maps::{COUNTERS, ENTRY_HITS, PORTS},
     reply, stop_page,
 };
 
@@ -26,7 +26,11 @@ const TO_INTERNET: u32 = 0;
 const TO_SUBSCRIBER: u32 = 1;
 
 #[inline(always)]
-pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
+pub fn apply(ctx: &XdpContext, v: Verdict, cfg: Option<Config>) -> u32 {
+    let (flags, slot) = match cfg {
+        Some(c) => (c.flags, c.slot & 1),
+        None => (0, 0),
+    };
     let bytes = frame_len(ctx);
     let mut action = v.action;
     if action == Action::TcpReset && !reply::rewrite_into_reset(ctx) {
@@ -43,11 +47,11 @@ pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
     // Blocked packets count against their entry, and so do the packets a shadow entry would
     // have blocked.
     if v.entry != 0 && action != Action::Pass {
-        count_entry(v.entry);
+        count_entry(v.entry, slot);
     }
     match action {
         Action::Pass | Action::Shadow => {
-            if inline() {
+            if flags & FLAG_INLINE != 0 {
                 forward(TO_INTERNET)
             } else {
                 xdp_action::XDP_PASS
@@ -64,14 +68,6 @@ pub fn apply(ctx: &XdpContext, v: Verdict) -> u32 {
 pub fn from_internet(ctx: &XdpContext) -> u32 {
     count(Reason::FromInternet as u8, Action::Pass as u8, frame_len(ctx));
     forward(TO_SUBSCRIBER)
-}
-
-#[inline(always)]
-fn inline() -> bool {
-    match CONFIG.get(0) {
-        Some(c) => c.flags & FLAG_INLINE != 0,
-        None => false,
-    }
 }
 
 /// Redirects the frame out of the port in `PORTS[port]`; XDP_PASS when that entry is missing.
@@ -101,8 +97,7 @@ fn count(reason: u8, action: u8, bytes: u64) {
 /// Bumps the blocked (or, for a shadow entry, would-be-blocked) packet count of a list entry (keyed with the live slot, as entry ids are
 /// per generation).
 #[inline(always)]
-fn count_entry(entry: u32) {
-    let slot = CONFIG.get(0).map(|c| c.slot & 1).unwrap_or(0);
+fn count_entry(entry: u32, slot: u32) {
     let key = (slot << 31) | (entry & 0x7fff_ffff);
     if let Some(p) = ENTRY_HITS.get_ptr_mut(&key) {
         // SAFETY: a valid, aligned map value.
