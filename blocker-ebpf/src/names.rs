@@ -24,7 +24,7 @@ use crate::{
 pub const BUF: usize = 256;
 pub const BUF_ALLOC: usize = 2 * BUF + 8;
 
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct NameScratch {
     pub bytes: [u8; BUF_ALLOC],
     pub starts: [u8; 128],
@@ -62,10 +62,27 @@ struct ScratchCtx {
     s: *mut NameScratch,
 }
 
+/// Bytes of a dotted name one split callback handles: fewer bpf_loop iterations.
+const SPLIT_STRIDE: usize = 8;
+
 extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer repeat() was given.
     let s = unsafe { &mut *(*c).s };
-    let i = (i as usize) & (BUF - 1);
+    let base = (i as usize) * SPLIT_STRIDE;
+    let mut j = 0;
+    while j < SPLIT_STRIDE {
+        if split_byte(s, base + j) == BREAK {
+            return BREAK;
+        }
+        j += 1;
+    }
+    CONTINUE
+}
+
+/// One byte of the dotted name (or, at `len`, its end).
+#[inline(always)]
+fn split_byte(s: &mut NameScratch, i: usize) -> i64 {
+    let i = i & (BUF - 1);
     let at_end = i as u32 >= s.len;
     let b = if at_end { b'.' } else { s.bytes[i] };
     if b == b'.' {
@@ -126,7 +143,8 @@ pub fn split_dotted(s: &mut NameScratch) -> bool {
     s.label_start = 0;
     s.ok = 1;
     let mut c = ScratchCtx { s: s as *mut NameScratch };
-    repeat(len + 1, split_step, &mut c);
+    // Bytes 0..=len, SPLIT_STRIDE per iteration; the byte at `len` always ends the loop.
+    repeat(len / SPLIT_STRIDE as u32 + 1, split_step, &mut c);
     s.ok != 0 && s.nlabels > 0 && (s.nlabels as usize) <= MAX_LABELS
 }
 

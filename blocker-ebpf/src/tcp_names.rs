@@ -39,8 +39,21 @@ fn pass(reason: Reason, entry: u32) -> Verdict {
 #[inline(always)]
 fn judge_name(st: &FlowState, slot: u32) -> NameMatch {
     let Some(s) = names::scratch() else { return NameMatch::NotListed };
-    // Map memory to map memory: no room on the 512-byte BPF stack for a name.
-    s.bytes[..BUF].copy_from_slice(&st.name[..BUF]);
+    // Map memory to map memory (no room on the 512-byte BPF stack for a name), in 8-byte words
+    // and only as many as the name needs: a plain slice copy becomes a byte-by-byte memcpy call.
+    let words = ((st.name_len as usize) + 7) / 8;
+    let src = st.name.as_ptr() as *const u64;
+    let dst = s.bytes.as_mut_ptr() as *mut u64;
+    let mut i = 0;
+    while i < BUF / 8 {
+        if i >= words {
+            break;
+        }
+        // SAFETY: both buffers are 8-aligned (FlowState, NameScratch are align(8), the name
+        // and the bytes at offsets divisible by 8) and hold at least BUF bytes; i < BUF / 8.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+        i += 1;
+    }
     s.len = st.name_len;
     if !names::split_dotted(s) {
         return NameMatch::Invalid;

@@ -68,11 +68,11 @@ pub fn reset(st: &mut FlowState, seq: u32) {
     reader::start(st, PROTO_TLS, seq);
     st.step = S_HS_TYPE;
     st.need = 1;
-    st.rec_hdr = 0;
-    st.rec_len = 0;
-    st.rec_remaining = 0;
-    st.ext_remaining = 0;
-    st.ext_type = 0;
+    reader::set(&mut st.rec_hdr, 0);
+    reader::set(&mut st.rec_len, 0);
+    reader::set(&mut st.rec_remaining, 0);
+    reader::set(&mut st.ext_remaining, 0);
+    reader::set(&mut st.ext_type, 0);
 }
 
 #[inline(always)]
@@ -271,6 +271,10 @@ extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
         return CONTINUE;
     }
 
+    if skip_extensions(&ctx, st) {
+        return CONTINUE;
+    }
+
     let size = field_size(st.step);
     if size == 0 {
         st.result = UNPARSED;
@@ -312,6 +316,44 @@ extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
         }
     }
     CONTINUE
+}
+
+/// Extensions skipped per iteration at most.
+const EXT_BATCH: u32 = 8;
+
+/// At the start of an extension header: skips up to EXT_BATCH whole extensions (header and
+/// body) that lie entirely in this segment and record and are not server_name, one header read
+/// each. Anything else (server_name, an extension split across segments or records, a length
+/// that does not add up) is left to the field-by-field path. True when it consumed any.
+#[inline(always)]
+fn skip_extensions(ctx: &XdpContext, st: &mut FlowState) -> bool {
+    let mut n = 0;
+    while n < EXT_BATCH {
+        if st.step != S_EXT_HEADER || st.need != 4 || st.skip != 0 || st.cur_off >= st.cur_end {
+            break;
+        }
+        let left = st.cur_end - st.cur_off;
+        let avail = if left < st.rec_remaining { left } else { st.rec_remaining };
+        if avail < 4 {
+            break;
+        }
+        let Some(h) = read::<[u8; 4]>(ctx, st.cur_off as usize).map(u32::from_be_bytes) else { break };
+        let (ext_type, ext_len) = (h >> 16, h & 0xffff);
+        let whole = 4 + ext_len;
+        if ext_type == EXT_SERVER_NAME || whole > avail || st.ext_remaining < whole {
+            break;
+        }
+        st.ext_remaining -= whole;
+        st.rec_remaining -= whole;
+        st.cur_off += whole;
+        n += 1;
+        if st.ext_remaining == 0 {
+            st.ext_type = ext_type;
+            enter(st, S_END);
+            break;
+        }
+    }
+    n > 0
 }
 
 /// Feeds `len` stream bytes at packet offset `off` to the reader.
