@@ -8,5 +8,6 @@
 
 pub mod conformance;
 pub mod lab;
+pub mod model;
 pub mod packets;
 pub mod signing;

@@ -1,0 +1,312 @@
+//! The host an HTTP/1.x request head names, from RFC 9112 §3 (request line), §3.2 (request
+//! target, Host) and §5 (field lines), plus the program's documented bounds (ARCHITECTURE.md,
+//! "HTTP"): a head longer than 8 KiB is not read to its end.
+//!
+//! - A segment starts a request when its first four bytes are those of a method clients send
+//!   (`GET `, `HEAD`, `POST`, `PUT `, `DELE`, `OPTI`, `PATC`), or, when it declares fewer than
+//!   four, its first byte is the first letter of one.
+//! - The method is 1 to 16 uppercase letters, then one space (the program's bound; registered
+//!   methods are uppercase letters).
+//! - An absolute-form target (`http://host[:port]/...`, RFC 9112 §3.2.2) names the host, and
+//!   wins over any Host field. A host that is an IPv6 literal (`[...]`) names no host.
+//! - Otherwise the first `Host:` field line (name in any case, RFC 9110 §5.1) names it: after
+//!   optional whitespace, the host runs to a port (`:`), whitespace or the end of the line. An
+//!   empty Host is not readable; `[...]` names no host.
+//! - The head ends at an empty line (CRLF, or a bare LF, which RFC 9112 §2.2 lets a recipient
+//!   accept); then there is no host. A CR at a line start not followed by LF is not readable.
+//! - The host is a name to judge when name.rs can normalise it; an IPv4 literal names no host.
+//!
+//! Outcomes as for the ClientHello (tls.rs): a name, no name, not readable, pending.
+
+use super::{
+    KnownIssue, Trace,
+    frame::{At, Payload},
+    name::MAX_NAME,
+};
+
+/// Bytes of a head read at most.
+pub const MAX_HEAD: usize = 8192;
+const MAX_METHOD: usize = 16;
+const METHODS: [&[u8; 4]; 7] = [b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"OPTI", b"PATC"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Head {
+    Pending,
+    NoName,
+    Unparsed,
+    /// The host as sent (not yet normalised).
+    Name(Vec<u8>),
+}
+
+pub fn starts_request(p: &Payload) -> bool {
+    if p.declared >= 4 {
+        return p.bytes.get(..4).is_some_and(|w| METHODS.iter().any(|m| &m[..] == w));
+    }
+    p.bytes.first().is_some_and(|b| METHODS.iter().any(|m| m[0] == *b))
+}
+
+enum Stop {
+    End,
+    Unparsed,
+}
+
+struct Cursor<'a> {
+    p: Payload<'a>,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn next(&mut self) -> Result<u8, Stop> {
+        match self.p.at(self.pos) {
+            At::End => Err(Stop::End),
+            _ if self.pos >= MAX_HEAD => Err(Stop::Unparsed),
+            At::Byte(b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            At::Missing => Err(Stop::Unparsed),
+        }
+    }
+
+    /// Bytes up to and including the next LF.
+    fn rest_of_line(&mut self) -> Result<(), Stop> {
+        while self.next()? != b'\n' {}
+        Ok(())
+    }
+}
+
+/// Reads the request head at the start of the segment to the host it names. `kernel`: read it
+/// the way the program does today where the model knows it differs (see [`KnownIssue`]).
+pub fn read_request_head(p: &Payload, kernel: bool, trace: &mut Trace) -> Head {
+    let mut c = Cursor { p: *p, pos: 0 };
+    match head(&mut c, kernel, trace) {
+        Ok(h) => h,
+        Err(Stop::End) => Head::Pending,
+        Err(Stop::Unparsed) => Head::Unparsed,
+    }
+}
+
+fn head(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Head, Stop> {
+    // Method.
+    let mut n = 0;
+    loop {
+        let b = c.next()?;
+        if b == b' ' {
+            break;
+        }
+        n += 1;
+        if n > MAX_METHOD || !b.is_ascii_uppercase() {
+            return Ok(Head::Unparsed);
+        }
+    }
+    // Request target: absolute form, or anything else up to the end of the line.
+    if let Some(h) = target(c, kernel, trace)? {
+        return Ok(h);
+    }
+    // Field lines.
+    'line: loop {
+        let b = c.next()?;
+        match b {
+            b'\r' => return Ok(if c.next()? == b'\n' { Head::NoName } else { Head::Unparsed }),
+            b'\n' => return Ok(Head::NoName),
+            _ => {}
+        }
+        let mut got = b;
+        for want in *b"host:" {
+            if got.to_ascii_lowercase() != want {
+                if got != b'\n' {
+                    c.rest_of_line()?;
+                }
+                continue 'line;
+            }
+            if want != b':' {
+                got = c.next()?;
+            }
+        }
+        // The Host field's value.
+        let first = loop {
+            match c.next()? {
+                b' ' | b'\t' => {}
+                b'\r' | b'\n' => return Ok(Head::Unparsed),
+                b'[' => return Ok(Head::NoName),
+                b => break b,
+            }
+        };
+        let mut host = vec![first];
+        loop {
+            match c.next()? {
+                b':' | b' ' | b'\t' | b'\r' | b'\n' => return Ok(named(host)),
+                b => push(&mut host, b, kernel, trace)?,
+            }
+        }
+    }
+}
+
+/// One more byte of a host: at most a 253-byte name and its trailing dot.
+fn push(host: &mut Vec<u8>, b: u8, kernel: bool, trace: &mut Trace) -> Result<(), Stop> {
+    if host.len() >= MAX_NAME {
+        // The program keeps at most 253 bytes, so a full-length name written with its
+        // trailing dot is not read.
+        trace.hit(KnownIssue::HttpHostTrailingDot);
+        if kernel || host.len() > MAX_NAME {
+            return Err(Stop::Unparsed);
+        }
+    }
+    host.push(b);
+    Ok(())
+}
+
+fn named(host: Vec<u8>) -> Head {
+    let parts: Vec<&[u8]> = host.split(|&b| b == b'.').collect();
+    let literal = parts.len() == 4 && parts.iter().all(|p| (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit));
+    if literal { Head::NoName } else { Head::Name(host) }
+}
+
+/// Reads the request target. `Some`: the absolute form decided the outcome; `None`: the line
+/// was passed over and the field lines follow.
+fn target(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Option<Head>, Stop> {
+    // The scheme, compared case-insensitively byte by byte: `http://`, and for the model also
+    // `https://` (an absolute-form target of either scheme names the host, RFC 9112 §3.2.2;
+    // the program compares `http://` only).
+    let mut seen = Vec::new();
+    loop {
+        let b = c.next()?;
+        seen.push(b.to_ascii_lowercase());
+        if seen == b"http://" {
+            return authority(c, kernel, trace).map(Some);
+        }
+        if seen == b"https://" {
+            trace.hit(KnownIssue::HttpsTarget);
+            return authority(c, kernel, trace).map(Some);
+        }
+        if b"http://".starts_with(&seen) || (!kernel && b"https://".starts_with(&seen)) {
+            continue;
+        }
+        // Not an absolute-form target: pass over the rest of the line.
+        if seen.starts_with(b"https") {
+            trace.hit(KnownIssue::HttpsTarget);
+        }
+        if b == b'\n' {
+            // The line ends here. The program does not take the byte that ended its
+            // comparison for a line end, and passes over the next line too.
+            trace.hit(KnownIssue::HttpLfInTarget);
+            if !kernel {
+                return Ok(None);
+            }
+        }
+        c.rest_of_line()?;
+        return Ok(None);
+    }
+}
+
+/// The host of an absolute-form target's authority (RFC 3986 §3.2: `[userinfo@]host[:port]`).
+fn authority(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Head, Stop> {
+    if kernel {
+        // The program: the host is the text up to the first `:`, `/`, `?`, `#`, space or line
+        // end, so a userinfo (`user:pw@host`, `user@host`) is taken for the host.
+        let mut host = Vec::new();
+        loop {
+            match c.next()? {
+                b'[' if host.is_empty() => return Ok(Head::NoName),
+                b'/' | b' ' | b'?' | b'#' | b':' | b'\r' | b'\n' => {
+                    return Ok(if host.is_empty() { Head::Unparsed } else { named(host) });
+                }
+                b => push(&mut host, b, true, trace)?,
+            }
+        }
+    }
+    // The model: the whole authority first, then the host after the last `@`, up to the port.
+    let mut auth: Vec<u8> = Vec::new();
+    loop {
+        let b = match c.next() {
+            Ok(b) => b,
+            Err(e) => {
+                if auth.contains(&b':') || auth.contains(&b'@') {
+                    // The program would have decided at the first `:`.
+                    trace.hit(KnownIssue::HttpUserinfo);
+                }
+                return Err(e);
+            }
+        };
+        if b == b'[' && auth.is_empty() {
+            return Ok(Head::NoName);
+        }
+        if matches!(b, b'/' | b' ' | b'?' | b'#' | b'\r' | b'\n') {
+            break;
+        }
+        if auth.len() >= MAX_NAME {
+            trace.hit(KnownIssue::HttpHostTrailingDot);
+        }
+        auth.push(b);
+    }
+    let host_port = match auth.iter().rposition(|&b| b == b'@') {
+        Some(at) => {
+            trace.hit(KnownIssue::HttpUserinfo);
+            &auth[at + 1..]
+        }
+        None => &auth[..],
+    };
+    if host_port.first() == Some(&b'[') {
+        return Ok(Head::NoName);
+    }
+    let host = host_port.split(|&b| b == b':').next().unwrap_or(&[]);
+    if host.is_empty() {
+        return Ok(Head::Unparsed);
+    }
+    if host.len() > MAX_NAME + 1 {
+        return Ok(Head::Unparsed);
+    }
+    Ok(named(host.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(s: &str) -> Head {
+        let p = Payload { bytes: s.as_bytes(), declared: s.len() };
+        assert!(starts_request(&p), "{s:?}");
+        read_request_head(&p, false, &mut Trace::default())
+    }
+
+    fn name(s: &str) -> Head {
+        Head::Name(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn host_field_and_absolute_form() {
+        assert_eq!(read("GET / HTTP/1.1\r\nUser-Agent: x\r\nHOST:\tBlocked.Example:8080\r\n\r\n"), name("Blocked.Example"));
+        assert_eq!(read("GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n"), name("a.example"));
+        assert_eq!(read("GET HTTP://a.example:81 HTTP/1.1\r\n\r\n"), name("a.example"));
+        assert_eq!(read("GET http://u:p@a.example/ HTTP/1.1\r\n\r\n"), name("a.example"));
+        assert_eq!(read("GET https://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n"), name("a.example"));
+        assert_eq!(read("OPTIONS * HTTP/1.1\nhost: a.example\n\n"), name("a.example"));
+    }
+
+    #[test]
+    fn no_host_literals_and_incomplete_heads() {
+        assert_eq!(read("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"), Head::NoName);
+        assert_eq!(read("GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n"), Head::NoName);
+        assert_eq!(read("GET / HTTP/1.1\r\nHost: 192.0.2.1\r\n\r\n"), Head::NoName);
+        assert_eq!(read("GET http://[2001:db8::1]/ HTTP/1.1\r\n\r\n"), Head::NoName);
+        assert_eq!(read("GET / HTTP/1.1\r\nHost: \r\n\r\n"), Head::Unparsed);
+        assert_eq!(read("GET / HTTP/1.1\r\nHost: blocked.exa"), Head::Pending);
+        assert_eq!(read("GET / HTTP/1.1\r\nHo"), Head::Pending);
+        assert_eq!(read("G"), Head::Pending);
+        assert_eq!(read("GET / HTTP/1.1\r\n\rX"), Head::Unparsed);
+        assert_eq!(read("DELETe / HTTP/1.1\r\n\r\n"), Head::Unparsed);
+    }
+
+    #[test]
+    fn kernel_readings_of_known_issues() {
+        let k = |s: &str| {
+            let mut t = Trace::default();
+            let p = Payload { bytes: s.as_bytes(), declared: s.len() };
+            read_request_head(&p, false, &mut t);
+            (read_request_head(&p, true, &mut Trace::default()), t.first())
+        };
+        assert_eq!(k("GET http://u:p@a.example/ HTTP/1.1\r\n\r\n"), (name("u"), Some(KnownIssue::HttpUserinfo)));
+        assert_eq!(k("GET https://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n"), (name("b.example"), Some(KnownIssue::HttpsTarget)));
+        assert_eq!(k("GET h\nHost: a.example\n\n"), (Head::NoName, Some(KnownIssue::HttpLfInTarget)));
+    }
+}
