@@ -274,6 +274,18 @@ extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
     if skip_extensions(&ctx, st) {
         return CONTINUE;
     }
+    // Runs of skips and whole fields in this segment and record: several per iteration.
+    let mut n = 0;
+    while n < FAST_STEPS {
+        match fast_step(&ctx, st) {
+            FAST_GO => n += 1,
+            FAST_DONE => return BREAK,
+            _ => break,
+        }
+    }
+    if n > 0 {
+        return CONTINUE;
+    }
 
     let size = field_size(st.step);
     if size == 0 {
@@ -316,6 +328,57 @@ extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
         }
     }
     CONTINUE
+}
+
+/// Skips and whole fields handled per iteration at most (fast_step).
+const FAST_STEPS: u32 = 6;
+const FAST_GO: u32 = 0;
+const FAST_STOP: u32 = 1;
+const FAST_DONE: u32 = 2;
+
+/// One skip that ends in this segment and record, or one whole field lying in it: FAST_GO when
+/// done (the next may follow in the same iteration), FAST_DONE when the reader finished (result
+/// set), FAST_STOP when this needs the general path (a record boundary, a split field, a
+/// partial skip, the name, the end of the extensions).
+#[inline(always)]
+fn fast_step(ctx: &XdpContext, st: &mut FlowState) -> u32 {
+    if st.cur_off >= st.cur_end || st.rec_hdr < 5 || st.rec_remaining == 0 || st.step == S_SNI_NAME || st.step == S_END {
+        return FAST_STOP;
+    }
+    let left = st.cur_end - st.cur_off;
+    let avail = if left < st.rec_remaining { left } else { st.rec_remaining };
+    if st.skip > 0 {
+        let k = st.skip;
+        if avail < k {
+            return FAST_STOP;
+        }
+        st.skip = 0;
+        st.rec_remaining -= k;
+        st.cur_off += k;
+        return FAST_GO;
+    }
+    let size = field_size(st.step);
+    if size == 0 || st.need != size || avail < size {
+        return FAST_STOP;
+    }
+    let off = st.cur_off as usize;
+    let v = match size {
+        1 => read_u8(ctx, off).map(|b| b as u32),
+        2 => read_be16(ctx, off).map(|w| w as u32),
+        3 => read::<[u8; 3]>(ctx, off).map(|b| (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32),
+        _ => read::<[u8; 4]>(ctx, off).map(u32::from_be_bytes),
+    };
+    let Some(v) = v else { return FAST_STOP };
+    st.need = 0;
+    st.acc = v;
+    st.rec_remaining -= size;
+    st.cur_off += size;
+    let r = complete(st, v);
+    if r != NEED_MORE {
+        st.result = r;
+        return FAST_DONE;
+    }
+    FAST_GO
 }
 
 /// Extensions skipped per iteration at most.
