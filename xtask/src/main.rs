@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | test | demo | bench | package`.
+//! Project tasks: `cargo xtask setup | test | demo | bench | fuzz | package`.
 //!
 //! One entry point for everything that needs the machine prepared (nightly + rust-src,
 //! bpf-linker, apt packages) or root (the namespace lab), so a newcomer, a developer and CI all
@@ -8,6 +8,7 @@ mod apt;
 mod bench;
 mod bpf_linker;
 mod demo;
+mod fuzz;
 mod package;
 mod process;
 mod setup;
@@ -45,6 +46,12 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Differential fuzzing (the XDP program against the host reference model, needs root) and
+    /// the cargo-fuzz targets, for N minutes in all; writes bench/results/fuzz.md.
+    Fuzz {
+        #[arg(long, default_value_t = 5.0)]
+        minutes: f64,
+    },
     /// Build the Debian package blocker_<version>_<arch>.deb (release binary, systemd unit,
     /// configuration) and check its contents.
     Package {
@@ -62,6 +69,7 @@ fn main() -> ExitCode {
         Task::Test { args } => test::run(&args),
         Task::Demo => demo::run(),
         Task::Bench { args } => bench::run_bench(&args),
+        Task::Fuzz { minutes } => fuzz::run_fuzz(minutes),
         Task::Package { out } => package::run(out.as_deref()),
     };
     match result {
