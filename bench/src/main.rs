@@ -1,4 +1,4 @@
-//! `blocker-bench [micro] [control]` (both when none is named; needs root).
+//! `blocker-bench [micro] [control] [throughput]` (all when none is named; needs root).
 //!
 //! `micro`: what the XDP program costs per packet, by traffic class and list size, measured as
 //! ns above an empty XDP program in the same run (design.md §5: absolute times on a shared VM
@@ -10,12 +10,18 @@
 //! `control`: what the controller pays to load and swap large lists: time, peak memory, kernel
 //! memory per entry (control.rs).
 //!
-//! Results go to `bench/results/` as CSV and Markdown (micro.*, control.*).
+//! `throughput`: packets per second through a forwarding namespace with the blocker, nftables
+//! sets, iptables + ipset and plain forwarding, the same list and traffic (throughput.rs).
+//!
+//! Results go to `bench/results/` as CSV and Markdown (micro.*, control.*, throughput.*), with
+//! SVG charts (chart.rs).
 
+mod chart;
 mod classes;
 mod control;
 mod lists;
 mod report;
+mod throughput;
 
 use std::path::PathBuf;
 
@@ -29,12 +35,17 @@ enum Mode {
     Micro,
     /// Time and memory to load and swap large lists.
     Control,
+    /// Packets per second through a forwarding namespace: blocker, nftables, iptables + ipset,
+    /// plain forwarding.
+    Throughput,
+    /// Only redraw the charts of micro and control from their CSV files (not part of "all").
+    Charts,
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmarks of blocker: per-packet cost of the XDP program, and the control plane's load and swap (needs root)")]
+#[command(about = "Benchmarks of blocker: per-packet cost of the XDP program, the control plane's load and swap, and throughput against nftables, ipset and plain forwarding (needs root)")]
 struct Args {
-    /// What to run; both when none is named.
+    /// What to run; all when none is named.
     #[arg(value_enum)]
     modes: Vec<Mode>,
     /// List sizes to measure: that many prefixes AND that many names.
@@ -58,6 +69,28 @@ struct Args {
     /// control: share of each list that changes from one generation to the next.
     #[arg(long, default_value_t = 0.01)]
     control_change: f64,
+    /// throughput: prefixes in the list every variant blocks.
+    #[arg(long, default_value_t = 1_000_000)]
+    tp_prefixes: usize,
+    /// throughput: names the blocker holds besides (the others cannot match names).
+    #[arg(long, default_value_t = 1_000_000)]
+    tp_names: usize,
+    /// throughput: rounds over all variants; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    tp_rounds: usize,
+    /// throughput: seconds of traffic per variant and round.
+    #[arg(long, default_value_t = 1.5)]
+    tp_seconds: f64,
+    /// throughput: the CPU of the generator and of the veth that takes the blocker's resets.
+    #[arg(long, default_value_t = 0)]
+    tp_gen_cpu: usize,
+    /// throughput: the CPU of the DUT's receive thread (threaded NAPI).
+    #[arg(long, default_value_t = 1)]
+    tp_dut_cpu: usize,
+    /// throughput: only the classes of the mix whose name contains this (e.g. "listed": a flood
+    /// to listed addresses); the report is then throughput-<this>.{csv,md,svg}.
+    #[arg(long)]
+    tp_only: Option<String>,
     /// Internal: measure one control size in this process and print the result.
     #[arg(long, hide = true)]
     control_child: Option<usize>,
@@ -74,10 +107,28 @@ fn main() -> anyhow::Result<()> {
     let all = a.modes.is_empty();
     if all || a.modes.contains(&Mode::Micro) {
         micro(&a)?;
+        report::write_charts(&a.out)?;
     }
     if all || a.modes.contains(&Mode::Control) {
         let (rows, stages) = control::run(&a.control_sizes, a.control_change)?;
         report::write_control(&a.out, &rows, &stages, a.control_change)?;
+        report::write_charts(&a.out)?;
+    }
+    if a.modes.contains(&Mode::Charts) {
+        report::write_charts(&a.out)?;
+    }
+    if all || a.modes.contains(&Mode::Throughput) {
+        let o = throughput::Options {
+            prefixes: a.tp_prefixes,
+            names: a.tp_names,
+            rounds: a.tp_rounds,
+            seconds: a.tp_seconds,
+            gen_cpu: a.tp_gen_cpu,
+            dut_cpu: a.tp_dut_cpu,
+            only: a.tp_only.clone(),
+        };
+        let outcome = throughput::run(&o)?;
+        report::write_throughput(&a.out, &outcome)?;
     }
     Ok(())
 }

@@ -202,3 +202,378 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
 fn verdict(ratio: f64, over: &str) -> String {
     if ratio <= 1.0 { "met".into() } else { format!("missed by {over}") }
 }
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// One variant's medians over the rounds.
+struct Summary {
+    variant: crate::throughput::Variant,
+    pps: f64,
+    forwarded_pps: f64,
+    offered_pps: f64,
+    busy: f64,
+    ns_per_frame: f64,
+    min_pps: f64,
+    max_pps: f64,
+    listed_through: u64,
+    unknown: u64,
+    replies: u64,
+    ring_drops: u64,
+    rounds: usize,
+    /// The median over rounds of this variant's rate divided by the blocker's in the same round.
+    paired_ratio: f64,
+}
+
+fn summarise(o: &crate::throughput::Outcome) -> Vec<Summary> {
+    use crate::throughput::Variant;
+    Variant::ALL
+        .iter()
+        .filter_map(|&v| {
+            let rs: Vec<_> = o.rounds.iter().filter(|r| r.variant == v).collect();
+            if rs.is_empty() {
+                return None;
+            }
+            let col = |f: &dyn Fn(&crate::throughput::Round) -> f64| median(rs.iter().map(|r| f(r)).collect());
+            Some(Summary {
+                variant: v,
+                pps: col(&|r| r.pps()),
+                forwarded_pps: col(&|r| r.forwarded_pps()),
+                offered_pps: col(&|r| r.offered_pps()),
+                busy: col(&|r| r.dut_busy),
+                ns_per_frame: col(&|r| r.ns_per_frame()),
+                min_pps: rs.iter().map(|r| r.pps()).fold(f64::INFINITY, f64::min),
+                max_pps: rs.iter().map(|r| r.pps()).fold(0.0, f64::max),
+                listed_through: rs.iter().map(|r| r.listed_delivered).sum(),
+                unknown: rs.iter().map(|r| r.unknown_delivered).sum(),
+                replies: rs.iter().map(|r| r.replies).sum(),
+                ring_drops: rs.iter().map(|r| r.ring_drops).sum(),
+                rounds: rs.len(),
+                paired_ratio: median(
+                    rs.iter()
+                        .filter_map(|r| o.rounds.iter().find(|b| b.round == r.round && b.variant == Variant::Blocker).map(|b| r.pps() / b.pps()))
+                        .collect(),
+                ),
+            })
+        })
+        .collect()
+}
+
+/// The throughput report: `throughput.csv` (every round), `throughput.md` (medians, ratios,
+/// targets) and `throughput.svg` (a bar chart of the medians); `throughput-<classes>.*` for a
+/// run on part of the mix (`--tp-only`).
+pub fn write_throughput(dir: &Path, o: &crate::throughput::Outcome) -> anyhow::Result<()> {
+    use crate::throughput::Variant;
+    fs::create_dir_all(dir)?;
+    let mut csv = String::from(
+        "round,variant,seconds,offered,received,forwarded,handled_pps,forwarded_pps,offered_pps,dut_busy,dut_waiting,ns_per_frame,listed_forwarded,unknown_forwarded,replies,blocker_blocked,ring_drops\n",
+    );
+    for r in &o.rounds {
+        writeln!(
+            csv,
+            "{},{},{:.3},{},{},{},{:.0},{:.0},{:.0},{:.3},{:.3},{:.1},{},{},{},{},{}",
+            r.round,
+            r.variant.name(),
+            r.seconds,
+            r.offered,
+            r.received,
+            r.delivered,
+            r.pps(),
+            r.forwarded_pps(),
+            r.offered_pps(),
+            r.dut_busy,
+            r.dut_waiting,
+            r.ns_per_frame(),
+            r.listed_delivered,
+            r.unknown_delivered,
+            r.replies,
+            r.blocker_blocked,
+            r.ring_drops
+        )?;
+    }
+    fs::write(dir.join(format!("{}.csv", o.stem)), csv)?;
+
+    let sums = summarise(o);
+    let total_share: u32 = o.classes.iter().map(|c| c.1).sum();
+    let listed = o.classes.iter().filter(|c| c.2).map(|c| c.1).sum::<u32>() as f64 / f64::from(total_share.max(1));
+    let stem = &o.stem;
+    let get = |v: Variant| sums.iter().find(|s| s.variant == v);
+    let blocker = get(Variant::Blocker).map(|s| s.pps).unwrap_or(f64::NAN);
+    let load = |v: Variant| o.setups.iter().find(|s| s.variant == v);
+
+    let mut md = format!(
+        "# Throughput benchmark\n\n{}\n\nTools: {}.\n\n\
+         Frames per second a device under test (DUT) handles when it forwards a realistic mix between two veths, \
+         with the blocker and with what an ISP would otherwise use, all holding the same list: {} prefixes \
+         ({} IPv4, {} IPv6; the blocker also holds {} names). {}.\n\n",
+        machine(),
+        o.tools,
+        o.prefixes_v4 + o.prefixes_v6,
+        o.prefixes_v4,
+        o.prefixes_v6,
+        o.names,
+        o.options
+    );
+    writeln!(md, "![median frames per second handled, per variant]({stem}.svg)\n")?;
+    md += "| variant | handled Mpps (median) | ratio to blocker | blocker ÷ variant | same-round ratio to blocker (median) | forwarded Mpps | offered Mpps | DUT busy | DUT ns per frame | range over rounds Mpps | listed frames forwarded | resets back |\n\
+           |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for s in &sums {
+        writeln!(
+            md,
+            "| {} | {:.3} | {:.2} | {:.2} | {:.2} | {:.3} | {:.2} | {:.0}% | {:.0} | {:.3}–{:.3} | {} | {} |",
+            s.variant.name(),
+            s.pps / 1e6,
+            s.pps / blocker,
+            blocker / s.pps,
+            s.paired_ratio,
+            s.forwarded_pps / 1e6,
+            s.offered_pps / 1e6,
+            100.0 * s.busy,
+            s.ns_per_frame,
+            s.min_pps / 1e6,
+            s.max_pps / 1e6,
+            s.listed_through,
+            s.replies
+        )?;
+    }
+    md += "\n*handled*: frames the DUT took in and judged per second (forwarded or stopped; its receiving veth's XDP count), \
+           the throughput; *forwarded*: those it sent on (all but the listed ones, where those are stopped); \
+           *offered*: what the generator sent; the DUT's receive ring (256 frames) overflowed with the rest. *DUT busy*: \
+           the share of the round the DUT's thread ran (the real-time limit is 95%); *DUT ns per frame*: its busy time per \
+           frame handled, the cost that decides the throughput. *listed frames forwarded*: frames to listed destinations \
+           that the DUT sent on, over all rounds (must be 0 except in plain forwarding); *resets back*: frames that came \
+           back to the generator (the blocker's TCP resets).\n\n";
+
+    md += "## Targets\n\n| target | measured | verdict |\n|---|---:|---|\n";
+    let best_nft = sums.iter().filter(|s| s.variant.is_nft()).max_by(|a, b| a.pps.total_cmp(&b.pps));
+    if let Some(n) = best_nft {
+        let r = blocker / n.pps;
+        writeln!(md, "| ≥ 3× the best nftables variant ({}) | {:.2}× | {} |", n.variant.name(), r, if r >= 3.0 { "met" } else { "missed" })?;
+    }
+    if let Some(p) = get(Variant::Plain) {
+        let r = blocker / p.pps;
+        writeln!(md, "| ≥ 0.8× plain forwarding | {:.2}× | {} |", r, if r >= 0.8 { "met" } else { "missed" })?;
+    }
+    let mut checks = Vec::new();
+    for s in &sums {
+        if s.variant.blocks() && s.listed_through > 0 {
+            checks.push(format!("{} forwarded {} frames to listed destinations", s.variant.name(), s.listed_through));
+        }
+        // A few frames of other lengths are the DUT's own (IPv6 neighbour discovery, MLD).
+        let forwarded: u64 = o.rounds.iter().filter(|r| r.variant == s.variant).map(|r| r.delivered).sum();
+        if s.unknown * 1000 > forwarded {
+            checks.push(format!("{} sent {} frames of no class's length", s.variant.name(), s.unknown));
+        }
+        // DUT-bound: the generator kept the DUT's ring full, so it refused a good part of what was sent.
+        let offered: u64 = o.rounds.iter().filter(|r| r.variant == s.variant).map(|r| r.offered).sum();
+        if s.ring_drops * 20 < offered {
+            checks.push(format!(
+                "{}: the DUT's ring refused only {:.1}% of the frames sent, so the generator, not the DUT, may have set the rate",
+                s.variant.name(),
+                100.0 * s.ring_drops as f64 / offered.max(1) as f64
+            ));
+        }
+    }
+    if let Some(p) = get(Variant::Plain)
+        && p.listed_through == 0
+        && listed > 0.0
+    {
+        checks.push("plain forwarding forwarded no listed frame: the listed classes did not reach the DUT".into());
+    }
+    md += "\n**Checks**: ";
+    if checks.is_empty() {
+        md += "every variant that blocks forwarded no frame to a listed destination (plain forwarding forwarded them), \
+               every forwarded frame but a handful (the DUT's own IPv6 neighbour discovery) had the length of a class of the mix, and in every variant the DUT's receive ring \
+               refused more than 5% of the frames sent (the DUT, not the generator, set the rate).\n\n";
+    } else {
+        md += &checks.join("; ");
+        md += ".\n\n";
+    }
+
+    md += "## What limits the ratios\n\n";
+    if let (Some(b), Some(p)) = (get(Variant::Blocker), get(Variant::Plain)) {
+        let floor = (1.0 - listed) * p.ns_per_frame;
+        writeln!(
+            md,
+            "The DUT's CPU time per frame sets the rate (medians of its busy time per frame handled): plain forwarding \
+             {:.0} ns, the blocker {:.0} ns{}.\n",
+            p.ns_per_frame,
+            b.ns_per_frame,
+            sums.iter()
+                .filter(|s| s.variant != Variant::Blocker && s.variant != Variant::Plain)
+                .map(|s| format!(", {} {:.0} ns", s.variant.name(), s.ns_per_frame))
+                .collect::<String>()
+        )?;
+        writeln!(
+            md,
+            "- Plain forwarding's {:.0} ns is the veth receive, building an skb, routing, the transmit path and freeing the \
+             packet. Every variant pays it for each frame it lets through.",
+            p.ns_per_frame
+        )?;
+        writeln!(
+            md,
+            "- The blocker stops the listed {:.0}% of the frames in XDP, before the kernel allocates anything (a reset sent \
+             back, or a drop), and passes the rest up to forwarding: a blocker that cost nothing would need about \
+             {:.0}% × {:.0} = {:.0} ns per frame. The difference to the measured {:.0} ns, {:+.0} ns, is what its XDP program \
+             costs on this mix: parsing and classifying every frame, the {}-prefix trie for the traffic to the /24 it shares \
+             with a listed prefix, DNS, HTTP and ClientHello names, the resets. The range over rounds in the table shows how \
+             much this shared machine moves such differences.",
+            100.0 * listed,
+            100.0 * (1.0 - listed),
+            p.ns_per_frame,
+            floor,
+            b.ns_per_frame,
+            b.ns_per_frame - floor,
+            o.prefixes_v4 + o.prefixes_v6
+        )?;
+        for s in sums.iter().filter(|s| s.variant != Variant::Blocker && s.variant != Variant::Plain) {
+            writeln!(
+                md,
+                "- {} adds {:+.0} ns per frame to plain forwarding: its hook and set lookup run for every frame, after the skb \
+                 is built, and listed frames are dropped only then.",
+                s.variant.name(),
+                s.ns_per_frame - p.ns_per_frame
+            )?;
+        }
+        if let Some(n) = best_nft {
+            writeln!(
+                md,
+                "\nSo in router mode, where allowed traffic goes on through the kernel's forwarding path, the ratio to nftables \
+                 is bounded by that path, not by the lookup: even a filter that cost nothing would handle about {:.0} / {:.0} = \
+                 {:.2}× the frames of the best nftables variant here. A 3× ratio would need nftables to cost {:.0} ns per frame \
+                 or more, about {:.1}× plain forwarding, or a mix where most frames are blocked (`--tp-only listed` measures \
+                 that), or forwarding without the kernel stack (the blocker's inline mode, not measured here).",
+                n.ns_per_frame,
+                floor,
+                n.ns_per_frame / floor,
+                3.0 * floor,
+                3.0 * floor / p.ns_per_frame
+            )?;
+        }
+        md += "\n";
+    }
+
+    md += "## Setup\n\n";
+    md += "- Generator: an XDP program run by BPF_PROG_TEST_RUN with live frames in its own namespace; every frame it sends \
+           is the next template of the mix below, with its destination and source spread over 100 addresses (the last \
+           byte, keeping every checksum valid). One test run per variant and round, sized to the round's length.\n";
+    md += "- DUT: one namespace per variant, each loaded once, a veth in (native XDP) and a veth out; routing to the sink \
+           with static neighbours. Variants are switched by choosing which veth the generator sends on, so nothing one \
+           variant installs (a netfilter hook, a set) can slow another. Its receive work runs in a threaded-NAPI kernel \
+           thread on its own CPU; a tc egress program on its outgoing veth counts each frame by length and drops it, \
+           where a NIC driver would take it.\n";
+    md += "- The variants without the blocker have `return XDP_PASS` on the receiving veth (a veth takes frames sent from \
+           XDP only with an XDP program); its cost is in their numbers and is a few ns.\n";
+    md += "- Real-time scheduling (SCHED_FIFO) for the generator, the DUT's thread and the veth that takes the blocker's \
+           resets, for the rounds only: other sessions' work on this shared machine otherwise took half the CPU.\n\n";
+    md += "| variant | set up in | how |\n|---|---:|---|\n";
+    for v in Variant::ALL {
+        if let Some(s) = load(v) {
+            writeln!(md, "| {} | {:.1} s | {} |", v.name(), s.load.as_secs_f64(), s.detail)?;
+        }
+    }
+    md += "\nThe traffic mix (share of frames; every class has its own frame length, so the sink's counts tell the classes \
+           apart; 16 templates per class: ports, names, address bases):\n\n| class | share | frame bytes | listed destination |\n|---|---:|---:|---|\n";
+    for (name, share, listed, len) in &o.classes {
+        writeln!(md, "| {name} | {share}% | {len} | {} |", if *listed { "yes" } else { "" })?;
+    }
+    md += "\nThe list: 203.0.113.128/25 and 2001:db8:bad::/48 (the listed classes go there; allowed traffic goes to \
+           198.51.100.0/24, 2001:db8:e::/48 and 203.0.113.0/25, the last in the same /24 as a listed prefix, so the \
+           blocker's coarse filter sends it on to its trie), and random prefixes no frame is sent to: 80% IPv4 hosts, \
+           10% IPv4 /24s, 10% IPv6 /64s.\n";
+    writeln!(md, "\nEvery round's numbers are in {stem}.csv.")?;
+    fs::write(dir.join(format!("{stem}.md")), md)?;
+
+    let groups: Vec<crate::chart::Group> = sums
+        .iter()
+        .map(|s| crate::chart::Group {
+            label: s.variant.name().to_string(),
+            values: vec![s.pps / 1e6],
+            notes: vec![format!("{:.3} Mpps, {:.2}× the blocker", s.pps / 1e6, s.pps / blocker)],
+            ranges: vec![Some((s.min_pps / 1e6, s.max_pps / 1e6))],
+        })
+        .collect();
+    let highlight = sums.iter().position(|s| s.variant == Variant::Blocker);
+    crate::chart::hbars(
+        &dir.join(format!("{stem}.svg")),
+        &format!("Frames handled per second, median of {} rounds ({} prefixes)", sums.first().map(|s| s.rounds).unwrap_or(0), o.prefixes_v4 + o.prefixes_v6),
+        "million frames per second",
+        &["handled"],
+        &groups,
+        highlight,
+    )?;
+    eprintln!("wrote {}", dir.join(format!("{stem}.md")).display());
+    Ok(())
+}
+
+/// Draws `micro.svg` and `control.svg` from `micro.csv` and `control.csv` in `dir` (those that
+/// exist), and links each from its Markdown report if it does not yet.
+pub fn write_charts(dir: &Path) -> anyhow::Result<()> {
+    use crate::chart::{Group, hbars};
+    let read = |name: &str| -> Option<(Vec<String>, Vec<Vec<String>>)> {
+        let text = fs::read_to_string(dir.join(name)).ok()?;
+        let mut lines = text.lines();
+        let header = lines.next()?.split(',').map(str::to_string).collect();
+        Some((header, lines.map(|l| l.split(',').map(str::to_string).collect()).collect()))
+    };
+    let col = |header: &[String], name: &str| header.iter().position(|h| h == name).ok_or_else(|| anyhow::anyhow!("no column {name}"));
+    let link = |md: &str, svg: &str, alt: &str| -> anyhow::Result<()> {
+        let path = dir.join(md);
+        if let Ok(text) = fs::read_to_string(&path)
+            && !text.contains(svg)
+        {
+            // After the first paragraph (the title and the machine line).
+            let at = text.find("\n\n").map(|i| i + 2).and_then(|i| text[i..].find("\n\n").map(|j| i + j + 2)).unwrap_or(text.len());
+            fs::write(&path, format!("{}![{alt}]({svg})\n\n{}", &text[..at], &text[at..]))?;
+        }
+        Ok(())
+    };
+
+    if let Some((h, rows)) = read("micro.csv") {
+        let (size, class, ns) = (col(&h, "list_size")?, col(&h, "class")?, col(&h, "ns_above_empty")?);
+        let mut sizes: Vec<String> = Vec::new();
+        let mut classes: Vec<String> = Vec::new();
+        for r in &rows {
+            if !sizes.contains(&r[size]) {
+                sizes.push(r[size].clone());
+            }
+            if !classes.contains(&r[class]) {
+                classes.push(r[class].clone());
+            }
+        }
+        let groups: Vec<Group> = classes
+            .iter()
+            .map(|c| {
+                let values: Vec<f64> = sizes
+                    .iter()
+                    .map(|sz| rows.iter().find(|r| &r[class] == c && &r[size] == sz).and_then(|r| r[ns].parse().ok()).unwrap_or(f64::NAN))
+                    .collect();
+                Group { label: c.clone(), notes: values.iter().map(|v| format!("{v:.0} ns")).collect(), ranges: vec![None; values.len()], values }
+            })
+            .collect();
+        let series: Vec<String> = sizes.iter().map(|s| format!("{s} prefixes + {s} names")).collect();
+        let series: Vec<&str> = series.iter().map(String::as_str).collect();
+        hbars(&dir.join("micro.svg"), "XDP program cost per packet above an empty program (median of rounds)", "ns per packet", &series, &groups, None)?;
+        link("micro.md", "micro.svg", "ns per packet above an empty XDP program, per class and list size")?;
+    }
+    if let Some((h, rows)) = read("control.csv") {
+        let idx = [col(&h, "load_s")?, col(&h, "swap1_s")?, col(&h, "swap2_s")?];
+        let size = col(&h, "size")?;
+        let groups: Vec<Group> = rows
+            .iter()
+            .map(|r| {
+                let values: Vec<f64> = idx.iter().map(|&i| r[i].parse().unwrap_or(f64::NAN)).collect();
+                Group { label: format!("{} names + {} prefixes", r[size], r[size]), notes: values.iter().map(|v| format!("{v:.2} s")).collect(), ranges: vec![None; 3], values }
+            })
+            .collect();
+        hbars(&dir.join("control.svg"), "Loading and swapping lists: wall-clock seconds", "seconds", &["load", "swap into the empty slot", "swap into the full slot"], &groups, None)?;
+        link("control.md", "control.svg", "seconds to load and swap, per list size")?;
+    }
+    Ok(())
+}

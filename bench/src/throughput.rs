@@ -1,0 +1,408 @@
+//! `blocker-bench throughput`: packets per second through a device under test (DUT) that
+//! forwards a realistic mix between two veths, with the blocker and with the alternatives an ISP
+//! would otherwise use, all holding the same list (issue 7, design.md §5).
+//!
+//! - Generator: an XDP program run by BPF_PROG_TEST_RUN with live frames (BPF_F_TEST_XDP_LIVE_FRAMES)
+//!   in the `gen` namespace: one test run per variant and round sends a round's worth of frames
+//!   out of the variant's veth with XDP_TX, each frame made from the next template of the mix
+//!   and spread over destinations and sources (bpf.rs; the mix: traffic.rs). One long run, not
+//!   many short ones: setting up and tearing down a live-frames run takes tens of ms here.
+//! - DUT: one namespace per variant (net.rs), loaded once: `blocker` (native XDP on the
+//!   receiving veth, the list's prefixes and as many names), nftables interval sets on the netdev
+//!   ingress hook and on inet prerouting (raw priority, notrack), iptables raw PREROUTING with
+//!   ipset `hash:net`, and plain forwarding. The variants without the blocker get `return
+//!   XDP_PASS` on the receiving veth: a veth takes redirected frames only with an XDP program.
+//! - Sink: a tc egress program on the DUT's outgoing veth counts every forwarded frame by length
+//!   and drops it, where a NIC driver would take it (net.rs says why not a veth sink). Every
+//!   class of the mix has its own length, so the counts also tell whether listed frames got
+//!   through.
+//! - CPUs: the receive work of the DUT's veth runs in a threaded-NAPI kernel thread pinned to
+//!   `--tp-dut-cpu`, so the DUT is that thread (with the sink's egress program); the generator
+//!   and the veth that takes the blocker's resets run on `--tp-gen-cpu`. All three are real-time
+//!   (SCHED_FIFO) for the measurement: on a shared machine, other sessions' builds otherwise take
+//!   half the CPU (bpf::realtime). A round counts as DUT-bound when the generator overflowed the
+//!   DUT's receive ring (ring drops) and the DUT thread was busy near the real-time limit (95%).
+//! - Rounds: after a short warm-up, `--tp-rounds` rounds of `--tp-seconds` per variant, the
+//!   variants in a rotated order each round. Reported: the median of delivered packets per
+//!   second per variant, and ratios to the blocker.
+
+mod bpf;
+mod filters;
+mod net;
+mod traffic;
+
+use std::{
+    ffi::CString,
+    fs,
+    os::fd::OwnedFd,
+    path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use blocker_user::datapath::{Datapath, Options as DpOptions};
+
+use bpf::{ArrayMap, LEN_BUCKETS, Program};
+use filters::NftHook;
+use traffic::Class;
+use net::Namespaces;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Blocker,
+    NftIngress,
+    NftPrerouting,
+    IptablesIpset,
+    Plain,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 5] = [Variant::Blocker, Variant::NftIngress, Variant::NftPrerouting, Variant::IptablesIpset, Variant::Plain];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Blocker => "blocker",
+            Variant::NftIngress => "nftables netdev ingress",
+            Variant::NftPrerouting => "nftables prerouting + notrack",
+            Variant::IptablesIpset => "iptables raw + ipset hash:net",
+            Variant::Plain => "plain forwarding",
+        }
+    }
+
+    pub fn is_nft(self) -> bool {
+        matches!(self, Variant::NftIngress | Variant::NftPrerouting)
+    }
+
+    pub fn blocks(self) -> bool {
+        self != Variant::Plain
+    }
+}
+
+pub struct Options {
+    pub prefixes: usize,
+    pub names: usize,
+    pub rounds: usize,
+    pub seconds: f64,
+    pub gen_cpu: usize,
+    pub dut_cpu: usize,
+    /// Only the classes of the mix whose name contains this.
+    pub only: Option<String>,
+}
+
+/// One variant in one round.
+#[derive(Clone, Debug)]
+pub struct Round {
+    pub round: usize,
+    pub variant: Variant,
+    pub seconds: f64,
+    /// Frames the generator sent (test-run repetitions).
+    pub offered: u64,
+    /// Frames the DUT took in and judged (forwarded or stopped): its receiving veth's XDP count.
+    pub received: u64,
+    /// Frames the DUT forwarded (counted where it transmits them).
+    pub delivered: u64,
+    /// Of those, frames of listed classes.
+    pub listed_delivered: u64,
+    /// Frames of a length no class has (should be 0).
+    pub unknown_delivered: u64,
+    /// Frames that came back to the generator's veth (the blocker's resets).
+    pub replies: u64,
+    /// The DUT's NAPI thread's busy share of the round, 0..1.
+    pub dut_busy: f64,
+    /// Its share of the round spent runnable but waiting for the CPU (others' work), 0..1.
+    pub dut_waiting: f64,
+    /// What the blocker counted as blocked (0 for the others).
+    pub blocker_blocked: u64,
+    /// The DUT's receive ring overflowed: frames the generator sent that the DUT never took.
+    pub ring_drops: u64,
+}
+
+impl Round {
+    /// Frames the DUT handled per second: the throughput.
+    pub fn pps(&self) -> f64 {
+        self.received as f64 / self.seconds
+    }
+    /// Frames it forwarded per second.
+    pub fn forwarded_pps(&self) -> f64 {
+        self.delivered as f64 / self.seconds
+    }
+    pub fn offered_pps(&self) -> f64 {
+        self.offered as f64 / self.seconds
+    }
+    /// The DUT thread's busy time per frame handled, ns.
+    pub fn ns_per_frame(&self) -> f64 {
+        self.seconds * self.dut_busy * 1e9 / (self.received.max(1) as f64)
+    }
+}
+
+/// Per variant: load time and how it is set up.
+pub struct Setup {
+    pub variant: Variant,
+    pub load: Duration,
+    pub detail: String,
+}
+
+pub struct Outcome {
+    /// The report files' name: `throughput`, or `throughput-<filter>` for part of the mix.
+    pub stem: String,
+    pub rounds: Vec<Round>,
+    pub setups: Vec<Setup>,
+    pub classes: Vec<(String, u32, bool, usize)>,
+    pub prefixes_v4: usize,
+    pub prefixes_v6: usize,
+    pub names: usize,
+    pub tools: String,
+    pub options: String,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn check_stop() -> Result<()> {
+    if STOP.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+pub fn run(o: &Options) -> Result<Outcome> {
+    // SAFETY: the handler only stores to an atomic. Ctrl-C then ends the run through the normal
+    // error path, so the namespaces are removed.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let classes = traffic::mix(o.only.as_deref())?;
+    let schedule = traffic::schedule(&classes);
+    eprintln!("throughput: building the list ({} prefixes)", o.prefixes);
+    let list = filters::prefixes(o.prefixes);
+    let scratch = std::env::temp_dir().join(format!("tput{}", std::process::id()));
+    fs::create_dir_all(&scratch)?;
+    let _scratch_guard = RemoveDir(scratch.clone());
+
+    // Declared before everything attached in them, so dropped (deleted) last.
+    let mut ns = Namespaces::new();
+    let gen_ns = ns.add("gen")?;
+    let sink_ns = ns.add("sink")?;
+    let sink_counts = ArrayMap::new("tput_sink", 8, LEN_BUCKETS)?;
+    let reply_counts = ArrayMap::new("tput_reply", 8, LEN_BUCKETS)?;
+    let sink_prog = Program::count_drop_egress(&sink_counts)?;
+    let reply_prog = Program::count_drop(&reply_counts)?;
+    let pass_prog = Program::pass()?;
+    let gen_state = ArrayMap::new("tput_gen", 8, 1)?;
+    let gen_templates = ArrayMap::new("tput_tmpl", bpf::COPY_BYTES + 8, schedule.len() as u32)?;
+    for (slot, &(c, t)) in schedule.iter().enumerate() {
+        gen_templates.set(slot as u32, &bpf::template_value(&classes[c].templates[t]))?;
+    }
+    let gen_prog = Program::generator(&gen_state, &gen_templates)?;
+    let base_frame = bpf::base_frame(classes.iter().map(Class::len).max().unwrap_or(1514));
+
+    let mut links: Vec<OwnedFd> = Vec::new();
+    let mut datapaths: Vec<Datapath> = Vec::new();
+    let mut paths = Vec::new();
+    let mut setups = Vec::new();
+    for (i, &v) in Variant::ALL.iter().enumerate() {
+        check_stop()?;
+        let dut = ns.add(&format!("dut{i}"))?;
+        let path = net::build_path(&gen_ns, &dut, &sink_ns, i)?;
+        links.push(sink_prog.attach(&dut, &path.dut_out)?);
+        links.push(reply_prog.attach(&gen_ns, &path.gen_dev)?);
+        eprintln!("throughput: loading {}", v.name());
+        let started = Instant::now();
+        let detail = match v {
+            Variant::Blocker => {
+                let set = filters::blocker_set(&list, o.names);
+                let mut dp = Datapath::load(DpOptions::default()).context("loading the XDP program (root needed)")?;
+                let report = dp.install(&set)?;
+                drop(set);
+                let dev = path.dut_in.clone();
+                let attached = bpf::in_netns(&dut, || Ok(dp.attach(&dev, false)?))?;
+                if attached.mode != blocker_user::datapath::AttachMode::Native {
+                    bail!("the blocker attached in {} mode, not native", attached.mode.name());
+                }
+                datapaths.push(dp);
+                format!("native XDP on the receiving veth; {} prefixes + {} names installed in {:.1} s; TCP resets on", list.len(), o.names, report.elapsed.as_secs_f64())
+            }
+            Variant::NftIngress | Variant::NftPrerouting => {
+                links.push(pass_prog.attach(&dut, &path.dut_in)?);
+                let hook = if v == Variant::NftIngress { NftHook::Ingress } else { NftHook::PreroutingNotrack };
+                filters::load_nft(&dut, &scratch, &list, hook, &path.dut_in)?;
+                match hook {
+                    NftHook::Ingress => "table netdev, chain on the ingress hook of the receiving veth: `ip daddr @block4 drop`, `ip6 daddr @block6 drop`; interval sets".into(),
+                    NftHook::PreroutingNotrack => "table inet, chain on prerouting at priority raw: the same two drops, then `notrack`; interval sets".into(),
+                }
+            }
+            Variant::IptablesIpset => {
+                links.push(pass_prog.attach(&dut, &path.dut_in)?);
+                filters::load_ipset(&dut, &scratch, &list)?;
+                "iptables/ip6tables -t raw PREROUTING: `-m set --match-set tput4|tput6 dst -j DROP`, then `-j CT --notrack`; ipset hash:net".into()
+            }
+            Variant::Plain => {
+                links.push(pass_prog.attach(&dut, &path.dut_in)?);
+                "routing only".into()
+            }
+        };
+        let load = started.elapsed();
+        eprintln!("throughput: {} ready in {:.1} s", v.name(), load.as_secs_f64());
+        let dut_thread = net::thread_napi(&dut, &path.dut_in, o.dut_cpu, DUT_PRIO)?;
+        net::thread_napi(&gen_ns, &path.gen_dev, o.gen_cpu, REPLY_PRIO)?;
+        setups.push(Setup { variant: v, load, detail });
+        paths.push((v, path, dut_thread));
+    }
+
+    let measure = |round: usize, vi: usize, frames: u32| -> Result<Round> {
+        let (v, path, dut_thread) = &paths[vi];
+        let sink_before = sink_counts.counters()?;
+        let replies_before = reply_counts.counters()?;
+        let sched_before = sched_ns(*dut_thread)?;
+        let blocked_before = blocked(&datapaths, *v)?;
+        let ring_before = ring_drops(&gen_ns, &path.gen_dev)?;
+        let received_before = received(&path.dut, &path.dut_in)?;
+        let (offered, elapsed) = generate(&gen_prog, &gen_ns, &path.gen_dev, &base_frame, frames, o.gen_cpu)?;
+        let sched_after = sched_ns(*dut_thread)?;
+        let (busy, waiting) = (sched_after.0 - sched_before.0, sched_after.1 - sched_before.1);
+        // Let the rings drain before counting what arrived.
+        thread::sleep(Duration::from_millis(100));
+        let sink: Vec<u64> = sink_counts.counters()?.iter().zip(&sink_before).map(|(a, b)| a - b).collect();
+        let replies: u64 = reply_counts.counters()?.iter().zip(&replies_before).map(|(a, b)| a - b).sum();
+        let mut r = Round {
+            round,
+            variant: *v,
+            seconds: elapsed.as_secs_f64(),
+            offered,
+            delivered: sink.iter().sum(),
+            listed_delivered: 0,
+            unknown_delivered: 0,
+            replies,
+            dut_busy: busy as f64 / elapsed.as_nanos() as f64,
+            dut_waiting: waiting as f64 / elapsed.as_nanos() as f64,
+            blocker_blocked: blocked(&datapaths, *v)? - blocked_before,
+            ring_drops: ring_drops(&gen_ns, &path.gen_dev)? - ring_before,
+            received: received(&path.dut, &path.dut_in)? - received_before,
+        };
+        for (len, &n) in sink.iter().enumerate() {
+            match classes.iter().find(|c| c.len() == len) {
+                Some(c) if c.listed => r.listed_delivered += n,
+                Some(_) => {}
+                None => r.unknown_delivered += n,
+            }
+        }
+        Ok(r)
+    };
+
+    // Warm-up, and the frames per round for each variant: the generator's rate with that
+    // variant (the sink's work shares the generator's CPU) times the round's length.
+    eprintln!("throughput: warm-up");
+    let mut frames = Vec::new();
+    for vi in 0..paths.len() {
+        check_stop()?;
+        let r = measure(0, vi, WARM_UP_FRAMES)?;
+        let n = (r.offered_pps() * o.seconds).clamp(1e5, MAX_FRAMES as f64) as u32;
+        eprintln!("  {:<32} generator {:.2} Mpps: {n} frames per round", r.variant.name(), r.offered_pps() / 1e6);
+        frames.push(n);
+    }
+    let mut rounds = Vec::new();
+    for round in 1..=o.rounds {
+        for k in 0..paths.len() {
+            check_stop()?;
+            let vi = (round - 1 + k) % paths.len();
+            let r = measure(round, vi, frames[vi])?;
+            eprintln!(
+                "  round {round} {:<30} {:>6.3} Mpps handled, {:>6.3} forwarded, {:>6.3} offered; DUT busy {:>3.0}% waiting {:>3.0}%; listed through {}, replies {}, ring drops {}",
+                r.variant.name(),
+                r.pps() / 1e6,
+                r.forwarded_pps() / 1e6,
+                r.offered_pps() / 1e6,
+                100.0 * r.dut_busy,
+                100.0 * r.dut_waiting,
+                r.listed_delivered,
+                r.replies,
+                r.ring_drops
+            );
+            rounds.push(r);
+        }
+    }
+    drop(links);
+    drop(datapaths);
+    drop(ns);
+    Ok(Outcome {
+        stem: match &o.only {
+            None => "throughput".into(),
+            Some(f) => format!("throughput-{}", f.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect::<String>()),
+        },
+        rounds,
+        setups,
+        classes: classes.iter().map(|c| (c.name.to_string(), c.share, c.listed, c.len())).collect(),
+        prefixes_v4: list.v4.len(),
+        prefixes_v6: list.v6.len(),
+        names: o.names,
+        tools: filters::tool_versions(),
+        options: format!(
+            "{} rounds × {:.1} s per variant after a warm-up; generator, sink and reply veths on CPU {}, the DUT's NAPI thread on CPU {}",
+            o.rounds, o.seconds, o.gen_cpu, o.dut_cpu
+        ) + &o.only.as_ref().map(|f| format!("; only the classes of the mix whose name contains \"{f}\"")).unwrap_or_default(),
+    })
+}
+
+/// Real-time priorities (SCHED_FIFO): the generator; above it, on the same CPU, the veth that
+/// takes the blocker's resets (so they do not pile up); the DUT's thread on its own CPU.
+const GEN_PRIO: i32 = 10;
+const REPLY_PRIO: i32 = 20;
+const DUT_PRIO: i32 = 10;
+
+/// Frames of the warm-up test run per variant.
+const WARM_UP_FRAMES: u32 = 300_000;
+/// At most this many frames per test run (a bound on a round's length whatever the rate).
+const MAX_FRAMES: u32 = 100_000_000;
+
+/// One live-frames test run of `frames` frames from `gen_ns` out of `dev`, on a thread pinned
+/// to `cpu`, real-time (the thread ends with the run, and its scheduling class with it). Returns the frames sent and the time taken.
+fn generate(prog: &Program, gen_ns: &str, dev: &str, base: &[u8], frames: u32, cpu: usize) -> Result<(u64, Duration)> {
+    let dev = CString::new(dev)?;
+    bpf::in_netns(gen_ns, || {
+        bpf::pin(0, cpu)?;
+        bpf::realtime(0, GEN_PRIO)?;
+        let ifindex = bpf::ifindex(&dev)?;
+        let started = Instant::now();
+        prog.run_live(base, ifindex, frames.min(MAX_FRAMES)).context("BPF_PROG_TEST_RUN with live frames")?;
+        Ok((u64::from(frames), started.elapsed()))
+    })
+}
+
+/// A task's time on a CPU so far and its time waiting for one (runnable, not running), ns
+/// (/proc/<pid>/schedstat).
+fn sched_ns(pid: i32) -> Result<(u64, u64)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/schedstat")).with_context(|| format!("reading the schedstat of NAPI thread {pid}"))?;
+    let mut f = s.split_whitespace().map(str::parse::<u64>);
+    Ok((f.next().context("empty schedstat")??, f.next().context("short schedstat")??))
+}
+
+fn blocked(datapaths: &[Datapath], v: Variant) -> Result<u64> {
+    let (Variant::Blocker, Some(dp)) = (v, datapaths.first()) else { return Ok(0) };
+    let c = dp.counters()?;
+    Ok(c.rows().iter().filter(|r| r.action != "pass" && r.action != "shadow").map(|r| r.packets).sum())
+}
+
+/// Frames the DUT's receiving veth has run through its XDP program (the blocker's or XDP_PASS).
+fn received(ns: &str, dev: &str) -> Result<u64> {
+    let stats = net::ethtool_stats(ns, dev)?;
+    Ok(stats.iter().filter(|(k, _)| k.ends_with("xdp_packets")).map(|(_, v)| v).sum())
+}
+
+/// Frames the veth `dev` could not hand to its peer (the DUT's ring was full).
+fn ring_drops(ns: &str, dev: &str) -> Result<u64> {
+    let stats = net::ethtool_stats(ns, dev)?;
+    Ok(stats.iter().filter(|(k, _)| k.contains("xdp_xmit_err")).map(|(_, v)| v).sum())
+}
+
+struct RemoveDir(PathBuf);
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
