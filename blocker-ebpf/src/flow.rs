@@ -70,6 +70,11 @@ pub struct FlowState {
     pub cur_off: u32,
     pub cur_end: u32,
     pub result: u32,
+    /// Segments dropped as ahead of a gap (tcp_names.rs): bounded, so a gap the client will
+    /// never fill (the server already holds those bytes) cannot stall the connection.
+    pub ahead_drops: u32,
+    /// Keeps `name` 8-aligned (word copies).
+    pub reserved: u32,
     pub name: [u8; NAME_ROOM],
 }
 

@@ -46,6 +46,7 @@ pub fn start(st: &mut FlowState, proto: u32, seq: u32) {
     set(&mut st.name_len, 0);
     set(&mut st.name_got, 0);
     set(&mut st.entry_id, 0);
+    set(&mut st.ahead_drops, 0);
 }
 
 /// A store LLVM keeps as it is: runs of zero stores are otherwise merged into a call of a

@@ -25,6 +25,11 @@ use crate::{
     tls,
 };
 
+/// Segments of a flow dropped as ahead of a gap before its reader gives up: enough for ordinary
+/// reordering and a retransmission, few enough that a gap nobody will fill costs the
+/// connection two retransmission timeouts, not the connection.
+const MAX_AHEAD_DROPS: u32 = 2;
+
 #[inline(always)]
 fn block(pkt: &Packet, flags: u32, reason: Reason, entry: u32) -> Verdict {
     Verdict { action: block_action(pkt, flags), reason, entry }
@@ -134,6 +139,15 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         }
         let ahead = l4.seq.wrapping_sub(st.next_seq) as i32;
         if ahead > 0 {
+            // A segment ahead of a gap: dropped so the client resends in order. Unless the
+            // server already holds the gap's bytes (they passed before this reader started,
+            // e.g. a hello's second segment arriving first): then the client never resends
+            // them, so after a few drops the reader gives up and the flow passes (fail open).
+            if st.ahead_drops >= MAX_AHEAD_DROPS {
+                flow::remove(&key);
+                return pass(unparsed(st), 0);
+            }
+            st.ahead_drops += 1;
             let reason = if st.proto == PROTO_HTTP { Reason::HttpOutOfOrder } else { Reason::TlsOutOfOrder };
             return Verdict { action: Action::Drop, reason, entry: 0 };
         }

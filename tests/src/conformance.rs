@@ -764,13 +764,13 @@ fn tls_cases() -> Vec<Case> {
 
     let mut late = Case::new(
         "first-segment-late",
-        "Known problem: the first segment of a two-segment ClientHello arriving second stalls the flow",
+        "Known limit: the first segment of a two-segment ClientHello arriving second; bounded drops, then the flow passes",
         "A two-segment ClientHello (name in the second) whose first segment arrives after the \
          second (reordered, or lost and resent): the second passes as ordinary data, the first \
-         starts a reader that waits for bytes the server already holds, and every later client \
-         segment of the connection is then ahead of that gap and dropped (tls_out_of_order), \
-         retransmissions too, until the flow entry is evicted. The name is not judged and the \
-         connection stalls, listed or not.",
+         starts a reader that waits for bytes the server already holds. The client's next \
+         segments are ahead of that gap: two are dropped (tls_out_of_order, as for ordinary \
+         reordering), then the reader gives up and the flow passes (tls_unparsed, fail open) \
+         instead of stalling. The name is not judged.",
     )
     .limit();
     let big = records(&name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "allowed.test"), 16384);
@@ -788,6 +788,8 @@ fn tls_cases() -> Vec<Case> {
         "the client's next records (after the server's reply)",
     );
     late.push(&tls_segment(CLIENT4, SERVER4, 40001, big.len(), finished), TLS_OUT_OF_ORDER, "their retransmission");
+    late.push(&tls_segment(CLIENT4, SERVER4, 40001, big.len(), finished), ("tls_unparsed", "pass"), "the next retransmission: the reader gives up");
+    late.push(&tls_segment(CLIENT4, SERVER4, 40001, big.len(), finished), NO_MATCH, "and the flow goes on unread");
     cases.push(late);
 
     let decoy = stream(&Hello { sni: Some("allowed.example"), before: 8, key_share: 32 });
@@ -1071,10 +1073,11 @@ fn http() -> Vec<Case> {
 
     let mut late = Case::new(
         "first-segment-late",
-        "Known problem: the first segment of a two-segment request head arriving second stalls the flow",
+        "Known limit: the first segment of a two-segment request head arriving second; bounded drops, then the flow passes",
         "The HTTP counterpart of tls/first-segment-late: the second segment passes as data, the \
-         first starts a reader waiting for bytes the server already holds, and the connection's \
-         next request is dropped as out of order, again and again.",
+         first starts a reader waiting for bytes the server already holds; the connection's next \
+         request is dropped twice as out of order, then the reader gives up and the flow passes \
+         (http_unparsed, fail open).",
     )
     .limit();
     let cut = 20;
@@ -1087,6 +1090,7 @@ fn http() -> Vec<Case> {
     let next = http_get("allowed.test");
     late.push(&http_segment(CLIENT4, SERVER4, 40001, head.len(), &next), HTTP_OUT_OF_ORDER, "the next request on the connection");
     late.push(&http_segment(CLIENT4, SERVER4, 40001, head.len(), &next), HTTP_OUT_OF_ORDER, "its retransmission");
+    late.push(&http_segment(CLIENT4, SERVER4, 40001, head.len(), &next), ("http_unparsed", "pass"), "the next retransmission: the reader gives up");
     cases.push(late);
     cases
 }
