@@ -4,10 +4,12 @@
 //!
 //! - The differential runner is the privileged test `tests/tests/differential.rs`, run for 40 %
 //!   of the time (`BLOCKER_DIFF_SECONDS`), its counts read back from `BLOCKER_DIFF_REPORT`.
-//! - The cargo-fuzz targets of `fuzz/` share the other 60 % (`-max_total_time`), built first
-//!   (not counted; fuzz/Cargo.toml turns on debug assertions and overflow checks in the project's
-//!   crates), each from its corpus (`fuzz/corpus/<target>`, kept out
-//!   of git) plus the committed seeds (`fuzz/seeds/<target>`).
+//! - The cargo-fuzz targets of `fuzz/` share the other 60 % (`-max_total_time`). They are built
+//!   first (`cargo +nightly fuzz build`, not counted; fuzz/Cargo.toml turns on debug assertions
+//!   and overflow checks in the project's crates), then each binary runs in libFuzzer's fork
+//!   mode, which goes on after a crash, from its corpus (`fuzz/corpus/<target>`, kept out of git)
+//!   plus the committed seeds (`fuzz/seeds/<target>`); inputs that crashed go to
+//!   `fuzz/artifacts/<target>/`.
 //!
 //! cargo-fuzz is installed here when missing (`cargo +nightly install cargo-fuzz --locked`,
 //! about two minutes); `cargo xtask setup` installs the rest (nightly, bpf-linker: the fuzz crate
@@ -61,7 +63,10 @@ struct TargetRun {
     what: &'static str,
     seconds: u64,
     runs: Option<u64>,
-    crash: Option<String>,
+    /// Crashes (panics: broken invariants), timeouts and out-of-memory cases.
+    failures: u64,
+    /// Their inputs, saved by libFuzzer.
+    artifacts: Vec<String>,
 }
 
 pub fn run_fuzz(minutes: f64) -> Result<()> {
@@ -107,7 +112,7 @@ pub fn run_fuzz(minutes: f64) -> Result<()> {
     diff_result.context("the differential runner failed (disagreements or XDP_ABORTED above)")?;
     let crashed: Vec<_> = runs
         .iter()
-        .filter(|r| r.crash.is_some())
+        .filter(|r| r.failures > 0)
         .map(|r| r.name)
         .collect();
     if !crashed.is_empty() {
@@ -154,65 +159,105 @@ fn differential_cmd(timed: Option<(f64, &Path)>) -> Command {
     c
 }
 
-/// One target for `seconds`: libFuzzer's final stats give the inputs tried; a non-zero exit is
-/// a crash (or a broken invariant), its input saved under fuzz/artifacts/.
+/// One target for `seconds`, run from the binary `cargo fuzz build` made (`cargo fuzz run`
+/// would rebuild whenever the kernel sources change under it). libFuzzer runs in fork mode and
+/// goes on after a crash, so a known crash does not end the target's share; its status lines
+/// give the inputs tried and the crashes, timeouts and out-of-memory cases, each input saved
+/// under fuzz/artifacts/<target>/.
 fn fuzz_target(
     root: &Path,
     name: &'static str,
     what: &'static str,
     seconds: u64,
 ) -> Result<TargetRun> {
+    let bin = root
+        .join("fuzz/target/x86_64-unknown-linux-gnu/release")
+        .join(name);
     let corpus = root.join("fuzz/corpus").join(name);
+    let artifacts = root.join("fuzz/artifacts").join(name);
     std::fs::create_dir_all(&corpus)?;
+    std::fs::create_dir_all(&artifacts)?;
+    let before = found(&artifacts);
     let seeds = root.join("fuzz/seeds").join(name);
-    let mut c = fuzz_cmd(root);
-    c.args(["run", name]).arg(&corpus);
+    let mut c = Command::new(&bin);
+    c.env("ASAN_OPTIONS", "detect_odr_violation=0").arg(&corpus);
     if seeds.is_dir() {
         c.arg(&seeds);
     }
     c.args([
-        "--",
+        "-fork=1",
+        "-ignore_crashes=1",
+        "-ignore_timeouts=1",
+        "-ignore_ooms=1",
         &format!("-max_total_time={seconds}"),
-        "-print_final_stats=1",
         "-max_len=4096",
-    ]);
+    ])
+    .arg(format!("-artifact_prefix={}/", artifacts.display()));
     println!("$ {}", display(&c));
     let out = c
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot start `{}`", display(&c)))?;
     let log = String::from_utf8_lossy(&out.stderr);
-    let runs = log
+    // `#123456: cov: ... oom/timeout/crash: 0/0/1 time: ...`, the last one holds the totals.
+    let status = log
         .lines()
-        .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+        .rev()
+        .find(|l| l.starts_with('#') && l.contains(": cov:"));
+    let runs = status
+        .and_then(|l| l[1..].split(':').next())
         .and_then(|n| n.trim().parse().ok());
-    let crash = (!out.status.success()).then(|| {
-        let artifact = log.lines().find_map(|l| {
-            l.split_once("Test unit written to ")
-                .map(|(_, p)| p.trim().to_string())
+    let failures: u64 = status
+        .and_then(|l| l.split("oom/timeout/crash:").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .map_or(0, |t| {
+            t.split('/').filter_map(|n| n.parse::<u64>().ok()).sum()
         });
+    let new: Vec<String> = found(&artifacts)
+        .into_iter()
+        .filter(|a| !before.contains(a))
+        .collect();
+    let failures = failures.max(new.len() as u64);
+    if !out.status.success() && runs.is_none() {
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        eprintln!(
-            "{name} failed ({}):\n{}",
+        bail!(
+            "{name} did not run ({}):\n{}",
             out.status,
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
-        artifact.unwrap_or_else(|| format!("exit {}", out.status))
-    });
+    }
     println!(
-        "{name}: {} inputs in {seconds} s{}",
+        "{name}: {} inputs in {seconds} s, {failures} crashes{}",
         runs.map_or("?".into(), |n: u64| n.to_string()),
-        crash
-            .as_ref()
-            .map_or(String::new(), |c| format!(", FAILED: {c}"))
+        new.first()
+            .map_or(String::new(), |a| format!(" (first: {a})"))
     );
     Ok(TargetRun {
         name,
         what,
         seconds,
         runs,
-        crash,
+        failures,
+        artifacts: new,
     })
+}
+
+/// Inputs libFuzzer saved in an artifact directory.
+fn found(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().display().to_string())
+                .filter(|p| {
+                    ["crash-", "oom-", "timeout-"]
+                        .iter()
+                        .any(|k| p.rsplit('/').next().is_some_and(|f| f.starts_with(k)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 fn parse_counts(text: &str) -> BTreeMap<String, String> {
@@ -298,9 +343,14 @@ fn render(minutes: f64, d: &BTreeMap<String, String>, diff_ok: bool, runs: &[Tar
             r.what,
             r.seconds,
             r.runs.map_or("?".into(), |n| n.to_string()),
-            r.crash
-                .as_ref()
-                .map_or("0".to_string(), |c| format!("1 (`{c}`)"))
+            match r.artifacts.first() {
+                None => r.failures.to_string(),
+                Some(a) => format!(
+                    "{} (e.g. `{}`)",
+                    r.failures,
+                    a.rsplit_once("/fuzz/").map_or(a.as_str(), |(_, p)| p)
+                ),
+            }
         );
     }
     let known: Vec<_> = d
