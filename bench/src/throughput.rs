@@ -343,7 +343,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         names: o.names,
         tools: filters::tool_versions(),
         options: format!(
-            "{} rounds × {:.1} s per variant after a warm-up; generator, sink and reply veths on CPU {}, the DUT's NAPI thread on CPU {}",
+            "{} rounds × {:.1} s per variant after a warm-up; the generator and the veth that takes the blocker's resets on CPU {}, the DUT's receive thread (threaded NAPI, with the sink's egress program) on CPU {}",
             o.rounds, o.seconds, o.gen_cpu, o.dut_cpu
         ) + &o.only.as_ref().map(|f| format!("; only the classes of the mix whose name contains \"{f}\"")).unwrap_or_default(),
     })
