@@ -43,7 +43,7 @@ pub fn hbars(path: &Path, title: &str, x_desc: &str, series: &[&str], groups: &[
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(label_w)
-        .build_cartesian_2d(0.0..max * 1.3, 0.0..span)
+        .build_cartesian_2d(0.0..max * 1.4, 0.0..span)
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
@@ -69,7 +69,9 @@ pub fn hbars(path: &Path, title: &str, x_desc: &str, series: &[&str], groups: &[
         let notes = groups.iter().enumerate().filter(|(_, g)| g.values.get(si).is_some_and(|v| v.is_finite())).map(move |(gi, g)| {
             let y = top(gi) - si as f64 * BAR - BAR / 2.0 + 1.0;
             let note = g.notes.get(si).cloned().unwrap_or_default();
-            Text::new(note, (g.values[si] + max * 0.01, y), TextStyle::from(("sans-serif", 12).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            // After the bar, or after its range line where that reaches further.
+            let end = g.ranges.get(si).copied().flatten().map_or(g.values[si], |r| r.1.max(g.values[si]));
+            Text::new(note, (end + max * 0.01, y), TextStyle::from(("sans-serif", 12).into_font()).pos(plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Left,
                 plotters::style::text_anchor::VPos::Center,
             )))
@@ -78,7 +80,7 @@ pub fn hbars(path: &Path, title: &str, x_desc: &str, series: &[&str], groups: &[
         let ranges = groups.iter().enumerate().filter_map(move |(gi, g)| {
             let (lo, hi) = g.ranges.get(si).copied().flatten()?;
             let y = top(gi) - si as f64 * BAR - BAR / 2.0 + 1.0;
-            Some(PathElement::new(vec![(lo, y), (hi, y)], BLACK.stroke_width(2)))
+            Some(PathElement::new(vec![(lo, y), (hi, y)], BLACK.stroke_width(1)))
         });
         chart.draw_series(ranges).map_err(|e| err(&e))?;
     }

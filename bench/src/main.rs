@@ -38,7 +38,7 @@ enum Mode {
     /// Packets per second through a forwarding namespace: blocker, nftables, iptables + ipset,
     /// plain forwarding.
     Throughput,
-    /// Only redraw the charts of micro and control from their CSV files (not part of "all").
+    /// Only redraw the charts (micro, control, throughput) from their CSV files (not part of "all").
     Charts,
 }
 

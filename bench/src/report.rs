@@ -531,32 +531,75 @@ pub fn write_throughput(dir: &Path, o: &crate::throughput::Outcome) -> anyhow::R
     writeln!(md, "\nEvery round's numbers are in {stem}.csv.")?;
     fs::write(dir.join(format!("{stem}.md")), md)?;
 
-    let groups: Vec<crate::chart::Group> = sums
-        .iter()
-        .map(|s| crate::chart::Group {
-            label: s.variant.name().to_string(),
-            values: vec![s.pps / 1e6],
-            notes: vec![format!("{:.3} Mpps, {:.2}× the blocker", s.pps / 1e6, s.pps / blocker)],
-            ranges: vec![Some((s.min_pps / 1e6, s.max_pps / 1e6))],
-        })
-        .collect();
-    let highlight = sums.iter().position(|s| s.variant == Variant::Blocker);
-    crate::chart::hbars(
-        &dir.join(format!("{stem}.svg")),
-        &format!("Frames handled per second, median of {} rounds ({} prefixes)", sums.first().map(|s| s.rounds).unwrap_or(0), o.prefixes_v4 + o.prefixes_v6),
-        "million frames per second",
-        &["handled"],
-        &groups,
-        highlight,
-    )?;
+    let bars: Vec<(String, f64, f64, f64)> = sums.iter().map(|s| (s.variant.name().to_string(), s.pps, s.min_pps, s.max_pps)).collect();
+    throughput_chart(&dir.join(format!("{stem}.svg")), sums.first().map(|s| s.rounds).unwrap_or(0), o.prefixes_v4 + o.prefixes_v6, &bars)?;
     eprintln!("wrote {}", dir.join(format!("{stem}.md")).display());
     Ok(())
 }
 
+/// The throughput chart: per variant (name, median, min, max frames handled per second), the
+/// blocker's bar highlighted, each bar noted with its ratio to the blocker.
+fn throughput_chart(path: &Path, rounds: usize, prefixes: usize, bars: &[(String, f64, f64, f64)]) -> anyhow::Result<()> {
+    let blocker = bars.iter().find(|b| b.0 == crate::throughput::Variant::Blocker.name()).map(|b| b.1).unwrap_or(f64::NAN);
+    let groups: Vec<crate::chart::Group> = bars
+        .iter()
+        .map(|(name, pps, lo, hi)| crate::chart::Group {
+            label: name.clone(),
+            values: vec![pps / 1e6],
+            notes: vec![format!("{:.3} Mpps, {:.2}× the blocker", pps / 1e6, pps / blocker)],
+            ranges: vec![Some((lo / 1e6, hi / 1e6))],
+        })
+        .collect();
+    let highlight = bars.iter().position(|b| b.0 == crate::throughput::Variant::Blocker.name());
+    crate::chart::hbars(
+        path,
+        &format!("Frames handled per second: median of {rounds} rounds, their range as a line ({prefixes} prefixes)"),
+        "million frames per second",
+        &["handled"],
+        &groups,
+        highlight,
+    )
+}
+
+/// Redraws `throughput*.svg` from `throughput*.csv` (the list size from the Markdown report).
+fn throughput_charts(dir: &Path) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".csv").filter(|s| s.starts_with("throughput")) else { continue };
+        let text = fs::read_to_string(entry.path())?;
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let (Some(v), Some(pps), Some(round)) =
+            (header.iter().position(|h| *h == "variant"), header.iter().position(|h| *h == "handled_pps"), header.iter().position(|h| *h == "round"))
+        else {
+            continue;
+        };
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let mut bars = Vec::new();
+        for variant in crate::throughput::Variant::ALL {
+            let vals: Vec<f64> = rows.iter().filter(|r| r.get(v) == Some(&variant.name())).filter_map(|r| r.get(pps)?.parse().ok()).collect();
+            if vals.is_empty() {
+                continue;
+            }
+            let (lo, hi) = (vals.iter().copied().fold(f64::INFINITY, f64::min), vals.iter().copied().fold(0.0, f64::max));
+            bars.push((variant.name().to_string(), median(vals), lo, hi));
+        }
+        let rounds = rows.iter().filter_map(|r| r.get(round)?.parse::<usize>().ok()).max().unwrap_or(0);
+        let prefixes = fs::read_to_string(dir.join(format!("{stem}.md")))
+            .ok()
+            .and_then(|md| md.split("same list: ").nth(1)?.split(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        throughput_chart(&dir.join(format!("{stem}.svg")), rounds, prefixes, &bars)?;
+    }
+    Ok(())
+}
+
 /// Draws `micro.svg` and `control.svg` from `micro.csv` and `control.csv` in `dir` (those that
-/// exist), and links each from its Markdown report if it does not yet.
+/// exist), and links each from its Markdown report if it does not yet; redraws the throughput
+/// charts from their CSV files.
 pub fn write_charts(dir: &Path) -> anyhow::Result<()> {
     use crate::chart::{Group, hbars};
+    throughput_charts(dir)?;
     let read = |name: &str| -> Option<(Vec<String>, Vec<Vec<String>>)> {
         let text = fs::read_to_string(dir.join(name)).ok()?;
         let mut lines = text.lines();
