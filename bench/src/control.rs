@@ -8,7 +8,7 @@
 //! 2. update 1 = the load: maps empty, the whole set goes in;
 //! 3. update 2 = the first swap: 1% of each list changed, installed into the other (empty) slot;
 //! 4. update 3 = a steady-state swap: another 1% changed, installed into the slot that still
-//!    holds update 1's generation, which must be cleared first.
+//!    holds update 1's generation (as the difference between the two: about 2% of each map).
 //!
 //! Measured: wall time of each update and the part of it the install took (the rest: read,
 //! digest, parse, set, diff, guards, persist); the process's peak RSS (VmHWM) through the load and,
@@ -349,12 +349,16 @@ fn profile_swap(size: usize, change: f64, dir: &Path) -> anyhow::Result<Vec<Stag
         Ok(())
     };
     let opts = ParseOptions::new(ListKind::Block);
-    let build = |bodies: &[Vec<u8>]| -> anyhow::Result<ListSet> {
+    // As the manager builds them: entries the live set has keep their ids.
+    let build = |bodies: &[Vec<u8>], live: Option<&ListSet>| -> anyhow::Result<ListSet> {
         let mut set = ListSet::new();
         for (path, body) in paths.iter().zip(bodies) {
             let (entries, _) = parse_source(path, body, Format::Text, &opts)?;
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             set.add_list(ListInfo { name, source: path.display().to_string(), shadow: false }, path, entries)?;
+        }
+        if let Some(live) = live {
+            set.inherit_ids(live);
         }
         Ok(set)
     };
@@ -362,17 +366,22 @@ fn profile_swap(size: usize, change: f64, dir: &Path) -> anyhow::Result<Vec<Stag
 
     let mut dp = Datapath::load(Options::default()).context("loading the XDP program (root needed)")?;
     write(0)?;
-    dp.install_generation(&build(&read()?)?)?;
+    let first = build(&read()?, None)?;
+    dp.install_generation(&first)?;
     write(1)?;
-    let live = build(&read()?)?;
+    let live = build(&read()?, Some(&first))?;
+    drop(first);
     dp.install_generation(&live)?;
     write(2)?;
 
     let mut stages = Vec::new();
+    let mut cpu_at = cpu_seconds();
     let mut stage = |name: &str, start: Instant| -> anyhow::Result<()> {
         let seconds = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds();
         stages.push(Stage { name: name.into(), seconds, rss_after: status_bytes("VmRSS")?, peak_rss: status_bytes("VmHWM")? });
-        eprintln!("  {name}: {seconds:.2} s");
+        eprintln!("  {name}: {seconds:.2} s (CPU {:.2} s)", cpu - cpu_at);
+        cpu_at = cpu;
         reset_peak_rss()
     };
     stage("before (live set held)", Instant::now())?;
@@ -394,6 +403,7 @@ fn profile_swap(size: usize, change: f64, dir: &Path) -> anyhow::Result<Vec<Stag
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         set.add_list(ListInfo { name, source: path.display().to_string(), shadow: false }, path, entries)?;
     }
+    set.inherit_ids(&live);
     stage("build the set", t)?;
     let t = Instant::now();
     let diff = diff_sets(&live, &set);
@@ -420,7 +430,13 @@ fn profile_swap(size: usize, change: f64, dir: &Path) -> anyhow::Result<Vec<Stag
     let t = Instant::now();
     let report = dp.install_generation(&set)?;
     stage("install into the full slot", t)?;
-    eprintln!("  (install report: {:.2} s)", report.elapsed.as_secs_f64());
+    eprintln!(
+        "  (install report: {:.2} s, {} map elements written, {} deleted{})",
+        report.elapsed.as_secs_f64(),
+        report.written,
+        report.deleted,
+        if report.cleared { ", the slot cleared first" } else { "" }
+    );
     Ok(stages)
 }
 
@@ -461,6 +477,17 @@ impl Drop for Scratch {
 // ---------------------------------------------------------------------------------------------
 // Memory readings
 // ---------------------------------------------------------------------------------------------
+
+/// User and system CPU time of this process so far, seconds (the machine is shared: wall time
+/// alone says little about what a stage costs). From /proc/self/stat, in USER_HZ (100) ticks.
+fn cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+}
 
 /// A `kB` field of /proc/self/status, in bytes.
 fn status_bytes(field: &str) -> anyhow::Result<u64> {

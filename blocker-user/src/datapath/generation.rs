@@ -1,22 +1,38 @@
 //! The two list slots as generations: which slot holds a whole generation, so that a
 //! rollback can switch back to the one before in a single write, and never to a slot whose
-//! install did not finish.
+//! install did not finish; and what each slot holds, so that an install writes only what
+//! differs (`slot.rs`).
+
+// Declared here rather than in mod.rs, which other work shares: the batch map operations and
+// the slot records the install uses (files beside this one).
+#[path = "batch.rs"]
+pub(super) mod batch;
+#[path = "slot.rs"]
+pub(super) mod slot;
 
 use blocker_common::config::FLAG_V6_ALL_EXACT;
 
-use super::{Datapath, DatapathError, InstallReport};
+use self::slot::SlotRecord;
+use super::{Adoption, Datapath, DatapathError, InstallReport};
 use crate::{lists::ListSet, update::Installer};
 
-/// A slot holding a whole generation, with the per-generation switch that goes with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One slot as this process knows it. A slot no install of this process has touched (None in
+/// `Datapath::slots`) is empty in fresh maps and unknown in adopted ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct SlotState {
+    /// The slot holds a whole generation: a rollback may switch to it.
+    whole: bool,
     v6_all_exact: bool,
+    /// What the slot holds, key by key, as this process wrote it; None when that is not known
+    /// (the live slot of adopted maps, an install that did not finish).
+    record: Option<Box<SlotRecord>>,
 }
 
 impl SlotState {
-    /// The state of the live slot of adopted maps, from the live config.
+    /// The state of the live slot of adopted maps, from the live config: whole, contents
+    /// unknown.
     pub(super) fn from_flags(flags: u32) -> SlotState {
-        SlotState { v6_all_exact: flags & FLAG_V6_ALL_EXACT != 0 }
+        SlotState { whole: true, v6_all_exact: flags & FLAG_V6_ALL_EXACT != 0, record: None }
     }
 }
 
@@ -28,26 +44,39 @@ impl Datapath {
 
     /// Whether the other slot holds a whole generation (the one before the live one).
     pub fn has_previous(&self) -> bool {
-        self.slots[(self.live_slot() ^ 1) as usize].is_some()
+        self.slots[(self.live_slot() ^ 1) as usize].as_ref().is_some_and(|s| s.whole)
     }
 
-    /// Installs `set` as a new generation and records the slot it fills as whole.
+    /// Installs `set` as a new generation (`install`, which records the slot it fills as
+    /// whole once it is).
     pub fn install_generation(&mut self, set: &ListSet) -> Result<InstallReport, DatapathError> {
-        let next = (self.live_slot() ^ 1) as usize;
-        // From the first write on, the other slot no longer holds the generation before.
-        self.slots[next] = None;
-        let report = self.install(set)?;
-        self.slots[next] = Some(SlotState { v6_all_exact: report.v6_all_exact });
-        Ok(report)
+        self.install(set)
+    }
+
+    /// What `slot` holds, if known, before an install writes into it; from here until
+    /// `end_install` the slot is neither whole nor known.
+    pub(super) fn begin_install(&mut self, slot: u32) -> Option<SlotRecord> {
+        let known = match self.slots[slot as usize].take() {
+            Some(state) => state.record.map(|r| *r),
+            None if self.adoption == Some(Adoption::Adopted) => None,
+            None => Some(SlotRecord::default()),
+        };
+        self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: None });
+        known
+    }
+
+    /// `slot` now holds a whole generation, `record` key by key.
+    pub(super) fn end_install(&mut self, slot: u32, record: SlotRecord, v6_all_exact: bool) {
+        self.slots[slot as usize] = Some(SlotState { whole: true, v6_all_exact, record: Some(Box::new(record)) });
     }
 
     /// Makes the generation in the other slot live again with one write of the config, if that
     /// slot holds one whole. Returns whether it did.
     pub fn switch_to_previous(&mut self) -> Result<bool, DatapathError> {
         let other = self.live_slot() ^ 1;
-        let Some(state) = self.slots[other as usize] else { return Ok(false) };
+        let Some(v6_all_exact) = self.slots[other as usize].as_ref().filter(|s| s.whole).map(|s| s.v6_all_exact) else { return Ok(false) };
         self.config.slot = other;
-        if state.v6_all_exact {
+        if v6_all_exact {
             self.config.flags |= FLAG_V6_ALL_EXACT;
         } else {
             self.config.flags &= !FLAG_V6_ALL_EXACT;
@@ -66,8 +95,16 @@ impl Installer for Datapath {
         self.switch_to_previous()
     }
 
+    /// The other slot stays as it is in the kernel (and so does what is known of it), but is
+    /// no longer a generation to switch back to.
     fn forget_previous(&mut self) {
         let other = (self.live_slot() ^ 1) as usize;
-        self.slots[other] = None;
+        match &mut self.slots[other] {
+            Some(state) => state.whole = false,
+            None => {
+                let record = (self.adoption != Some(Adoption::Adopted)).then(Box::default);
+                self.slots[other] = Some(SlotState { whole: false, v6_all_exact: false, record });
+            }
+        }
     }
 }

@@ -5,6 +5,14 @@
 //! one, never a mix. The previous generation stays in the other slot until the next install
 //! overwrites it.
 //!
+//! The slot written holds the generation before the previous one, and the controller knows
+//! what that is key by key (`slot.rs`): the install deletes the keys the new generation no
+//! longer has and writes those it adds or gives another value, in batches of thousands of keys
+//! per system call (`batch.rs`). Ids are kept across generations (`ListSet::inherit_ids`), so
+//! an update that changes 1% of the entries writes about that share of the maps. Where the
+//! slot's contents are not known (maps adopted from an earlier daemon, an install that failed
+//! half way), the slot is cleared of every key first and filled whole.
+//!
 //! Block prefixes of lists in shadow mode go into the same tries and coarse bitmaps as enforced
 //! ones, flagged `PREFIX_SHADOW`, except those an enforced block prefix covers (equal or
 //! inside): the trie returns the longest match only, which would then be the shadow value and
@@ -13,21 +21,23 @@
 
 use std::{
     collections::HashSet,
+    os::fd::{AsFd, AsRawFd},
     time::{Duration, Instant},
 };
 
-use aya::maps::{
-    Map, MapData,
-    lpm_trie::{Key, LpmTrie},
-};
-use blocker_common::{
-    coarse::WORDS,
-    config::FLAG_V6_ALL_EXACT,
-    prefix::{PREFIX_SHADOW, PrefixValue, SLOT_BITS, V4KeyData, V6KeyData, v4_key_data, v6_key_data},
-};
+use aya::maps::Map;
+use blocker_common::{coarse::WORDS, config::FLAG_V6_ALL_EXACT, name::NameValue};
 
-use super::{Datapath, DatapathError, coarse::Bitmap, mmap::MappedArray};
-use crate::lists::{Entry, ListSet, Prefix};
+use super::{
+    Datapath, DatapathError,
+    coarse::Bitmap,
+    generation::{
+        batch::RawMap,
+        slot::{SlotKey, SlotRecord, SlotValue, V4, V6, changes, key_bytes, value_bytes},
+    },
+    mmap::MappedArray,
+};
+use crate::lists::{Entry, ListKind, ListSet, Prefix, Target};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InstallReport {
@@ -53,6 +63,11 @@ pub struct InstallReport {
     /// Some IPv6 block prefix is shorter than the coarse filter covers: every IPv6 packet is
     /// checked against the exact trie.
     pub v6_all_exact: bool,
+    /// Map elements written (new keys, and keys whose value changed) and deleted in the slot.
+    pub written: usize,
+    pub deleted: usize,
+    /// What the slot held was not known: it was cleared of every key and filled whole.
+    pub cleared: bool,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -64,39 +79,71 @@ impl Datapath {
         let next = (self.config.slot & 1) ^ 1;
         let slot = next as u8;
         let mut report = InstallReport { slot: next, ..Default::default() };
-
-        for name in ["BLOCK_V4", "ALLOW_V4"] {
-            self.clear_trie::<V4KeyData>(name, slot)?;
-        }
-        for name in ["BLOCK_V6", "ALLOW_V6"] {
-            self.clear_trie::<V6KeyData>(name, slot)?;
-        }
-        self.clear_names(next)?;
         let key = self.hash_key;
-        self.write_hash_key(next, key)?;
-        let values = super::names::name_values(set, &key);
-        self.install_names(next, &values)?;
-        report.names_block = set.block_names().filter(|(e, _)| !e.shadow).count();
-        report.shadow_names = set.block_names().filter(|(e, _)| e.shadow).count();
-        report.names_allow = set.allow_names().count();
 
-        let mut bitmap = Bitmap::default();
         let plan = block_prefix_plan(set);
         report.shadow_prefixes_covered = plan.covered;
-        for (e, p) in plan.install {
-            bitmap.add(p);
-            self.insert_prefix("BLOCK_V4", "BLOCK_V6", slot, e, p)?;
-            if e.shadow {
-                report.shadow_prefixes += 1;
-            } else if p.is_v4() {
-                report.block_v4 += 1
-            } else {
-                report.block_v6 += 1
-            }
+        for e in set.entries() {
+            let count = match (&e.target, e.kind) {
+                (Target::Name(_), ListKind::Block) if e.shadow => &mut report.shadow_names,
+                (Target::Name(_), ListKind::Block) => &mut report.names_block,
+                (Target::Name(_), ListKind::Allow) => &mut report.names_allow,
+                (Target::Prefix(p), ListKind::Allow) if p.is_v4() => &mut report.allow_v4,
+                (Target::Prefix(_), ListKind::Allow) => &mut report.allow_v6,
+                (Target::Prefix(_), ListKind::Block) => continue,
+            };
+            *count += 1;
         }
-        for (e, p) in set.allow_prefixes() {
-            self.insert_prefix("ALLOW_V4", "ALLOW_V6", slot, e, p)?;
-            if p.is_v4() { report.allow_v4 += 1 } else { report.allow_v6 += 1 }
+        for (e, p) in &plan.install {
+            let count = match (e.shadow, p.is_v4()) {
+                (true, _) => &mut report.shadow_prefixes,
+                (false, true) => &mut report.block_v4,
+                (false, false) => &mut report.block_v6,
+            };
+            *count += 1;
+        }
+        let record = SlotRecord::of(set, &key, &plan);
+
+        // From here on the slot is neither whole nor known until the end.
+        let held = self.begin_install(next).filter(|r| r.key == key || r.names.is_empty());
+        let held = match held {
+            Some(r) => r,
+            None => {
+                report.cleared = true;
+                self.clear_slot(slot)?;
+                SlotRecord::default()
+            }
+        };
+        // The maps are apart in the kernel (a lock each): the three large ones are written on
+        // threads of their own (the kernel's work, which a load or a write into an empty slot
+        // is mostly made of, spreads over the CPUs), the small ones here.
+        let maps = [("NAMES", u64::SIZE, NameValue::SIZE), ("BLOCK_V4", V4::SIZE, 8), ("BLOCK_V6", V6::SIZE, 8), ("ALLOW_V4", V4::SIZE, 8), ("ALLOW_V6", V6::SIZE, 8)];
+        let [names, v4, v6, allow_v4, allow_v6] = maps.map(|(name, k, v)| self.raw_map(name, k, v));
+        let (names, v4, v6, allow_v4, allow_v6) = (names?, v4?, v6?, allow_v4?, allow_v6?);
+        let written: Vec<Result<(usize, usize), DatapathError>> = std::thread::scope(|s| {
+            let large = [
+                s.spawn(|| write_changes(names, "NAMES", slot, &held.names, &record.names)),
+                s.spawn(|| write_changes(v4, "BLOCK_V4", slot, &held.block_v4, &record.block_v4)),
+                s.spawn(|| write_changes(v6, "BLOCK_V6", slot, &held.block_v6, &record.block_v6)),
+            ];
+            let small = [
+                write_changes(allow_v4, "ALLOW_V4", slot, &held.allow_v4, &record.allow_v4),
+                write_changes(allow_v6, "ALLOW_V6", slot, &held.allow_v6, &record.allow_v6),
+            ];
+            large.into_iter().map(|h| h.join().expect("writing a map does not panic")).chain(small).collect()
+        });
+        for r in written {
+            let (w, d) = r?;
+            report.written += w;
+            report.deleted += d;
+        }
+        drop(held);
+        self.clear_hits(next)?;
+        self.write_hash_key(next, key)?;
+
+        let mut bitmap = Bitmap::default();
+        for (_, p) in &plan.install {
+            bitmap.add(p);
         }
         self.write_bitmap("COARSE_V4", next, &bitmap.v4)?;
         self.write_bitmap("COARSE_V6", next, &bitmap.v6)?;
@@ -111,37 +158,45 @@ impl Datapath {
             self.config.flags &= !FLAG_V6_ALL_EXACT;
         }
         self.write_config()?;
+        self.end_install(next, record, bitmap.v6_all_exact);
         report.elapsed = start.elapsed();
         Ok(report)
     }
 
-    fn insert_prefix(&mut self, v4_map: &'static str, v6_map: &'static str, slot: u8, e: &Entry, p: &Prefix) -> Result<(), DatapathError> {
-        let value = PrefixValue { entry_id: e.id, flags: if e.shadow { PREFIX_SHADOW } else { 0 } };
-        match *p {
-            Prefix::V4 { addr, len } => {
-                let mut trie: LpmTrie<&mut MapData, V4KeyData, PrefixValue> = self.map_mut(v4_map)?;
-                let key = Key::new(SLOT_BITS + len as u32, v4_key_data(slot, addr.octets()));
-                trie.insert(&key, value, 0).map_err(|err| DatapathError::map(v4_map, err))
-            }
-            Prefix::V6 { addr, len } => {
-                let mut trie: LpmTrie<&mut MapData, V6KeyData, PrefixValue> = self.map_mut(v6_map)?;
-                let key = Key::new(SLOT_BITS + len as u32, v6_key_data(slot, &addr.octets()));
-                trie.insert(&key, value, 0).map_err(|err| DatapathError::map(v6_map, err))
-            }
-        }
+    /// A list map by descriptor, for batch operations.
+    fn raw_map(&self, name: &'static str, key_size: usize, value_size: usize) -> Result<RawMap, DatapathError> {
+        let data = match self.ebpf.map(name).ok_or(DatapathError::MissingMap(name))? {
+            Map::HashMap(d) | Map::LpmTrie(d) => d,
+            _ => return Err(DatapathError::MissingMap(name)),
+        };
+        Ok(RawMap { fd: data.fd().as_fd().as_raw_fd(), key_size, value_size })
     }
 
-    /// Removes every entry of `slot` from a trie (the generation before last).
-    fn clear_trie<K: aya::Pod + AsRef<[u8]>>(&mut self, name: &'static str, slot: u8) -> Result<(), DatapathError> {
-        let mut trie: LpmTrie<&mut MapData, K, PrefixValue> = self.map_mut(name)?;
-        let stale: Vec<Key<K>> = trie
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter(|k| k.data().as_ref().first() == Some(&slot))
-            .collect();
-        for key in stale {
-            trie.remove(&key).map_err(|err| DatapathError::map(name, err))?;
+    /// Removes every key of `slot` from the list maps, found by reading all their keys: for a
+    /// slot whose contents are not known.
+    fn clear_slot(&self, slot: u8) -> Result<(), DatapathError> {
+        let names = self.raw_map("NAMES", u64::SIZE, 24)?;
+        // NameKey: hash (8 bytes), then the slot (u32).
+        let stale = names.keys_where(|k| k[8..12] == (slot as u32).to_ne_bytes()).map_err(|source| DatapathError::Io { name: "NAMES", what: "reading keys", source })?;
+        names.delete(&stale).map_err(|source| DatapathError::Io { name: "NAMES", what: "deleting keys", source })?;
+        for (name, key_size) in [("BLOCK_V4", V4::SIZE), ("ALLOW_V4", V4::SIZE), ("BLOCK_V6", V6::SIZE), ("ALLOW_V6", V6::SIZE)] {
+            let trie = self.raw_map(name, key_size, 8)?;
+            // Key: prefix length (u32), then the slot byte.
+            let stale = trie.keys_where(|k| k[4] == slot).map_err(|source| DatapathError::Io { name, what: "reading keys", source })?;
+            trie.delete(&stale).map_err(|source| DatapathError::Io { name, what: "deleting keys", source })?;
         }
+        Ok(())
+    }
+
+    /// Removes the per-entry counts of `slot` (`slot << 31 | id`): they counted the generation
+    /// the slot held, and ids name other entries in the next one. Few entries are ever hit, so
+    /// reading the keys costs little.
+    fn clear_hits(&self, slot: u32) -> Result<(), DatapathError> {
+        let hits = self.raw_map("ENTRY_HITS", 4, 8)?;
+        let stale = hits
+            .keys_where(|k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]) >> 31 == slot)
+            .map_err(|source| DatapathError::Io { name: "ENTRY_HITS", what: "reading keys", source })?;
+        hits.delete(&stale).map_err(|source| DatapathError::Io { name: "ENTRY_HITS", what: "deleting keys", source })?;
         Ok(())
     }
 
@@ -155,6 +210,21 @@ impl Datapath {
         mapped.words_mut()[base..base + WORDS as usize].copy_from_slice(words);
         Ok(())
     }
+}
+
+/// Turns what `map` holds in `slot` from `old` into `new`: deletes first (the map holds two
+/// generations within its capacity), then writes. Returns (written, deleted).
+fn write_changes<K: SlotKey, V: SlotValue>(map: RawMap, name: &'static str, slot: u8, old: &[(K, V)], new: &[(K, V)]) -> Result<(usize, usize), DatapathError> {
+    let (delete, write) = changes(old, new);
+    if !delete.is_empty() {
+        map.delete(&key_bytes(delete.iter().copied(), slot)).map_err(|source| DatapathError::Io { name, what: "deleting keys", source })?;
+    }
+    if !write.is_empty() {
+        let keys = key_bytes(write.iter().map(|x| x.0), slot);
+        let values = value_bytes(write.iter().map(|x| x.1));
+        map.update(&keys, &values).map_err(|source| DatapathError::Io { name, what: "writing keys", source })?;
+    }
+    Ok((write.len(), delete.len()))
 }
 
 /// The block prefixes to install: every enforced one, and the shadow ones no enforced prefix
@@ -242,7 +312,10 @@ mod tests {
     use std::{net::IpAddr, path::Path};
 
     use super::*;
-    use crate::lists::{ListInfo, ListKind, parse_list};
+    use crate::{
+        datapath::generation::slot::{SlotKey, SlotValue, key_bytes, value_bytes},
+        lists::{ListInfo, ListKind, parse_list},
+    };
 
     fn set(enforced: &str, shadow: &str) -> ListSet {
         let mut set = ListSet::new();
@@ -307,6 +380,104 @@ mod tests {
         }
         assert_eq!(plan.covered, covered);
         assert!(covered > 20 && covered < 180, "{covered}: the table tests both sides");
+    }
+
+    /// What map `name` holds in `slot`, as sorted (key, value) bytes.
+    fn held(dp: &Datapath, name: &'static str, key_size: usize, value_size: usize, slot: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let map = dp.raw_map(name, key_size, value_size).unwrap();
+        let at = if name == "NAMES" { 8 } else { 4 };
+        let keys = map.keys_where(|k| k[at] == slot).unwrap();
+        let mut out: Vec<_> = keys.chunks_exact(key_size).map(|k| (k.to_vec(), map.get(k).unwrap().unwrap())).collect();
+        out.sort();
+        out
+    }
+
+    /// The same, as the record says.
+    fn recorded<K: SlotKey, V: SlotValue>(r: &[(K, V)], slot: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let keys = key_bytes(r.iter().map(|x| x.0), slot);
+        let values = value_bytes(r.iter().map(|x| x.1));
+        let mut out: Vec<_> = keys.chunks_exact(K::SIZE).zip(values.chunks_exact(V::SIZE)).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        out.sort();
+        out
+    }
+
+    fn assert_holds(dp: &Datapath, slot: u8, r: &SlotRecord) {
+        use crate::datapath::generation::slot::{V4, V6};
+        assert_eq!(held(dp, "NAMES", 16, 24, slot), recorded(&r.names, slot), "NAMES, slot {slot}");
+        assert_eq!(held(dp, "BLOCK_V4", V4::SIZE, 8, slot), recorded(&r.block_v4, slot), "BLOCK_V4, slot {slot}");
+        assert_eq!(held(dp, "BLOCK_V6", V6::SIZE, 8, slot), recorded(&r.block_v6, slot), "BLOCK_V6, slot {slot}");
+        assert_eq!(held(dp, "ALLOW_V4", V4::SIZE, 8, slot), recorded(&r.allow_v4, slot), "ALLOW_V4, slot {slot}");
+        assert_eq!(held(dp, "ALLOW_V6", V6::SIZE, 8, slot), recorded(&r.allow_v6, slot), "ALLOW_V6, slot {slot}");
+    }
+
+    /// Generation `g` of a list set: each generation drops some entries, adds others, changes
+    /// a name's mode and moves a prefix from enforced to shadow.
+    fn generation(g: usize, before: Option<&ListSet>) -> ListSet {
+        let mut block = String::new();
+        for i in 0..300 {
+            if i % 7 == g % 7 {
+                continue;
+            }
+            let mode = if i == 11 && g % 2 == 1 { "=" } else { "" };
+            block.push_str(&format!("{mode}n{i}.example\n198.51.{}.{}\n2001:db8:{i:x}::/48\n", i / 100, i % 100 + g % 2));
+        }
+        block.push_str(&format!("g{g}.example\n"));
+        let shadow = if g.is_multiple_of(2) { "203.0.113.0/24\nshadow.example\n" } else { "203.0.113.64/26\n" };
+        let mut s = ListSet::new();
+        let (p, _) = parse_list(Path::new("b"), &block, ListKind::Block).unwrap();
+        s.add_parsed(Path::new("b"), p);
+        let (p, _) = parse_list(Path::new("s"), shadow, ListKind::Block).unwrap();
+        s.add_list(ListInfo { name: "s".into(), source: "s".into(), shadow: true }, Path::new("s"), p).unwrap();
+        let (p, _) = parse_list(Path::new("a"), &format!("n{g}.example\n198.51.0.{g}\n2001:db8:ffff::{g}\n"), ListKind::Allow).unwrap();
+        s.add_parsed(Path::new("a"), p);
+        if let Some(b) = before {
+            s.inherit_ids(b);
+        }
+        s
+    }
+
+    #[test]
+    fn an_install_leaves_each_slot_holding_exactly_its_generation() {
+        let key = blocker_common::name::HashKey { k0: 7, k1: 9 };
+        let Ok(mut dp) = Datapath::load(crate::datapath::Options { hash_key: Some(key), ..Default::default() }) else {
+            eprintln!("skipped: cannot load the XDP object here (not root?)");
+            return;
+        };
+        let record = |s: &ListSet| SlotRecord::of(s, &key, &block_prefix_plan(s));
+        let hits = dp.raw_map("ENTRY_HITS", 4, 8).unwrap();
+        let mut sets = vec![generation(0, None)];
+        let r = dp.install(&sets[0]).unwrap();
+        assert_eq!((r.slot, r.cleared, r.deleted, r.written), (1, false, 0, record(&sets[0]).len()));
+        for g in 1..6 {
+            let s = generation(g, sets.last());
+            // A count of the slot about to be written, and one of the live slot.
+            let (next, live) = (dp.live_slot() ^ 1, dp.live_slot());
+            hits.update(&[(next << 31 | 5).to_ne_bytes(), (live << 31 | 5).to_ne_bytes()].concat(), &[1u64.to_ne_bytes(), 2u64.to_ne_bytes()].concat()).unwrap();
+            let r = dp.install(&s).unwrap();
+            assert!(!r.cleared);
+            if g == 1 {
+                assert_eq!((r.written, r.deleted), (record(&s).len(), 0), "into the empty slot");
+            } else {
+                // Against generation g - 2, which the slot holds.
+                assert!(r.written + r.deleted < record(&s).len() / 2, "{g}: {} written, {} deleted of {}", r.written, r.deleted, record(&s).len());
+            }
+            assert_holds(&dp, r.slot as u8, &record(&s));
+            assert_holds(&dp, (r.slot ^ 1) as u8, &record(sets.last().unwrap()));
+            assert_eq!(hits.get(&(next << 31 | 5).to_ne_bytes()).unwrap(), None, "the written slot's counts are gone");
+            assert!(hits.get(&(live << 31 | 5).to_ne_bytes()).unwrap().is_some(), "the other slot's are kept");
+            sets.push(s);
+        }
+        // A slot whose contents are not known is cleared of every key and filled whole.
+        let next = dp.live_slot() ^ 1;
+        dp.begin_install(next);
+        let s = generation(6, sets.last());
+        let r = dp.install(&s).unwrap();
+        assert!(r.cleared);
+        assert_holds(&dp, r.slot as u8, &record(&s));
+        assert_holds(&dp, (r.slot ^ 1) as u8, &record(sets.last().unwrap()));
+        // And a rollback switches to the previous generation, whole.
+        assert!(dp.switch_to_previous().unwrap());
+        assert_eq!(dp.live_slot(), r.slot ^ 1);
     }
 
     fn first_addr(p: &Prefix) -> IpAddr {

@@ -1,14 +1,12 @@
-//! Installing listed names: each name becomes one keyed 64-bit hash (blocker-common name.rs)
+//! Listed names in the kernel: each name becomes one keyed 64-bit hash (blocker-common name.rs)
 //! in the NAMES map, tagged with its generation slot. Block, allow and shadow entries for the
-//! same name share one value, so the kernel answers every question with one lookup per label.
-
-use std::collections::HashMap;
+//! same name share one value (`slot::name_values`), so the kernel answers every question with
+//! one lookup per label.
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
-use blocker_common::name::{HashKey, MAX_LABELS, NameKey, NameValue, suffix_hashes};
+use blocker_common::name::{HashKey, MAX_LABELS, suffix_hashes};
 
 use super::{Datapath, DatapathError};
-use crate::lists::ListSet;
 
 /// The chain hash of a whole (normalised) name.
 pub fn name_hash(key: &HashKey, name: &str) -> u64 {
@@ -24,55 +22,10 @@ pub fn random_key() -> std::io::Result<HashKey> {
     Ok(HashKey { k0: u64::from_le_bytes(b[..8].try_into().unwrap()), k1: u64::from_le_bytes(b[8..].try_into().unwrap()) })
 }
 
-/// What the set puts into NAMES for one slot: block entries of enforced lists fill
-/// `block_id`/`block_mode`, those of lists in shadow mode `shadow_id`/`shadow_mode`.
-pub(super) fn name_values(set: &ListSet, key: &HashKey) -> HashMap<u64, NameValue> {
-    let mut values: HashMap<u64, NameValue> = HashMap::new();
-    for (e, n) in set.block_names() {
-        let v = values.entry(name_hash(key, &n.name)).or_default();
-        if e.shadow {
-            v.shadow_id = e.id;
-            v.shadow_mode |= n.flags;
-        } else {
-            v.block_id = e.id;
-            v.block_mode |= n.flags;
-        }
-    }
-    for (e, n) in set.allow_names() {
-        let v = values.entry(name_hash(key, &n.name)).or_default();
-        v.allow_id = e.id;
-        v.allow_mode |= n.flags;
-    }
-    values
-}
-
 impl Datapath {
     pub(super) fn write_hash_key(&mut self, slot: u32, key: HashKey) -> Result<(), DatapathError> {
         let mut map: aya::maps::Array<&mut MapData, HashKey> = self.map_mut("HASH_KEYS")?;
         map.set(slot, key, 0).map_err(|e| DatapathError::map("HASH_KEYS", e))
-    }
-
-    pub(super) fn install_names(&mut self, slot: u32, values: &HashMap<u64, NameValue>) -> Result<(), DatapathError> {
-        let mut map: BpfHashMap<&mut MapData, NameKey, NameValue> = self.map_mut("NAMES")?;
-        for (hash, v) in values {
-            map.insert(NameKey { hash: *hash, slot, reserved: 0 }, *v, 0).map_err(|e| DatapathError::map("NAMES", e))?;
-        }
-        Ok(())
-    }
-
-    /// Removes the names of `slot` (the generation before last) and its per-entry counts.
-    pub(super) fn clear_names(&mut self, slot: u32) -> Result<(), DatapathError> {
-        let mut map: BpfHashMap<&mut MapData, NameKey, NameValue> = self.map_mut("NAMES")?;
-        let stale: Vec<NameKey> = map.keys().filter_map(|k| k.ok()).filter(|k| k.slot == slot).collect();
-        for k in stale {
-            map.remove(&k).map_err(|e| DatapathError::map("NAMES", e))?;
-        }
-        let mut hits: BpfHashMap<&mut MapData, u32, u64> = self.map_mut("ENTRY_HITS")?;
-        let stale: Vec<u32> = hits.keys().filter_map(|k| k.ok()).filter(|k| k >> 31 == slot).collect();
-        for k in stale {
-            hits.remove(&k).map_err(|e| DatapathError::map("ENTRY_HITS", e))?;
-        }
-        Ok(())
     }
 
     /// Blocked packets (for an entry of a shadow list: packets it would have blocked) per list
@@ -108,9 +61,9 @@ mod tests {
     fn shadow_entries_fill_their_own_fields_of_the_shared_value() {
         use std::path::Path;
 
-        use blocker_common::name::{MATCH_BELOW, MATCH_SELF};
+        use blocker_common::name::{MATCH_BELOW, MATCH_SELF, NameValue};
 
-        use crate::lists::{ListInfo, ListKind, parse_list};
+        use crate::lists::{ListInfo, ListKind, ListSet, parse_list};
 
         let mut set = ListSet::new();
         let (p, _) = parse_list(Path::new("b"), "example.com\n", ListKind::Block).unwrap();
@@ -119,14 +72,13 @@ mod tests {
         let info = ListInfo { name: "s".into(), source: "s".into(), shadow: true };
         set.add_list(info, Path::new("s"), p).unwrap();
         let key = HashKey { k0: 3, k1: 4 };
-        let values = name_values(&set, &key);
-        let both = values[&name_hash(&key, "example.com")];
+        let values = super::super::generation::slot::name_values(&set, &key);
+        let value = |name: &str| values.iter().find(|v| v.0 == name_hash(&key, name)).unwrap().1;
         assert_eq!(
-            both,
+            value("example.com"),
             NameValue { block_id: 1, block_mode: MATCH_SELF | MATCH_BELOW, shadow_id: 2, shadow_mode: MATCH_SELF, ..Default::default() }
         );
-        let only = values[&name_hash(&key, "shadow.example")];
-        assert_eq!(only, NameValue { shadow_id: 3, shadow_mode: MATCH_SELF | MATCH_BELOW, ..Default::default() });
+        assert_eq!(value("shadow.example"), NameValue { shadow_id: 3, shadow_mode: MATCH_SELF | MATCH_BELOW, ..Default::default() });
     }
 
     #[test]

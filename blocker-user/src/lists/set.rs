@@ -7,16 +7,12 @@
 //! beside it). So an update rewrites only the kernel values of what changed, and per-entry
 //! counts and lookups keep pointing at the same entries.
 
-use std::{
-    net::IpAddr,
-    path::Path,
-    sync::Arc,
-};
+use std::{net::IpAddr, path::Path};
 
 use hashbrown::HashTable;
 
 use super::{
-    entry::{At, Entry, ListKind, Target, fast_hasher, name_identity_hash, prefix_identity_hash},
+    entry::{At, Entry, ListKind, Target, intern_source, name_identity_hash, prefix_identity_hash},
     error::{LineError, ListError, MAX_REPORTED},
     name::NameEntry,
     parse::{ListSummary, ParsedEntry, load_list},
@@ -48,15 +44,16 @@ pub struct ListSet {
     index: HashTable<u32>,
     /// id → index in `entries` + 1; 0 for an id no entry has. `by_id[0]` is always 0.
     by_id: Vec<u32>,
+    /// Some list holds one prefix twice (lists parsed by `Collector` never do).
+    repeats_in_a_list: bool,
+    /// What was added, in order (`id_map`): each entry's identity, mode and list, and each
+    /// name merged into an earlier entry.
+    fingerprint: u64,
 }
 
-/// The ids of a set in entry order, to give a set built again from the same lists the same
-/// ids (a rollback to the generation the kernel still holds). `check` fingerprints the
-/// entries they belong to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IdMap {
-    ids: Vec<u32>,
-    check: u64,
+/// The fingerprint after one more event.
+fn fold(fingerprint: u64, event: u64) -> u64 {
+    (fingerprint ^ event).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
 }
 
 impl ListSet {
@@ -102,9 +99,9 @@ impl ListSet {
         let list = self.lists.len() as u16;
         let shadow = info.shadow;
         self.lists.push(info);
-        let source: Arc<Path> = Arc::from(source);
+        let source = intern_source(source);
         let mut merged = 0;
-        let Self { entries, index, by_id, .. } = self;
+        let Self { entries, index, by_id, repeats_in_a_list, fingerprint, .. } = self;
         entries.reserve_exact(parsed.len());
         index.reserve(parsed.len(), |&i| entries[i as usize].identity_hash());
         if by_id.is_empty() {
@@ -114,39 +111,53 @@ impl ListSet {
         for ParsedEntry { target, kind, at } in parsed {
             let at = At::from(at);
             let here = entries.len() as u32;
+            let rehash = |&i: &u32| entries[i as usize].identity_hash();
             match &target {
                 Target::Name(n) => {
                     let hash = name_identity_hash(kind, shadow, &n.name);
+                    *fingerprint = fold(*fingerprint, hash ^ (n.flags as u64) << 40 ^ (list as u64) << 48);
                     let same = |&i: &u32| {
                         let e = &entries[i as usize];
                         e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|f| f.name == n.name)
                     };
-                    if let Some(&i) = index.find(hash, same) {
-                        if let Target::Name(first) = &mut entries[i as usize].target {
-                            first.flags |= n.flags;
+                    match index.entry(hash, same, rehash) {
+                        hashbrown::hash_table::Entry::Occupied(o) => {
+                            let i = *o.get();
+                            if let Target::Name(first) = &mut entries[i as usize].target {
+                                first.flags |= n.flags;
+                            }
+                            *fingerprint = fold(*fingerprint, 0x6d65_7267_6564);
+                            merged += 1;
+                            continue;
                         }
-                        merged += 1;
-                        continue;
+                        hashbrown::hash_table::Entry::Vacant(v) => {
+                            v.insert(here);
+                        }
                     }
-                    index.insert_unique(hash, here, |&i| entries[i as usize].identity_hash());
                 }
                 Target::Prefix(p) => {
                     let hash = prefix_identity_hash(kind, shadow, p);
+                    *fingerprint = fold(*fingerprint, hash ^ (list as u64) << 48);
                     let same = |&i: &u32| {
                         let e = &entries[i as usize];
                         e.kind == kind && e.shadow == shadow && e.target.as_prefix() == Some(p)
                     };
-                    match index.find_mut(hash, same) {
-                        Some(i) => *i = here,
-                        None => {
-                            index.insert_unique(hash, here, |&i| entries[i as usize].identity_hash());
+                    match index.entry(hash, same, rehash) {
+                        hashbrown::hash_table::Entry::Occupied(mut o) => {
+                            if entries[*o.get() as usize].list == list {
+                                *repeats_in_a_list = true;
+                            }
+                            *o.get_mut() = here;
+                        }
+                        hashbrown::hash_table::Entry::Vacant(v) => {
+                            v.insert(here);
                         }
                     }
                 }
             }
             let id = by_id.len() as u32;
             by_id.push(here + 1);
-            entries.push(Entry { id, list, kind, shadow, at, source: source.clone(), target });
+            entries.push(Entry { id, list, kind, shadow, at, source, target });
         }
         Ok(merged)
     }
@@ -163,11 +174,20 @@ impl ListSet {
         let high = prev.by_id.len().max(1);
         let mut claimed = vec![false; high];
         let mut ids = vec![0u32; self.entries.len()];
+        // The two sets come from mostly the same lists in the same order: the entry after the
+        // one found last is tried first, and the index asked only where that fails.
+        let mut next_in_prev = 0;
         for (e, id) in self.entries.iter().zip(ids.iter_mut()) {
-            if let Some(p) = prev.find_identity(e) {
-                if !claimed[p.id as usize] {
-                    claimed[p.id as usize] = true;
-                    *id = p.id;
+            let at = match prev.entries.get(next_in_prev) {
+                Some(p) if p.same_identity(e) => Some(next_in_prev),
+                _ => prev.find_identity_index(e),
+            };
+            if let Some(k) = at {
+                next_in_prev = k + 1;
+                let p = prev.entries[k].id;
+                if !claimed[p as usize] {
+                    claimed[p as usize] = true;
+                    *id = p;
                 }
             }
         }
@@ -182,31 +202,26 @@ impl ListSet {
         self.set_ids(&ids);
     }
 
-    /// The ids of this set in entry order, with a fingerprint of the entries.
-    pub fn id_map(&self) -> IdMap {
-        IdMap { ids: self.entries.iter().map(|e| e.id).collect(), check: self.fingerprint() }
+    /// The ids of this set in entry order, with a fingerprint of its entries: what gives a set
+    /// built again from the same lists the same ids (`apply_id_map`), for a rollback to the
+    /// generation the kernel still holds. 4 bytes per entry, where the set takes some 80.
+    pub fn id_map(&self) -> (u64, Vec<u32>) {
+        (self.fingerprint(), self.entries.iter().map(|e| e.id).collect())
     }
 
-    /// Gives the entries the ids of `map` if it was taken from a set of the same entries (in
-    /// the same order, from the same lists); returns whether it did. Otherwise the set is left
-    /// as it was.
-    pub fn apply_id_map(&mut self, map: &IdMap) -> bool {
-        if map.ids.len() != self.entries.len() || map.check != self.fingerprint() {
+    /// Gives the entries the ids of an `id_map` if it was taken from a set of the same entries
+    /// (in the same order, from the same lists); returns whether it did. Otherwise the set is
+    /// left as it was.
+    pub fn apply_id_map(&mut self, (check, ids): &(u64, Vec<u32>)) -> bool {
+        if ids.len() != self.entries.len() || *check != self.fingerprint() {
             return false;
         }
-        self.set_ids(&map.ids);
+        self.set_ids(ids);
         true
     }
 
     fn fingerprint(&self) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = fast_hasher().build_hasher();
-        for e in &self.entries {
-            h.write_u64(e.effect_hash());
-            h.write_u16(e.list);
-        }
-        h.write_usize(self.entries.len());
-        h.finish()
+        fold(self.fingerprint, self.entries.len() as u64)
     }
 
     fn set_ids(&mut self, ids: &[u32]) {
@@ -222,8 +237,21 @@ impl ListSet {
 
     /// The entry of this set with the identity of `e` (kind, enforcement, prefix or name).
     pub(crate) fn find_identity(&self, e: &Entry) -> Option<&Entry> {
-        let i = self.index.find(e.identity_hash(), |&i| self.entries[i as usize].same_identity(e))?;
-        Some(&self.entries[*i as usize])
+        self.find_identity_index(e).map(|i| &self.entries[i])
+    }
+
+    fn find_identity_index(&self, e: &Entry) -> Option<usize> {
+        self.index.find(e.identity_hash(), |&i| self.entries[i as usize].same_identity(e)).map(|&i| i as usize)
+    }
+
+    /// Where the entry with this id is in `entries()`.
+    pub(crate) fn entry_index(&self, id: u32) -> Option<usize> {
+        self.by_id.get(id as usize)?.checked_sub(1).map(|i| i as usize)
+    }
+
+    /// Whether some list of the set holds a prefix twice (see `diff_sets`).
+    pub(crate) fn repeats_in_a_list(&self) -> bool {
+        self.repeats_in_a_list
     }
 
     /// The largest id an entry of this set has (0 when empty).

@@ -75,6 +75,10 @@ struct Generation {
     versions: BTreeMap<String, Version>,
     summaries: BTreeMap<String, ListSummary>,
     set: Arc<ListSet>,
+    /// For the generation before the live one, whose set is not kept: the ids its entries had
+    /// (`ListSet::id_map`), which the kernel still holds in the other slot. None when unknown
+    /// (loaded from the state directory).
+    ids: Option<Arc<(u64, Vec<u32>)>>,
 }
 
 pub struct ListManager {
@@ -163,7 +167,7 @@ impl ListManager {
             }
             versions.insert(spec.name.clone(), v.clone());
         }
-        let (set, summaries) = match self.build(&versions) {
+        let (set, summaries) = match self.build(&versions, None) {
             Ok(x) => x,
             Err((name, e)) => return Err(UpdateError::Invalid(format!("stored list {name}: {e}"))),
         };
@@ -179,6 +183,7 @@ impl ListManager {
             versions,
             summaries,
             set: Arc::new(set),
+            ids: None,
         });
         // The kernel does not hold the generation before a restart: a rollback after a
         // restart installs it from the state directory.
@@ -190,6 +195,7 @@ impl ListManager {
                     versions: prev.versions,
                     summaries: BTreeMap::new(),
                     set: Arc::new(ListSet::new()),
+                    ids: None,
                 });
             }
         }
@@ -300,7 +306,8 @@ impl ListManager {
         // Build, check capacity and guards; a list the guards refuse is put back to its live
         // version and the set built again (at most once per list).
         let (set, summaries, diff) = loop {
-            let (set, summaries) = match self.build_with(&candidate, &mut parsed) {
+            // Entries the live set has keep their ids: the install writes only what changed.
+            let (set, summaries) = match self.build_with(&candidate, &mut parsed, Some(&live_set)) {
                 Ok(x) => x,
                 Err((name, e)) => return Err(UpdateError::Invalid(format!("live list {name} no longer parses: {e}"))),
             };
@@ -369,13 +376,15 @@ impl ListManager {
         }
         let install = target.install(&set)?;
         self.last_number += 1;
-        let g = Generation { number: self.last_number, installed_at: pull::now(), versions: candidate, summaries, set: Arc::new(set) };
+        let g = Generation { number: self.last_number, installed_at: pull::now(), versions: candidate, summaries, set: Arc::new(set), ids: None };
         report.outcome = Outcome::Applied { generation: g.number };
         report.install = Some(install);
         let mut prev = self.current.replace(g);
         if let Some(p) = &mut prev {
             // The previous set is rebuilt from its versions if it is ever rolled back to;
-            // holding it would double the controller's memory for a rare operation.
+            // holding it would double the controller's memory for a rare operation. Its ids
+            // are kept, as the kernel holds them.
+            p.ids = Some(Arc::new(p.set.id_map()));
             p.set = Arc::new(ListSet::new());
         }
         self.previous = prev;
@@ -393,13 +402,22 @@ impl ListManager {
     pub fn rollback(&mut self, target: &mut dyn Installer) -> Result<RollbackReport, UpdateError> {
         let Some(prev) = self.previous.take() else { return Err(UpdateError::NothingToRollBack) };
         let start = Instant::now();
-        let (set, summaries) = match self.build(&prev.versions) {
+        let live = self.live();
+        let (mut set, summaries) = match self.build(&prev.versions, None) {
             Ok(x) => x,
             Err((name, e)) => {
                 self.previous = Some(prev);
                 return Err(UpdateError::Invalid(format!("previous list {name} no longer parses: {e}")));
             }
         };
+        // The set must carry the ids the kernel's copy of it carries. If it cannot (its ids are
+        // not known, or the lists' settings changed since, so that it is not that copy), it is
+        // installed again, with the live set's ids where they agree.
+        if !prev.ids.as_ref().is_some_and(|ids| set.apply_id_map(ids)) {
+            set.inherit_ids(&live);
+            target.forget_previous();
+        }
+        drop(live);
         let instant = target.switch_back()?;
         if !instant {
             target.install(&set)?;
@@ -411,7 +429,7 @@ impl ListManager {
             }
         }
         let to = prev.number;
-        self.current = Some(Generation { set: Arc::new(set), summaries, ..prev });
+        self.current = Some(Generation { set: Arc::new(set), summaries, ids: None, ..prev });
         self.persist()?;
         for name in self.current.as_ref().expect("just set").versions.keys() {
             self.status.insert(name.clone(), ListStatus::ok("rolled_back", pull::now()));
@@ -475,16 +493,19 @@ impl ListManager {
         };
     }
 
-    /// Builds a set from versions, parsing each.
-    fn build(&self, versions: &BTreeMap<String, Version>) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
-        self.build_with(versions, &mut BTreeMap::new())
+    /// Builds a set from versions, parsing each; with `ids_from`, see `build_with`.
+    fn build(&self, versions: &BTreeMap<String, Version>, ids_from: Option<&ListSet>) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
+        self.build_with(versions, &mut BTreeMap::new(), ids_from)
     }
 
     /// Builds a set from versions in configuration order; `parsed` holds lists already parsed.
+    /// With `ids_from` (the live set), entries it has keep their ids there
+    /// (`ListSet::inherit_ids`); without, the set numbers its entries 1, 2, 3, ...
     fn build_with(
         &self,
         versions: &BTreeMap<String, Version>,
         parsed: &mut BTreeMap<String, (Vec<ParsedEntry>, ListSummary)>,
+        ids_from: Option<&ListSet>,
     ) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
         let mut set = ListSet::new();
         let mut summaries = BTreeMap::new();
@@ -498,6 +519,9 @@ impl ListManager {
             };
             set.add_list(spec.info(), std::path::Path::new(&v.source), entries).map_err(|e| (spec.name.clone(), e.to_string()))?;
             summaries.insert(spec.name.clone(), summary);
+        }
+        if let Some(prev) = ids_from {
+            set.inherit_ids(prev);
         }
         Ok((set, summaries))
     }
