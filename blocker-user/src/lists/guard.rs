@@ -197,10 +197,12 @@ impl Protected {
         // walking up from each protected name: few protected names, many list entries.
         for (pname, (pflags, ptext)) in &self.names {
             for ancestor in proper_suffixes(pname) {
-                if let Some((e, n)) = new.name_entry_in(ListKind::Block, false, ancestor) {
-                    if n.flags & blocker_common::name::MATCH_BELOW != 0 && !live(e) && *pflags != 0 {
-                        report(e, ptext);
-                    }
+                if let Some((e, n)) = new.name_entry_in(ListKind::Block, false, ancestor)
+                    && n.flags & blocker_common::name::MATCH_BELOW != 0
+                    && !live(e)
+                    && *pflags != 0
+                {
+                    report(e, ptext);
                 }
             }
         }

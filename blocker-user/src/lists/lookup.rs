@@ -319,7 +319,7 @@ impl<'a> Lookup<'a> {
             json!({
                 "id": e.id,
                 "list": e.kind,
-                "source": &*e.source,
+                "source": e.source,
                 "line": e.at.line(),
                 "at": e.at,
                 "entry": e.target.to_string(),

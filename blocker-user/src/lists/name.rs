@@ -203,16 +203,22 @@ pub fn parse_name_entry(text: &str, kind: ListKind, subdomains: bool) -> Result<
     } else {
         (NameMode::NameOnly, text)
     };
-    if rest.contains('*') {
-        return Err(NameError::Wildcard);
-    }
-    if rest.contains('=') {
-        return Err(NameError::MisplacedEquals);
-    }
-    if rest.len() != text.len() && super::parse::looks_like_address(rest) {
-        return Err(NameError::ModeOnAddress);
-    }
-    let name = normalise_name(rest)?;
+    let name = match plain_name(rest) {
+        // Neither '*' nor '=' in it, nor only digits and dots (its last label would be numeric).
+        Some(name) => name.to_owned(),
+        None => {
+            if rest.contains('*') {
+                return Err(NameError::Wildcard);
+            }
+            if rest.contains('=') {
+                return Err(NameError::MisplacedEquals);
+            }
+            if rest.len() != text.len() && super::parse::looks_like_address(rest) {
+                return Err(NameError::ModeOnAddress);
+            }
+            normalise_name(rest)?
+        }
+    };
     // A bare or starred single label covers a whole TLD: in a block list that is an accident
     // (a stray `com` line), in an allow list it is a deliberate exemption.
     if kind == ListKind::Block && mode != NameMode::NameOnly && !name.contains('.') {
@@ -229,6 +235,14 @@ pub fn parse_name_entry(text: &str, kind: ListKind, subdomains: bool) -> Result<
 /// checks it is a host name.
 pub fn normalise_name(text: &str) -> Result<String, NameError> {
     let text = text.trim();
+    if let Some(name) = plain_name(text) {
+        return Ok(name.to_owned());
+    }
+    normalise_slowly(text)
+}
+
+/// `normalise_name` without the fast path for names that need no change.
+fn normalise_slowly(text: &str) -> Result<String, NameError> {
     reject_non_host(text)?;
     let name = strip_root_dot(text);
     if name.is_empty() {
@@ -300,6 +314,38 @@ fn reject_non_host(text: &str) -> Result<(), NameError> {
         return Err(NameError::Port { host: host.to_string() });
     }
     Ok(())
+}
+
+/// The name (without its root dot) if `text` is a valid listed name as it stands: made of
+/// `a-z 0-9 - _` labels of 1 to 63 bytes, none starting or ending with '-' or starting with
+/// `xn--`, the last not all digits, at most 253 bytes. Such a text is what `normalise_slowly`
+/// would make of it (UTS 46 ToASCII leaves it as it is, see `is_plain_ascii`, and it passes every
+/// check after), in one pass over its bytes; anything else (upper case, IDNs, A-labels, every
+/// error) goes the slow way, which says what is wrong.
+fn plain_name(text: &str) -> Option<&str> {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > MAX_NAME_LEN {
+        return None;
+    }
+    let mut start = 0;
+    loop {
+        let end = b[start..].iter().position(|&c| c == b'.').map_or(b.len(), |p| start + p);
+        let label = &b[start..end];
+        let (first, last) = (*label.first()?, *label.last()?);
+        if label.len() > MAX_LABEL_LEN
+            || first == b'-'
+            || last == b'-'
+            || label.starts_with(b"xn--")
+            || !label.iter().all(|&c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
+        {
+            return None;
+        }
+        if end == b.len() {
+            return (!label.iter().all(u8::is_ascii_digit)).then_some(name);
+        }
+        start = end + 1;
+    }
 }
 
 /// Only `a-z 0-9 - _ .`, and no label starting with `xn--`: a name UTS 46 ToASCII leaves as it
@@ -538,7 +584,7 @@ mod tests {
         // Every name over a small alphabet with the characters the fast path takes, up to four
         // characters with dots in every place: the fast path must agree with ToASCII on each
         // (same result, or ToASCII refusing a name the checks after it refuse too).
-        let alphabet = ['a', 'z', '0', '9', '-', '_', '.', 'x', 'n'];
+        let alphabet = ['a', 'z', '0', '9', '-', '_', '.', 'x', 'n', 'A', '*', '='];
         let mut names = vec![String::new()];
         for _ in 0..4 {
             let longer: Vec<String> = names.iter().flat_map(|n| alphabet.iter().map(move |c| format!("{n}{c}"))).collect();
@@ -557,7 +603,64 @@ mod tests {
             }
         }
         assert!(fast > 5000, "{fast}");
+        // And the one-pass fast path agrees with the slow one on every such text, with a
+        // trailing dot or without, and with the mode markers of an entry.
+        let long = |n: usize| format!("{}.example", "a".repeat(n));
+        let n253 = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(61));
+        let mut texts: Vec<String> = names.iter().flat_map(|n| [n.clone(), format!("{n}.")]).collect();
+        texts.extend([long(63), long(64), n253.clone(), format!("{n253}."), format!("{n253}a"), "a.b..".into(), "..".into()]);
+        let mut accepted = 0;
+        for t in &texts {
+            let slow = normalise_slowly(t.trim());
+            match plain_name(t) {
+                Some(n) => {
+                    accepted += 1;
+                    assert_eq!(slow.as_deref(), Ok(n), "{t:?}");
+                }
+                None => assert!(slow.is_err() || !is_plain_ascii(strip_root_dot(t)), "{t:?} is valid and plain but took the slow way"),
+            }
+            for entry in [t.clone(), format!("={t}"), format!("*.{t}")] {
+                for kind in [ListKind::Block, ListKind::Allow] {
+                    assert_eq!(parse_name_entry(&entry, kind, true), parse_name_entry_slowly(&entry, kind, true), "{entry:?}");
+                }
+            }
+        }
+        assert!(accepted > 5000 && accepted < texts.len(), "{accepted}");
         assert!(!is_plain_ascii("xn--bcher-kva.example") && !is_plain_ascii("a.XN--x") && !is_plain_ascii("Example.com"));
+    }
+
+    /// `parse_name_entry` as it was before its fast path.
+    fn parse_name_entry_slowly(text: &str, kind: ListKind, subdomains: bool) -> Result<NameEntry, NameError> {
+        let (mode, rest) = if let Some(rest) = text.strip_prefix('=') {
+            if rest.starts_with("*.") {
+                return Err(NameError::ModeConflict);
+            }
+            (NameMode::NameOnly, rest)
+        } else if let Some(rest) = text.strip_prefix("*.") {
+            (NameMode::SubdomainsOnly, rest)
+        } else if subdomains {
+            (NameMode::NameAndSubdomains, text)
+        } else {
+            (NameMode::NameOnly, text)
+        };
+        if rest.contains('*') {
+            return Err(NameError::Wildcard);
+        }
+        if rest.contains('=') {
+            return Err(NameError::MisplacedEquals);
+        }
+        if rest.len() != text.len() && crate::lists::parse::looks_like_address(rest) {
+            return Err(NameError::ModeOnAddress);
+        }
+        let name = normalise_slowly(rest.trim())?;
+        if kind == ListKind::Block && mode != NameMode::NameOnly && !name.contains('.') {
+            return Err(NameError::SingleLabel { name });
+        }
+        if mode == NameMode::SubdomainsOnly && name.len() > MAX_NAME_LEN - 2 {
+            let len = name.len();
+            return Err(NameError::NothingBelow { name, len });
+        }
+        Ok(NameEntry { name, flags: mode.flags() })
     }
 
     #[test]

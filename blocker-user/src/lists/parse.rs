@@ -9,7 +9,7 @@
 
 use std::{hash::BuildHasher, path::Path};
 
-use hashbrown::{HashSet, HashTable};
+use hashbrown::HashTable;
 
 use super::{
     entry::{ListKind, Locus, Target, fast_hasher},
@@ -120,17 +120,20 @@ fn check_breadth(p: Prefix, kind: ListKind) -> Result<Prefix, String> {
 #[derive(Default)]
 pub struct Collector {
     out: Vec<ParsedEntry>,
-    seen_prefixes: HashSet<(ListKind, Prefix)>,
-    /// Names already in `out`, by index there (keyed by a hash of kind and name, compared
-    /// against the entry: no copy of the name).
-    seen_names: HashTable<u32>,
+    /// The entries already in `out`, by index there, keyed by a hash of kind and prefix or name
+    /// and compared against the entry: no copy of a name, 4 bytes a slot.
+    seen: HashTable<u32>,
     errors: Vec<LineError>,
     total_errors: usize,
     summary: ListSummary,
 }
 
-fn name_key(kind: ListKind, name: &str) -> u64 {
-    fast_hasher().hash_one((kind as u8, name))
+/// What makes two entries of one source the same: kind, and prefix or name (not its mode).
+fn seen_key(kind: ListKind, target: &Target) -> u64 {
+    match target {
+        Target::Prefix(p) => fast_hasher().hash_one((kind as u8, p)),
+        Target::Name(n) => fast_hasher().hash_one((kind as u8, n.name.as_str())),
+    }
 }
 
 impl Collector {
@@ -142,6 +145,7 @@ impl Collector {
     pub fn with_capacity(entries: usize) -> Self {
         let mut c = Self::default();
         c.out.reserve(entries);
+        c.seen.reserve(entries, |_| unreachable!("an empty table has nothing to move"));
         c
     }
 
@@ -151,36 +155,27 @@ impl Collector {
     }
 
     pub fn accept(&mut self, at: Locus, kind: ListKind, target: Target) {
-        match target {
-            Target::Prefix(p) => {
-                if self.seen_prefixes.insert((kind, p)) {
-                    self.out.push(ParsedEntry { target: Target::Prefix(p), kind, at });
-                } else {
-                    self.summary.duplicates += 1;
+        let out = &mut self.out;
+        let same = |&i: &u32| {
+            let e = &out[i as usize];
+            e.kind == kind
+                && match (&e.target, &target) {
+                    (Target::Prefix(a), Target::Prefix(b)) => a == b,
+                    (Target::Name(a), Target::Name(b)) => a.name == b.name,
+                    _ => false,
                 }
+        };
+        let rehash = |&i: &u32| seen_key(out[i as usize].kind, &out[i as usize].target);
+        match self.seen.entry(seen_key(kind, &target), same, rehash) {
+            hashbrown::hash_table::Entry::Occupied(o) => {
+                if let (Target::Name(first), Target::Name(n)) = (&mut out[*o.get() as usize].target, &target) {
+                    first.flags |= n.flags;
+                }
+                self.summary.duplicates += 1;
             }
-            Target::Name(n) => {
-                let out = &mut self.out;
-                let same = |&i: &u32| {
-                    let e = &out[i as usize];
-                    e.kind == kind && e.target.as_name().is_some_and(|f| f.name == n.name)
-                };
-                match self.seen_names.find(name_key(kind, &n.name), same) {
-                    Some(&i) => {
-                        if let Target::Name(first) = &mut out[i as usize].target {
-                            first.flags |= n.flags;
-                        }
-                        self.summary.duplicates += 1;
-                    }
-                    None => {
-                        let rehash = |&i: &u32| {
-                            let e = &out[i as usize];
-                            name_key(e.kind, e.target.as_name().map_or("", |n| n.name.as_str()))
-                        };
-                        self.seen_names.insert_unique(name_key(kind, &n.name), out.len() as u32, rehash);
-                        out.push(ParsedEntry { target: Target::Name(n), kind, at });
-                    }
-                }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(out.len() as u32);
+                out.push(ParsedEntry { target, kind, at });
             }
         }
     }
@@ -207,25 +202,86 @@ pub fn parse_list(path: &Path, text: &str, kind: ListKind) -> Result<(Vec<Parsed
     parse_text(path, text, &ParseOptions::new(kind))
 }
 
-/// Parses the text format under a list's defaults.
+/// Parses the text format under a list's defaults. A large text is cut into pieces at line
+/// ends, parsed on every CPU, and the pieces' entries gathered in order (duplicates, modes and
+/// errors as if read line by line).
 pub fn parse_text(path: &Path, text: &str, opts: &ParseOptions) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+    let pieces = pieces(text, std::thread::available_parallelism().map_or(1, |n| n.get()).min(8));
+    let parsed: Vec<(usize, Vec<(usize, Line<'_>)>)> = if pieces.len() == 1 {
+        pieces.into_iter().map(|(first, piece)| parse_lines(first, piece, opts)).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pieces.into_iter().map(|(first, piece)| s.spawn(move || parse_lines(first, piece, opts))).collect();
+            handles.into_iter().map(|h| h.join().expect("parsing lines does not panic")).collect()
+        })
+    };
     // One entry per line at most: sized once rather than grown by copies.
-    let mut c = Collector::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    let mut c = Collector::with_capacity(parsed.iter().map(|(_, p)| p.len()).sum());
     let mut lines = 0;
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        lines = line;
-        let content = raw.split('#').next().unwrap_or("").trim();
-        if content.is_empty() {
-            continue;
-        }
-        match parse_entry_with(content, opts) {
-            Ok(t) => c.accept(Locus::Line(line), opts.kind, t),
-            Err(e) => c.reject(Locus::Line(line), content, e.to_string()),
+    for (last, piece) in parsed {
+        lines = lines.max(last);
+        for (line, l) in piece {
+            match l {
+                Line::Entry(t) => c.accept(Locus::Line(line), opts.kind, t),
+                Line::Bad(bad) => c.reject(Locus::Line(line), bad.0, bad.1),
+            }
         }
     }
     c.set_lines(lines);
     c.finish(path)
+}
+
+/// One line with an entry, as a piece of the text parses it.
+enum Line<'a> {
+    Entry(Target),
+    /// The entry as written, and why it was refused.
+    Bad(Box<(&'a str, String)>),
+}
+
+/// `text` in up to `n` pieces, each ending at a line end (the last at the end of the text),
+/// with the number of the line each starts at; one piece for a small text.
+fn pieces(text: &str, n: usize) -> Vec<(usize, &str)> {
+    const SMALL: usize = 1 << 20;
+    let n = if text.len() < SMALL { 1 } else { n.max(1) };
+    let mut out = Vec::with_capacity(n);
+    let (mut start, mut line) = (0, 1);
+    for k in 1..=n {
+        let end = if k == n {
+            text.len()
+        } else {
+            let target = (text.len() * k / n).max(start);
+            text.as_bytes()[target..].iter().position(|&b| b == b'\n').map_or(text.len(), |p| target + p + 1)
+        };
+        if end > start || k == n {
+            out.push((line, &text[start..end]));
+            line += text.as_bytes()[start..end].iter().filter(|&&b| b == b'\n').count();
+            start = end;
+        }
+    }
+    out
+}
+
+/// The entries of the lines of one piece, numbered from `first`; and the number of the last
+/// line of the piece (`first - 1` if it has none).
+fn parse_lines<'a>(first: usize, piece: &'a str, opts: &ParseOptions) -> (usize, Vec<(usize, Line<'a>)>) {
+    let mut out = Vec::new();
+    let mut last = first - 1;
+    for (i, raw) in piece.lines().enumerate() {
+        let line = first + i;
+        last = line;
+        let content = raw.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        out.push((
+            line,
+            match parse_entry_with(content, opts) {
+                Ok(t) => Line::Entry(t),
+                Err(e) => Line::Bad(Box::new((content, e.to_string()))),
+            },
+        ));
+    }
+    (last, out)
 }
 
 fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
@@ -387,6 +443,61 @@ mod tests {
             assert!(parse_prefix(t).is_err() || looks_like_address(t), "{t}");
         }
         assert!(!looks_like_address("example.com") && !looks_like_address("") && looks_like_address("1.2.3.256"));
+    }
+
+    #[test]
+    fn a_large_text_parsed_in_pieces_reads_as_if_line_by_line() {
+        // Lines of every kind, long enough to be cut into pieces; duplicates and errors across
+        // the cuts, CRLF line ends, and no newline at the end.
+        let mut text = String::new();
+        for i in 0..100_000 {
+            match i % 6 {
+                0 => text.push_str(&format!("n{}.example # c\r\n", i % 5000)),
+                1 => text.push_str(&format!("=n{}.example\n", i % 7000)),
+                2 => text.push_str(&format!("10.{}.{}.0/24\n", i % 200, i % 250)),
+                3 => text.push_str("\n# comment only\n"),
+                4 if i % 1000 == 4 => text.push_str(&format!("bad..{i}.example\n")),
+                _ => text.push_str(&format!("2001:db8::{:x}\n", i % 3000)),
+            }
+        }
+        text.push_str("last.example");
+        assert!(text.len() > 1 << 20);
+        let one_by_one = |text: &str| {
+            let mut c = Collector::new();
+            let mut lines = 0;
+            for (i, raw) in text.lines().enumerate() {
+                lines = i + 1;
+                let content = raw.split('#').next().unwrap_or("").trim();
+                if !content.is_empty() {
+                    match parse_entry_with(content, &ParseOptions::new(ListKind::Block)) {
+                        Ok(t) => c.accept(Locus::Line(i + 1), ListKind::Block, t),
+                        Err(e) => c.reject(Locus::Line(i + 1), content, e.to_string()),
+                    }
+                }
+            }
+            c.set_lines(lines);
+            c.finish(Path::new("t"))
+        };
+        let good = text.replace("bad..", "good.");
+        for t in [&text, &good] {
+            let got = parse_list(Path::new("t"), t, ListKind::Block);
+            match (got, one_by_one(t)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{:?} against {:?}", a.map(|x| x.1), b.map(|x| x.1)),
+            }
+        }
+        for n in [1, 2, 3, 7] {
+            let p = pieces(&good, n);
+            assert_eq!(p.iter().map(|x| x.1).collect::<String>(), good);
+            let starts: Vec<usize> = p.iter().map(|x| x.0).collect();
+            let mut line = 1;
+            for (i, (first, piece)) in p.iter().enumerate() {
+                assert_eq!(*first, line, "piece {i}");
+                line += piece.matches('\n').count();
+            }
+            assert_eq!(starts.len(), n);
+        }
     }
 
     #[test]
