@@ -584,6 +584,87 @@ pub fn over(set: &ListSet, cap: &Capacity) -> Option<String> {
 #[cfg(test)]
 mod tests;
 
+/// Ids across updates and rollbacks (the rest of the update rules are in tests.rs).
+#[cfg(test)]
+mod id_tests {
+    use std::fs;
+
+    use super::*;
+    use crate::config::ControllerConfig;
+
+    /// Records the ids of every set installed, and holds the one before like the kernel does.
+    #[derive(Default)]
+    struct Kernel {
+        installed: Vec<Vec<(String, u32)>>,
+        forgotten: bool,
+    }
+
+    fn ids(set: &ListSet) -> Vec<(String, u32)> {
+        set.entries().iter().map(|e| (e.target.to_string(), e.id)).collect()
+    }
+
+    impl Installer for Kernel {
+        fn install(&mut self, set: &ListSet) -> Result<InstallReport, DatapathError> {
+            self.installed.push(ids(set));
+            self.forgotten = false;
+            Ok(InstallReport::default())
+        }
+        fn switch_back(&mut self) -> Result<bool, DatapathError> {
+            Ok(self.installed.len() > 1 && !self.forgotten)
+        }
+        fn forget_previous(&mut self) {
+            self.forgotten = true;
+        }
+    }
+
+    fn manager(dir: &std::path::Path, shadow: bool) -> ListManager {
+        let text = format!(
+            "state_dir = {:?}\n[guards]\nmax_change_ratio = 100.0\n[[list]]\nname = \"a\"\nsource = {:?}\nshadow = {shadow}\n",
+            dir.join("state"),
+            dir.join("a.txt")
+        );
+        let c = ControllerConfig::parse(&dir.join("blocker.toml"), &text).unwrap();
+        ListManager::new(Settings::from_config(&c).unwrap(), Some(StateDir::open(&c.state_dir()).unwrap()))
+    }
+
+    #[test]
+    fn updates_keep_ids_and_a_rollback_gets_back_the_ids_the_kernel_holds() {
+        let dir = std::env::temp_dir().join(format!("blocker-update-ids-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut m = manager(&dir, false);
+        let mut k = Kernel::default();
+        fs::write(dir.join("a.txt"), "192.0.2.1\nexample.com\ngone.example\n").unwrap();
+        m.update(&mut k, &UpdateRequest::default()).unwrap();
+        fs::write(dir.join("a.txt"), "new.example\n192.0.2.1\nexample.com\n").unwrap();
+        m.update(&mut k, &UpdateRequest::default()).unwrap();
+        let second: Vec<(String, u32)> = [("new.example", 4), ("192.0.2.1/32", 1), ("example.com", 2)].map(|(t, i)| (t.to_string(), i)).into();
+        assert_eq!(k.installed[1], second, "kept ids; a new one the live set did not use");
+        assert_eq!(ids(&m.live()), second);
+
+        // Back in one step: the rebuilt set has the ids of the generation the kernel holds.
+        let r = m.rollback(&mut k).unwrap();
+        assert!(r.instant);
+        assert_eq!(ids(&m.live()), k.installed[0]);
+        assert_eq!(m.live().entry(3).unwrap().target.to_string(), "gone.example");
+
+        // The next update inherits from the rolled-back set.
+        fs::write(dir.join("a.txt"), "192.0.2.1\nexample.com\nthird.example\n").unwrap();
+        m.update(&mut k, &UpdateRequest { force: true, ..Default::default() }).unwrap();
+        assert_eq!(ids(&m.live()), [("192.0.2.1/32", 1), ("example.com", 2), ("third.example", 4)].map(|(t, i)| (t.to_string(), i)));
+
+        // A previous generation whose entries no longer come out the same (the list turned to
+        // shadow mode meanwhile) is installed again rather than switched to.
+        fs::write(dir.join("a.txt"), "192.0.2.1\n").unwrap();
+        m.update(&mut k, &UpdateRequest { force: true, ..Default::default() }).unwrap();
+        m.set_settings(manager(&dir, true).settings().clone());
+        let installs = k.installed.len();
+        let r = m.rollback(&mut k).unwrap();
+        assert!(!r.instant && k.installed.len() == installs + 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 /// How long until `at`, zero if past.
 pub fn until(at: Instant) -> Duration {
     at.saturating_duration_since(Instant::now())
