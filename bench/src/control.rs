@@ -66,6 +66,11 @@ pub struct Measurement {
     pub swap1_install_s: f64,
     pub swap2_s: f64,
     pub swap2_install_s: f64,
+    /// Per update: CPU seconds of the process, all threads, user and system (the machine is
+    /// shared: what an update costs, where the wall time also has what others ran meanwhile).
+    pub load_cpu_s: f64,
+    pub swap1_cpu_s: f64,
+    pub swap2_cpu_s: f64,
     /// Peak RSS through the load, and through the two swaps (VmHWM reset in between), bytes.
     pub peak_rss_load: u64,
     pub peak_rss_swaps: u64,
@@ -116,6 +121,9 @@ impl Measurement {
             ("swap1_install_s", format!("{:.3}", self.swap1_install_s)),
             ("swap2_s", format!("{:.3}", self.swap2_s)),
             ("swap2_install_s", format!("{:.3}", self.swap2_install_s)),
+            ("load_cpu_s", format!("{:.2}", self.load_cpu_s)),
+            ("swap1_cpu_s", format!("{:.2}", self.swap1_cpu_s)),
+            ("swap2_cpu_s", format!("{:.2}", self.swap2_cpu_s)),
             ("peak_rss_load", self.peak_rss_load.to_string()),
             ("peak_rss_swaps", self.peak_rss_swaps.to_string()),
             ("memlock_names", self.memlock_names.to_string()),
@@ -158,6 +166,9 @@ impl Measurement {
             swap1_install_s: f("swap1_install_s")?,
             swap2_s: f("swap2_s")?,
             swap2_install_s: f("swap2_install_s")?,
+            load_cpu_s: f("load_cpu_s")?,
+            swap1_cpu_s: f("swap1_cpu_s")?,
+            swap2_cpu_s: f("swap2_cpu_s")?,
             peak_rss_load: u("peak_rss_load")?,
             peak_rss_swaps: u("peak_rss_swaps")?,
             memlock_names: u("memlock_names")?,
@@ -282,23 +293,23 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
     reset_peak_rss()?;
 
     m.list_bytes = write_generation(0)?;
-    let (load, install) = update(&mut manager, &mut dp)?;
-    (m.load_s, m.load_install_s) = (load.as_secs_f64(), install.as_secs_f64());
+    let (load, install, cpu) = update(&mut manager, &mut dp)?;
+    (m.load_s, m.load_install_s, m.load_cpu_s) = (load.as_secs_f64(), install.as_secs_f64(), cpu);
     m.peak_rss_load = status_bytes("VmHWM")?;
-    eprintln!("  load: {:.2} s (install {:.2} s), peak RSS {} MiB", m.load_s, m.load_install_s, mib(m.peak_rss_load));
+    eprintln!("  load: {:.2} s (install {:.2} s; CPU {cpu:.2} s), peak RSS {} MiB", m.load_s, m.load_install_s, mib(m.peak_rss_load));
     reset_peak_rss()?;
 
     write_generation(1)?;
-    let (swap, install) = update(&mut manager, &mut dp)?;
-    (m.swap1_s, m.swap1_install_s) = (swap.as_secs_f64(), install.as_secs_f64());
-    eprintln!("  swap into the empty slot: {:.2} s (install {:.2} s)", m.swap1_s, m.swap1_install_s);
+    let (swap, install, cpu) = update(&mut manager, &mut dp)?;
+    (m.swap1_s, m.swap1_install_s, m.swap1_cpu_s) = (swap.as_secs_f64(), install.as_secs_f64(), cpu);
+    eprintln!("  swap into the empty slot: {:.2} s (install {:.2} s; CPU {cpu:.2} s)", m.swap1_s, m.swap1_install_s);
 
     write_generation(2)?;
-    let (swap, install) = update(&mut manager, &mut dp)?;
-    (m.swap2_s, m.swap2_install_s) = (swap.as_secs_f64(), install.as_secs_f64());
+    let (swap, install, cpu) = update(&mut manager, &mut dp)?;
+    (m.swap2_s, m.swap2_install_s, m.swap2_cpu_s) = (swap.as_secs_f64(), install.as_secs_f64(), cpu);
     m.peak_rss_swaps = status_bytes("VmHWM")?;
     eprintln!(
-        "  swap into a full slot: {:.2} s (install {:.2} s), peak RSS through the swaps {} MiB",
+        "  swap into a full slot: {:.2} s (install {:.2} s; CPU {cpu:.2} s), peak RSS through the swaps {} MiB",
         m.swap2_s,
         m.swap2_install_s,
         mib(m.peak_rss_swaps)
@@ -440,16 +451,16 @@ fn profile_swap(size: usize, change: f64, dir: &Path) -> anyhow::Result<Vec<Stag
     Ok(stages)
 }
 
-/// One update through the manager; returns its wall time and its install's.
-fn update(manager: &mut ListManager, dp: &mut Datapath) -> anyhow::Result<(Duration, Duration)> {
-    let start = Instant::now();
+/// One update through the manager; returns its wall time, its install's, and its CPU seconds.
+fn update(manager: &mut ListManager, dp: &mut Datapath) -> anyhow::Result<(Duration, Duration, f64)> {
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     let report: UpdateReport = manager.update(dp, &UpdateRequest::default())?;
     let wall = start.elapsed();
     if !matches!(report.outcome, Outcome::Applied { .. }) {
         bail!("the update was not applied: {:?}: {:?}", report.outcome, report.lists);
     }
     let install = report.install.map(|i| i.elapsed).unwrap_or_default();
-    Ok((wall, install))
+    Ok((wall, install, cpu_seconds() - cpu))
 }
 
 fn mib(bytes: u64) -> u64 {

@@ -33,7 +33,7 @@ use super::{
     coarse::Bitmap,
     generation::{
         batch::RawMap,
-        slot::{SlotKey, SlotRecord, SlotValue, V4, V6, changes, key_bytes, value_bytes},
+        slot::{SlotKey, SlotRecord, SlotValue, V4, V6, changes, key_bytes, last_wins, name_values, prefix_values, value_bytes},
     },
     mmap::MappedArray,
 };
@@ -102,8 +102,6 @@ impl Datapath {
             };
             *count += 1;
         }
-        let record = SlotRecord::of(set, &key, &plan);
-
         // From here on the slot is neither whole nor known until the end.
         let held = self.begin_install(next).filter(|r| r.key == key || r.names.is_empty());
         let held = match held {
@@ -114,23 +112,38 @@ impl Datapath {
                 SlotRecord::default()
             }
         };
-        // The maps are apart in the kernel (a lock each): the three large ones are written on
-        // threads of their own (the kernel's work, which a load or a write into an empty slot
-        // is mostly made of, spreads over the CPUs), the small ones here.
+        // The maps are apart in the kernel (a lock each): the three large ones are each made
+        // (names hashed, keys sorted) and written on a thread of their own, so that the kernel's
+        // work, which a load or a write into an empty slot is mostly made of, spreads over the
+        // CPUs and overlaps the making of the others; the small ones here.
         let maps = [("NAMES", u64::SIZE, NameValue::SIZE), ("BLOCK_V4", V4::SIZE, 8), ("BLOCK_V6", V6::SIZE, 8), ("ALLOW_V4", V4::SIZE, 8), ("ALLOW_V6", V6::SIZE, 8)];
         let [names, v4, v6, allow_v4, allow_v6] = maps.map(|(name, k, v)| self.raw_map(name, k, v));
         let (names, v4, v6, allow_v4, allow_v6) = (names?, v4?, v6?, allow_v4?, allow_v6?);
-        let written: Vec<Result<(usize, usize), DatapathError>> = std::thread::scope(|s| {
-            let large = [
-                s.spawn(|| write_changes(names, "NAMES", slot, &held.names, &record.names)),
-                s.spawn(|| write_changes(v4, "BLOCK_V4", slot, &held.block_v4, &record.block_v4)),
-                s.spawn(|| write_changes(v6, "BLOCK_V6", slot, &held.block_v6, &record.block_v6)),
-            ];
-            let small = [
-                write_changes(allow_v4, "ALLOW_V4", slot, &held.allow_v4, &record.allow_v4),
-                write_changes(allow_v6, "ALLOW_V6", slot, &held.allow_v6, &record.allow_v6),
-            ];
-            large.into_iter().map(|h| h.join().expect("writing a map does not panic")).chain(small).collect()
+        let (b4, b6, a4, a6) = prefix_values(set, &plan);
+        let (record, written) = std::thread::scope(|s| {
+            let on_names = s.spawn(|| {
+                let r = name_values(set, &key);
+                let w = write_changes(names, "NAMES", slot, &held.names, &r);
+                (r, w)
+            });
+            let on_v4 = s.spawn(|| {
+                let r = last_wins(b4);
+                let w = write_changes(v4, "BLOCK_V4", slot, &held.block_v4, &r);
+                (r, w)
+            });
+            let on_v6 = s.spawn(|| {
+                let r = last_wins(b6);
+                let w = write_changes(v6, "BLOCK_V6", slot, &held.block_v6, &r);
+                (r, w)
+            });
+            let a4 = last_wins(a4);
+            let wa4 = write_changes(allow_v4, "ALLOW_V4", slot, &held.allow_v4, &a4);
+            let a6 = last_wins(a6);
+            let wa6 = write_changes(allow_v6, "ALLOW_V6", slot, &held.allow_v6, &a6);
+            let join = "making and writing a map does not panic";
+            let ((names, wn), (b4, w4), (b6, w6)) = (on_names.join().expect(join), on_v4.join().expect(join), on_v6.join().expect(join));
+            let record = SlotRecord { key, names, block_v4: b4, block_v6: b6, allow_v4: a4, allow_v6: a6 };
+            (record, [wn, w4, w6, wa4, wa6])
         });
         for r in written {
             let (w, d) = r?;

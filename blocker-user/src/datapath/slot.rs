@@ -106,25 +106,18 @@ impl SlotRecord {
     /// What a slot holds after `set` was installed into it: the names hashed with `key`, the
     /// block prefixes of `plan` (shadow ones flagged), the allow prefixes. Where two entries
     /// write the same key, the later one's value is what the kernel keeps, and so the record.
+    /// (The install makes the same, a map per thread.)
+    #[cfg(test)]
     pub(in crate::datapath) fn of(set: &ListSet, key: &HashKey, plan: &PrefixPlan<'_>) -> SlotRecord {
-        // The prefixes are sorted on a thread of their own while the names are hashed.
-        let (names, (block_v4, block_v6, allow_v4, allow_v6)) = thread::scope(|s| {
-            let prefixes = s.spawn(|| {
-                let (mut block_v4, mut block_v6) = (Vec::new(), Vec::new());
-                for &(e, p) in &plan.install {
-                    let value = PrefixValue { entry_id: e.id, flags: if e.shadow { PREFIX_SHADOW } else { 0 } };
-                    push_prefix(p, value, &mut block_v4, &mut block_v6);
-                }
-                let (mut allow_v4, mut allow_v6) = (Vec::new(), Vec::new());
-                for (e, p) in set.allow_prefixes() {
-                    push_prefix(p, PrefixValue { entry_id: e.id, flags: 0 }, &mut allow_v4, &mut allow_v6);
-                }
-                (last_wins(block_v4), last_wins(block_v6), last_wins(allow_v4), last_wins(allow_v6))
-            });
-            let names = name_values(set, key);
-            (names, prefixes.join().expect("sorting prefixes does not panic"))
-        });
-        SlotRecord { key: *key, names, block_v4, block_v6, allow_v4, allow_v6 }
+        let (block_v4, block_v6, allow_v4, allow_v6) = prefix_values(set, plan);
+        SlotRecord {
+            key: *key,
+            names: name_values(set, key),
+            block_v4: last_wins(block_v4),
+            block_v6: last_wins(block_v6),
+            allow_v4: last_wins(allow_v4),
+            allow_v6: last_wins(allow_v6),
+        }
     }
 
     /// Elements in all maps.
@@ -132,6 +125,25 @@ impl SlotRecord {
     pub(in crate::datapath) fn len(&self) -> usize {
         self.names.len() + self.block_v4.len() + self.block_v6.len() + self.allow_v4.len() + self.allow_v6.len()
     }
+}
+
+/// What the set puts into the tries for one slot, in set order (`last_wins` sorts them): the
+/// block prefixes of `plan` (shadow ones flagged), the allow prefixes; IPv4, then IPv6, each.
+#[allow(clippy::type_complexity)]
+pub(in crate::datapath) fn prefix_values(
+    set: &ListSet,
+    plan: &PrefixPlan<'_>,
+) -> (Vec<(V4, PrefixValue)>, Vec<(V6, PrefixValue)>, Vec<(V4, PrefixValue)>, Vec<(V6, PrefixValue)>) {
+    let (mut block_v4, mut block_v6) = (Vec::new(), Vec::new());
+    for &(e, p) in &plan.install {
+        let value = PrefixValue { entry_id: e.id, flags: if e.shadow { PREFIX_SHADOW } else { 0 } };
+        push_prefix(p, value, &mut block_v4, &mut block_v6);
+    }
+    let (mut allow_v4, mut allow_v6) = (Vec::new(), Vec::new());
+    for (e, p) in set.allow_prefixes() {
+        push_prefix(p, PrefixValue { entry_id: e.id, flags: 0 }, &mut allow_v4, &mut allow_v6);
+    }
+    (block_v4, block_v6, allow_v4, allow_v6)
 }
 
 fn push_prefix(p: &Prefix, value: PrefixValue, v4: &mut Vec<(V4, PrefixValue)>, v6: &mut Vec<(V6, PrefixValue)>) {
@@ -143,7 +155,7 @@ fn push_prefix(p: &Prefix, value: PrefixValue, v4: &mut Vec<(V4, PrefixValue)>, 
 
 /// Sorted by key, the last value written for a key kept (a stable sort keeps the order of
 /// equal keys).
-fn last_wins<K: Ord + Copy, V: Copy>(mut v: Vec<(K, V)>) -> Vec<(K, V)> {
+pub(in crate::datapath) fn last_wins<K: Ord + Copy, V: Copy>(mut v: Vec<(K, V)>) -> Vec<(K, V)> {
     v.sort_by_key(|x| x.0);
     v.dedup_by(|later, kept| {
         if later.0 == kept.0 {

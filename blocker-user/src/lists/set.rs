@@ -37,11 +37,12 @@ pub struct ListSet {
     lists: Vec<ListInfo>,
     entries: Vec<Entry>,
     /// Every entry by identity (`Entry::identity_hash`: kind, enforcement, prefix or name) →
-    /// index in `entries`; the key is recomputed from the entry, never copied. The kernel keeps
+    /// index in `entries`, with 32 bits of the hash (so that growing the table, and most probes
+    /// that do not match, need not read the entry); the key itself is never copied. The kernel keeps
     /// one value per name, kind and enforcement, so the set does too: a name added again (from
     /// another list) merges its mode into the first. A prefix listed twice (by two lists) is
     /// two entries; the index names the last, whose value the kernel's trie keeps.
-    index: HashTable<u32>,
+    index: HashTable<Slot>,
     /// id → index in `entries` + 1; 0 for an id no entry has. `by_id[0]` is always 0.
     by_id: Vec<u32>,
     /// Some list holds one prefix twice (lists parsed by `Collector` never do).
@@ -49,6 +50,30 @@ pub struct ListSet {
     /// What was added, in order (`id_map`): each entry's identity, mode and list, and each
     /// name merged into an earlier entry.
     fingerprint: u64,
+}
+
+/// An entry of the index: where the entry is, and 32 bits of its identity hash.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    at: u32,
+    hash: u32,
+}
+
+impl Slot {
+    /// The 32 bits kept of a 64-bit identity hash.
+    fn short(hash: u64) -> u32 {
+        (hash >> 32) as u32 ^ hash as u32
+    }
+
+    /// The hash the table places a slot by, from the 32 bits kept (the table takes its bucket
+    /// from the low bits and a tag from the top ones).
+    fn table_hash(short: u32) -> u64 {
+        (short as u64) << 32 | short as u64
+    }
+
+    fn rehash(&self) -> u64 {
+        Slot::table_hash(self.hash)
+    }
 }
 
 /// The fingerprint after one more event.
@@ -103,7 +128,7 @@ impl ListSet {
         let mut merged = 0;
         let Self { entries, index, by_id, repeats_in_a_list, fingerprint, .. } = self;
         entries.reserve_exact(parsed.len());
-        index.reserve(parsed.len(), |&i| entries[i as usize].identity_hash());
+        index.reserve(parsed.len(), Slot::rehash);
         if by_id.is_empty() {
             by_id.push(0);
         }
@@ -111,18 +136,18 @@ impl ListSet {
         for ParsedEntry { target, kind, at } in parsed {
             let at = At::from(at);
             let here = entries.len() as u32;
-            let rehash = |&i: &u32| entries[i as usize].identity_hash();
             match &target {
                 Target::Name(n) => {
                     let hash = name_identity_hash(kind, shadow, &n.name);
                     *fingerprint = fold(*fingerprint, hash ^ (n.flags as u64) << 40 ^ (list as u64) << 48);
-                    let same = |&i: &u32| {
-                        let e = &entries[i as usize];
-                        e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|f| f.name == n.name)
+                    let short = Slot::short(hash);
+                    let same = |s: &Slot| {
+                        let e = &entries[s.at as usize];
+                        s.hash == short && e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|f| f.name == n.name)
                     };
-                    match index.entry(hash, same, rehash) {
+                    match index.entry(Slot::table_hash(short), same, Slot::rehash) {
                         hashbrown::hash_table::Entry::Occupied(o) => {
-                            let i = *o.get();
+                            let i = o.get().at;
                             if let Target::Name(first) = &mut entries[i as usize].target {
                                 first.flags |= n.flags;
                             }
@@ -131,26 +156,27 @@ impl ListSet {
                             continue;
                         }
                         hashbrown::hash_table::Entry::Vacant(v) => {
-                            v.insert(here);
+                            v.insert(Slot { at: here, hash: short });
                         }
                     }
                 }
                 Target::Prefix(p) => {
                     let hash = prefix_identity_hash(kind, shadow, p);
                     *fingerprint = fold(*fingerprint, hash ^ (list as u64) << 48);
-                    let same = |&i: &u32| {
-                        let e = &entries[i as usize];
-                        e.kind == kind && e.shadow == shadow && e.target.as_prefix() == Some(p)
+                    let short = Slot::short(hash);
+                    let same = |s: &Slot| {
+                        let e = &entries[s.at as usize];
+                        s.hash == short && e.kind == kind && e.shadow == shadow && e.target.as_prefix() == Some(p)
                     };
-                    match index.entry(hash, same, rehash) {
+                    match index.entry(Slot::table_hash(short), same, Slot::rehash) {
                         hashbrown::hash_table::Entry::Occupied(mut o) => {
-                            if entries[*o.get() as usize].list == list {
+                            if entries[o.get().at as usize].list == list {
                                 *repeats_in_a_list = true;
                             }
-                            *o.get_mut() = here;
+                            o.get_mut().at = here;
                         }
                         hashbrown::hash_table::Entry::Vacant(v) => {
-                            v.insert(here);
+                            v.insert(Slot { at: here, hash: short });
                         }
                     }
                 }
@@ -241,7 +267,9 @@ impl ListSet {
     }
 
     fn find_identity_index(&self, e: &Entry) -> Option<usize> {
-        self.index.find(e.identity_hash(), |&i| self.entries[i as usize].same_identity(e)).map(|&i| i as usize)
+        let short = Slot::short(e.identity_hash());
+        let found = self.index.find(Slot::table_hash(short), |s| s.hash == short && self.entries[s.at as usize].same_identity(e))?;
+        Some(found.at as usize)
     }
 
     /// Where the entry with this id is in `entries()`.
@@ -324,12 +352,12 @@ impl ListSet {
 
     /// The entry of `kind` and enforcement (`shadow`) listing exactly this normalised name.
     pub fn name_entry_in(&self, kind: ListKind, shadow: bool, name: &str) -> Option<(&Entry, &NameEntry)> {
-        let hash = name_identity_hash(kind, shadow, name);
-        let i = self.index.find(hash, |&i| {
-            let e = &self.entries[i as usize];
-            e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|n| n.name == name)
+        let short = Slot::short(name_identity_hash(kind, shadow, name));
+        let found = self.index.find(Slot::table_hash(short), |s| {
+            let e = &self.entries[s.at as usize];
+            s.hash == short && e.kind == kind && e.shadow == shadow && e.target.as_name().is_some_and(|n| n.name == name)
         })?;
-        let e = &self.entries[*i as usize];
+        let e = &self.entries[found.at as usize];
         e.target.as_name().map(|n| (e, n))
     }
 
