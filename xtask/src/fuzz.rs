@@ -105,8 +105,14 @@ pub fn run_fuzz(minutes: f64) -> Result<()> {
     }
 
     let out = root.join("bench/results/fuzz.md");
-    std::fs::write(&out, render(minutes, &counts, diff_result.is_ok(), &runs))
-        .with_context(|| format!("writing {}", out.display()))?;
+    // A hand-kept `## Findings` section (what the crashes and departures are) survives the
+    // rewrite of the tables.
+    let findings = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|t| t.find("\n## Findings").map(|i| t[i..].to_string()))
+        .unwrap_or_default();
+    let report = render(minutes, &counts, diff_result.is_ok(), &runs) + &findings;
+    std::fs::write(&out, report).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
 
     diff_result.context("the differential runner failed (disagreements or XDP_ABORTED above)")?;
