@@ -177,7 +177,8 @@ fn suggest(host: &str) -> String {
 
 fn idn_reason(label: Option<&str>) -> String {
     match label {
-        Some(l) if l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--") => {
+        // `get`: byte 4 may fall inside a multi-byte character (found by fuzzing: `o7ﻷ`).
+        Some(l) if l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")) => {
             format!("label {l:?} is not a valid A-label: it is not punycode of a valid internationalised label")
         }
         Some(l) => format!(
@@ -680,5 +681,15 @@ mod tests {
         assert!(normalise_query("a..example").is_err());
         assert!(normalise_query("https://example.com/").is_err());
         assert!(normalise_query(&format!("{}.example", "a".repeat(64))).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fuzz_findings {
+    use super::*;
+
+    #[test]
+    fn a_name_whose_fourth_byte_is_inside_a_character_is_an_error_not_a_panic() {
+        assert!(parse_name_entry("o7\u{fef7}", ListKind::Block, true).is_err());
     }
 }
