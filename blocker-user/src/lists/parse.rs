@@ -241,44 +241,57 @@ pub fn parse_list(path: &Path, text: &str, kind: ListKind) -> Result<(Vec<Parsed
 }
 
 /// Parses the text format under a list's defaults. A large text is cut into pieces at line
-/// ends, parsed on every CPU, and the pieces' entries gathered in order (duplicates, modes and
-/// errors as if read line by line).
+/// ends and parsed on every CPU, each piece writing the entries of its lines in place into one
+/// slot per line; then duplicates are dropped (a name's modes merged into its first line) in
+/// line order and the slots closed up where they are: the same entries, summary and errors as
+/// a line-by-line read, without copying the entries from one buffer to another.
 pub fn parse_text(path: &Path, text: &str, opts: &ParseOptions) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
     let pieces = pieces(text, std::thread::available_parallelism().map_or(1, |n| n.get()).min(8));
-    let parsed: Vec<(usize, Vec<(usize, Line<'_>)>)> = if pieces.len() == 1 {
-        pieces.into_iter().map(|(first, piece)| parse_lines(first, piece, opts)).collect()
+    let total: usize = pieces.iter().map(|p| p.2).sum();
+    let mut slots: Vec<Option<ParsedEntry>> = Vec::new();
+    slots.resize_with(total, || None);
+    let mut parts = Vec::with_capacity(pieces.len());
+    let mut rest = slots.as_mut_slice();
+    for &(_, _, lines) in &pieces {
+        let (part, tail) = rest.split_at_mut(lines);
+        parts.push(part);
+        rest = tail;
+    }
+    let bad: Vec<Vec<BadLine<'_>>> = if pieces.len() == 1 {
+        pieces.iter().zip(parts).map(|(&(first, piece, _), part)| parse_lines(first, piece, part, opts)).collect()
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = pieces.into_iter().map(|(first, piece)| s.spawn(move || parse_lines(first, piece, opts))).collect();
+            let handles: Vec<_> = pieces.iter().zip(parts).map(|(&(first, piece, _), part)| s.spawn(move || parse_lines(first, piece, part, opts))).collect();
             handles.into_iter().map(|h| h.join().expect("parsing lines does not panic")).collect()
         })
     };
-    // One entry per line at most: sized once rather than grown by copies.
-    let mut c = Collector::with_capacity(parsed.iter().map(|(_, p)| p.len()).sum());
-    let mut lines = 0;
-    for (last, piece) in parsed {
-        lines = lines.max(last);
-        for (line, l) in piece {
-            match l {
-                Line::Entry(t) => c.accept(Locus::Line(line), opts.kind, t),
-                Line::Bad(bad) => c.reject(Locus::Line(line), bad.0, bad.1),
-            }
-        }
+    let mut summary = ListSummary { lines: total, ..Default::default() };
+    summary.duplicates = drop_duplicates(&mut slots);
+    let total_errors: usize = bad.iter().map(Vec::len).sum();
+    if total_errors > 0 {
+        let errors = bad
+            .into_iter()
+            .flatten()
+            .take(MAX_REPORTED)
+            .map(|(line, text, reason)| LineError { at: Locus::Line(line), text: text.to_string(), reason })
+            .collect();
+        return Err(ListError::Invalid { path: path.to_path_buf(), errors, total: total_errors });
     }
-    c.set_lines(lines);
-    c.finish(path)
+    // Closed up in place: an Option of an entry is the size of the entry, and collecting a
+    // vector's own `filter_map` reuses its buffer (`flatten` would not).
+    #[allow(clippy::filter_map_identity)]
+    let out: Vec<ParsedEntry> = slots.into_iter().filter_map(|slot| slot).collect();
+    summarise(&out, &mut summary);
+    Ok((out, summary))
 }
 
-/// One line with an entry, as a piece of the text parses it.
-enum Line<'a> {
-    Entry(Target),
-    /// The entry as written, and why it was refused.
-    Bad(Box<(&'a str, String)>),
-}
+/// A refused line: its number, the entry as written, and why.
+type BadLine<'a> = (usize, &'a str, String);
 
 /// `text` in up to `n` pieces, each ending at a line end (the last at the end of the text),
-/// with the number of the line each starts at; one piece for a small text.
-fn pieces(text: &str, n: usize) -> Vec<(usize, &str)> {
+/// with the number of the line each starts at and how many lines it has (as `str::lines` counts
+/// them); one piece for a small text.
+fn pieces(text: &str, n: usize) -> Vec<(usize, &str, usize)> {
     const SMALL: usize = 1 << 20;
     let n = if text.len() < SMALL { 1 } else { n.max(1) };
     let mut out = Vec::with_capacity(n);
@@ -291,35 +304,71 @@ fn pieces(text: &str, n: usize) -> Vec<(usize, &str)> {
             text.as_bytes()[target..].iter().position(|&b| b == b'\n').map_or(text.len(), |p| target + p + 1)
         };
         if end > start || k == n {
-            out.push((line, &text[start..end]));
-            line += text.as_bytes()[start..end].iter().filter(|&&b| b == b'\n').count();
+            let piece = &text[start..end];
+            let newlines = piece.bytes().filter(|&b| b == b'\n').count();
+            // A last line without its newline is a line too.
+            let lines = newlines + usize::from(!piece.is_empty() && !piece.ends_with('\n'));
+            out.push((line, piece, lines));
+            line += newlines;
             start = end;
         }
     }
     out
 }
 
-/// The entries of the lines of one piece, numbered from `first`; and the number of the last
-/// line of the piece (`first - 1` if it has none).
-fn parse_lines<'a>(first: usize, piece: &'a str, opts: &ParseOptions) -> (usize, Vec<(usize, Line<'a>)>) {
-    let mut out = Vec::new();
-    let mut last = first - 1;
-    for (i, raw) in piece.lines().enumerate() {
-        let line = first + i;
-        last = line;
+/// Parses the lines of one piece, numbered from `first`, into `slots` (one per line); returns
+/// the lines refused.
+fn parse_lines<'a>(first: usize, piece: &'a str, slots: &mut [Option<ParsedEntry>], opts: &ParseOptions) -> Vec<BadLine<'a>> {
+    let mut bad = Vec::new();
+    for ((i, raw), slot) in piece.lines().enumerate().zip(slots) {
         let content = raw.split('#').next().unwrap_or("").trim();
         if content.is_empty() {
             continue;
         }
-        out.push((
-            line,
-            match parse_entry_with(content, opts) {
-                Ok(t) => Line::Entry(t),
-                Err(e) => Line::Bad(Box::new((content, e.to_string()))),
-            },
-        ));
+        match parse_entry_with(content, opts) {
+            Ok(target) => *slot = Some(ParsedEntry { target, kind: opts.kind, at: Locus::Line(first + i) }),
+            Err(e) => bad.push((first + i, content, e.to_string())),
+        }
     }
-    (last, out)
+    bad
+}
+
+/// Empties every slot whose entry an earlier one has (same kind, prefix or name), merging a
+/// name's mode into the first; returns how many.
+fn drop_duplicates(slots: &mut [Option<ParsedEntry>]) -> usize {
+    let key = |e: &Option<ParsedEntry>| e.as_ref().map_or(0, |e| seen_key(e.kind, &e.target));
+    let mut seen: HashTable<u32> = HashTable::with_capacity(slots.len());
+    let mut duplicates = 0;
+    for i in 0..slots.len() {
+        let Some(e) = &slots[i] else { continue };
+        let hash = seen_key(e.kind, &e.target);
+        let all = &*slots;
+        let same = |&j: &u32| match (&all[j as usize], &all[i]) {
+            (Some(a), Some(b)) => {
+                a.kind == b.kind
+                    && match (&a.target, &b.target) {
+                        (Target::Prefix(x), Target::Prefix(y)) => x == y,
+                        (Target::Name(x), Target::Name(y)) => x.name == y.name,
+                        _ => false,
+                    }
+            }
+            _ => false,
+        };
+        let first = match seen.entry(hash, same, |&j| key(&all[j as usize])) {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get() as usize,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(i as u32);
+                continue;
+            }
+        };
+        duplicates += 1;
+        if let Some(ParsedEntry { target: Target::Name(n), .. }) = slots[i].take()
+            && let Some(ParsedEntry { target: Target::Name(f), .. }) = &mut slots[first]
+        {
+            f.flags |= n.flags;
+        }
+    }
+    duplicates
 }
 
 fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
@@ -530,8 +579,9 @@ mod tests {
             assert_eq!(p.iter().map(|x| x.1).collect::<String>(), good);
             let starts: Vec<usize> = p.iter().map(|x| x.0).collect();
             let mut line = 1;
-            for (i, (first, piece)) in p.iter().enumerate() {
+            for (i, (first, piece, lines)) in p.iter().enumerate() {
                 assert_eq!(*first, line, "piece {i}");
+                assert_eq!(*lines, piece.lines().count(), "piece {i}");
                 line += piece.matches('\n').count();
             }
             assert_eq!(starts.len(), n);
