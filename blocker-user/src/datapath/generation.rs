@@ -5,14 +5,10 @@
 
 // Declared here rather than in mod.rs, which other work shares: the batch map operations and
 // the slot records the install uses (files beside this one).
-#[path = "batch.rs"]
-pub(super) mod batch;
-#[path = "slot.rs"]
-pub(super) mod slot;
 
 use blocker_common::config::FLAG_V6_ALL_EXACT;
 
-use self::slot::SlotRecord;
+use super::slot::SlotRecord;
 use super::{Adoption, Datapath, DatapathError, InstallReport};
 use crate::{lists::ListSet, update::Installer};
 

@@ -31,10 +31,8 @@ use blocker_common::{coarse::WORDS, config::FLAG_V6_ALL_EXACT, name::NameValue};
 use super::{
     Datapath, DatapathError,
     coarse::Bitmap,
-    generation::{
-        batch::RawMap,
-        slot::{SlotKey, SlotRecord, SlotValue, V4, V6, changes, key_bytes, last_wins, name_values, prefix_values, value_bytes},
-    },
+    batch::RawMap,
+    slot::{SlotKey, SlotRecord, SlotValue, V4, V6, changes, key_bytes, last_wins, name_values, prefix_values, value_bytes},
     mmap::MappedArray,
 };
 use crate::lists::{Entry, ListKind, ListSet, Prefix, Target};
@@ -326,7 +324,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        datapath::generation::slot::{SlotKey, SlotValue, key_bytes, value_bytes},
+        datapath::slot::{SlotKey, SlotValue, key_bytes, value_bytes},
         lists::{ListInfo, ListKind, parse_list},
     };
 
@@ -415,7 +413,7 @@ mod tests {
     }
 
     fn assert_holds(dp: &Datapath, slot: u8, r: &SlotRecord) {
-        use crate::datapath::generation::slot::{V4, V6};
+        use crate::datapath::slot::{V4, V6};
         assert_eq!(held(dp, "NAMES", 16, 24, slot), recorded(&r.names, slot), "NAMES, slot {slot}");
         assert_eq!(held(dp, "BLOCK_V4", V4::SIZE, 8, slot), recorded(&r.block_v4, slot), "BLOCK_V4, slot {slot}");
         assert_eq!(held(dp, "BLOCK_V6", V6::SIZE, 8, slot), recorded(&r.block_v6, slot), "BLOCK_V6, slot {slot}");

@@ -2,6 +2,7 @@
 //! switches into its maps, attach it, read its counters, and run frames through it.
 
 mod attach;
+mod batch;
 mod coarse;
 mod counters;
 mod dns;
@@ -14,6 +15,7 @@ mod names;
 pub mod object;
 mod pin;
 mod ports;
+mod slot;
 mod stop_page;
 mod testrun;
 

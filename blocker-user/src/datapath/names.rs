@@ -72,7 +72,7 @@ mod tests {
         let info = ListInfo { name: "s".into(), source: "s".into(), shadow: true };
         set.add_list(info, Path::new("s"), p).unwrap();
         let key = HashKey { k0: 3, k1: 4 };
-        let values = super::super::generation::slot::name_values(&set, &key);
+        let values = super::super::slot::name_values(&set, &key);
         let value = |name: &str| values.iter().find(|v| v.0 == name_hash(&key, name)).unwrap().1;
         assert_eq!(
             value("example.com"),

@@ -52,9 +52,11 @@ impl fmt::Display for InvalidDisplay<'_> {
             }
             write!(f, "{p}:{}: {} (in {:?})", e.at, e.reason, e.text)?;
         }
+        // A JSON list's bad entries are elements, not lines.
+        let what = if self.errors.iter().any(|e| matches!(e.at, Locus::Json(_))) { "element(s)" } else { "line(s)" };
         if self.total > self.errors.len() {
-            write!(f, "\n{p}: {} more invalid lines not shown", self.total - self.errors.len())?;
+            write!(f, "\n{p}: {} more invalid {what} not shown", self.total - self.errors.len())?;
         }
-        write!(f, "\n{p}: rejected: {} invalid line(s); nothing from this file was applied", self.total)
+        write!(f, "\n{p}: rejected: {} invalid {what}; nothing from this file was applied", self.total)
     }
 }

@@ -161,7 +161,7 @@ mod tests {
         assert!(matches!(e, ListError::Invalid { .. }), "{e}");
         let msg = e.to_string();
         let mut lines: Vec<String> = msg.lines().map(str::to_string).collect();
-        assert_eq!(lines.pop().unwrap(), format!("block.json: rejected: {} invalid line(s); nothing from this file was applied", lines.len()));
+        assert_eq!(lines.pop().unwrap(), format!("block.json: rejected: {} invalid element(s); nothing from this file was applied", lines.len()));
         lines
     }
 
