@@ -235,8 +235,14 @@ fn a_daemon_killed_during_a_list_swap_leaves_the_live_generation_blocking() {
 
     // A new daemon adopts, loads a whole generation from the state directory or the list, and
     // blocks with the new version.
+    // The program is still attached, so start_blocker returns at once: wait until the new
+    // daemon answers on its socket, which it opens once its lists are installed.
     let second = lab.start_blocker(&d.binary, APPLIANCE_CLIENT_IF, &args).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.cli(&lab, &["lists", "show"]).0 {
+        assert!(Instant::now() < deadline, "the new daemon did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     while lab.http_get(Node::Client, ALLOWED_V6.into()) != HttpOutcome::Reset {
         assert!(Instant::now() < deadline, "the new daemon did not apply the new version");
         std::thread::sleep(Duration::from_millis(200));
