@@ -84,6 +84,40 @@ pub struct GuardsConfig {
     pub protected_file: Option<PathBuf>,
 }
 
+/// How long the generation before the live one stays in the kernel for an instant rollback:
+/// `"forever"`, or a duration (`"1h"`, `"15m"`, seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollbackWindow {
+    Forever,
+    For(Duration),
+}
+
+impl<'de> Deserialize<'de> for RollbackWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(RollbackWindow::For(Duration::from_secs(s))),
+            Raw::Text(t) if t.trim() == "forever" => Ok(RollbackWindow::Forever),
+            Raw::Text(t) => parse_interval(&t).map(RollbackWindow::For).map_err(|e| serde::de::Error::custom(format!("{e}, or \"forever\""))),
+        }
+    }
+}
+
+impl RollbackWindow {
+    /// The window as the manager takes it: None keeps the previous generation for good.
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            RollbackWindow::Forever => None,
+            RollbackWindow::For(d) => Some(d),
+        }
+    }
+}
+
 /// A duration written as `30s`, `15m`, `6h`, `1d` or a number of seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interval(pub Duration);

@@ -11,7 +11,7 @@ use std::{
 
 use serde::Deserialize;
 
-pub use lists::{DEFAULT_URL_POLL, GuardsConfig, Interval, ListConfig, MIN_POLL, SigningConfig, parse_interval};
+pub use lists::{DEFAULT_URL_POLL, GuardsConfig, Interval, ListConfig, MIN_POLL, RollbackWindow, SigningConfig, parse_interval};
 
 use crate::{datapath::StopPageResponse, stoppage::StopPageConfig};
 
@@ -34,6 +34,11 @@ pub struct ControllerConfig {
     /// only). Default /var/lib/blocker.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// How long the generation before the live one stays in the kernel after an update, for a
+    /// rollback in one step; after it, its kernel memory is freed and a rollback installs it
+    /// again from the state directory. Default one hour.
+    #[serde(default)]
+    pub rollback_window: Option<RollbackWindow>,
     /// The control socket the CLI talks to (default /run/blocker/control.sock).
     #[serde(default)]
     pub control_socket: Option<PathBuf>,

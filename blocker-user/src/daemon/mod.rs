@@ -46,6 +46,10 @@ impl Installer for Locked<'_> {
     fn forget_previous(&mut self) {
         Installer::forget_previous(&mut *lock(self.0))
     }
+
+    fn release_previous(&mut self) -> Result<(), DatapathError> {
+        Installer::release_previous(&mut *lock(self.0))
+    }
 }
 
 /// A poisoned lock means a thread panicked while holding it; the data (maps, lists) is still
@@ -160,6 +164,20 @@ impl Daemon {
         let due = lock(&self.manager).due(std::time::Instant::now());
         if !due.is_empty() {
             let _ = self.update(&UpdateRequest { lists: due, ..Default::default() });
+        }
+        self.release_due();
+    }
+
+    /// Frees the kernel's copy of the previous generation once the rollback window is over.
+    fn release_due(&self) {
+        let mut m = lock(&self.manager);
+        match m.release_due(std::time::Instant::now(), &mut Locked(&self.dp)) {
+            Ok(true) => {
+                self.refresh(&m);
+                log::info!("rollback window over: the previous generation's kernel memory is freed; a rollback now installs it again from the state directory");
+            }
+            Ok(false) => {}
+            Err(e) => log::error!("freeing the previous generation failed: {e}; blocking is unaffected, and the next install writes that slot whole"),
         }
     }
 

@@ -66,6 +66,11 @@ impl Datapath {
         self.slots[slot as usize] = Some(SlotState { whole: true, v6_all_exact, record: Some(Box::new(record)) });
     }
 
+    /// `slot` is empty: known, and not a generation to switch to.
+    pub(super) fn end_release(&mut self, slot: u32) {
+        self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: Some(Box::default()) });
+    }
+
     /// Makes the generation in the other slot live again with one write of the config, if that
     /// slot holds one whole. Returns whether it did.
     pub fn switch_to_previous(&mut self) -> Result<bool, DatapathError> {
@@ -89,6 +94,10 @@ impl Installer for Datapath {
 
     fn switch_back(&mut self) -> Result<bool, DatapathError> {
         self.switch_to_previous()
+    }
+
+    fn release_previous(&mut self) -> Result<(), DatapathError> {
+        Datapath::release_previous(self).map(|_| ())
     }
 
     /// The other slot stays as it is in the kernel (and so does what is known of it), but is

@@ -174,6 +174,34 @@ impl Datapath {
         Ok(report)
     }
 
+    /// Empties the slot packets do not use: the generation it held (the one before the live
+    /// one) stops costing kernel memory, and a rollback has to install it again. Returns the
+    /// map elements deleted.
+    pub fn release_previous(&mut self) -> Result<usize, DatapathError> {
+        let other = (self.config.slot & 1) ^ 1;
+        let slot = other as u8;
+        let held = self.begin_install(other);
+        let mut deleted = 0;
+        match held {
+            Some(r) => {
+                let maps = [("NAMES", u64::SIZE, NameValue::SIZE), ("BLOCK_V4", V4::SIZE, 8), ("BLOCK_V6", V6::SIZE, 8), ("ALLOW_V4", V4::SIZE, 8), ("ALLOW_V6", V6::SIZE, 8)];
+                let [names, v4, v6, allow_v4, allow_v6] = maps.map(|(name, k, v)| self.raw_map(name, k, v));
+                deleted += write_changes(names?, "NAMES", slot, &r.names, &[])?.1;
+                deleted += write_changes(v4?, "BLOCK_V4", slot, &r.block_v4, &[])?.1;
+                deleted += write_changes(v6?, "BLOCK_V6", slot, &r.block_v6, &[])?.1;
+                deleted += write_changes(allow_v4?, "ALLOW_V4", slot, &r.allow_v4, &[])?.1;
+                deleted += write_changes(allow_v6?, "ALLOW_V6", slot, &r.allow_v6, &[])?.1;
+            }
+            None => self.clear_slot(slot)?,
+        }
+        self.clear_hits(other)?;
+        let empty = Bitmap::default();
+        self.write_bitmap("COARSE_V4", other, &empty.v4)?;
+        self.write_bitmap("COARSE_V6", other, &empty.v6)?;
+        self.end_release(other);
+        Ok(deleted)
+    }
+
     /// A list map by descriptor, for batch operations.
     fn raw_map(&self, name: &'static str, key_size: usize, value_size: usize) -> Result<RawMap, DatapathError> {
         let data = match self.ebpf.map(name).ok_or(DatapathError::MissingMap(name))? {

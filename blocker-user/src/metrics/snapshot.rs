@@ -410,6 +410,8 @@ mod tests {
             generation: 4,
             installed_at: Some(100),
             previous: None,
+            previous_in_kernel: false,
+            previous_kept_secs: None,
             entries: 24,
             lists: vec![
                 list("a", false, Some(ListStatus::ok("not_modified", 500)), Some(400)),

@@ -40,6 +40,22 @@ pub trait Installer {
     /// What the kernel holds beside the live generation is not the manager's previous one
     /// (after a restore over adopted maps): a rollback must install, not switch.
     fn forget_previous(&mut self) {}
+    /// Frees what the kernel holds beside the live generation: the rollback window is over.
+    /// A rollback after it installs the previous generation again.
+    fn release_previous(&mut self) -> Result<(), DatapathError> {
+        Ok(())
+    }
+}
+
+/// What the kernel holds beside the live generation, for the rollback window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Beside {
+    /// Nothing (a fresh start, or released).
+    Nothing,
+    /// The previous generation, whole, since then: a rollback is one write.
+    Previous(Instant),
+    /// Something no rollback switches to (what a rollback left, or what adopted maps held).
+    Stale,
 }
 
 /// What to update.
@@ -91,6 +107,7 @@ pub struct ListManager {
     status: BTreeMap<String, ListStatus>,
     next_poll: BTreeMap<String, Instant>,
     last_number: u64,
+    beside: Beside,
 }
 
 /// Why a list's update did not go in, as recorded per list.
@@ -112,6 +129,7 @@ impl ListManager {
             status: BTreeMap::new(),
             next_poll,
             last_number: 0,
+            beside: Beside::Nothing,
         }
     }
 
@@ -173,6 +191,7 @@ impl ListManager {
         };
         let install = target.install(&set)?;
         target.forget_previous();
+        self.beside = Beside::Stale;
         for name in versions.keys() {
             report.lists.push(ListOutcome::note(name, "restored", "loaded from the state directory"));
             self.status.insert(name.clone(), ListStatus::ok("restored", stored.manifest.installed_at));
@@ -375,6 +394,7 @@ impl ListManager {
             return Ok(report);
         }
         let install = target.install(&set)?;
+        self.beside = Beside::Previous(Instant::now());
         self.last_number += 1;
         let g = Generation { number: self.last_number, installed_at: pull::now(), versions: candidate, summaries, set: Arc::new(set), ids: None };
         report.outcome = Outcome::Applied { generation: g.number };
@@ -422,6 +442,8 @@ impl ListManager {
         if !instant {
             target.install(&set)?;
         }
+        // Beside the live generation now: the one rolled away from, which nothing switches to.
+        self.beside = Beside::Stale;
         let from = self.current.take().expect("a previous generation implies a current one");
         for (name, v) in &from.versions {
             if prev.versions.get(name).map(|p| &p.digest) != Some(&v.digest) {
@@ -435,6 +457,36 @@ impl ListManager {
             self.status.insert(name.clone(), ListStatus::ok("rolled_back", pull::now()));
         }
         Ok(RollbackReport { from: from.number, to, instant, elapsed: start.elapsed() })
+    }
+
+    /// Frees the kernel's copy of the generation before the live one once the rollback window
+    /// is over (and anything else held beside the live one at once, unless the window is
+    /// "forever"). Returns whether it freed something. Called from the daemon's loop.
+    pub fn release_due(&mut self, now: Instant, target: &mut dyn Installer) -> Result<bool, UpdateError> {
+        let Some(window) = self.settings.rollback_window else { return Ok(false) };
+        let due = match self.beside {
+            Beside::Nothing => false,
+            Beside::Previous(since) => now.saturating_duration_since(since) >= window,
+            Beside::Stale => true,
+        };
+        if !due {
+            return Ok(false);
+        }
+        target.release_previous()?;
+        self.beside = Beside::Nothing;
+        Ok(true)
+    }
+
+    /// Whether a rollback would be one step (the kernel still holds the previous generation),
+    /// and for how long more.
+    fn rollback_in_kernel(&self) -> (bool, Option<u64>) {
+        match (self.beside, &self.previous) {
+            (Beside::Previous(since), Some(_)) => {
+                let left = self.settings.rollback_window.map(|w| w.saturating_sub(since.elapsed()).as_secs());
+                (true, left)
+            }
+            _ => (false, None),
+        }
     }
 
     /// What `blocker lists show` prints.
@@ -471,6 +523,8 @@ impl ListManager {
             generation: self.generation(),
             installed_at: self.current.as_ref().map(|g| g.installed_at),
             previous: self.previous.as_ref().map(|g| g.number),
+            previous_in_kernel: self.rollback_in_kernel().0,
+            previous_kept_secs: self.rollback_in_kernel().1,
             entries: live.len(),
             lists,
         }

@@ -203,13 +203,23 @@ pub struct ListsView {
     pub installed_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<u64>,
+    /// The kernel still holds the previous generation: a rollback is one write.
+    pub previous_in_kernel: bool,
+    /// For how many more seconds it does (the rollback window); None: for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_kept_secs: Option<u64>,
     pub entries: usize,
     pub lists: Vec<ListView>,
 }
 
 impl fmt::Display for ListsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prev = self.previous.map(|p| format!(", previous {p} kept for rollback")).unwrap_or_default();
+        let prev = match (self.previous, self.previous_in_kernel, self.previous_kept_secs) {
+            (None, ..) => String::new(),
+            (Some(p), true, None) => format!(", previous {p} kept for a one-step rollback"),
+            (Some(p), true, Some(s)) => format!(", previous {p} kept for a one-step rollback for {} min more", s.div_ceil(60)),
+            (Some(p), false, _) => format!(", previous {p} kept on disk (a rollback installs it again)"),
+        };
         writeln!(f, "generation {} live: {} entries{prev}", self.generation, self.entries)?;
         for l in &self.lists {
             let mut flags = vec![l.action.clone(), l.format.clone()];

@@ -57,7 +57,14 @@ pub struct Settings {
     pub specs: Vec<ListSpec>,
     pub key: Option<TrustedKey>,
     pub guards: Guards,
+    /// How long the kernel keeps the generation before the live one (None: for good).
+    pub rollback_window: Option<Duration>,
 }
+
+/// `rollback_window` when the configuration does not say: long enough for an operator to see
+/// a bad update in the hit counters and undo it in one step; after it, the kernel holds one
+/// generation, and a rollback reinstalls (seconds at a million entries).
+pub const DEFAULT_ROLLBACK_WINDOW: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -116,7 +123,8 @@ impl Settings {
                 }
             })
             .collect();
-        Ok(Settings { specs, key, guards })
+        let rollback_window = c.rollback_window.map_or(Some(DEFAULT_ROLLBACK_WINDOW), |w| w.duration());
+        Ok(Settings { specs, key, guards, rollback_window })
     }
 
     /// Adds command-line list files after the configured lists.
