@@ -517,6 +517,20 @@ mod tests {
         // And a rollback switches to the previous generation, whole.
         assert!(dp.switch_to_previous().unwrap());
         assert_eq!(dp.live_slot(), r.slot ^ 1);
+
+        // The rollback window is over: the other slot is emptied, the live one untouched, and
+        // no switch goes to the emptied slot; the next install fills it whole, without a clear.
+        let live = dp.live_slot();
+        let deleted = dp.release_previous().unwrap();
+        assert_eq!(deleted, record(&s).len());
+        assert_holds(&dp, (live ^ 1) as u8, &SlotRecord::default());
+        assert_holds(&dp, live as u8, &record(sets.last().unwrap()));
+        assert!(!dp.switch_to_previous().unwrap());
+        assert_eq!(dp.live_slot(), live);
+        let s = generation(7, sets.last());
+        let r = dp.install(&s).unwrap();
+        assert_eq!((r.cleared, r.deleted, r.written), (false, 0, record(&s).len()));
+        assert_holds(&dp, r.slot as u8, &record(&s));
     }
 
     fn first_addr(p: &Prefix) -> IpAddr {

@@ -1,6 +1,10 @@
 //! The update rules, with file sources and a recorder in place of the kernel.
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use super::*;
 use crate::{
@@ -14,6 +18,7 @@ struct Recorder {
     /// Whether the "kernel" still holds the generation before.
     holds_previous: bool,
     switches: usize,
+    releases: usize,
 }
 
 impl Installer for Recorder {
@@ -28,6 +33,11 @@ impl Installer for Recorder {
             self.holds_previous = false;
         }
         Ok(self.switches > 0 && !self.holds_previous)
+    }
+    fn release_previous(&mut self) -> Result<(), DatapathError> {
+        self.releases += 1;
+        self.holds_previous = false;
+        Ok(())
     }
 }
 
@@ -69,7 +79,10 @@ impl Bench {
     /// change by large shares.
     fn manager(&self, extra: &str) -> ListManager {
         let guards = if extra.contains("[guards]") { "" } else { "[guards]\nmax_change_ratio = 100.0\n" };
-        let text = format!("state_dir = {:?}\n{guards}{extra}", self.path("state"));
+        // Top-level keys of `extra` (before its first table) go before the [guards] table.
+        let split = extra.find("\n[").map(|i| i + 1).unwrap_or(if extra.starts_with('[') { 0 } else { extra.len() });
+        let (top, tables) = extra.split_at(split);
+        let text = format!("state_dir = {:?}\n{top}{guards}{tables}", self.path("state"));
         let c = ControllerConfig::parse(&self.path("blocker.toml"), &text).unwrap();
         let settings = Settings::from_config(&c).unwrap();
         ListManager::new(settings, Some(StateDir::open(&c.state_dir()).unwrap()))
@@ -306,6 +319,59 @@ fn rollback_after_a_restart_installs_the_previous_generation_again() {
     assert!(!r.instant);
     assert_eq!(k.installs, vec![1, 1]);
     assert_eq!(entries(&again), vec!["192.0.2.1/32"]);
+}
+
+#[test]
+fn the_previous_generation_leaves_the_kernel_when_the_rollback_window_ends() {
+    let b = Bench::new("rollback-window");
+    b.write("a.txt", "192.0.2.1\n");
+    let mut m = b.manager(&format!("rollback_window = \"10m\"\n{}", b.list("a")));
+    let mut k = Recorder::default();
+    m.update(&mut k, &all()).unwrap();
+    b.write("a.txt", "192.0.2.1\n192.0.2.2\n");
+    m.update(&mut k, &all()).unwrap();
+    let now = Instant::now();
+    assert!(!m.release_due(now, &mut k).unwrap(), "inside the window");
+    let view = m.view();
+    assert!(view.previous_in_kernel);
+    assert!(view.to_string().contains("previous 1 kept for a one-step rollback for 10 min more"), "{view}");
+    assert!(m.release_due(now + Duration::from_secs(600), &mut k).unwrap());
+    assert_eq!(k.releases, 1);
+    assert!(!m.release_due(now + Duration::from_secs(1200), &mut k).unwrap(), "released once");
+    let view = m.view();
+    assert!(!view.previous_in_kernel);
+    assert!(view.to_string().contains("previous 1 kept on disk (a rollback installs it again)"), "{view}");
+    // The rollback still works, by installing the previous generation again.
+    let r = m.rollback(&mut k).unwrap();
+    assert_eq!((r.from, r.to, r.instant), (2, 1, false));
+    assert_eq!(k.installs, vec![1, 2, 1]);
+    assert_eq!(entries(&m), vec!["192.0.2.1/32"]);
+    // What the rollback left beside the live generation is no rollback target: freed at the
+    // next check.
+    assert!(m.release_due(Instant::now(), &mut k).unwrap());
+    assert_eq!(k.releases, 2);
+}
+
+#[test]
+fn with_a_rollback_window_of_forever_the_previous_generation_stays() {
+    let b = Bench::new("rollback-forever");
+    b.write("a.txt", "192.0.2.1\n");
+    let mut m = b.manager(&format!("rollback_window = \"forever\"\n{}", b.list("a")));
+    let mut k = Recorder::default();
+    m.update(&mut k, &all()).unwrap();
+    b.write("a.txt", "192.0.2.2\n");
+    m.update(&mut k, &UpdateRequest { force: true, ..all() }).unwrap();
+    assert!(!m.release_due(Instant::now() + Duration::from_secs(86400 * 365), &mut k).unwrap());
+    assert_eq!(k.releases, 0);
+    assert!(m.rollback(&mut k).unwrap().instant);
+}
+
+#[test]
+fn the_rollback_window_is_one_hour_unless_configured() {
+    let c = ControllerConfig::parse(std::path::Path::new("t.toml"), "").unwrap();
+    assert_eq!(Settings::from_config(&c).unwrap().rollback_window, Some(Duration::from_secs(3600)));
+    let err = ControllerConfig::parse(std::path::Path::new("t.toml"), "rollback_window = \"soon\"\n").unwrap_err();
+    assert!(err.to_string().contains("forever"), "{err}");
 }
 
 #[test]
