@@ -10,6 +10,7 @@ pub mod counters;
 pub mod dns;
 pub mod name;
 pub mod prefix;
+pub mod quic;
 pub mod stop_page;
 pub mod verdict;
 
@@ -34,4 +35,7 @@ mod pod {
     unsafe impl aya::Pod for crate::stop_page::StopPageTemplate {}
     unsafe impl aya::Pod for crate::name::NameKey {}
     unsafe impl aya::Pod for crate::name::NameValue {}
+    unsafe impl aya::Pod for crate::quic::QuicFlow {}
+    unsafe impl aya::Pod for crate::quic::QuicVerdict {}
+    unsafe impl aya::Pod for crate::quic::QuicConfig {}
 }

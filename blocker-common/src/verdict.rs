@@ -112,10 +112,23 @@ pub enum Reason {
     /// Inline mode: a frame the internet port received, forwarded to the subscriber port
     /// unjudged (the program there, `blocker_wire`, blocks nothing).
     FromInternet = 20,
+    /// A datagram of a QUIC flow whose client Initial named a listed server (read in user space
+    /// from a copy, see blocker-user/src/quic): dropped, or counted as shadow.
+    Quic = 21,
+    /// A client Initial of a QUIC flow without a verdict, copied to user space to be read and
+    /// passed while its name is judged.
+    QuicPending = 22,
+    /// A client Initial that should have been copied but was not (the per-CPU rate bound or the
+    /// ring buffer was exhausted): passed unread, fail open.
+    QuicOverload = 23,
+    /// 0-RTT data of a QUIC flow without a verdict yet (alone, or coalesced after its Initial):
+    /// dropped, as it may carry a request to a listed server before its name is judged; the
+    /// client sends it again once the handshake is done.
+    QuicEarly = 24,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 25] = [
         Reason::NoMatch,
         Reason::NotIp,
         Reason::Bypass,
@@ -137,6 +150,10 @@ impl Reason {
         Reason::HttpUnparsed,
         Reason::HttpOutOfOrder,
         Reason::FromInternet,
+        Reason::Quic,
+        Reason::QuicPending,
+        Reason::QuicOverload,
+        Reason::QuicEarly,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -162,6 +179,10 @@ impl Reason {
             Reason::HttpUnparsed => "http_unparsed",
             Reason::HttpOutOfOrder => "http_out_of_order",
             Reason::FromInternet => "from_internet",
+            Reason::Quic => "quic",
+            Reason::QuicPending => "quic_pending",
+            Reason::QuicOverload => "quic_overload",
+            Reason::QuicEarly => "quic_early",
         }
     }
 
@@ -175,6 +196,7 @@ impl Reason {
                 | Reason::TlsUnparsed
                 | Reason::DnsUnparsed
                 | Reason::HttpUnparsed
+                | Reason::QuicOverload
         )
     }
 

@@ -190,3 +190,14 @@ unsafe fn load64(p: *const u8) -> u64 {
     unsafe { core::arch::asm!("{v} = *(u64 *)({p} + 0)", v = out(reg) v, p = in(reg) p, options(pure, readonly, nostack)) };
     v
 }
+
+/// Copies `len` packet bytes at `off` into memory at `dst` (map or ring-buffer memory of at
+/// least `len` bytes; the caller bounds `len` so the verifier can check that) through the
+/// bpf_xdp_load_bytes helper, which checks the packet bounds itself, fragments included.
+/// False if the frame ends first.
+#[inline(always)]
+pub fn load_bytes(ctx: &XdpContext, off: usize, dst: *mut u8, len: u32) -> bool {
+    // SAFETY: the helper writes at most `len` bytes to `dst`, which the caller sized.
+    let r = unsafe { aya_ebpf::helpers::generated::bpf_xdp_load_bytes(ctx.ctx, (off & MAX_OFF) as u32, dst.cast(), len) };
+    r == 0
+}

@@ -19,7 +19,7 @@ use blocker_common::{
 
 use crate::{
     maps::{ALLOW_V4, ALLOW_V6, BLOCK_V4, BLOCK_V6, COARSE_V4, COARSE_V6, CONFIG, PACKET},
-    parse::{self, Packet, ParseError, TCP_RST},
+    parse::{self, MAX_V6_EXT, Packet, ParseError, TCP_RST},
     tcp_names,
 };
 
@@ -89,11 +89,14 @@ pub fn judge(ctx: &XdpContext, cfg: Option<Config>) -> Verdict {
     v
 }
 
-/// The verdict of the names the frame carries: a DNS question, a ClientHello's server name, an
-/// HTTP request's host.
+/// The verdict of the names the frame carries: a DNS question, a QUIC flow's server name (read
+/// in user space, quic.rs), a ClientHello's server name, an HTTP request's host.
 #[inline(always)]
 fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
     if let Some(v) = crate::dns::judge(ctx, pkt, slot as u32) {
+        return v;
+    }
+    if let Some(v) = crate::quic::judge(ctx, pkt) {
         return v;
     }
     if let Some(l4) = pkt.tcp() {
@@ -125,18 +128,28 @@ fn dst_verdict(pkt: &Packet, slot: u8, flags: u32) -> DstMatch {
         // Plain values, not Options: LLVM may compute on an Option's undefined payload, which
         // the verifier refuses when the register holds a pointer on that path.
         let mut v = v6_listed(slot, &pkt.dst6, flags);
-        // The final destination of a routing header too, unless the first one is already
-        // blocked for real: an enforced match on either beats a shadow match on the other.
-        if pkt.has_final6 != 0 && (v.entry_id == 0 || is_shadow(&v)) {
-            let f = v6_listed(slot, &pkt.final6, flags);
+        // The final destinations of routing headers too (parse.rs), until one is blocked for
+        // real: an enforced match on any beats a shadow match on another.
+        let n = pkt.n_finals as usize;
+        let mut i = 0;
+        while i < MAX_V6_EXT && i < n && (v.entry_id == 0 || is_shadow(&v)) {
+            let f = v6_listed(slot, &pkt.finals[i], flags);
             if f.entry_id != 0 && (v.entry_id == 0 || !is_shadow(&f)) {
                 v = f;
             }
+            i += 1;
         }
         if v.entry_id == 0 {
             return DstMatch::NotListed;
         }
-        if v6_allowed(slot, &pkt.dst6) || (pkt.has_final6 != 0 && v6_allowed(slot, &pkt.final6)) {
+        // An allow entry for any of the addresses wins.
+        let mut allowed = v6_allowed(slot, &pkt.dst6);
+        let mut i = 0;
+        while i < MAX_V6_EXT && i < n && !allowed {
+            allowed = v6_allowed(slot, &pkt.finals[i]);
+            i += 1;
+        }
+        if allowed {
             return DstMatch::Allowed;
         }
         if is_shadow(&v) { DstMatch::Shadow(Reason::DstV6, v.entry_id) } else { DstMatch::Blocked(Reason::DstV6, v.entry_id) }

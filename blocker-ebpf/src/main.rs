@@ -38,6 +38,8 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod parse;
 #[cfg(target_arch = "bpf")]
+mod quic;
+#[cfg(target_arch = "bpf")]
 mod reader;
 #[cfg(target_arch = "bpf")]
 mod reply;

@@ -6,7 +6,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use blocker_common::{
     capacity, coarse,
@@ -15,6 +15,7 @@ use blocker_common::{
     dns::DnsConfig,
     name::{HashKey, NameKey, NameValue},
     prefix::{PrefixValue, V4KeyData, V6KeyData},
+    quic::{QuicConfig, QuicFlow, QuicVerdict, TokenBucket},
     stop_page::StopPageTemplate,
 };
 
@@ -123,3 +124,23 @@ pub static REPLY_SCRATCH: PerCpuArray<ReplyScratch> = PerCpuArray::with_max_entr
 /// A frame's link-layer header while the frame grows at the head (resize.rs; one per CPU).
 #[map]
 pub static L2_SCRATCH: PerCpuArray<[u8; crate::resize::L2_MAX]> = PerCpuArray::with_max_entries(1, 0);
+
+/// QUIC switches: on/off, the epoch of the live list set, the copy rate bound. Off (zeroed)
+/// until a daemon that reads QUIC_RING turns it on.
+#[map]
+pub static QUIC_CONFIG: Array<QuicConfig> = Array::with_max_entries(1, 0);
+
+/// QUIC verdicts per flow, written by the daemon once it has read the flow's server name:
+/// pass (stop copying), block (drop), shadow (pass, counted). A verdict of another epoch than
+/// QUIC_CONFIG's is ignored. LRU: the oldest flows go first under pressure (fail open).
+#[map]
+pub static QUIC_VERDICTS: LruHashMap<QuicFlow, QuicVerdict> = LruHashMap::with_max_entries(1 << 16, 0);
+
+/// Copies of client Initial datagrams for the daemon to read (QuicCopy records). 4 MiB: about
+/// 2 600 datagrams waiting; when full, Initials pass uncopied (`quic_overload`).
+#[map]
+pub static QUIC_RING: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// The per-CPU token bucket in front of QUIC_RING.
+#[map]
+pub static QUIC_BUCKET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);
