@@ -47,7 +47,7 @@ use anyhow::{Context, bail};
 use blocker_user::{
     datapath::{Datapath, Options, name_hash, random_key},
     lists::{Format, Guards, ListInfo, ListKind, ListSet, ParseOptions, check_guards, diff_sets, parse_source},
-    update::{ListManager, Outcome, Settings, StateDir, UpdateReport, UpdateRequest, Version, digest},
+    update::{DEFAULT_ROLLBACK_WINDOW, ListManager, Outcome, Settings, StateDir, UpdateReport, UpdateRequest, Version, digest},
 };
 
 /// The results of one size, as the child prints them and the report reads them.
@@ -89,6 +89,12 @@ pub struct Measurement {
     /// Objects added to the 64- and 96-byte accounted caches (trie nodes, NAMES elements).
     pub objects_64: i64,
     pub objects_96: i64,
+    /// After the rollback window (the previous generation freed, one generation held): the
+    /// list maps' memlock, the objects added since load, and the time the release took.
+    pub memlock_one: u64,
+    pub objects_64_one: i64,
+    pub objects_96_one: i64,
+    pub release_s: f64,
 }
 
 impl Measurement {
@@ -106,6 +112,10 @@ impl Measurement {
     /// 64-byte (trie node) and 96-byte (NAMES element) objects added since.
     pub fn kernel_measured(&self) -> u64 {
         self.memlock_at_load + (self.objects_64.max(0) * 64 + self.objects_96.max(0) * 96) as u64
+    }
+    /// The same with one generation held (after the rollback window).
+    pub fn kernel_measured_one(&self) -> u64 {
+        self.memlock_at_load + (self.objects_64_one.max(0) * 64 + self.objects_96_one.max(0) * 96) as u64
     }
 
     fn fields(&self) -> Vec<(&'static str, String)> {
@@ -137,6 +147,10 @@ impl Measurement {
             ("slab_growth", self.slab_growth.to_string()),
             ("objects_64", self.objects_64.to_string()),
             ("objects_96", self.objects_96.to_string()),
+            ("memlock_one", self.memlock_one.to_string()),
+            ("objects_64_one", self.objects_64_one.to_string()),
+            ("objects_96_one", self.objects_96_one.to_string()),
+            ("release_s", format!("{:.3}", self.release_s)),
         ]
     }
 
@@ -182,6 +196,10 @@ impl Measurement {
             slab_growth: u("slab_growth")?,
             objects_64: i("objects_64")?,
             objects_96: i("objects_96")?,
+            memlock_one: u("memlock_one")?,
+            objects_64_one: i("objects_64_one")?,
+            objects_96_one: i("objects_96_one")?,
+            release_s: f("release_s")?,
         })
     }
 }
@@ -276,7 +294,7 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
         Ok((names.len() + prefixes.len()) as u64)
     };
 
-    let mut settings = Settings::default();
+    let mut settings = Settings { rollback_window: Some(DEFAULT_ROLLBACK_WINDOW), ..Default::default() };
     settings.add_files(&[names_path.clone(), prefixes_path.clone()], &[])?;
     let state = StateDir::open(&dir.join("state"))?;
     let mut manager = ListManager::new(settings, Some(state));
@@ -321,9 +339,8 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
     (m.prefixes_v4, m.prefixes_v6) = (v4, v6);
     drop(live);
 
-    // Freed trie nodes and hash elements go back to the allocator after an RCU grace period.
-    std::thread::sleep(Duration::from_secs(1));
-    let end = KernelMemory::now()?;
+    // Freed trie nodes and hash elements go back to the allocator after RCU grace periods.
+    let end = settled()?;
     let maps = ListMaps::read()?;
     m.memlock_names = maps.names;
     m.memlock_block_v4 = maps.block_v4;
@@ -342,6 +359,22 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
         mib(m.memlock_at_load),
         m.objects_64,
         m.objects_96
+    );
+
+    // The rollback window ends: the daemon frees the generation before the live one
+    // (`ListManager::release_due`, as its loop calls it), and the kernel holds one generation.
+    let t = Instant::now();
+    anyhow::ensure!(manager.release_due(Instant::now() + DEFAULT_ROLLBACK_WINDOW, &mut dp)?, "nothing was released");
+    m.release_s = t.elapsed().as_secs_f64();
+    let one = settled()?;
+    m.memlock_one = ListMaps::read()?.total();
+    m.objects_64_one = one.objects(64) - at_load.objects(64);
+    m.objects_96_one = one.objects(96) - at_load.objects(96);
+    eprintln!(
+        "  after the rollback window ({:.2} s to free it): memlock {} MiB, measured {} MiB",
+        m.release_s,
+        mib(m.memlock_one),
+        mib(m.kernel_measured_one())
     );
     drop(dp);
     Ok(m)
@@ -524,6 +557,24 @@ struct KernelMemory {
     objects: BTreeMap<u64, i64>,
     vmalloc: u64,
     percpu: u64,
+}
+
+/// Kernel memory once freed trie nodes and hash elements are back in the allocator: they go
+/// after RCU grace periods, batched, which takes seconds for millions of objects. Read until
+/// the two caches stop shrinking (within 0.5% over half a second), for at most 20 s.
+fn settled() -> anyhow::Result<KernelMemory> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = KernelMemory::now()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = KernelMemory::now()?;
+        let held = |k: &KernelMemory| k.objects(64) + k.objects(96);
+        let shrank = held(&last) - held(&now);
+        if shrank * 200 <= held(&now).max(1) || Instant::now() >= deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 impl KernelMemory {

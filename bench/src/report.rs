@@ -35,7 +35,8 @@ pub fn write(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
 }
 
 /// The control-plane report: `control.csv` (every field of every size) and `control.md` (the
-/// table, and the targets judged at the largest size).
+/// table, and the targets judged at the largest size). A hand-kept part of control.md, from
+/// its `## Issue 7` heading on (the before/after comparison and the analysis), survives a rerun.
 pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &[crate::control::Stage], change: f64) -> anyhow::Result<()> {
     use crate::control::Measurement;
     fs::create_dir_all(dir)?;
@@ -44,6 +45,7 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
         csv += &(r.csv_row() + "\n");
     }
     fs::write(dir.join("control.csv"), csv)?;
+    let kept = fs::read_to_string(dir.join("control.md")).ok().and_then(|t| t.find("\n## Issue 7").map(|i| t[i..].to_string()));
 
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let per = |b: u64, r: &Measurement| b as f64 / r.entries().max(1) as f64;
@@ -53,19 +55,22 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
          (bench/src/control.rs): list files on disk, `ListManager::update` (read, digest, parse, build the set, \
          diff, guards, install as a generation, persist to the state directory) into the kernel maps. Update 1 \
          loads the set into empty maps; updates 2 and 3 each change {:.0}% of each list, 2 into the empty slot, \
-         3 into a slot that must be cleared first (the steady state). Each size runs in a fresh process. Times are \
-         wall-clock on a shared 2-core machine (load average at the end of the run: {}): other work stretches them.\n\n",
+         3 into the slot that still holds update 1's generation, which the install turns into update 3's by writing \
+         the difference (the steady state while the previous generation is kept). Then the rollback window ends \
+         (`ListManager::release_due`, as the daemon's loop calls it): the previous generation is freed and the \
+         kernel memory measured again. Each size runs in a fresh process. Times are wall-clock on a shared 2-core \
+         machine (load average at the end of the run: {}): other work stretches them.\n\n",
         machine(),
         change * 100.0,
         fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
     );
     md += "| N names + N prefixes | list files MiB | load s (install) | swap, empty slot s (install) | swap, full slot s (install) \
-           | peak RSS MiB (load / swaps) | list maps memlock MiB | memlock B/entry | measured kernel MiB | measured B/entry |\n\
+           | peak RSS MiB (load / swaps) | kernel MiB, both slots: memlock / measured | B/entry | kernel MiB, one generation: memlock / measured | B/entry |\n\
            |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
         writeln!(
             md,
-            "| {} | {:.0} | {:.2} ({:.2}) | {:.2} ({:.2}) | {:.2} ({:.2}) | {:.0} / {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {:.0} | {:.2} ({:.2}) | {:.2} ({:.2}) | {:.2} ({:.2}) | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
             r.size,
             mib(r.list_bytes),
             r.load_s,
@@ -77,13 +82,18 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
             mib(r.peak_rss_load),
             mib(r.peak_rss_swaps),
             mib(r.memlock_total),
-            per(r.memlock_total, r),
             mib(r.kernel_measured()),
-            per(r.kernel_measured(), r)
+            per(r.memlock_total, r),
+            per(r.kernel_measured(), r),
+            mib(r.memlock_one),
+            mib(r.kernel_measured_one()),
+            per(r.memlock_one, r),
+            per(r.kernel_measured_one(), r)
         )?;
     }
-    md += "\nPer entry: the list maps' kernel memory with both slots full (the live generation and the one kept for \
-           rollback) divided by the entries of one generation (names + prefixes as installed).\n\n";
+    md += "\nPer entry: the list maps' kernel memory divided by the entries of one generation (names + prefixes as \
+           installed); \"both slots\" while the previous generation is kept for a one-step rollback (the rollback window, \
+           one hour by default, after each update), \"one generation\" after it.\n\n";
     md += "memlock per map (MiB, both slots full):\n\n| N | NAMES | BLOCK_V4 | BLOCK_V6 | ALLOW_V4+V6 | COARSE_V4+V6 | at load (whole) |\n|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
         writeln!(
@@ -114,38 +124,41 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
         writeln!(md, "| load + swap, one after the other | {t:.0} s | {v:.2} s | {:.2} | {} |", v / t, secs(v, t))?;
         let (v, t) = (mib(r.peak_rss()), 1024.0);
         writeln!(md, "| peak controller memory (VmHWM) | 1 GiB | {v:.0} MiB | {:.2} | {} |", v / t, bytes(v, t, "MiB"))?;
-        let (v, t) = (per(r.kernel_measured(), r), 200.0);
-        writeln!(md, "| kernel memory per entry, measured | {t:.0} B | {v:.0} B | {:.2} | {} |", v / t, bytes(v, t, "B"))?;
-        let v = per(r.memlock_total, r);
-        writeln!(md, "| kernel memory per entry, memlock | {t:.0} B | {v:.0} B | {:.2} | {} |", v / t, bytes(v, t, "B"))?;
+        let t = 200.0;
+        for (what, v) in [
+            ("kernel memory per entry, measured, one generation (steady state)", per(r.kernel_measured_one(), r)),
+            ("kernel memory per entry, memlock, one generation (steady state)", per(r.memlock_one, r)),
+            ("kernel memory per entry, measured, both slots (rollback window)", per(r.kernel_measured(), r)),
+            ("kernel memory per entry, memlock, both slots (rollback window)", per(r.memlock_total, r)),
+        ] {
+            writeln!(md, "| {what} | {t:.0} B | {v:.0} B | {:.2} | {} |", v / t, bytes(v, t, "B"))?;
+        }
 
         md += "\n### Where it goes\n\n";
         writeln!(
             md,
             "- Time: the install is {:.0}% of the load and {:.0}% of the steady-state swap; the rest is reading, digesting, \
              parsing, building the set, the diff against the live set, the guards and persisting the lists to the state \
-             directory. The swap into a full slot ({:.2} s) against the one into the empty slot ({:.2} s) is the cost of \
-             clearing the old generation out of the tries and NAMES first.",
+             directory. The install into the empty slot writes every element of the generation ({:.2} s); the one into the \
+             full slot writes only the difference against the generation the slot holds ({:.2} s). Freeing the previous \
+             generation at the end of the rollback window took {:.2} s.",
             100.0 * load_install,
             100.0 * swap_install,
+            r.swap1_install_s,
             r.swap2_install_s,
-            r.swap1_install_s
+            r.release_s
         )?;
-        let calls = 4.0 * r.entries() as f64;
-        writeln!(
-            md,
-            "- The install makes one bpf() call per map operation. Into a full slot it walks every key of both slots \
-             (get_next_key, so also the live generation's), deletes the old generation's and inserts the new one's: about 4 \
-             calls per entry, {:.1} M calls here, {:.2} µs each on average.",
-            calls / 1e6,
-            1e6 * r.swap2_install_s / calls
-        )?;
+        md += "- The install keeps, per slot, every key it wrote with its value (`datapath/slot.rs`), and ids are kept across \
+               generations for unchanged entries, so a swap into the full slot deletes the keys gone and writes the new or \
+               changed ones, in batches of 4096 per bpf() call (BPF_MAP_UPDATE_BATCH / DELETE_BATCH). A slot whose contents \
+               are not known (after an adoption of pinned maps, or a failed install) is cleared by reading its keys and filled \
+               whole.\n";
         let held = stages.first().map(|st| st.rss_after).unwrap_or(0);
         writeln!(
             md,
-            "- Controller memory: {:.0} MiB of list files; the process holds {:.0} MiB with the live set alone (about {:.0} B \
-             per entry, see the stage table below), and during an update it holds the live set and the one being built, \
-             the parsed entries, the diff's indexes and the install's key lists at once.",
+            "- Controller memory: {:.0} MiB of list files; the process holds {:.0} MiB with the live set (about {:.0} B \
+             per entry, see the stage table below: the set, and the install's record of both slots), and during an update \
+             it holds besides the set being built, the parsed entries of the changed lists and the new slot record.",
             mib(r.list_bytes),
             mib(held),
             held as f64 / r.entries().max(1) as f64
@@ -158,7 +171,8 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
              bitmaps {:.0} MiB at load) plus a 96-byte element per name and slot ({} more 96-byte objects for {} names in \
              two slots). Each LPM-trie node is a 64-byte object, and a trie adds an intermediate node at every branch: \
              {:.0} more 64-byte objects for {:.0} prefixes in two slots, {:.2} nodes per prefix. memlock counts only the \
-             {}-byte (IPv4) and {}-byte (IPv6) payload of the entries' own nodes, so for the tries it reads low.",
+             {}-byte (IPv4) and {}-byte (IPv6) payload of the entries' own nodes, so for the tries it reads low. After the \
+             rollback window the kernel holds one generation: {} 96-byte and {} 64-byte objects more than at load.",
             mib(r.memlock_at_load.saturating_sub(r.memlock_coarse)),
             mib(r.memlock_at_load),
             r.objects_96,
@@ -167,9 +181,10 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
             prefixes,
             nodes / prefixes.max(1.0),
             24 + 5 + 8,
-            24 + 17 + 8
+            24 + 17 + 8,
+            r.objects_96_one,
+            r.objects_64_one
         )?;
-        md += "- Both slots are full in steady state: every listed entry is held twice (live and rollback).\n";
     }
     if let Some(r) = rows.iter().max_by_key(|r| r.size) {
         if !stages.is_empty() {
@@ -187,18 +202,20 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
         }
     }
     md += "\nMeasured kernel memory: the list maps' memlock at load (arrays and the NAMES bucket array, allocated whole) plus \
-           the objects added, from load to the end, to the memory-cgroup-accounted kmalloc caches of the two sizes the list \
+           the objects added, from load to the measurement, to the memory-cgroup-accounted kmalloc caches of the two sizes the list \
            maps' elements take (`kmalloc-cg-64`: LPM-trie nodes; `kmalloc-cg-96`: NAMES elements; /proc/slabinfo), times \
            their size. The counts are system-wide, so other work on the machine is noise in them: small against the 1M case, \
            large against the small ones. control.csv also has the growth of all accounted slab pages, vmalloc and per-CPU \
            memory (`kernel_growth`), a noisier cross-check. memlock is the kernel's own figure (/proc/self/fdinfo of the map \
            descriptors).\n";
+    if let Some(kept) = kept {
+        md += &kept;
+    }
     fs::write(dir.join("control.md"), md)?;
     eprintln!("wrote {}", dir.join("control.md").display());
     Ok(())
 }
 
-/// "met", or "missed by X" for a ratio above 1.
 fn verdict(ratio: f64, over: &str) -> String {
     if ratio <= 1.0 { "met".into() } else { format!("missed by {over}") }
 }

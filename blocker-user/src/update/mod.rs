@@ -22,7 +22,7 @@ use blocker_common::capacity;
 
 pub use pull::{PullError, Pulled, Version, digest};
 pub use report::{ListOutcome, ListStatus, ListView, ListsView, Outcome, RollbackReport, UpdateReport};
-pub use spec::{ListSpec, Settings, SettingsError};
+pub use spec::{DEFAULT_ROLLBACK_WINDOW, ListSpec, Settings, SettingsError};
 pub use state::{Manifest, Pointers, StateDir};
 
 use crate::{
