@@ -374,3 +374,11 @@ pub use tls_server::{TLS_BODY, TLS_NAMES, TlsEvent, TlsServer};
 
 // Plain-HTTP clients for the stop-page tests (curl with the whole response, Chromium).
 pub mod http_lab;
+
+// QUIC (issue 9): the HTTP/3 server and headless Chromium forced to QUIC.
+pub mod chromium;
+pub mod h3_server;
+pub use chromium::{QUIC_CHROMIUM_TIMEOUT, QuicLoad, QuicPage, chromium_quic};
+pub use h3_server::{
+    H3_BODY, H3_SERVER_BIN_ENV, H3_SERVER_LIFETIME, H3Event, H3Proto, H3Server, h3_server_binary,
+};
