@@ -13,7 +13,7 @@ use anyhow::Context;
 use blocker_user::{
     config::ControllerConfig,
     control::{ControlServer, DEFAULT_SOCKET},
-    daemon::{AttachPlan, Daemon, RunInfo, RunMode},
+    daemon::{AttachPlan, Daemon, QuicSettings, RunInfo, RunMode},
     datapath::{Adoption, AttachMode, DEFAULT_PIN_DIR, Datapath},
     lists::Source,
     metrics::MetricsServer,
@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// Pin nothing: the program is detached when `run` exits (trials, demos, tests).
     #[arg(long)]
     no_pin: bool,
+    /// Do not judge QUIC (HTTP/3) by server name (or `[datapath] quic = false`): UDP to port
+    /// 443 is then judged by address only.
+    #[arg(long)]
+    no_quic: bool,
 }
 
 /// How often the daemon checks that its pins are still there.
@@ -130,6 +134,25 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{}", l.detail);
         }
     }
+
+    // QUIC: the program copies client Initials of unjudged flows; this thread reads their names
+    // and writes verdicts. It runs before the program is attached, so no Initial waits for it.
+    let quic_on = !a.no_quic && dpc.quic.unwrap_or(true);
+    let quic = if quic_on {
+        match daemon.start_quic(QuicSettings::default()) {
+            Ok(t) => {
+                log::info!("QUIC: HTTP/3 flows are judged by the server name of their client Initials");
+                Some(t)
+            }
+            Err(e) => {
+                log::error!("QUIC not judged by name: {e}; UDP to port 443 is judged by address only");
+                None
+            }
+        }
+    } else {
+        log::info!("QUIC: off (--no-quic); UDP to port 443 is judged by address only");
+        None
+    };
 
     // The stop-page service is where browsers go after the 451; the 451 itself comes from the
     // data plane. If the service cannot start (its address taken, not configured on this host),
@@ -221,6 +244,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(control);
+    // No reader after this: QUIC off in the program, so UDP to port 443 passes as before.
+    drop(quic);
+    daemon.stop_quic();
     let dp = daemon.datapath();
     let counters = dp.counters()?;
     match &options.pin_dir {

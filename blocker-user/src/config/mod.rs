@@ -74,6 +74,10 @@ pub struct DatapathSection {
     /// Drop blocked TCP silently instead of answering with a reset.
     #[serde(default)]
     pub drop_tcp: bool,
+    /// Judge QUIC (HTTP/3) flows by the server name of their client Initials (default: on).
+    /// `quic = false`: UDP to port 443 is judged by address only.
+    #[serde(default)]
+    pub quic: Option<bool>,
     /// Where program, link and maps are pinned so blocking outlives the daemon (default
     /// /sys/fs/bpf/blocker).
     #[serde(default)]

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::QuicStats;
 use crate::{datapath::Counters, datapath::CounterRow, lists::ListSet};
 
 /// What `run` set up.
@@ -33,6 +34,8 @@ pub struct Status {
     pub previous: Option<u64>,
     pub entries: usize,
     pub lists: usize,
+    /// QUIC Initials are read and QUIC flows judged by name.
+    pub quic: bool,
 }
 
 impl fmt::Display for Status {
@@ -46,6 +49,7 @@ impl fmt::Display for Status {
         writeln!(f, "  bypass:      {}", if self.bypass { "ON: every packet passes untouched" } else { "off" })?;
         let prev = self.previous.map(|p| format!(", previous {p} kept for rollback")).unwrap_or_default();
         writeln!(f, "  generation:  {} ({} entries in {} lists{prev})", self.generation, self.entries, self.lists)?;
+        writeln!(f, "  quic:        {}", if self.quic { "on: HTTP/3 flows judged by server name" } else { "off: UDP to port 443 judged by address only" })?;
         writeln!(f, "  control:     {}", self.info.control_socket)
     }
 }
@@ -62,6 +66,8 @@ pub struct ListHits {
 pub struct Stats {
     pub counters: Vec<CounterRow>,
     pub lists: Vec<ListHits>,
+    /// The QUIC thread's counts (None: QUIC is off).
+    pub quic: Option<QuicStats>,
 }
 
 impl Stats {
@@ -73,7 +79,7 @@ impl Stats {
                 per_list[e.list as usize].packets += n;
             }
         }
-        Stats { counters: counters.rows(), lists: per_list }
+        Stats { counters: counters.rows(), lists: per_list, quic: None }
     }
 }
 
@@ -87,6 +93,15 @@ impl fmt::Display for Stats {
         for l in &self.lists {
             writeln!(f, "  {:<24} {:>14}{}", l.list, l.packets, if l.shadow { "  (shadow)" } else { "" })?;
         }
-        Ok(())
+        match &self.quic {
+            Some(q) => {
+                writeln!(f, "quic (copied Initials read in user space; overload is the quic_overload row above):")?;
+                writeln!(f, "  copies read {:>12}   initials opened {:>10}   undecryptable {:>10}   not quic {:>10}", q.copies, q.initials, q.undecryptable, q.not_quic)?;
+                writeln!(f, "  names read  {:>12}   without a name  {:>10}   unreadable    {:>10}   evicted  {:>10}", q.sni, q.no_sni, q.failed, q.evictions)?;
+                writeln!(f, "  verdicts: blocked {} shadow {} pass {} (given up {}), judged again {}, refused by the map {}", q.blocked, q.shadowed, q.passed, q.given_up, q.rejudged, q.write_errors)?;
+                writeln!(f, "  held now: {} connections, {} bytes", q.connections, q.memory)
+            }
+            None => writeln!(f, "quic: off"),
+        }
     }
 }

@@ -8,11 +8,13 @@
 mod attach;
 mod info;
 mod metrics;
+pub mod quic;
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 pub use attach::{AttachPlan, Attached, RunMode};
 pub use info::{ListHits, RunInfo, Stats, Status};
+pub use quic::{QuicSettings, QuicStats, QuicThread};
 
 use crate::{
     control::{Request, Response},
@@ -29,6 +31,8 @@ pub struct Daemon {
     live: RwLock<Arc<ListSet>>,
     info: RwLock<RunInfo>,
     tally: metrics::Tally,
+    /// The QUIC judge and its maps, once `start_quic` ran.
+    quic: OnceLock<Arc<Mutex<quic::QuicState>>>,
 }
 
 /// The datapath as an installer, locked only while it installs or switches.
@@ -69,7 +73,43 @@ impl Daemon {
             live: RwLock::new(live),
             info: RwLock::new(RunInfo::default()),
             tally: metrics::Tally::default(),
+            quic: OnceLock::new(),
         })
+    }
+
+    /// Starts judging QUIC: takes the QUIC maps out of the datapath, turns QUIC on in the
+    /// program and starts the thread that reads copied Initials. The thread stops when the
+    /// returned handle is dropped; [`Daemon::stop_quic`] then turns QUIC off in the program.
+    pub fn start_quic(&self, settings: QuicSettings) -> Result<QuicThread, DatapathError> {
+        let maps = self.datapath().take_quic()?;
+        let (state, thread) = quic::start(maps, self.live(), settings)?;
+        let _ = self.quic.set(state);
+        // A list change between reading the live set and publishing the state: judge anew.
+        self.relist_quic(&self.live());
+        Ok(thread)
+    }
+
+    /// Turns QUIC off in the program: with no daemon to read copies, UDP to port 443 passes
+    /// untouched rather than filling a ring nobody drains.
+    pub fn stop_quic(&self) {
+        if let Some(q) = self.quic.get() {
+            quic::disable(q);
+        }
+    }
+
+    /// What the QUIC thread did (None: QUIC is off).
+    pub fn quic_stats(&self) -> Option<QuicStats> {
+        self.quic.get().map(|q| lock(q).judge.stats())
+    }
+
+    fn relist_quic(&self, live: &Arc<ListSet>) {
+        if let Some(q) = self.quic.get() {
+            let mut q = lock(q);
+            if !Arc::ptr_eq(q.judge.live(), live) {
+                let q = &mut *q;
+                q.judge.relist(live.clone(), &mut q.maps);
+            }
+        }
     }
 
     /// The datapath, for attaching, counters and switches.
@@ -96,7 +136,10 @@ impl Daemon {
 
     fn refresh(&self, manager: &ListManager) {
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = manager.view();
-        *self.live.write().unwrap_or_else(|e| e.into_inner()) = manager.live();
+        let live = manager.live();
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = live.clone();
+        // QUIC verdicts were judged against the old set: they must not outlive it.
+        self.relist_quic(&live);
     }
 
     /// Loads the persisted generation (before any pull).
@@ -237,6 +280,7 @@ impl Daemon {
             previous: view.previous,
             entries: view.entries,
             lists: view.lists.len(),
+            quic: self.quic.get().is_some(),
         })
     }
 
@@ -246,7 +290,9 @@ impl Daemon {
             (dp.counters()?, dp.entry_hits()?)
         };
         let live = self.live();
-        Ok(Stats::new(&counters, &live, &hits))
+        let mut stats = Stats::new(&counters, &live, &hits);
+        stats.quic = self.quic_stats();
+        Ok(stats)
     }
 
     fn answer(&self, r: Result<UpdateReport, UpdateError>) -> Response {

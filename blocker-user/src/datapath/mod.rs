@@ -15,6 +15,7 @@ mod names;
 pub mod object;
 mod pin;
 mod ports;
+pub mod quic;
 mod slot;
 mod stop_page;
 mod testrun;
@@ -35,6 +36,7 @@ pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};
 pub use pin::{Adoption, DEFAULT_PIN_DIR, Detached, PINNED_MAPS, detach_all, fingerprint, pinned_links};
 pub use ports::Ports;
+pub use quic::QuicMaps;
 pub use testrun::{RunOutcome, XdpAction};
 
 /// Names of the programs and maps in the object; the object check test asserts all exist.
@@ -46,7 +48,8 @@ pub const PROGRAMS: &[&str] = &[PROGRAM, PASS_PROGRAM, WIRE_PROGRAM];
 pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
     "HASH_KEYS", "NAMES", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "TLS_SCRATCH", "DNS_CONFIG",
-    "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS",
+    "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS", "QUIC_RING",
+    "QUIC_BUCKET",
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.

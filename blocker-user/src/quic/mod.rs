@@ -79,11 +79,11 @@
 //! - With Encrypted Client Hello the name read is the outer one (the client-facing server's).
 
 pub mod decrypt;
+pub mod fixtures;
 pub mod frames;
 pub mod keys;
 pub mod packet;
 pub mod reassembly;
-#[cfg(test)]
 mod vectors;
 mod wire;
 

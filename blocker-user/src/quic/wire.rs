@@ -110,7 +110,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, value: u64) {
     }
 }
 
-#[cfg(test)]
+/// Bytes from hex digits (whitespace ignored): the fixtures and the tests.
 pub(crate) fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
