@@ -272,6 +272,7 @@ fn full() -> Snapshot {
         bypass: false,
         flows: FlowPressure { entries: 1, capacity: 2 },
         update_results: vec![UpdateCount { list: "l".into(), result: "updated".into(), count: 1 }],
+        quic: None,
         build_version: "0".into(),
         process: Some(ProcessStats::default()),
     }

@@ -52,6 +52,7 @@ impl Daemon {
             bypass,
             flows: FlowPressure { entries: flows, capacity: capacity::FLOWS as u64 },
             update_results: lock(&self.tally.0).counts(),
+            quic: self.quic_stats().map(|q| q.metrics()),
             ..Snapshot::default()
         }
     }

@@ -116,6 +116,30 @@ pub struct QuicStats {
 }
 
 impl QuicStats {
+    /// As metrics: event counts under the fixed `event` labels.
+    pub fn metrics(&self) -> crate::metrics::QuicMetrics {
+        crate::metrics::QuicMetrics {
+            events: vec![
+                ("copies", self.copies),
+                ("initials", self.initials),
+                ("undecryptable", self.undecryptable),
+                ("not_quic", self.not_quic),
+                ("sni", self.sni),
+                ("no_sni", self.no_sni),
+                ("failed", self.failed),
+                ("evictions", self.evictions),
+                ("verdict_block", self.blocked),
+                ("verdict_shadow", self.shadowed),
+                ("verdict_pass", self.passed),
+                ("given_up", self.given_up),
+                ("rejudged", self.rejudged),
+                ("write_errors", self.write_errors),
+            ],
+            connections: self.connections,
+            memory: self.memory,
+        }
+    }
+
     fn with_reader(mut self, r: ReaderStats) -> Self {
         self.datagrams = r.datagrams;
         self.initials = r.initials;

@@ -47,6 +47,6 @@ pub use render::{CONTENT_TYPE, METRICS, render};
 pub use server::{MetricsError, MetricsLimits, MetricsServer, SnapshotSource};
 pub use snapshot::{
     ATTACH_MODES, CounterCell, FlowPressure, LIST_RESULTS, ListMetrics, MAX_LIST_LABEL, MapFill, ProcessStats,
-    Snapshot, UpdateCount, UpdateTally, action_names, attach_label, hits_by_list, list_label, reason_names,
+    QUIC_EVENTS, QuicMetrics, Snapshot, UpdateCount, UpdateTally, action_names, attach_label, hits_by_list, list_label, reason_names,
     result_label,
 };

@@ -4,7 +4,7 @@
 use prometheus::core::{Collector, GenericCounterVec, GenericGaugeVec};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use super::snapshot::{ATTACH_MODES, LIST_RESULTS, Snapshot, attach_label, list_label, result_label};
+use super::snapshot::{ATTACH_MODES, LIST_RESULTS, QUIC_EVENTS, Snapshot, attach_label, list_label, result_label};
 
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -12,7 +12,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every metric family [`render`] can produce, with its type. The `process_*` families appear
 /// only when the snapshot carries [`ProcessStats`](super::ProcessStats);
 /// `blocker_generation_installed_timestamp_seconds` only once a generation is installed, and
-/// the per-list, per-map and per-cell families only when they have a series.
+/// the per-list, per-map and per-cell families only when they have a series; the
+/// `blocker_quic_*` families only while QUIC is judged.
 pub const METRICS: &[(&str, &str)] = &[
     ("blocker_packets_total", "counter"),
     ("blocker_bytes_total", "counter"),
@@ -30,6 +31,9 @@ pub const METRICS: &[(&str, &str)] = &[
     ("blocker_bypass", "gauge"),
     ("blocker_flow_entries", "gauge"),
     ("blocker_flow_capacity", "gauge"),
+    ("blocker_quic_events_total", "counter"),
+    ("blocker_quic_connections", "gauge"),
+    ("blocker_quic_memory_bytes", "gauge"),
     ("blocker_build_info", "gauge"),
     ("process_cpu_seconds_total", "counter"),
     ("process_resident_memory_bytes", "gauge"),
@@ -137,6 +141,24 @@ pub fn render(s: &Snapshot) -> String {
     .set(clamp(s.flows.entries));
     r.int_gauge("blocker_flow_capacity", "Capacity of the flow table; when full the oldest flows are evicted.")
         .set(clamp(s.flows.capacity));
+
+    if let Some(q) = &s.quic {
+        let events = r.counter_vec(
+            "blocker_quic_events_total",
+            "QUIC client Initials read in user space: copies, packets opened, names read, verdicts written, by event.",
+            &["event"],
+        );
+        for (event, n) in &q.events {
+            // Only the fixed vocabulary becomes a label value.
+            if QUIC_EVENTS.contains(event) {
+                events.with_label_values(&[event]).inc_by(*n);
+            }
+        }
+        r.int_gauge("blocker_quic_connections", "QUIC connections whose ClientHello the reader holds now.")
+            .set(clamp(q.connections));
+        r.int_gauge("blocker_quic_memory_bytes", "Estimated bytes the QUIC reader holds now (bounded).")
+            .set(clamp(q.memory));
+    }
 
     let build = r.int_gauge_vec("blocker_build_info", "The controller's version; always 1.", &["version"]);
     build.with_label_values(&[version_label(&s.build_version).as_str()]).set(1);
@@ -266,6 +288,7 @@ mod tests {
                 UpdateCount { list: "jp-csam".into(), result: "not_modified".into(), count: 9 },
                 UpdateCount { list: "trial".into(), result: "failed".into(), count: 2 },
             ],
+            quic: Some(QuicMetrics { events: vec![("copies", 12), ("verdict_block", 2)], connections: 3, memory: 4096 }),
             build_version: "1.2.3".into(),
             process: Some(ProcessStats {
                 cpu_seconds: 1.5,
@@ -341,6 +364,8 @@ mod tests {
         assert_eq!(value(&t, "blocker_packets_total", &[("reason", "dst_v4"), ("action", "tcp_reset")]), Some(7.0));
         assert_eq!(value(&t, "blocker_bytes_total", &[("reason", "no_match"), ("action", "pass")]), Some(640_000.0));
         assert_eq!(value(&t, "blocker_packets_total", &[("reason", "sni"), ("action", "shadow")]), Some(3.0));
+        assert_eq!(value(&t, "blocker_quic_events_total", &[("event", "verdict_block")]), Some(2.0));
+        assert_eq!(value(&t, "blocker_quic_connections", &[]), Some(3.0));
         assert_eq!(value(&t, "blocker_list_entries", &[("list", "jp-csam"), ("shadow", "false")]), Some(1234.0));
         assert_eq!(value(&t, "blocker_list_hits_total", &[("list", "trial"), ("shadow", "true")]), Some(3.0));
         assert_eq!(value(&t, "blocker_list_last_update_timestamp_seconds", &[("list", "jp-csam")]), Some(1.7e9));
@@ -411,6 +436,7 @@ mod tests {
         });
         s.update_results.push(UpdateCount { list: "ok".into(), result: "example.com".into(), count: 1 });
         s.attach_mode = Some("user@example.com".into());
+        s.quic.as_mut().unwrap().events.push(("192.0.2.9", 1));
         let t = render(&s);
         let allowed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::from([
             ("reason", reason_names().map(String::from).collect()),
@@ -421,6 +447,7 @@ mod tests {
             ("map", s.maps.iter().map(|m| m.map.to_string()).collect()),
             ("mode", ATTACH_MODES.map(String::from).into()),
             ("version", ["1.2.3".to_string()].into()),
+            ("event", QUIC_EVENTS.iter().map(|e| e.to_string()).collect()),
         ]);
         let all = samples(&t);
         assert!(all.len() > 40);
@@ -436,6 +463,7 @@ mod tests {
             !t.contains("203.0.113.7 ")
                 && !t.contains("evil\"")
                 && !t.contains("198.51.100.1")
+                && !t.contains("192.0.2.9")
                 && !t.contains("example.com")
         );
     }

@@ -142,6 +142,38 @@ pub struct FlowPressure {
     pub capacity: u64,
 }
 
+/// The daemon's QUIC reading (None in [`Snapshot::quic`]: QUIC is off). Datagrams the program
+/// passed uncopied under overload are `blocker_packets_total{reason="quic_overload"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuicMetrics {
+    /// Counts since start by event ([`QUIC_EVENTS`]).
+    pub events: Vec<(&'static str, u64)>,
+    /// Connections and estimated bytes the reader holds now.
+    pub connections: u64,
+    pub memory: u64,
+}
+
+/// The `event` label values of `blocker_quic_events_total`: copies read from the ring, Initial
+/// packets opened or not, datagrams that read as nothing, connections finished with a name,
+/// without one, or unreadable, connections evicted by the reader's bounds, verdicts written by
+/// kind, flows given up, blocked flows judged again after a list change, verdicts the map refused.
+pub const QUIC_EVENTS: &[&str] = &[
+    "copies",
+    "initials",
+    "undecryptable",
+    "not_quic",
+    "sni",
+    "no_sni",
+    "failed",
+    "evictions",
+    "verdict_block",
+    "verdict_shadow",
+    "verdict_pass",
+    "given_up",
+    "rejudged",
+    "write_errors",
+];
+
 /// How many updates of one list ended with one result since the daemon started.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UpdateCount {
@@ -221,6 +253,8 @@ pub struct Snapshot {
     pub flows: FlowPressure,
     /// Update outcomes by list and result since start ([`UpdateTally::counts`]).
     pub update_results: Vec<UpdateCount>,
+    /// QUIC reading (None: off).
+    pub quic: Option<QuicMetrics>,
     /// The `version` label of `blocker_build_info` (default: this crate's version).
     pub build_version: String,
     /// The daemon process's figures; when None, [`MetricsServer`](super::MetricsServer) fills
@@ -241,6 +275,7 @@ impl Default for Snapshot {
             bypass: false,
             flows: FlowPressure::default(),
             update_results: Vec::new(),
+            quic: None,
             build_version: env!("CARGO_PKG_VERSION").to_string(),
             process: None,
         }
