@@ -12,13 +12,14 @@
 //! across both with PING and PADDING between them (`testdata/`: real captures). That is far
 //! beyond what the XDP program can do per packet, so the split is:
 //!
-//! 1. **Kernel** (to be written: issue 9, second part): the XDP program copies the client Initial
+//! 1. **Kernel** (blocker-ebpf/src/quic.rs): the XDP program copies the client Initial
 //!    datagrams of flows it has no verdict for to a ring buffer, rate-bounded, and lets them pass.
 //! 2. **This library**: [`Reader::feed`] decrypts them, reassembles the ClientHello per connection
 //!    and extracts the server name.
-//! 3. **Daemon**: matches the name against the lists and writes a verdict for the flow. The
-//!    packets of a blocked flow are dropped from then on; the handshake never completes and the
-//!    browser falls back to TCP, where the TLS reader blocks the same name with a reset.
+//! 3. **Daemon** (daemon/quic.rs): matches the name against the lists and writes a verdict for
+//!    the flow. The packets of a blocked flow are dropped from then on; the handshake never
+//!    completes and the browser falls back to TCP, where the TLS reader blocks the same name with
+//!    a reset.
 //!
 //! # The packet path
 //!
@@ -26,45 +27,53 @@
 //! and packet protection with the [`keys`] of the packet's DCID, [`frames`] reads PADDING, PING,
 //! ACK, CRYPTO and CONNECTION_CLOSE (anything else is an error in an Initial),
 //! [`reassembly`] collects CRYPTO data by offset (bounded, first copy wins) and reads the
-//! server_name of the complete ClientHello.
+//! server_name of the complete ClientHello. [`fixtures`] holds real Initials for tests.
 //!
-//! # Design notes for the kernel half
+//! # The kernel half, as built
 //!
-//! - **What to copy**: UDP to port 443 (the ports configured for QUIC), from the subscriber side,
-//!   whose payload starts with a long header of an Initial: `(b0 & 0xf0) == 0xc0` with version
-//!   0x00000001 or `(b0 & 0xf0) == 0xd0` with version 0x6b3343cf (bytes 1–4), and is at least
+//! ARCHITECTURE.md (QUIC) has the diagram; types are in blocker-common/src/quic.rs.
+//!
+//! - **What is copied**: UDP to port 443 from the subscriber side whose payload starts with a
+//!   long header of an Initial: `(b0 & 0xf0) == 0xc0` with version 0x00000001 or
+//!   `(b0 & 0xf0) == 0xd0` with version 0x6b3343cf (bytes 1–4), and is at least
 //!   [`MIN_CLIENT_INITIAL_DATAGRAM`] (1200) bytes long (RFC 9000 §14.1: servers drop shorter
-//!   ones, so reading them gains nothing). Copy the whole UDP payload (up to a cap: 1500 bytes
-//!   covers every path MTU clients start with; truncated copies simply fail to decrypt, fail
-//!   open) plus the flow key and the address family. The kernel decrypts nothing.
-//! - **Flow key**: the 5-tuple (client address and port, server address and port, UDP), the
-//!   same key the verdict map uses. The library keys its own state by the DCID of the Initials,
-//!   which is what the keys derive from: a client that changes ports mid-handshake stays one
+//!   ones, so reading them gains nothing). The whole UDP payload up to 1500 bytes (truncated
+//!   copies simply fail to decrypt, fail open) plus the flow key and its length on the wire go
+//!   into a `bpf_ringbuf_reserve`d record, filled by `bpf_xdp_load_bytes` (one copy, no scratch
+//!   buffer). The kernel decrypts nothing.
+//! - **Flow key**: the 5-tuple (client address and port, server address and port, family), the
+//!   key of the verdict map. This library keys its own state by the DCID of the Initials, which
+//!   is what the keys derive from: a client that changes ports mid-handshake stays one
 //!   connection here, and two connections sharing a flow stay apart.
-//! - **Verdicts**: an LRU hash from flow key to verdict (blocked, or pass). Blocked: drop (there
-//!   is no QUIC reset a client honours before the handshake; an ICMP port unreachable sent back
-//!   might make browsers fall back to TCP sooner than their handshake timeout: to be measured).
-//!   Pass: stop copying that flow. No verdict: copy (within the rate bound) and pass. The daemon
-//!   writes *pass* for [`Progress::NoSni`], for unlisted names, and for flows that keep giving
-//!   [`Progress::NotQuic`] (give up after a few datagrams), so the kernel stops copying them.
-//! - **Rate bounds, fail open**: a per-CPU token bucket (for example 20 000 copies per second per
-//!   CPU) in front of `bpf_ringbuf_output`, and a fixed ring size (a few MiB); when either is
-//!   exhausted the datagram passes uncopied and a counter (`quic_overload`) counts it. In user
-//!   space [`Limits`] bound the connections and bytes held; the oldest connection is evicted
-//!   first and [`ReaderStats::evictions`] counts them. Under overload names go unread and flows
-//!   pass: never a packet held, never an allowed flow dropped.
+//! - **Verdicts**: an LRU hash from flow key to verdict (block, shadow or pass, with the list
+//!   entry for per-entry counters and the list epoch). Blocked: drop (there is no QUIC reset a
+//!   client honours before the handshake; an ICMP port unreachable sent back might make browsers
+//!   fall back to TCP sooner than their handshake timeout: not measured). Pass: stop copying that
+//!   flow. No verdict: copy (within the rate bound) and pass. The daemon writes *pass* for
+//!   [`Progress::NoSni`], for unlisted and allowed names, and for flows that gave
+//!   [`Progress::NotQuic`] four times, so the kernel stops copying them.
+//! - **List changes**: a verdict of another epoch than the program's is ignored. The daemon bumps
+//!   the epoch when the live list set changes and, under the same lock, judges the flows it
+//!   blocked again, writing verdicts of the new epoch: a verdict never outlives the list set that
+//!   made it.
+//! - **Rate bounds, fail open**: a per-CPU token bucket (20 000 copies per second per CPU, bursts
+//!   of 2 000) in front of the ring (4 MiB); when either is exhausted the datagram passes uncopied
+//!   and counted (`quic_overload`). Here [`Limits`] bound the connections and bytes held; the
+//!   oldest connection is evicted first and [`ReaderStats::evictions`] counts them. Under overload
+//!   names go unread and flows pass: never a packet held, never an allowed flow dropped.
 //! - **Race**: the first flight passes before the verdict exists (the kernel cannot hold it,
 //!   and the name may sit in either of its two datagrams). The server answers it, but the
 //!   client's Handshake packets that would finish the handshake come after the verdict is
 //!   written and are dropped.
 //! - **0-RTT**: a resumed connection can put the request itself in 0-RTT packets of the first
 //!   flight, and the server's answer comes back unjudged (the program judges what subscribers
-//!   send). So 0-RTT packets of a flow without a verdict must not pass. A datagram of 0-RTT
-//!   packets alone can be dropped; one that coalesces them after the Initial is copied, then
-//!   either dropped (the client resends its Initial after a retransmission timeout) or cut after
-//!   the Initial with `bpf_xdp_adjust_tail` (fixing the UDP and IP lengths and checksums). The
-//!   client resends the request in 1-RTT once the handshake is done, when the verdict exists:
-//!   resumed connections to allowed sites lose their 0-RTT head start.
+//!   send). So 0-RTT packets of a flow without a verdict do not pass: a datagram that starts with
+//!   a 0-RTT packet is dropped; one that coalesces a 0-RTT packet after its Initial is copied,
+//!   then dropped (`quic_early`): the client resends its Initial after a probe timeout, by when
+//!   the verdict exists. Cutting the 0-RTT packet off with `bpf_xdp_adjust_tail` (fixing the UDP
+//!   and IP lengths and checksums) would spare that timeout; it is not done. The client resends
+//!   the request in 1-RTT once the handshake is done: resumed connections to allowed sites lose
+//!   their 0-RTT head start.
 //!
 //! # Limits of this part
 //!
