@@ -222,7 +222,8 @@ fn a_listed_name_never_completes_over_quic() {
         "a handful of flows must not exhaust the copy budget:\n{counters}"
     );
     println!(
-        "lab_quic: {loads} forced-QUIC loads\n{}\ncounters:\n{counters}",
-        report.join("\n")
+        "lab_quic: {loads} forced-QUIC loads\n{}\ncounters:\n{counters}server log:\n{}",
+        report.join("\n"),
+        h3.log()
     );
 }

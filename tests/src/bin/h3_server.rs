@@ -39,6 +39,8 @@ use tokio::{
 
 /// One connection's handshake plus request may take this long before it is dropped.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// A QUIC handshake not done after this is logged as failed (within `CONNECTION_TIMEOUT`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(8);
 /// The largest request head the TCP side reads.
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -198,9 +200,17 @@ async fn serve_quic(incoming: quinn::Incoming, log: Log, body: Arc<str>) {
         .local_ip()
         .map(|a| plain(a).to_string())
         .unwrap_or_else(|| "-".into());
-    let conn = match incoming.await {
-        Ok(conn) => conn,
-        Err(e) => {
+    // A handshake the client never finishes (its datagrams after the first Initial dropped on
+    // the way) is logged as such before the connection's deadline ends the task.
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
+        Ok(Ok(conn)) => conn,
+        Err(_) => {
+            log.line(format!(
+                "quic-handshake-failed client={client} server={server} error=timeout"
+            ));
+            return;
+        }
+        Ok(Err(e)) => {
             let error = e.to_string().replace(' ', "_");
             log.line(format!(
                 "quic-handshake-failed client={client} server={server} error={error}"

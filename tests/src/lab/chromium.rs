@@ -12,9 +12,10 @@
 //!   name, then drops the flow), the client has finished its side of the handshake and waits
 //!   for an answer that never comes: the load ends only at [`QUIC_CHROMIUM_TIMEOUT`].
 //! - `--ignore-certificate-errors-spki-list` is what makes it accept a self-signed certificate
-//!   over QUIC. Without forcing, it does not use QUIC learnt from `Alt-Svc` with such a
-//!   certificate at all (QUIC via Alt-Svc wants a publicly trusted root), so the lab can only
-//!   show h3 with the origin forced.
+//!   over QUIC, for a forced origin. Not forced, it does try h3 after the server's `Alt-Svc`,
+//!   but that handshake fails (`CERTIFICATE_VERIFY_FAILED`: QUIC to an alternative service
+//!   wants a publicly trusted root, which the SPKI list does not stand in for) and the page
+//!   stays on TCP; so the lab shows h3 only with the origin forced.
 //!
 //! Every run gets a fresh profile (no cached QUIC state, no 0-RTT), is killed at
 //! [`QUIC_CHROMIUM_TIMEOUT`] and its profile is removed afterwards.
