@@ -1,6 +1,8 @@
 //! A streaming reader of an HTTP/1.x request head, to the host it names: the absolute-form
-//! request target (`GET http://host/ HTTP/1.1`) if there is one, else the `Host` header (name in
-//! any case, optional whitespace, optional port, optional trailing dot). It works byte by byte
+//! request target (`GET http://host/ HTTP/1.1`, or `https://`, either with a userinfo
+//! `user:pw@` before the host, RFC 3986 §3.2) if there is one, else the `Host` header (name in
+//! any case, optional whitespace, optional port, optional trailing dot). A bare LF ends a line
+//! wherever it stands (RFC 9112 §2.2). It works byte by byte
 //! across segments, keeping its place in `FlowState` like the ClientHello reader, so a request
 //! head split anywhere is read the same. Plain HTTP is a small share of traffic; the byte loop
 //! runs only for segments that start a request or continue one being read.
@@ -31,8 +33,25 @@ const H_END_CR: u32 = 9;
 const MAX_HEAD: u32 = 8192;
 const MAX_METHOD: u32 = 16;
 
-const SCHEME: &[u8; 7] = b"http://";
+/// The absolute-form schemes that name the host (RFC 9112 §3.2.2): `http://` and `https://`,
+/// compared together; they part at byte 4 (`:` or `s`).
+const SCHEME: &[u8; 8] = b"https://";
 const HOST: &[u8; 5] = b"host:";
+/// A host is at most a 253-byte name and its trailing dot.
+const MAX_HOST: u32 = 254;
+
+// H_ABS_HOST's flags (in `skip`, unused by this reader otherwise) while it reads the authority
+// `[userinfo@]host[:port]` (RFC 3986 §3.2) to its end: the host is what follows the last `@`.
+/// A `:` was met: the port (or a userinfo's password) follows; its bytes are not the host.
+const A_PORT: u32 = 1;
+/// The host has more bytes than a host can have (a later `@` may still start another).
+const A_LONG: u32 = 2;
+/// The host starts with `[`: an IPv6 literal, which names no host.
+const A_BRACKET: u32 = 4;
+/// A byte of the authority was read (a `[` later than the first waits for the authority's end).
+const A_SEEN: u32 = 8;
+/// H_SCHEME: the scheme is `http://` (the `s` of `https` not met).
+const S_PLAIN: u32 = 16;
 
 /// Does the payload start like an HTTP/1.x request? Its first four bytes are compared with the
 /// methods clients send. A first segment shorter than that is accepted on its first letter, so a
@@ -57,10 +76,10 @@ fn lower(b: u8) -> u8 {
     if b.is_ascii_uppercase() { b + 32 } else { b }
 }
 
-/// Appends a byte of the host name; false when the name is too long to be one.
+/// Appends a byte of the host name; false when the host is too long to be one.
 #[inline(always)]
 fn push(st: &mut FlowState, b: u8) -> bool {
-    if st.name_got >= 253 {
+    if st.name_got >= MAX_HOST {
         return false;
     }
     let at = (st.name_got as usize) & 0xff;
@@ -118,36 +137,73 @@ fn http_byte(c: &mut FeedCtx) -> i64 {
             if lower(b) == b'h' {
                 st.step = H_SCHEME;
                 st.need = 1;
+                st.skip = 0;
+            } else if b == b'\n' {
+                // The line ended (a bare LF ends it too, RFC 9112 §2.2): field lines follow.
+                st.step = H_LINE_START;
             } else {
                 st.step = H_SKIP_LINE;
             }
         }
         H_SCHEME => {
+            // `need`: scheme bytes matched; S_PLAIN once `http:` took the short way.
             let i = (st.need as usize) & 7;
-            if i < 7 && lower(b) == SCHEME[i] {
+            let l = lower(b);
+            let ok = if st.skip & S_PLAIN != 0 {
+                // After `http:`, the rest of `http://` is the rest of `https://` shifted by one.
+                i + 1 < 8 && l == SCHEME[(i + 1) & 7]
+            } else if i == 4 && l == b':' {
+                st.skip |= S_PLAIN;
+                true
+            } else {
+                l == SCHEME[i]
+            };
+            if ok {
                 st.need += 1;
-                if st.need == 7 {
+                let done = if st.skip & S_PLAIN != 0 { 7 } else { 8 };
+                if st.need == done {
                     st.step = H_ABS_HOST;
+                    st.skip = 0;
                 }
+            } else if b == b'\n' {
+                st.step = H_LINE_START;
             } else {
                 st.step = H_SKIP_LINE;
             }
         }
         H_ABS_HOST => match b {
-            b'[' if st.name_got == 0 => {
-                st.result = NO_NAME;
-                return BREAK;
-            }
-            b'/' | b' ' | b'?' | b'#' | b':' | b'\r' | b'\n' => {
-                st.name_len = st.name_got;
-                st.result = if st.name_got > 0 { NAME } else { UNPARSED };
-                return BREAK;
-            }
-            _ => {
-                if !push(st, b) {
-                    st.result = UNPARSED;
+            // An IPv6 literal names no host: known at once when the authority starts with it,
+            // else when the authority ends.
+            b'[' if st.name_got == 0 && st.skip & A_PORT == 0 => {
+                if st.skip & A_SEEN == 0 {
+                    st.result = NO_NAME;
                     return BREAK;
                 }
+                st.skip |= A_BRACKET | A_SEEN;
+            }
+            // The end of the authority.
+            b'/' | b' ' | b'?' | b'#' | b'\r' | b'\n' => {
+                st.name_len = st.name_got;
+                st.result = if st.skip & A_BRACKET != 0 {
+                    NO_NAME
+                } else if st.name_got == 0 || st.skip & A_LONG != 0 {
+                    UNPARSED
+                } else {
+                    NAME
+                };
+                return BREAK;
+            }
+            // What came before was a userinfo: the host starts again.
+            b'@' => {
+                st.name_got = 0;
+                st.skip = A_SEEN;
+            }
+            b':' => st.skip |= A_PORT | A_SEEN,
+            _ => {
+                if st.skip & (A_PORT | A_LONG | A_BRACKET) == 0 && !push(st, b) {
+                    st.skip |= A_LONG;
+                }
+                st.skip |= A_SEEN;
             }
         },
         H_SKIP_LINE => {

@@ -29,6 +29,8 @@ const IPPROTO_MH: u8 = 135;
 
 /// How many IPv6 extension headers we walk before giving up on finding L4.
 pub const MAX_V6_EXT: usize = 8;
+// `finals` is indexed with a mask.
+const _: () = assert!(MAX_V6_EXT.is_power_of_two());
 
 pub const TCP_FIN: u32 = 0x01;
 pub const TCP_SYN: u32 = 0x02;
@@ -69,17 +71,19 @@ pub struct L4 {
 pub struct Packet {
     /// First and 8-aligned, so they are copied as words.
     pub dst6: [u8; 16],
-    pub final6: [u8; 16],
     pub l3_off: u32,
     pub v6: u32,
     /// IPv4 destination in host order.
     pub dst4: u32,
     pub proto: u32,
-    /// `final6` holds an IPv6 routing header's final destination.
-    pub has_final6: u32,
+    /// How many of `finals` hold a final destination.
+    pub n_finals: u32,
     /// `l4` is valid.
     pub has_l4: u32,
     pub l4: L4,
+    /// The final destinations of the IPv6 routing headers with segments left among the
+    /// extension headers walked, in header order: each one a place the packet is delivered to.
+    pub finals: [[u8; 16]; MAX_V6_EXT],
 }
 
 impl Packet {
@@ -123,7 +127,7 @@ pub fn parse(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
         }
     }
     p.l3_off = off as u32 + 2;
-    p.has_final6 = 0;
+    p.n_finals = 0;
     p.has_l4 = 0;
     match ethertype {
         ETH_P_IP => parse_v4(ctx, p),
@@ -179,12 +183,8 @@ fn parse_v6(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
         return Ok(());
     }
     // Only packets that carry extension headers pay for the walk.
-    let w = walk_extensions(ctx, l3 + 40, next)?;
+    let w = walk_extensions(ctx, l3 + 40, next, p)?;
     p.proto = w.next as u32;
-    if w.final6 {
-        p.has_final6 = 1;
-        p.final6 = w.final6_addr;
-    }
     if w.l4_reachable && payload_len >= w.ext_len {
         parse_l4(ctx, p, w.off, payload_len - w.ext_len);
     }
@@ -205,8 +205,7 @@ pub struct ExtWalk {
     next: u32,
     /// WALKING, FOUND (reached a non-extension header) or UNREACHABLE (cut, non-first fragment).
     state: u32,
-    has_final: u32,
-    final6: [u8; 16],
+    reserved: u32,
 }
 
 struct WalkResult {
@@ -214,8 +213,6 @@ struct WalkResult {
     ext_len: u32,
     next: u8,
     l4_reachable: bool,
-    final6: bool,
-    final6_addr: [u8; 16],
 }
 
 const WALKING: u32 = 0;
@@ -225,9 +222,11 @@ const UNREACHABLE: u32 = 2;
 struct WalkCtx {
     xdp: *mut aya_ebpf::bindings::xdp_md,
     w: *mut ExtWalk,
+    /// Where the walk writes routing headers' final destinations.
+    pkt: *mut Packet,
 }
 
-extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
+extern "C" fn ext_step(i: u64, c: *mut WalkCtx) -> i64 {
     // SAFETY: bpf_loop hands back the context walk_extensions() passed; the map value outlives it.
     let c = unsafe { &mut *c };
     let w = unsafe { &mut *c.w };
@@ -236,6 +235,11 @@ extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
     let next = w.next as u8;
     if !is_extension(next) {
         w.state = FOUND;
+        return BREAK;
+    }
+    // The walk's bound: the (MAX_V6_EXT + 1)th iteration only looks whether the chain ended;
+    // a header there is not read (not even a routing header's final destination).
+    if i >= MAX_V6_EXT as u64 {
         return BREAK;
     }
     let Some((nh, hlen)) = read_pair(&ctx, off) else {
@@ -259,8 +263,14 @@ extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
         }
         _ => (hlen as u32 + 1) * 8,
     };
-    if next == IPPROTO_ROUTING && routing_final_destination(&ctx, off, hlen, &mut w.final6) {
-        w.has_final = 1;
+    if next == IPPROTO_ROUTING {
+        // SAFETY: the Packet (per-CPU map value) outlives the walk.
+        let pkt = unsafe { &mut *c.pkt };
+        let n = pkt.n_finals;
+        // n < MAX_V6_EXT always (one per header walked); the mask is for the verifier.
+        if n < MAX_V6_EXT as u32 && routing_final_destination(&ctx, off, hlen, &mut pkt.finals[(n as usize) & (MAX_V6_EXT - 1)]) {
+            pkt.n_finals = n + 1;
+        }
     }
     w.next = nh as u32;
     w.off += len;
@@ -270,7 +280,7 @@ extern "C" fn ext_step(_i: u64, c: *mut WalkCtx) -> i64 {
 
 /// Walks up to MAX_V6_EXT extension headers starting at `off` with next-header `next`.
 #[inline(always)]
-fn walk_extensions(ctx: &XdpContext, off: usize, next: u8) -> Result<WalkResult, ParseError> {
+fn walk_extensions(ctx: &XdpContext, off: usize, next: u8, pkt: &mut Packet) -> Result<WalkResult, ParseError> {
     let p = EXT_WALK.get_ptr_mut(0).ok_or(ParseError::Unsupported)?;
     // SAFETY: per-CPU scratch used by this program run only.
     let w = unsafe { &mut *p };
@@ -278,8 +288,7 @@ fn walk_extensions(ctx: &XdpContext, off: usize, next: u8) -> Result<WalkResult,
     w.ext_len = 0;
     w.next = next as u32;
     w.state = WALKING;
-    w.has_final = 0;
-    let mut c = WalkCtx { xdp: ctx.ctx, w: p };
+    let mut c = WalkCtx { xdp: ctx.ctx, w: p, pkt: pkt as *mut Packet };
     repeat(MAX_V6_EXT as u32 + 1, ext_step, &mut c);
     Ok(WalkResult {
         off: (w.off as usize) & MAX_OFF,
@@ -287,14 +296,14 @@ fn walk_extensions(ctx: &XdpContext, off: usize, next: u8) -> Result<WalkResult,
         next: w.next as u8,
         // A chain longer than the walk goes is judged by its addresses alone.
         l4_reachable: w.state == FOUND,
-        final6: w.has_final != 0,
-        final6_addr: w.final6,
     })
 }
 
 /// The final destination of a routing header that still has segments to visit: the last
 /// address for type 0 and 2, segment 0 for type 4 (SRv6). Lets a listed host be matched even
-/// when the packet is source-routed through an unlisted waypoint.
+/// when the packet is source-routed through an unlisted waypoint. Every routing header in the
+/// walk counts (RFC 8200 asks for one, but a packet with several visits each one's final
+/// destination); one beyond the walk's bound is not read, like the transport header there.
 #[inline(always)]
 fn routing_final_destination(ctx: &XdpContext, off: usize, hlen: u8, out: &mut [u8; 16]) -> bool {
     let Some((rtype, segments_left)) = read_pair(ctx, off + 2) else { return false };

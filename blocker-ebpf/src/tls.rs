@@ -34,6 +34,10 @@ const S_SNI_LEN: u32 = 9;
 const S_SNI_NAME: u32 = 10;
 /// The extensions ended without server_name.
 const S_END: u32 = 11;
+/// The handshake length ends the message before the extensions field (a hello without
+/// extensions, or a length too short for its fixed fields): the last skip, then the verdict.
+const S_NO_EXT: u32 = 12;
+const S_SHORT: u32 = 13;
 
 const HANDSHAKE: u8 = 0x16;
 const CLIENT_HELLO: u32 = 1;
@@ -105,8 +109,12 @@ fn complete(st: &mut FlowState, v: u32) -> u32 {
             enter(st, S_HS_LEN);
         }
         S_HS_LEN => {
-            // legacy_version (2) + random (32) precede the session id.
+            // legacy_version (2) + random (32) precede the session id. Until the extensions,
+            // `ext_remaining` holds the handshake length and `ext_type` the bytes of the fixed
+            // fields so far, to tell whether the message has an extensions field at all.
             st.skip = 34;
+            st.ext_remaining = v;
+            st.ext_type = 34;
             enter(st, S_SESSION_ID);
         }
         S_SESSION_ID => {
@@ -114,15 +122,27 @@ fn complete(st: &mut FlowState, v: u32) -> u32 {
                 return UNPARSED;
             }
             st.skip = v;
+            st.ext_type += 1 + v;
             enter(st, S_CIPHERS);
         }
         S_CIPHERS => {
             st.skip = v;
+            st.ext_type += 2 + v;
             enter(st, S_COMPRESSION);
         }
         S_COMPRESSION => {
             st.skip = v;
-            enter(st, S_EXTENSIONS);
+            let fixed = st.ext_type + 1 + v;
+            // RFC 8446 §4.1.2 / RFC 5246 §7.4.1.2: the extensions field is present only when
+            // bytes follow the compression methods; a TLS 1.2 hello may end there (no name).
+            // The next bytes of the stream are then not extensions and are never read as such.
+            if fixed == st.ext_remaining {
+                enter(st, S_NO_EXT);
+            } else if fixed > st.ext_remaining {
+                enter(st, S_SHORT);
+            } else {
+                enter(st, S_EXTENSIONS);
+            }
         }
         S_EXTENSIONS => {
             if v == 0 {
@@ -176,8 +196,12 @@ extern "C" fn feed_step(_i: u64, c: *mut FeedCtx) -> i64 {
     let c = unsafe { &mut *c };
     let st = unsafe { &mut *c.st };
     let ctx = XdpContext::new(c.xdp);
-    if st.step == S_END && st.skip == 0 {
+    if (st.step == S_END || st.step == S_NO_EXT) && st.skip == 0 {
         st.result = NO_NAME;
+        return BREAK;
+    }
+    if st.step == S_SHORT && st.skip == 0 {
+        st.result = UNPARSED;
         return BREAK;
     }
     if st.cur_off >= st.cur_end {
@@ -342,7 +366,7 @@ const FAST_DONE: u32 = 2;
 /// partial skip, the name, the end of the extensions).
 #[inline(always)]
 fn fast_step(ctx: &XdpContext, st: &mut FlowState) -> u32 {
-    if st.cur_off >= st.cur_end || st.rec_hdr < 5 || st.rec_remaining == 0 || st.step == S_SNI_NAME || st.step == S_END {
+    if st.cur_off >= st.cur_end || st.rec_hdr < 5 || st.rec_remaining == 0 || st.step >= S_SNI_NAME {
         return FAST_STOP;
     }
     let left = st.cur_end - st.cur_off;

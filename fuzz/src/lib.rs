@@ -7,14 +7,14 @@
 //!   (`blocker_tests::model`) never panic, and keep simple invariants: a streaming reader's
 //!   outcome on a prefix of its input is "pending" or its outcome on the whole input; bytes the
 //!   segment declares but the frame lacks can only make it "unparsed"; a name found is one the
-//!   input holds; the kernel-compatible reading never panics either.
+//!   input holds.
 //! - `verdict_model`: the model's verdict on any frame: no panic, deterministic, only the
 //!   fail-open policy's reasons take a frame away, with nothing listed every frame passes.
 
 use std::path::Path;
 
 use blocker_tests::model::{
-    self, Action, Config, Kind, PlainLists, Reason, Trace,
+    self, Action, Config, Kind, PlainLists, Reason,
     dns::{self, Query},
     frame::Payload,
     http::{self, Head},
@@ -71,20 +71,19 @@ pub fn dns_query(data: &[u8]) {
     }
 }
 
-fn tls_read(bytes: &[u8], declared: usize, kernel: bool) -> Hello {
-    tls::read_client_hello(&Payload { bytes, declared }, kernel, &mut Trace::default())
+fn tls_read(bytes: &[u8], declared: usize) -> Hello {
+    tls::read_client_hello(&Payload { bytes, declared })
 }
 
 /// Bytes as the start of a TCP stream, and as a handshake message cut into records of other
 /// sizes: the outcome does not depend on where records or the segment end.
 pub fn client_hello(data: &[u8]) {
-    let full = tls_read(data, data.len(), false);
-    let _ = tls_read(data, data.len(), true);
+    let full = tls_read(data, data.len());
     let _ = tls::starts_client_hello(&Payload { bytes: data, declared: data.len() });
     for cut in cuts(data.len()) {
-        let early = tls_read(&data[..cut], cut, false);
+        let early = tls_read(&data[..cut], cut);
         assert!(early == Hello::Pending || early == full, "prefix of {cut} bytes: {early:?}, whole: {full:?}");
-        let missing = tls_read(&data[..cut], data.len(), false);
+        let missing = tls_read(&data[..cut], data.len());
         assert!(missing == Hello::Unparsed || missing == full, "{cut} of {} bytes present: {missing:?}, whole: {full:?}", data.len());
     }
     if let Hello::Name(n) = &full {
@@ -106,23 +105,22 @@ pub fn client_hello(data: &[u8]) {
     };
     let one = records(tls::MAX_RECORD);
     let many = records(usize::from(size).max(1));
-    assert_eq!(tls_read(&one, one.len(), false), tls_read(&many, many.len(), false), "records of {size} bytes read differently");
+    assert_eq!(tls_read(&one, one.len()), tls_read(&many, many.len()), "records of {size} bytes read differently");
 }
 
-fn http_read(bytes: &[u8], declared: usize, kernel: bool) -> Head {
-    http::read_request_head(&Payload { bytes, declared }, kernel, &mut Trace::default())
+fn http_read(bytes: &[u8], declared: usize) -> Head {
+    http::read_request_head(&Payload { bytes, declared })
 }
 
 /// A request head: outcomes are causal as for the ClientHello; a host found is a run of the
 /// input's bytes with none of the characters that end a host after its first byte.
 pub fn http_head(data: &[u8]) {
-    let full = http_read(data, data.len(), false);
-    let _ = http_read(data, data.len(), true);
+    let full = http_read(data, data.len());
     let _ = http::starts_request(&Payload { bytes: data, declared: data.len() });
     for cut in cuts(data.len()) {
-        let early = http_read(&data[..cut], cut, false);
+        let early = http_read(&data[..cut], cut);
         assert!(early == Head::Pending || early == full, "prefix of {cut} bytes: {early:?}, whole: {full:?}");
-        let missing = http_read(&data[..cut], data.len(), false);
+        let missing = http_read(&data[..cut], data.len());
         assert!(missing == Head::Unparsed || missing == full, "{cut} of {} bytes present: {missing:?}, whole: {full:?}", data.len());
     }
     if let Head::Name(host) = &full {

@@ -538,6 +538,18 @@ fn ipv6() -> Vec<Case> {
         NO_MATCH,
         "SRv6 with segments left 0 (already visited): the destination field is final",
     );
+    // RFC 8200 asks for one routing header, but a packet with several visits every final
+    // destination: each one in the walk is matched, not only the last.
+    routing.push(
+        &syn(CLIENT6, SERVER6, 40006, 443).ext(ROUTING, &type0).ext(ROUTING, &srh(unlisted)),
+        DST6_RESET,
+        "two routing headers: the first's final destination listed, the second's not",
+    );
+    routing.push(
+        &syn(CLIENT6, SERVER6, 40007, 443).ext(ROUTING, &srh(unlisted)).ext(DEST_OPTS, &pad_opts(6)).ext(ROUTING, &type2),
+        DST6_RESET,
+        "two routing headers: the second's final destination listed",
+    );
 
     let mut fragments = Case::new(
         "fragments",
@@ -581,6 +593,16 @@ fn ipv6() -> Vec<Case> {
         &chained(tls_segment(CLIENT6, SERVER6, 40003, 0, &hello("example.com"))),
         NO_MATCH,
         "ClientHello for example.com behind 12 headers: not read",
+    );
+    // The bound holds for routing headers too: one in ninth place is not read.
+    let mut ninth = syn(CLIENT6, SERVER6, 40004, 443);
+    for _ in 0..8 {
+        ninth = ninth.ext(DEST_OPTS, &pad_opts(6));
+    }
+    long.push(
+        &ninth.ext(ROUTING, &type0),
+        NO_MATCH,
+        "a routing header to a listed host in ninth place: beyond the walk, not read",
     );
     vec![chain, routing, fragments, long]
 }
@@ -681,6 +703,31 @@ fn tls_cases() -> Vec<Case> {
         "ClientHello without server_name",
     );
     cases.push(allow);
+
+    let mut no_ext = Case::new(
+        "no-extensions",
+        "A ClientHello without extensions (TLS 1.2, RFC 5246 §7.4.1.2): no name, nothing read past it",
+        "A hello whose handshake length ends right after the compression methods has no \
+         extensions and so no server name: it passes, and the bytes after it (here a second \
+         hello naming a listed host, in the same segment) are not read as its extensions. A \
+         handshake length shorter than the fixed fields is not a hello (tls_unparsed).",
+    );
+    // The 93 bytes up to the compression methods of a hello without a session id.
+    let mut bare = client_hello(&Hello { sni: None, before: 0, key_share: 32 });
+    bare.truncate(93);
+    let body = (bare.len() - 4) as u32;
+    bare[1..4].copy_from_slice(&body.to_be_bytes()[1..]);
+    no_ext.push(&tls_segment(CLIENT4, SERVER4, 40001, 0, &records(&bare, 16384)), NO_MATCH, "a hello without extensions");
+    let then_listed = records(&[bare.clone(), client_hello(&Hello { sni: Some("example.com"), before: 0, key_share: 32 })].concat(), 16384);
+    no_ext.push(&tls_segment(CLIENT4, SERVER4, 40002, 0, &then_listed), NO_MATCH, "the same, then a hello for example.com in its record");
+    let mut short = bare.clone();
+    short[3] -= 1;
+    no_ext.push(
+        &tls_segment(CLIENT4, SERVER4, 40003, 0, &records(&short, 16384)),
+        ("tls_unparsed", "pass"),
+        "a handshake length one byte short of the fixed fields",
+    );
+    cases.push(no_ext);
 
     let mut every = Case::new(
         "split-every-byte",
@@ -1058,18 +1105,88 @@ fn http() -> Vec<Case> {
 
     let mut userinfo = Case::new(
         "absolute-userinfo",
-        "Known limit: an absolute-form target with userinfo is not read (fail open)",
+        "An absolute-form target with a userinfo (RFC 3986 §3.2.1): the host after the last @",
         "GET http://user@example.com/ (userinfo, deprecated by RFC 9110 §4.2.4 but parsed by \
-         servers): the program cannot read the target's host and does not fall back to the Host \
-         header, so the request passes as http_unparsed.",
-    )
-    .limit();
+         servers): the host is what follows the last `@`, whatever the userinfo holds (a \
+         password after `:`, a listed name, more bytes than a host has), and wins over the Host \
+         field like any absolute-form target.",
+    );
     userinfo.push(
         &http_segment(CLIENT4, SERVER4, 40001, 0, b"GET http://user@example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"),
-        ("http_unparsed", "pass"),
+        HTTP_HOST,
         "userinfo in the target, listed Host too",
     );
+    userinfo.push(
+        &http_segment(CLIENT4, SERVER4, 40002, 0, b"GET http://user:pw@example.com:8080/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n"),
+        HTTP_HOST,
+        "user:password@example.com:8080, an unlisted Host",
+    );
+    let long_user = format!("GET http://{}@example.com/ HTTP/1.1\r\n\r\n", "u".repeat(300));
+    userinfo.push(&http_segment(CLIENT4, SERVER4, 40003, 0, long_user.as_bytes()), HTTP_HOST, "a 300-byte userinfo, then example.com");
+    userinfo.push(
+        &http_segment(CLIENT4, SERVER4, 40004, 0, b"GET http://example.com@allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n"),
+        NO_MATCH,
+        "the listed name as userinfo of an unlisted host",
+    );
     cases.push(userinfo);
+
+    let mut https = Case::new(
+        "absolute-https",
+        "An absolute-form target with the https scheme names the host too (RFC 9112 §3.2.2)",
+        "GET https://example.com/ sent in plain HTTP (to a proxy, or to a server that accepts it): \
+         the target's host is the one the server must use (it ignores Host), so it is judged, \
+         in any case, with or without a port.",
+    );
+    https.push(
+        &http_segment(CLIENT4, SERVER4, 40001, 0, b"GET https://example.com/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n"),
+        HTTP_HOST,
+        "https://example.com/, an unlisted Host",
+    );
+    https.push(
+        &http_segment(CLIENT4, SERVER4, 40002, 0, b"GET HTTPS://Example.COM:443/x HTTP/1.1\r\n\r\n"),
+        HTTP_HOST,
+        "HTTPS://Example.COM:443/x",
+    );
+    https.push(
+        &http_segment(CLIENT4, SERVER4, 40003, 0, b"GET https://allowed.test/ HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+        NO_MATCH,
+        "https://allowed.test/ wins over a listed Host",
+    );
+    cases.push(https);
+
+    let mut bare_lf = Case::new(
+        "bare-lf-in-target",
+        "A bare LF ends the request line wherever it stands (RFC 9112 §2.2)",
+        "A request line cut short by a bare LF in the middle of what could be an http:// target: \
+         the next line is a field line, and its Host is read.",
+    );
+    bare_lf.push(&http_segment(CLIENT4, SERVER4, 40001, 0, b"GET h\nHost: example.com\n\n"), HTTP_HOST, "GET h<LF>Host: example.com");
+    bare_lf.push(
+        &http_segment(CLIENT4, SERVER4, 40002, 0, b"GET http:\nHost: example.com\n\n"),
+        HTTP_HOST,
+        "GET http:<LF>Host: example.com",
+    );
+    cases.push(bare_lf);
+
+    let mut full_length = Case::new(
+        "full-length-host",
+        "A 253-byte Host with its trailing dot (254 bytes) is read",
+        "The longest name there is, written with the trailing dot a Host may carry: listed \
+         (below example.com), it is blocked; one byte longer is no name (http_unparsed).",
+    );
+    let long = format!("{}.{}.{}.{}.example.com", "a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(58));
+    assert_eq!(long.len(), 253);
+    full_length.push(
+        &http_segment(CLIENT4, SERVER4, 40001, 0, format!("GET / HTTP/1.1\r\nHost: {long}.\r\n\r\n").as_bytes()),
+        HTTP_HOST,
+        "Host: <253 bytes>. (a name below example.com)",
+    );
+    full_length.push(
+        &http_segment(CLIENT4, SERVER4, 40002, 0, format!("GET / HTTP/1.1\r\nHost: x{long}.\r\n\r\n").as_bytes()),
+        ("http_unparsed", "pass"),
+        "Host: <254 bytes>.: too long to be a name",
+    );
+    cases.push(full_length);
 
     let mut late = Case::new(
         "first-segment-late",

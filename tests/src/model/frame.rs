@@ -86,9 +86,9 @@ pub struct L4<'a> {
 pub struct Parsed<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
-    /// Final destinations of IPv6 routing headers with segments left, in header order, with
-    /// the routing header's place in the chain (0 for the first extension header).
-    pub finals: Vec<(usize, Ipv6Addr)>,
+    /// Final destinations of IPv6 routing headers with segments left among the extension
+    /// headers walked, in header order.
+    pub finals: Vec<Ipv6Addr>,
     pub l4: Option<L4<'a>>,
 }
 
@@ -170,12 +170,8 @@ fn ipv6(f: &[u8], l3: usize) -> Result<Parsed<'_>, Unjudged> {
     let mut walked = 0;
     while is_extension(next) {
         if walked == MAX_V6_EXT {
-            // The walk ends here. A routing header in this place (index MAX_V6_EXT) is still
-            // recorded, because the program reads it (KnownIssue::NinthRoutingHeader); the
-            // model's own verdict leaves it out.
-            if next == 43 && let Some(fin) = routing_final(f, at) {
-                finals.push((walked, fin));
-            }
+            // The walk ends here: a header in this place is not read, not even a routing
+            // header's final destination.
             reachable = false;
             break;
         }
@@ -201,7 +197,7 @@ fn ipv6(f: &[u8], l3: usize) -> Result<Parsed<'_>, Unjudged> {
             _ => (usize::from(hlen) + 1) * 8,
         };
         if next == 43 && let Some(fin) = routing_final(f, at) {
-            finals.push((walked, fin));
+            finals.push(fin);
         }
         walked += 1;
         next = nh;

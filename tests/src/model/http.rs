@@ -19,7 +19,6 @@
 //! Outcomes as for the ClientHello (tls.rs): a name, no name, not readable, pending.
 
 use super::{
-    KnownIssue, Trace,
     frame::{At, Payload},
     name::MAX_NAME,
 };
@@ -75,18 +74,17 @@ impl Cursor<'_> {
     }
 }
 
-/// Reads the request head at the start of the segment to the host it names. `kernel`: read it
-/// the way the program does today where the model knows it differs (see [`KnownIssue`]).
-pub fn read_request_head(p: &Payload, kernel: bool, trace: &mut Trace) -> Head {
+/// Reads the request head at the start of the segment to the host it names.
+pub fn read_request_head(p: &Payload) -> Head {
     let mut c = Cursor { p: *p, pos: 0 };
-    match head(&mut c, kernel, trace) {
+    match head(&mut c) {
         Ok(h) => h,
         Err(Stop::End) => Head::Pending,
         Err(Stop::Unparsed) => Head::Unparsed,
     }
 }
 
-fn head(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Head, Stop> {
+fn head(c: &mut Cursor) -> Result<Head, Stop> {
     // Method.
     let mut n = 0;
     loop {
@@ -100,7 +98,7 @@ fn head(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Head, Stop> {
         }
     }
     // Request target: absolute form, or anything else up to the end of the line.
-    if let Some(h) = target(c, kernel, trace)? {
+    if let Some(h) = target(c)? {
         return Ok(h);
     }
     // Field lines.
@@ -136,21 +134,16 @@ fn head(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Head, Stop> {
         loop {
             match c.next()? {
                 b':' | b' ' | b'\t' | b'\r' | b'\n' => return Ok(named(host)),
-                b => push(&mut host, b, kernel, trace)?,
+                b => push(&mut host, b)?,
             }
         }
     }
 }
 
 /// One more byte of a host: at most a 253-byte name and its trailing dot.
-fn push(host: &mut Vec<u8>, b: u8, kernel: bool, trace: &mut Trace) -> Result<(), Stop> {
-    if host.len() >= MAX_NAME {
-        // The program keeps at most 253 bytes, so a full-length name written with its
-        // trailing dot is not read.
-        trace.hit(KnownIssue::HttpHostTrailingDot);
-        if kernel || host.len() > MAX_NAME {
-            return Err(Stop::Unparsed);
-        }
+fn push(host: &mut Vec<u8>, b: u8) -> Result<(), Stop> {
+    if host.len() > MAX_NAME {
+        return Err(Stop::Unparsed);
     }
     host.push(b);
     Ok(())
@@ -164,86 +157,44 @@ fn named(host: Vec<u8>) -> Head {
 
 /// Reads the request target. `Some`: the absolute form decided the outcome; `None`: the line
 /// was passed over and the field lines follow.
-fn target(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Option<Head>, Stop> {
-    // The scheme, compared case-insensitively byte by byte: `http://`, and for the model also
-    // `https://` (an absolute-form target of either scheme names the host, RFC 9112 §3.2.2;
-    // the program compares `http://` only).
+fn target(c: &mut Cursor) -> Result<Option<Head>, Stop> {
+    // The scheme, compared case-insensitively byte by byte: an absolute-form target of either
+    // `http://` or `https://` names the host (RFC 9112 §3.2.2).
     let mut seen = Vec::new();
     loop {
         let b = c.next()?;
         seen.push(b.to_ascii_lowercase());
-        if seen == b"http://" {
-            return authority(c, kernel, trace).map(Some);
+        if seen == b"http://" || seen == b"https://" {
+            return authority(c).map(Some);
         }
-        if seen == b"https://" {
-            trace.hit(KnownIssue::HttpsTarget);
-            return authority(c, kernel, trace).map(Some);
-        }
-        if b"http://".starts_with(&seen) || (!kernel && b"https://".starts_with(&seen)) {
+        if b"http://".starts_with(&seen) || b"https://".starts_with(&seen) {
             continue;
         }
-        // Not an absolute-form target: pass over the rest of the line.
-        if seen.starts_with(b"https") {
-            trace.hit(KnownIssue::HttpsTarget);
+        // Not an absolute-form target: pass over the rest of the line, unless this byte
+        // ended it.
+        if b != b'\n' {
+            c.rest_of_line()?;
         }
-        if b == b'\n' {
-            // The line ends here. The program does not take the byte that ended its
-            // comparison for a line end, and passes over the next line too.
-            trace.hit(KnownIssue::HttpLfInTarget);
-            if !kernel {
-                return Ok(None);
-            }
-        }
-        c.rest_of_line()?;
         return Ok(None);
     }
 }
 
 /// The host of an absolute-form target's authority (RFC 3986 §3.2: `[userinfo@]host[:port]`).
-fn authority(c: &mut Cursor, kernel: bool, trace: &mut Trace) -> Result<Head, Stop> {
-    if kernel {
-        // The program: the host is the text up to the first `:`, `/`, `?`, `#`, space or line
-        // end, so a userinfo (`user:pw@host`, `user@host`) is taken for the host.
-        let mut host = Vec::new();
-        loop {
-            match c.next()? {
-                b'[' if host.is_empty() => return Ok(Head::NoName),
-                b'/' | b' ' | b'?' | b'#' | b':' | b'\r' | b'\n' => {
-                    return Ok(if host.is_empty() { Head::Unparsed } else { named(host) });
-                }
-                b => push(&mut host, b, true, trace)?,
-            }
-        }
-    }
-    // The model: the whole authority first, then the host after the last `@`, up to the port.
+fn authority(c: &mut Cursor) -> Result<Head, Stop> {
+    // The whole authority first, then the host after the last `@`, up to the port.
     let mut auth: Vec<u8> = Vec::new();
     loop {
-        let b = match c.next() {
-            Ok(b) => b,
-            Err(e) => {
-                if auth.contains(&b':') || auth.contains(&b'@') {
-                    // The program would have decided at the first `:`.
-                    trace.hit(KnownIssue::HttpUserinfo);
-                }
-                return Err(e);
-            }
-        };
+        let b = c.next()?;
         if b == b'[' && auth.is_empty() {
             return Ok(Head::NoName);
         }
         if matches!(b, b'/' | b' ' | b'?' | b'#' | b'\r' | b'\n') {
             break;
         }
-        if auth.len() >= MAX_NAME {
-            trace.hit(KnownIssue::HttpHostTrailingDot);
-        }
         auth.push(b);
     }
     let host_port = match auth.iter().rposition(|&b| b == b'@') {
-        Some(at) => {
-            trace.hit(KnownIssue::HttpUserinfo);
-            &auth[at + 1..]
-        }
+        Some(at) => &auth[at + 1..],
         None => &auth[..],
     };
     if host_port.first() == Some(&b'[') {
@@ -266,7 +217,7 @@ mod tests {
     fn read(s: &str) -> Head {
         let p = Payload { bytes: s.as_bytes(), declared: s.len() };
         assert!(starts_request(&p), "{s:?}");
-        read_request_head(&p, false, &mut Trace::default())
+        read_request_head(&p)
     }
 
     fn name(s: &str) -> Head {
@@ -298,15 +249,19 @@ mod tests {
     }
 
     #[test]
-    fn kernel_readings_of_known_issues() {
-        let k = |s: &str| {
-            let mut t = Trace::default();
-            let p = Payload { bytes: s.as_bytes(), declared: s.len() };
-            read_request_head(&p, false, &mut t);
-            (read_request_head(&p, true, &mut Trace::default()), t.first())
-        };
-        assert_eq!(k("GET http://u:p@a.example/ HTTP/1.1\r\n\r\n"), (name("u"), Some(KnownIssue::HttpUserinfo)));
-        assert_eq!(k("GET https://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n"), (name("b.example"), Some(KnownIssue::HttpsTarget)));
-        assert_eq!(k("GET h\nHost: a.example\n\n"), (Head::NoName, Some(KnownIssue::HttpLfInTarget)));
+    fn userinfo_https_bare_lf_and_long_hosts() {
+        assert_eq!(read("GET http://u@a.example/ HTTP/1.1\r\n\r\n"), name("a.example"));
+        assert_eq!(read("GET http://u:p@x@a.example:81/ HTTP/1.1\r\n\r\n"), name("a.example"));
+        assert_eq!(read("GET http://u@[2001:db8::1]/ HTTP/1.1\r\n\r\n"), Head::NoName);
+        assert_eq!(read("GET http://u@/ HTTP/1.1\r\n\r\n"), Head::Unparsed);
+        assert_eq!(read("GET h\nHost: a.example\n\n"), name("a.example"));
+        assert_eq!(read("GET http:\nHost: a.example\n\n"), name("a.example"));
+        let long = format!("{}.example", "a".repeat(245));
+        assert_eq!(long.len(), 253);
+        assert_eq!(read(&format!("GET / HTTP/1.1\r\nHost: {long}.\r\n\r\n")), Head::Name(format!("{long}.").into_bytes()));
+        assert_eq!(read(&format!("GET / HTTP/1.1\r\nHost: {long}..\r\n\r\n")), Head::Unparsed);
+        assert_eq!(read(&format!("GET http://{long}./ HTTP/1.1\r\n\r\n")), Head::Name(format!("{long}.").into_bytes()));
+        // A userinfo longer than any host is no reason not to read the host after it.
+        assert_eq!(read(&format!("GET http://{long}{long}@a.example/ HTTP/1.1\r\n\r\n")), name("a.example"));
     }
 }

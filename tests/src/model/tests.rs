@@ -89,9 +89,28 @@ fn names() {
 }
 
 #[test]
-fn known_issues_say_what_the_program_does_today() {
-    let req = b"GET https://blocked.example/ HTTP/1.1\r\nHost: other.example\r\n\r\n".to_vec();
-    let e = judge(&data("203.0.113.10", 80, req).build(), &lists(), &Config::default());
-    assert_eq!(e.verdict, Verdict::new(Reason::HttpHost, Action::TcpReset));
-    assert_eq!(e.known, Some(Known { issue: KnownIssue::HttpsTarget, kernel: Verdict::pass(Reason::NoMatch) }));
+fn absolute_form_targets_name_the_host_whatever_the_scheme_or_userinfo() {
+    for target in ["https://blocked.example/", "http://user:pw@blocked.example/", "HTTPS://u@blocked.example:8443"] {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: other.example\r\n\r\n").into_bytes();
+        assert_eq!(v(&data("203.0.113.10", 80, req)), Verdict::new(Reason::HttpHost, Action::TcpReset), "{target}");
+    }
+}
+
+#[test]
+fn every_routing_header_in_the_walk_counts_and_none_past_it() {
+    let rh = |to: &str| {
+        let mut h = vec![0, 1, 0, 0, 0, 0];
+        h.extend(to.parse::<std::net::Ipv6Addr>().unwrap().octets());
+        h
+    };
+    let syn = || tcp("2001:db8:c::2", "2001:db8:f::10", 443, TCP_SYN);
+    // The first of two routing headers goes to a listed host.
+    let two = syn().ext(43, &rh("2001:db8:f::66")).ext(43, &rh("2001:db8:f::77"));
+    assert_eq!(v(&two), Verdict::new(Reason::DstV6, Action::TcpReset));
+    // Eight destination options headers, then the routing header: ninth, not read.
+    let mut ninth = syn();
+    for _ in 0..8 {
+        ninth = ninth.ext(60, &[1, 4, 0, 0, 0, 0]);
+    }
+    assert_eq!(v(&ninth.ext(43, &rh("2001:db8:f::66"))), Verdict::pass(Reason::NoMatch));
 }

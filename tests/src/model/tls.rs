@@ -17,11 +17,10 @@
 //! refuses such a hello anyway): the server_name list and extension lengths around the first
 //! name are not cross-checked, and the extensions are bounded by their own length, not the
 //! handshake message's. The handshake length only says whether there are extensions at all
-//! (RFC 8446 §4.1.2 allows their absence in TLS 1.2 hellos); the program does not read it
-//! ([`super::KnownIssue::TlsNoExtensions`]).
+//! (RFC 8446 §4.1.2 allows their absence in TLS 1.2 hellos): a hello whose length ends right
+//! after the compression methods has no name, one whose length is shorter is not readable.
 
 use super::{
-    KnownIssue, Trace,
     frame::{At, Payload},
     name::MAX_NAME,
 };
@@ -128,18 +127,17 @@ impl Reader<'_> {
     }
 }
 
-/// Reads the ClientHello at the start of the segment to its server name. `kernel`: read it the
-/// way the program does today where the model knows it differs (see [`KnownIssue`]).
-pub fn read_client_hello(p: &Payload, kernel: bool, trace: &mut Trace) -> Hello {
+/// Reads the ClientHello at the start of the segment to its server name.
+pub fn read_client_hello(p: &Payload) -> Hello {
     let mut r = Reader { p: *p, pos: 0, in_record: 0 };
-    match hello(&mut r, kernel, trace) {
+    match hello(&mut r) {
         Ok(h) => h,
         Err(Stop::End) => Hello::Pending,
         Err(Stop::Unparsed) => Hello::Unparsed,
     }
 }
 
-fn hello(r: &mut Reader, kernel: bool, trace: &mut Trace) -> Result<Hello, Stop> {
+fn hello(r: &mut Reader) -> Result<Hello, Stop> {
     if r.byte()? != 1 {
         return Ok(Hello::Unparsed);
     }
@@ -156,10 +154,9 @@ fn hello(r: &mut Reader, kernel: bool, trace: &mut Trace) -> Result<Hello, Stop>
     r.skip(compression)?;
     let fixed = 2 + 32 + 1 + session_id + 2 + suites + 1 + compression;
     if fixed >= length {
-        trace.hit(KnownIssue::TlsNoExtensions);
-        if !kernel {
-            return Ok(if fixed == length { Hello::NoName } else { Hello::Unparsed });
-        }
+        // No extensions field (RFC 5246 §7.4.1.2: a hello may end after the compression
+        // methods), or a length too short for the fixed fields.
+        return Ok(if fixed == length { Hello::NoName } else { Hello::Unparsed });
     }
     let mut left = r.uint(2)?;
     if left == 0 {
@@ -197,7 +194,7 @@ mod tests {
     use crate::packets::tls::{self, Hello as Build};
 
     fn read(stream: &[u8]) -> Hello {
-        read_client_hello(&Payload { bytes: stream, declared: stream.len() }, false, &mut Trace::default())
+        read_client_hello(&Payload { bytes: stream, declared: stream.len() })
     }
 
     #[test]
@@ -219,7 +216,7 @@ mod tests {
         for cut in [1, 5, 6, 40, at, at + 3] {
             assert_eq!(read(&s[..cut]), Hello::Pending, "cut at {cut}");
             let p = Payload { bytes: &s[..cut], declared: s.len() };
-            assert_eq!(read_client_hello(&p, false, &mut Trace::default()), Hello::Unparsed, "frame cut at {cut}");
+            assert_eq!(read_client_hello(&p), Hello::Unparsed, "frame cut at {cut}");
         }
     }
 
