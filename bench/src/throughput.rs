@@ -7,24 +7,31 @@
 //!   out of the variant's veth with XDP_TX, each frame made from the next template of the mix
 //!   and spread over destinations and sources (bpf.rs; the mix: traffic.rs). One long run, not
 //!   many short ones: setting up and tearing down a live-frames run takes tens of ms here.
-//! - DUT: one namespace per variant (net.rs), loaded once: `blocker` (native XDP on the
-//!   receiving veth, the list's prefixes and as many names), nftables interval sets on the netdev
-//!   ingress hook and on inet prerouting (raw priority, notrack), iptables raw PREROUTING with
-//!   ipset `hash:net`, and plain forwarding. The variants without the blocker get `return
-//!   XDP_PASS` on the receiving veth: a veth takes redirected frames only with an XDP program.
-//! - Sink: a tc egress program on the DUT's outgoing veth counts every forwarded frame by length
-//!   and drops it, where a NIC driver would take it (net.rs says why not a veth sink). Every
-//!   class of the mix has its own length, so the counts also tell whether listed frames got
-//!   through.
+//! - DUT: one namespace per variant (net.rs), loaded once, in two groups ([`Mode`]), each
+//!   compared within itself. Router mode (IP forwarding between the veths): `blocker` (native XDP
+//!   on the receiving veth, the list's prefixes and as many names), nftables interval sets on the
+//!   netdev ingress hook and on inet prerouting (raw priority, notrack), iptables raw PREROUTING
+//!   with ipset `hash:net`, and plain forwarding. Inline mode (a bump in the wire, no
+//!   addresses): `blocker inline` (the blocker's inline mode: allowed frames redirected from port
+//!   to port through its devmap, never entering the kernel stack), a Linux bridge with nftables
+//!   on the netdev ingress hook of the receiving port or on the bridge family's forward hook, and
+//!   a plain bridge. The variants without the blocker get `return XDP_PASS` on the receiving
+//!   veth: a veth takes redirected frames only with an XDP program.
+//! - Sink: every frame the DUT sends on is counted by length and dropped where a NIC driver would
+//!   take it: a tc egress program on the DUT's outgoing veth for frames sent as skbs (routed or
+//!   bridged), an XDP program on the sink's veth for frames the blocker redirects with XDP, which
+//!   skip tc (net.rs says how and why). Both count into one map. Every class of the mix has its
+//!   own length, so the counts also tell whether listed frames got through.
 //! - CPUs: the receive work of the DUT's veth runs in a threaded-NAPI kernel thread pinned to
-//!   `--tp-dut-cpu`, so the DUT is that thread (with the sink's egress program); the generator
-//!   and the veth that takes the blocker's resets run on `--tp-gen-cpu`. All three are real-time
-//!   (SCHED_FIFO) for the measurement: on a shared machine, other sessions' builds otherwise take
-//!   half the CPU (bpf::realtime). A round counts as DUT-bound when the generator overflowed the
-//!   DUT's receive ring (ring drops) and the DUT thread was busy near the real-time limit (95%).
+//!   `--tp-dut-cpu`, so the DUT is that thread (with the sink's egress program); the generator,
+//!   the veth that takes the blocker's resets and the sink's veth run on `--tp-gen-cpu`. All are
+//!   real-time (SCHED_FIFO) for the measurement: on a shared machine, other sessions' builds
+//!   otherwise take half the CPU (bpf::realtime). A round counts as DUT-bound when the generator
+//!   overflowed the DUT's receive ring (ring drops), the DUT thread was busy near the real-time
+//!   limit (95%) and the sink refused nothing.
 //! - Rounds: after a short warm-up, `--tp-rounds` rounds of `--tp-seconds` per variant, the
 //!   variants in a rotated order each round. Reported: the median of delivered packets per
-//!   second per variant, and ratios to the blocker.
+//!   second per variant, and ratios to the blocker of the same mode.
 
 mod bpf;
 mod filters;
@@ -47,7 +54,7 @@ use blocker_user::datapath::{Datapath, Options as DpOptions};
 use bpf::{ArrayMap, LEN_BUCKETS, Program};
 use filters::NftHook;
 use traffic::Class;
-use net::Namespaces;
+use net::{Forwarding, Namespaces};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -56,10 +63,61 @@ pub enum Variant {
     NftPrerouting,
     IptablesIpset,
     Plain,
+    BlockerInline,
+    BridgeNftIngress,
+    BridgeNftForward,
+    PlainBridge,
+}
+
+/// How the DUT sits in the network: the two groups of variants, each compared within itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// An edge router: allowed traffic goes on through the kernel's IP forwarding.
+    Router,
+    /// A bump in the wire: two ports, no addresses; allowed traffic goes from one port to the
+    /// other (the blocker's devmap redirect, or a Linux bridge).
+    Inline,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Router, Mode::Inline];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Router => "router mode",
+            Mode::Inline => "inline mode",
+        }
+    }
+
+    /// The blocker's variant in this mode, the reference of the mode's ratios.
+    pub fn blocker(self) -> Variant {
+        match self {
+            Mode::Router => Variant::Blocker,
+            Mode::Inline => Variant::BlockerInline,
+        }
+    }
+
+    /// The variant that only forwards, the mode's baseline.
+    pub fn plain(self) -> Variant {
+        match self {
+            Mode::Router => Variant::Plain,
+            Mode::Inline => Variant::PlainBridge,
+        }
+    }
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [Variant::Blocker, Variant::NftIngress, Variant::NftPrerouting, Variant::IptablesIpset, Variant::Plain];
+    pub const ALL: [Variant; 9] = [
+        Variant::Blocker,
+        Variant::NftIngress,
+        Variant::NftPrerouting,
+        Variant::IptablesIpset,
+        Variant::Plain,
+        Variant::BlockerInline,
+        Variant::BridgeNftIngress,
+        Variant::BridgeNftForward,
+        Variant::PlainBridge,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -68,15 +126,38 @@ impl Variant {
             Variant::NftPrerouting => "nftables prerouting + notrack",
             Variant::IptablesIpset => "iptables raw + ipset hash:net",
             Variant::Plain => "plain forwarding",
+            Variant::BlockerInline => "blocker inline",
+            Variant::BridgeNftIngress => "bridge + nftables netdev ingress",
+            Variant::BridgeNftForward => "bridge + nftables bridge forward",
+            Variant::PlainBridge => "plain bridge",
+        }
+    }
+
+    pub fn mode(self) -> Mode {
+        match self {
+            Variant::Blocker | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => Mode::Router,
+            Variant::BlockerInline | Variant::BridgeNftIngress | Variant::BridgeNftForward | Variant::PlainBridge => Mode::Inline,
         }
     }
 
     pub fn is_nft(self) -> bool {
-        matches!(self, Variant::NftIngress | Variant::NftPrerouting)
+        matches!(self, Variant::NftIngress | Variant::NftPrerouting | Variant::BridgeNftIngress | Variant::BridgeNftForward)
+    }
+
+    pub fn is_blocker(self) -> bool {
+        matches!(self, Variant::Blocker | Variant::BlockerInline)
     }
 
     pub fn blocks(self) -> bool {
-        self != Variant::Plain
+        !matches!(self, Variant::Plain | Variant::PlainBridge)
+    }
+
+    fn forwarding(self) -> Forwarding {
+        match self.mode() {
+            Mode::Router => Forwarding::Routed,
+            Mode::Inline if self.is_blocker() => Forwarding::Wire,
+            Mode::Inline => Forwarding::Bridged,
+        }
     }
 }
 
@@ -117,6 +198,11 @@ pub struct Round {
     pub blocker_blocked: u64,
     /// The DUT's receive ring overflowed: frames the generator sent that the DUT never took.
     pub ring_drops: u64,
+    /// Frames the DUT redirected into `to<i>` that the sink's ring refused (0 when the sink
+    /// keeps up; only XDP-redirected frames go that way).
+    pub sink_drops: u64,
+    /// The sink's NAPI thread's busy share of the round, 0..1 (on the generator's CPU).
+    pub sink_busy: f64,
 }
 
 impl Round {
@@ -193,6 +279,8 @@ pub fn run(o: &Options) -> Result<Outcome> {
     let reply_counts = ArrayMap::new("tput_reply", 8, LEN_BUCKETS)?;
     let sink_prog = Program::count_drop_egress(&sink_counts)?;
     let reply_prog = Program::count_drop(&reply_counts)?;
+    let sink_xdp = Program::count_drop(&sink_counts)?;
+    let sink_devmap = Program::count_drop_devmap(&sink_counts)?;
     let pass_prog = Program::pass()?;
     let gen_state = ArrayMap::new("tput_gen", 8, 1)?;
     let gen_templates = ArrayMap::new("tput_tmpl", bpf::COPY_BYTES + 8, schedule.len() as u32)?;
@@ -203,39 +291,68 @@ pub fn run(o: &Options) -> Result<Outcome> {
     let base_frame = bpf::base_frame(classes.iter().map(Class::len).max().unwrap_or(1514));
 
     let mut links: Vec<OwnedFd> = Vec::new();
-    let mut datapaths: Vec<Datapath> = Vec::new();
+    let mut datapaths: Vec<(Variant, Datapath)> = Vec::new();
     let mut paths = Vec::new();
     let mut setups = Vec::new();
     for (i, &v) in Variant::ALL.iter().enumerate() {
         check_stop()?;
         let dut = ns.add(&format!("dut{i}"))?;
-        let path = net::build_path(&gen_ns, &dut, &sink_ns, i)?;
+        let path = net::build_path(&gen_ns, &dut, &sink_ns, i, v.forwarding())?;
         links.push(sink_prog.attach(&dut, &path.dut_out)?);
+        links.push(sink_xdp.attach(&sink_ns, &path.sink_dev)?);
         links.push(reply_prog.attach(&gen_ns, &path.gen_dev)?);
         eprintln!("throughput: loading {}", v.name());
         let started = Instant::now();
         let detail = match v {
-            Variant::Blocker => {
+            Variant::Blocker | Variant::BlockerInline => {
                 let set = filters::blocker_set(&list, o.names);
                 let mut dp = Datapath::load(DpOptions::default()).context("loading the XDP program (root needed)")?;
                 let report = dp.install(&set)?;
                 drop(set);
-                let dev = path.dut_in.clone();
-                let attached = bpf::in_netns(&dut, || Ok(dp.attach(&dev, false)?))?;
-                if attached.mode != blocker_user::datapath::AttachMode::Native {
-                    bail!("the blocker attached in {} mode, not native", attached.mode.name());
+                let (sub, internet) = (path.dut_in.clone(), path.dut_out.clone());
+                let attached = bpf::in_netns(&dut, || {
+                    if v == Variant::Blocker {
+                        return Ok(vec![dp.attach(&sub, false)?]);
+                    }
+                    // As `blocker run --internet-iface` attaches (daemon/attach.rs): the ports
+                    // into PORTS, then blocker_wire on the internet port, then the blocking
+                    // program on the subscriber port.
+                    dp.set_ports(&sub, &internet)?;
+                    let wire = dp.attach_wire(&internet, false)?;
+                    Ok(vec![dp.attach(&sub, false)?, wire])
+                })?;
+                if let Some(a) = attached.iter().find(|a| a.mode != blocker_user::datapath::AttachMode::Native) {
+                    bail!("the blocker attached in {} mode, not native", a.mode.name());
                 }
-                datapaths.push(dp);
-                format!("native XDP on the receiving veth; {} prefixes + {} names installed in {:.1} s; TCP resets on", list.len(), o.names, report.elapsed.as_secs_f64())
+                if v == Variant::BlockerInline {
+                    // The sink of redirected frames: the count-and-drop program on the internet
+                    // port's PORTS entry (net.rs says why).
+                    let ports = bpf::own_devmap_with_entry("PORTS", 0)?;
+                    bpf::in_netns(&dut, || bpf::set_devmap_sink(&ports, 0, &internet, &sink_devmap))?;
+                }
+                datapaths.push((v, dp));
+                let how = if v == Variant::Blocker {
+                    "native XDP on the receiving veth".to_string()
+                } else {
+                    format!("inline mode (`blocker run --internet-iface {}`): the ports in PORTS, native XDP on both veths (blocker_wire on {}); allowed frames redirected {} → {}, where the sink's devmap program counts and drops them", path.dut_out, path.dut_out, path.dut_in, path.dut_out)
+                };
+                format!("{how}; {} prefixes + {} names installed in {:.1} s; TCP resets on", list.len(), o.names, report.elapsed.as_secs_f64())
             }
-            Variant::NftIngress | Variant::NftPrerouting => {
+            Variant::NftIngress | Variant::NftPrerouting | Variant::BridgeNftIngress | Variant::BridgeNftForward => {
                 links.push(pass_prog.attach(&dut, &path.dut_in)?);
-                let hook = if v == Variant::NftIngress { NftHook::Ingress } else { NftHook::PreroutingNotrack };
+                let hook = match v {
+                    Variant::NftIngress | Variant::BridgeNftIngress => NftHook::Ingress,
+                    Variant::NftPrerouting => NftHook::PreroutingNotrack,
+                    _ => NftHook::BridgeForward,
+                };
                 filters::load_nft(&dut, &scratch, &list, hook, &path.dut_in)?;
-                match hook {
-                    NftHook::Ingress => "table netdev, chain on the ingress hook of the receiving veth: `ip daddr @block4 drop`, `ip6 daddr @block6 drop`; interval sets".into(),
-                    NftHook::PreroutingNotrack => "table inet, chain on prerouting at priority raw: the same two drops, then `notrack`; interval sets".into(),
-                }
+                let bridge = if v.mode() == Mode::Inline { "a Linux bridge joins the two veths; " } else { "" };
+                bridge.to_string()
+                    + match hook {
+                        NftHook::Ingress => "table netdev, chain on the ingress hook of the receiving veth: `ip daddr @block4 drop`, `ip6 daddr @block6 drop`; interval sets",
+                        NftHook::PreroutingNotrack => "table inet, chain on prerouting at priority raw: the same two drops, then `notrack`; interval sets",
+                        NftHook::BridgeForward => "table bridge, chain on the bridge's forward hook: `ip daddr @block4 drop`, `ip6 daddr @block6 drop`; interval sets",
+                    }
             }
             Variant::IptablesIpset => {
                 links.push(pass_prog.attach(&dut, &path.dut_in)?);
@@ -246,25 +363,33 @@ pub fn run(o: &Options) -> Result<Outcome> {
                 links.push(pass_prog.attach(&dut, &path.dut_in)?);
                 "routing only".into()
             }
+            Variant::PlainBridge => {
+                links.push(pass_prog.attach(&dut, &path.dut_in)?);
+                "a Linux bridge joins the two veths (static entry for the destination MAC, no STP), no filter".into()
+            }
         };
         let load = started.elapsed();
         eprintln!("throughput: {} ready in {:.1} s", v.name(), load.as_secs_f64());
         let dut_thread = net::thread_napi(&dut, &path.dut_in, o.dut_cpu, DUT_PRIO)?;
         net::thread_napi(&gen_ns, &path.gen_dev, o.gen_cpu, REPLY_PRIO)?;
+        let sink_thread = net::thread_napi(&sink_ns, &path.sink_dev, o.gen_cpu, SINK_PRIO)?;
         setups.push(Setup { variant: v, load, detail });
-        paths.push((v, path, dut_thread));
+        paths.push((v, path, dut_thread, sink_thread));
     }
 
     let measure = |round: usize, vi: usize, frames: u32| -> Result<Round> {
-        let (v, path, dut_thread) = &paths[vi];
+        let (v, path, dut_thread, sink_thread) = &paths[vi];
         let sink_before = sink_counts.counters()?;
         let replies_before = reply_counts.counters()?;
         let sched_before = sched_ns(*dut_thread)?;
+        let sink_sched_before = sched_ns(*sink_thread)?;
         let blocked_before = blocked(&datapaths, *v)?;
         let ring_before = ring_drops(&gen_ns, &path.gen_dev)?;
+        let sink_drops_before = ring_drops(&path.dut, &path.dut_out)?;
         let received_before = received(&path.dut, &path.dut_in)?;
         let (offered, elapsed) = generate(&gen_prog, &gen_ns, &path.gen_dev, &base_frame, frames, o.gen_cpu)?;
         let sched_after = sched_ns(*dut_thread)?;
+        let sink_sched_after = sched_ns(*sink_thread)?;
         let (busy, waiting) = (sched_after.0 - sched_before.0, sched_after.1 - sched_before.1);
         // Let the rings drain before counting what arrived.
         thread::sleep(Duration::from_millis(100));
@@ -283,6 +408,8 @@ pub fn run(o: &Options) -> Result<Outcome> {
             dut_waiting: waiting as f64 / elapsed.as_nanos() as f64,
             blocker_blocked: blocked(&datapaths, *v)? - blocked_before,
             ring_drops: ring_drops(&gen_ns, &path.gen_dev)? - ring_before,
+            sink_drops: ring_drops(&path.dut, &path.dut_out)? - sink_drops_before,
+            sink_busy: (sink_sched_after.0 - sink_sched_before.0) as f64 / elapsed.as_nanos() as f64,
             received: received(&path.dut, &path.dut_in)? - received_before,
         };
         for (len, &n) in sink.iter().enumerate() {
@@ -313,16 +440,18 @@ pub fn run(o: &Options) -> Result<Outcome> {
             let vi = (round - 1 + k) % paths.len();
             let r = measure(round, vi, frames[vi])?;
             eprintln!(
-                "  round {round} {:<30} {:>6.3} Mpps handled, {:>6.3} forwarded, {:>6.3} offered; DUT busy {:>3.0}% waiting {:>3.0}%; listed through {}, replies {}, ring drops {}",
+                "  round {round} {:<32} {:>6.3} Mpps handled, {:>6.3} forwarded, {:>6.3} offered; DUT busy {:>3.0}% waiting {:>3.0}%; sink busy {:>3.0}%; listed through {}, replies {}, ring drops {}, sink drops {}",
                 r.variant.name(),
                 r.pps() / 1e6,
                 r.forwarded_pps() / 1e6,
                 r.offered_pps() / 1e6,
                 100.0 * r.dut_busy,
                 100.0 * r.dut_waiting,
+                100.0 * r.sink_busy,
                 r.listed_delivered,
                 r.replies,
-                r.ring_drops
+                r.ring_drops,
+                r.sink_drops
             );
             rounds.push(r);
         }
@@ -343,7 +472,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         names: o.names,
         tools: filters::tool_versions(),
         options: format!(
-            "{} rounds × {:.1} s per variant after a warm-up; the generator and the veth that takes the blocker's resets on CPU {}, the DUT's receive thread (threaded NAPI, with the sink's egress program) on CPU {}",
+            "{} rounds × {:.1} s per variant after a warm-up; the generator, the veth that takes the blocker's resets and the sink's veth (threaded NAPI) on CPU {}, the DUT's receive thread (threaded NAPI, with the sink's egress program) on CPU {}",
             o.rounds, o.seconds, o.gen_cpu, o.dut_cpu
         ) + &o.only.as_ref().map(|f| format!("; only the classes of the mix whose name contains \"{f}\"")).unwrap_or_default(),
     })
@@ -353,6 +482,9 @@ pub fn run(o: &Options) -> Result<Outcome> {
 /// takes the blocker's resets (so they do not pile up); the DUT's thread on its own CPU.
 const GEN_PRIO: i32 = 10;
 const REPLY_PRIO: i32 = 20;
+/// The sink's veth (XDP-redirected frames) on the generator's CPU, above the generator, so it
+/// drains its ring as frames come and never holds the DUT up.
+const SINK_PRIO: i32 = 20;
 const DUT_PRIO: i32 = 10;
 
 /// Frames of the warm-up test run per variant.
@@ -382,8 +514,8 @@ fn sched_ns(pid: i32) -> Result<(u64, u64)> {
     Ok((f.next().context("empty schedstat")??, f.next().context("short schedstat")??))
 }
 
-fn blocked(datapaths: &[Datapath], v: Variant) -> Result<u64> {
-    let (Variant::Blocker, Some(dp)) = (v, datapaths.first()) else { return Ok(0) };
+fn blocked(datapaths: &[(Variant, Datapath)], v: Variant) -> Result<u64> {
+    let Some((_, dp)) = datapaths.iter().find(|(d, _)| *d == v) else { return Ok(0) };
     let c = dp.counters()?;
     Ok(c.rows().iter().filter(|r| r.action != "pass" && r.action != "shadow").map(|r| r.packets).sum())
 }
@@ -394,7 +526,8 @@ fn received(ns: &str, dev: &str) -> Result<u64> {
     Ok(stats.iter().filter(|(k, _)| k.ends_with("xdp_packets")).map(|(_, v)| v).sum())
 }
 
-/// Frames the veth `dev` could not hand to its peer (the DUT's ring was full).
+/// Frames the veth `dev` could not hand to its peer with XDP (the peer's ring was full): on
+/// `tg<i>` the DUT's receive ring, on `to<i>` the sink's.
 fn ring_drops(ns: &str, dev: &str) -> Result<u64> {
     let stats = net::ethtool_stats(ns, dev)?;
     Ok(stats.iter().filter(|(k, _)| k.contains("xdp_xmit_err")).map(|(_, v)| v).sum())

@@ -6,7 +6,10 @@
 //! - [`Program::count_drop`]: counts every frame by its length into an array map, then drops it:
 //!   on the generator's own veths (the blocker's resets come back there).
 //! - [`Program::count_drop_egress`]: the same as a tc egress program, the sink on the DUT's
-//!   outgoing veth.
+//!   outgoing veth for frames sent as skbs.
+//! - [`Program::count_drop_devmap`]: the same as a devmap program, the sink for frames the
+//!   blocker's inline mode redirects into the DUT's outgoing veth (they skip tc): set on that
+//!   port's entry of the blocker's `PORTS` ([`set_devmap_sink`]).
 //! - [`Program::generator`]: run by BPF_PROG_TEST_RUN with live frames; rewrites the frame's
 //!   headers from the template in its map (the page pool hands back pages the DUT has rewritten:
 //!   TTL, MAC addresses, resets), varies the destination and source address per frame (the last
@@ -25,6 +28,7 @@ use anyhow::{Context, Result, anyhow, bail};
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
@@ -32,6 +36,8 @@ const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
+const BPF_XDP_DEVMAP: u32 = 33;
+const BPF_MAP_TYPE_DEVMAP: u32 = 14;
 const BPF_TCX_EGRESS: u32 = 47;
 const TC_ACT_SHOT: i32 = 2;
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
@@ -237,10 +243,10 @@ struct ProgLoadAttr {
 
 impl Program {
     fn load(name: &'static str, insns: &[u64]) -> Result<Program> {
-        Program::load_typed(name, insns, BPF_PROG_TYPE_XDP)
+        Program::load_typed(name, insns, BPF_PROG_TYPE_XDP, 0)
     }
 
-    fn load_typed(name: &'static str, insns: &[u64], prog_type: u32) -> Result<Program> {
+    fn load_typed(name: &'static str, insns: &[u64], prog_type: u32, expected_attach_type: u32) -> Result<Program> {
         let license = c"GPL";
         let mut prog_name = [0u8; 16];
         prog_name[..name.len()].copy_from_slice(name.as_bytes());
@@ -253,6 +259,7 @@ impl Program {
             log_size: log.len() as u32,
             log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
             prog_name,
+            expected_attach_type,
             ..Default::default()
         };
         match sys_fd(BPF_PROG_LOAD, &mut attr(&mut [])) {
@@ -279,25 +286,13 @@ impl Program {
 
     /// Counts the frame under its length (`counts[len & 2047] += 1`), then XDP_DROP.
     pub fn count_drop(counts: &ArrayMap) -> Result<Program> {
-        assert_eq!(counts.entries, LEN_BUCKETS);
-        let mut a = Asm::default();
-        let drop = a.label();
-        a.raw(LDX_W, R2, R1, 0, 0); // data
-        a.raw(LDX_W, R3, R1, 4, 0); // data_end
-        a.raw(SUB_X, R3, R2, 0, 0); // length (pointer difference: needs CAP_PERFMON, root has it)
-        a.raw(AND_K, R3, 0, 0, (LEN_BUCKETS - 1) as i32);
-        a.raw(STX_W, R10, R3, -4, 0);
-        a.raw(MOV_X, R2, R10, 0, 0);
-        a.raw(ADD_K, R2, 0, 0, -4);
-        a.map_fd(R1, counts.fd.as_raw_fd());
-        a.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
-        a.jump(JEQ_K, R0, 0, 0, drop);
-        a.raw(MOV_K, R1, 0, 0, 1);
-        a.raw(ATOMIC_DW, R0, R1, 0, 0); // lock *(u64 *)(r0 + 0) += r1
-        a.bind(drop);
-        a.raw(MOV_K, R0, 0, 0, 1);
-        a.raw(EXIT, 0, 0, 0, 0);
-        Program::load("tput_count", &a.finish())
+        Program::load("tput_count", &count_drop_insns(counts))
+    }
+
+    /// [`Program::count_drop`] as a devmap program (run on a redirected frame just before the
+    /// target device's `ndo_xdp_xmit`, on the redirecting CPU): the sink of XDP-redirected frames.
+    pub fn count_drop_devmap(counts: &ArrayMap) -> Result<Program> {
+        Program::load_typed("tput_devsink", &count_drop_insns(counts), BPF_PROG_TYPE_XDP, BPF_XDP_DEVMAP)
     }
 
     /// The sink, as a tc egress program: counts the packet under its length (`skb->len`, the
@@ -319,7 +314,7 @@ impl Program {
         a.bind(drop);
         a.raw(MOV_K, R0, 0, 0, TC_ACT_SHOT);
         a.raw(EXIT, 0, 0, 0, 0);
-        Program::load_typed("tput_sink", &a.finish(), BPF_PROG_TYPE_SCHED_CLS)
+        Program::load_typed("tput_sink", &a.finish(), BPF_PROG_TYPE_SCHED_CLS, 0)
     }
 
     /// The generator (see the module comment). Per frame: `n` = the state's counter (then
@@ -455,6 +450,103 @@ impl Program {
         };
         sys(BPF_PROG_TEST_RUN, &mut attr).map(|_| ())
     }
+}
+
+/// `counts[len & 2047] += 1`, then XDP_DROP (an XDP program: `data`, `data_end` first in its context).
+fn count_drop_insns(counts: &ArrayMap) -> Vec<u64> {
+    assert_eq!(counts.entries, LEN_BUCKETS);
+    let mut a = Asm::default();
+    let drop = a.label();
+    a.raw(LDX_W, R2, R1, 0, 0); // data
+    a.raw(LDX_W, R3, R1, 4, 0); // data_end
+    a.raw(SUB_X, R3, R2, 0, 0); // length (pointer difference: needs CAP_PERFMON, root has it)
+    a.raw(AND_K, R3, 0, 0, (LEN_BUCKETS - 1) as i32);
+    a.raw(STX_W, R10, R3, -4, 0);
+    a.raw(MOV_X, R2, R10, 0, 0);
+    a.raw(ADD_K, R2, 0, 0, -4);
+    a.map_fd(R1, counts.fd.as_raw_fd());
+    a.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
+    a.jump(JEQ_K, R0, 0, 0, drop);
+    a.raw(MOV_K, R1, 0, 0, 1);
+    a.raw(ATOMIC_DW, R0, R1, 0, 0); // lock *(u64 *)(r0 + 0) += r1
+    a.bind(drop);
+    a.raw(MOV_K, R0, 0, 0, 1);
+    a.raw(EXIT, 0, 0, 0, 0);
+    a.finish()
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The leading fields of `struct bpf_map_info`.
+#[repr(C)]
+#[derive(Default)]
+struct MapInfo {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: [u8; 16],
+}
+
+/// Among this process's own map descriptors, the devmap named `name` whose entry `key` is set
+/// (a blocker in inline mode: its `PORTS`; a blocker in router mode has that entry empty).
+/// Returns a duplicate of the descriptor. Only this process's descriptors are looked at, so
+/// another process's blocker is never touched.
+pub fn own_devmap_with_entry(name: &str, key: u32) -> Result<OwnedFd> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")?.flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<RawFd>() else { continue };
+        if !std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:bpf-map") {
+            continue;
+        }
+        let mut info = MapInfo::default();
+        let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: size_of::<MapInfo>() as u32, info: &mut info as *mut MapInfo as u64 };
+        if sys(BPF_OBJ_GET_INFO_BY_FD, &mut attr).is_err() || info.map_type != BPF_MAP_TYPE_DEVMAP || info.value_size != 8 {
+            continue;
+        }
+        let end = info.name.iter().position(|&b| b == 0).unwrap_or(16);
+        if &info.name[..end] != name.as_bytes() {
+            continue;
+        }
+        let mut value = [0u8; 8];
+        let mut lookup = MapElemAttr { map_fd: fd as u32, key: &key as *const u32 as u64, value: value.as_mut_ptr() as u64, ..Default::default() };
+        if sys(BPF_MAP_LOOKUP_ELEM, &mut lookup).is_ok() && !found.iter().any(|(id, _)| *id == info.id) {
+            found.push((info.id, fd));
+        }
+    }
+    match found.as_slice() {
+        [(_, fd)] => {
+            // SAFETY: fcntl on a descriptor this process holds; the duplicate is ours alone.
+            let dup = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if dup < 0 {
+                return Err(io::Error::last_os_error()).context("duplicating the devmap descriptor");
+            }
+            // SAFETY: just returned by the kernel, owned by nothing else.
+            Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+        }
+        [] => bail!("no devmap {name} of this process has entry {key} set"),
+        more => bail!("{} devmaps {name} of this process have entry {key} set", more.len()),
+    }
+}
+
+/// Sets devmap entry `key` to device `dev` of the calling thread's namespace with `prog` (a
+/// devmap program) to run on every frame redirected there.
+pub fn set_devmap_sink(map: &OwnedFd, key: u32, dev: &str, prog: &Program) -> Result<()> {
+    let ifindex = ifindex(&CString::new(dev)?)?;
+    let mut value = [0u8; 8];
+    value[..4].copy_from_slice(&ifindex.to_ne_bytes());
+    value[4..].copy_from_slice(&prog.fd.as_raw_fd().to_ne_bytes());
+    let mut attr = MapElemAttr { map_fd: map.as_raw_fd() as u32, key: &key as *const u32 as u64, value: value.as_ptr() as u64, ..Default::default() };
+    sys(BPF_MAP_UPDATE_ELEM, &mut attr).with_context(|| format!("setting devmap entry {key} to {dev} with {}", prog.name))?;
+    Ok(())
 }
 
 /// The generator's template map value: length (u32), bytes to copy (u32), the bytes.

@@ -1,6 +1,6 @@
 //! The list every variant blocks, and loading it into each: the blocker's maps, an nftables
-//! interval set (netdev ingress; inet prerouting with notrack), ipset `hash:net` behind
-//! iptables raw PREROUTING.
+//! interval set (netdev ingress; inet prerouting with notrack; bridge forward), ipset
+//! `hash:net` behind iptables raw PREROUTING.
 //!
 //! The list: the two documentation prefixes the traffic's listed classes go to
 //! (203.0.113.128/25, 2001:db8:bad::/48) and random prefixes no frame is sent to, up to the
@@ -123,6 +123,8 @@ pub enum NftHook {
     Ingress,
     /// `table inet`, chain on prerouting at raw priority, `notrack` for what passes.
     PreroutingNotrack,
+    /// `table bridge`, chain on the bridge's forward hook (frames it forwards from port to port).
+    BridgeForward,
 }
 
 /// The nftables ruleset file for `hook`, with both sets.
@@ -131,6 +133,7 @@ pub fn nft_ruleset(list: &PrefixList, hook: NftHook, dev: &str) -> String {
     let (family, chain) = match hook {
         NftHook::Ingress => ("netdev", format!("chain ingress {{ type filter hook ingress device \"{dev}\" priority 0; policy accept;\n")),
         NftHook::PreroutingNotrack => ("inet", "chain prerouting { type filter hook prerouting priority raw; policy accept;\n".to_string()),
+        NftHook::BridgeForward => ("bridge", "chain forward { type filter hook forward priority 0; policy accept;\n".to_string()),
     };
     let _ = writeln!(s, "table {family} tput {{");
     s.push_str("set block4 { type ipv4_addr; flags interval; elements = {\n");

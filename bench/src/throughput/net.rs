@@ -4,17 +4,39 @@
 //!
 //! ```text
 //!  gen ns            dut ns of variant i                             sink ns
-//!  tg<i> ─veth─ ti<i> [variant here] ─route─ to<i> [tc egress: count, drop] ─veth─ ts<i>
+//!  tg<i> ─veth─ ti<i> [variant here] ─route─ to<i> [tc egress / devmap program: count, drop] ─veth─ ts<i> [XDP: count, drop]
 //!  192.0.2.0/25      .1/25  ...  192.0.2.129/30 ── next hop 192.0.2.130
 //!  2001:db8:c::/64   ::1/64 ...  2001:db8:f::1/64 ── next hop 2001:db8:f::2
 //! ```
 //!
-//! Everything the DUT forwards is counted (by length) and dropped by a tc egress program on
-//! `to<i>`, where a NIC driver would take it: the DUT pays for routing and the transmit path and
-//! frees the packet, as after sending it, and no other CPU works for the sink. (A veth sink with
-//! an XDP program put its receive work on the generator's CPU, which then paused in bursts and
-//! left the DUT idle: tried, the DUT's thread was busy 60-80% of the time while the generator
-//! overflowed its ring. No dummy device in this kernel.) `ts<i>` only gives `to<i>` a peer.
+//! Three ways through the DUT ([`Forwarding`]): routed (router mode: addresses, routes, static
+//! neighbours), bridged (a Linux bridge joins `ti<i>` and `to<i>`, no addresses) and wire (no
+//! addresses and nothing joining the ports: the blocker's inline mode forwards them itself with
+//! a devmap redirect).
+//!
+//! A frame leaves the DUT in one of two ways, and each is counted (by length) and dropped on the
+//! DUT's CPU where a NIC driver would take it, into one count map:
+//! - as an skb through `to<i>`'s transmit path (routing, a bridge): a tc egress program on
+//!   `to<i>` counts and drops it. The DUT pays for routing or bridging and the transmit path up
+//!   to the driver and frees the packet, as after sending it.
+//! - as an XDP frame the blocker's inline mode redirects to `to<i>` through its `PORTS` devmap:
+//!   that skips tc, so the same count-and-drop runs as a devmap program on `to<i>`'s entry of
+//!   `PORTS` (throughput.rs sets it after the blocker has attached), which the kernel runs on
+//!   each redirected frame just before it would call `to<i>`'s `ndo_xdp_xmit`. The DUT pays for
+//!   the redirect and its batching up to the driver and frees the frame: the counterpart of the
+//!   tc sink.
+//!
+//! A counting XDP program on `ts<i>` (threaded NAPI on the generator's CPU, above the
+//! generator) catches anything that still reaches the sink's veth. It was tried as the sink of
+//! the redirected frames and rejected: `ts<i>`'s receive (the veth ring, waking its thread on the
+//! other CPU, the program, freeing the frame) cost about 200 ns per frame on the generator's
+//! CPU, so at 2.2 Mpps forwarded the generator shared its CPU with 45% of sink work and no longer
+//! kept the DUT's ring full (the DUT's thread was idle part of the round); on the DUT's CPU it
+//! would have charged the blocker a whole veth receive per frame that no variant sent as an skb
+//! pays. Frames `ts<i>`'s ring refused are counted (`to<i>`'s XDP transmit errors); there must be
+//! none. (Earlier, before threaded NAPI, a veth sink with an XDP program ran its receive work in
+//! softirq on the generator's CPU, which paused in bursts and left the DUT idle. No dummy device
+//! in this kernel.)
 //!
 //! One DUT namespace per variant, each loaded once: switching a variant in is choosing which
 //! veth the generator sends on, and nothing of one variant (a netfilter hook, a set) can slow
@@ -33,6 +55,22 @@ pub const GEN_MAC: &str = "02:00:5e:10:00:01";
 pub const DUT_IN_MAC: &str = "02:00:5e:10:00:02";
 pub const DUT_OUT_MAC: &str = "02:00:5e:10:00:03";
 pub const SINK_MAC: &str = "02:00:5e:10:00:04";
+/// `ti<i>`'s own address when the DUT is a bridge or a wire: the generator's frames still go to
+/// [`DUT_IN_MAC`], which then belongs to no port of the DUT, so a bridge forwards them (to the
+/// port its static entry names) instead of taking them for itself.
+pub const DUT_WIRE_MAC: &str = "02:00:5e:10:00:05";
+
+/// How the DUT takes frames from `ti<i>` to `to<i>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forwarding {
+    /// IP forwarding: addresses on both veths, default routes to the sink, static neighbours.
+    Routed,
+    /// A Linux bridge `br0` with both veths as ports and a static entry sending [`DUT_IN_MAC`]
+    /// out of `to<i>`; no addresses.
+    Bridged,
+    /// Nothing: the blocker's inline mode redirects between the ports; no addresses.
+    Wire,
+}
 
 pub fn mac_bytes(mac: &str) -> [u8; 6] {
     let mut out = [0u8; 6];
@@ -125,12 +163,48 @@ pub struct Path {
     pub sink_dev: String,
 }
 
-/// Builds variant `i`'s path: `tg<i>` (gen) ↔ `ti<i>` (dut), `to<i>` (dut) ↔ `ts<i>` (sink),
-/// addresses, routes, forwarding and static neighbours (no ARP or ND during the run).
-pub fn build_path(gen_ns: &str, dut: &str, sink_ns: &str, i: usize) -> Result<Path> {
+/// Builds variant `i`'s path: `tg<i>` (gen) ↔ `ti<i>` (dut), `to<i>` (dut) ↔ `ts<i>` (sink), and
+/// the DUT's forwarding between them (see [`Forwarding`]). Routed: addresses, routes and static
+/// neighbours (no ARP or ND during the run). Bridged and wire: no addresses, and IPv6 off in the
+/// DUT's namespace, so it sends nothing of its own (no neighbour discovery, no MLD).
+pub fn build_path(gen_ns: &str, dut: &str, sink_ns: &str, i: usize, how: Forwarding) -> Result<Path> {
     let p = Path { gen_dev: format!("tg{i}"), dut: dut.to_string(), dut_in: format!("ti{i}"), dut_out: format!("to{i}"), sink_dev: format!("ts{i}") };
-    ip(gen_ns, &["link", "add", &p.gen_dev, "address", GEN_MAC, "type", "veth", "peer", "name", &p.dut_in, "address", DUT_IN_MAC, "netns", dut])?;
+    if how != Forwarding::Routed {
+        // Before the veths exist, so they are made without IPv6.
+        for sysctl in ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"] {
+            exec(dut, &["sysctl", "-qw", sysctl], Duration::from_secs(10))?;
+        }
+    }
+    let in_mac = if how == Forwarding::Routed { DUT_IN_MAC } else { DUT_WIRE_MAC };
+    ip(gen_ns, &["link", "add", &p.gen_dev, "address", GEN_MAC, "type", "veth", "peer", "name", &p.dut_in, "address", in_mac, "netns", dut])?;
     ip(dut, &["link", "add", &p.dut_out, "address", DUT_OUT_MAC, "type", "veth", "peer", "name", &p.sink_dev, "address", SINK_MAC, "netns", sink_ns])?;
+    ip(gen_ns, &["link", "set", &p.gen_dev, "up"])?;
+    ip(sink_ns, &["link", "set", &p.sink_dev, "up"])?;
+    match how {
+        Forwarding::Routed => route(dut, &p)?,
+        Forwarding::Bridged => {
+            ip(dut, &["link", "add", "br0", "type", "bridge", "stp_state", "0"])?;
+            ip(dut, &["link", "set", &p.dut_in, "master", "br0"])?;
+            ip(dut, &["link", "set", &p.dut_out, "master", "br0"])?;
+            ip(dut, &["link", "set", "br0", "up"])?;
+            ip(dut, &["link", "set", &p.dut_in, "up"])?;
+            ip(dut, &["link", "set", &p.dut_out, "up"])?;
+            // A known destination, as in a bridge that has learnt its neighbours: forwarded out
+            // of one port, not flooded.
+            let mut cmd = Command::new("bridge");
+            cmd.args(["-n", dut, "fdb", "replace", DUT_IN_MAC, "dev", &p.dut_out, "master", "static"]);
+            run(cmd, Duration::from_secs(20))?;
+        }
+        Forwarding::Wire => {
+            ip(dut, &["link", "set", &p.dut_in, "up"])?;
+            ip(dut, &["link", "set", &p.dut_out, "up"])?;
+        }
+    }
+    Ok(p)
+}
+
+/// Router mode: forwarding on, addresses, default routes to the sink, static neighbours.
+fn route(dut: &str, p: &Path) -> Result<()> {
     for sysctl in [
         "net.ipv4.ip_forward=1",
         "net.ipv6.conf.all.forwarding=1",
@@ -145,15 +219,13 @@ pub fn build_path(gen_ns: &str, dut: &str, sink_ns: &str, i: usize) -> Result<Pa
     ip(dut, &["addr", "add", "2001:db8:c::1/64", "dev", &p.dut_in, "nodad"])?;
     ip(dut, &["addr", "add", "192.0.2.129/30", "dev", &p.dut_out])?;
     ip(dut, &["addr", "add", "2001:db8:f::1/64", "dev", &p.dut_out, "nodad"])?;
-    ip(gen_ns, &["link", "set", &p.gen_dev, "up"])?;
-    ip(sink_ns, &["link", "set", &p.sink_dev, "up"])?;
     ip(dut, &["link", "set", &p.dut_in, "up"])?;
     ip(dut, &["link", "set", &p.dut_out, "up"])?;
     ip(dut, &["neigh", "replace", "192.0.2.130", "lladdr", SINK_MAC, "dev", &p.dut_out, "nud", "permanent"])?;
     ip(dut, &["neigh", "replace", "2001:db8:f::2", "lladdr", SINK_MAC, "dev", &p.dut_out, "nud", "permanent"])?;
     ip(dut, &["route", "add", "default", "via", "192.0.2.130", "dev", &p.dut_out])?;
     ip(dut, &["-6", "route", "add", "default", "via", "2001:db8:f::2", "dev", &p.dut_out])?;
-    Ok(p)
+    Ok(())
 }
 
 /// Turns on threaded NAPI for `dev` (which must have NAPI already: an XDP program) and pins its
