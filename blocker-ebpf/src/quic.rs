@@ -12,16 +12,21 @@
 //!   (`quic_overload`, fail open). 0-RTT packets are not let through before the verdict
 //!   (`quic_early`, drop): they may carry a request to a listed server, whose answer would come
 //!   back unjudged. A datagram that starts with a 0-RTT packet is dropped; an Initial datagram
-//!   with a 0-RTT packet coalesced after the Initial is copied, then dropped: the client resends
-//!   its Initial after its probe timeout, by when the verdict exists, and sends the 0-RTT data
-//!   again in 1-RTT packets once the handshake is done. Everything else (Handshake packets,
+//!   with a 0-RTT packet coalesced after the Initial is copied, then cut after the Initial
+//!   (IPv4: `quic_early`/pass) or, where it cannot be cut (IPv6, whose UDP checksum would have
+//!   to be summed again), dropped: the client resends its Initial after its probe timeout, by
+//!   when the verdict exists. Either way the client sends the 0-RTT data again in 1-RTT packets
+//!   once the handshake is done. Everything else (Handshake packets,
 //!   short headers, other versions, garbage) passes (`no_match`).
 //!
 //! Cost: UDP to other ports pays nothing here; UDP to port 443 pays the QUIC_CONFIG array read
 //! (inlined by the JIT) and, when QUIC is on, one LRU lookup; only client Initials of flows
 //! without a verdict pay more (a few header reads, the bucket, the copy).
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
 use blocker_common::{
     quic::{
         COPY_CAP, MIN_INITIAL_DATAGRAM, QUIC_ENABLED, QUIC_PORT, QuicCopy, QuicFlow, VERDICT_BLOCK, VERDICT_PASS,
@@ -31,7 +36,8 @@ use blocker_common::{
 };
 
 use crate::{
-    cursor::{self, MAX_OFF, read, read_u8, span},
+    csum,
+    cursor::{self, MAX_OFF, read, read_be16, read_u8, span},
     decide::Verdict,
     maps::{PACKET, QUIC_BUCKET, QUIC_CONFIG, QUIC_RING, QUIC_VERDICTS},
     parse::Packet,
@@ -104,9 +110,16 @@ fn judge_datagram(ctx: &XdpContext) -> Verdict {
     if ty != initial || len < MIN_INITIAL_DATAGRAM {
         return pass();
     }
-    let early = coalesced_zero_rtt(ctx, off, len as usize, zero_rtt, version);
+    let zero_rtt_at = coalesced_zero_rtt(ctx, off, len as usize, zero_rtt, version);
     match copy(ctx, &flow, off, len, epoch, cost, burst) {
-        Copy::Done if early => Verdict { action: Action::Drop, reason: Reason::QuicEarly, entry: 0 },
+        Copy::Done if zero_rtt_at != 0 => {
+            // The Initial may go on without the 0-RTT packet behind it: cut where it starts.
+            if cut_ipv4(ctx, pkt, off, zero_rtt_at) {
+                Verdict::pass(Reason::QuicEarly)
+            } else {
+                Verdict { action: Action::Drop, reason: Reason::QuicEarly, entry: 0 }
+            }
+        }
         Copy::Done => Verdict::pass(Reason::QuicPending),
         Copy::Overload => Verdict::pass(Reason::QuicOverload),
         // The IP lengths promise more than the frame holds.
@@ -148,37 +161,70 @@ fn varint(ctx: &XdpContext, off: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// Whether the Initial packet at `off` (a datagram of `len` bytes) is followed, in the same
-/// datagram, by a 0-RTT packet of the same version.
+/// Where, in the UDP payload at `off` (`len` bytes), a 0-RTT packet of the same version follows
+/// the Initial packet the payload starts with; 0 when none does.
 #[inline(always)]
-fn coalesced_zero_rtt(ctx: &XdpContext, off: usize, len: usize, zero_rtt: u8, version: u32) -> bool {
+fn coalesced_zero_rtt(ctx: &XdpContext, off: usize, len: usize, zero_rtt: u8, version: u32) -> usize {
     let end = off + len;
     let mut p = off + 5;
-    let Some(dcid) = read_u8(ctx, p) else { return false };
+    let Some(dcid) = read_u8(ctx, p) else { return 0 };
     if dcid as usize > MAX_CID {
-        return false;
+        return 0;
     }
     p += 1 + dcid as usize;
-    let Some(scid) = read_u8(ctx, p) else { return false };
+    let Some(scid) = read_u8(ctx, p) else { return 0 };
     if scid as usize > MAX_CID {
-        return false;
+        return 0;
     }
     p += 1 + scid as usize;
-    let Some((token, n)) = varint(ctx, p) else { return false };
+    let Some((token, n)) = varint(ctx, p) else { return 0 };
     if token > len {
-        return false;
+        return 0;
     }
     p += n + token;
-    let Some((length, n)) = varint(ctx, p) else { return false };
+    let Some((length, n)) = varint(ctx, p) else { return 0 };
     if length > len {
-        return false;
+        return 0;
     }
     p += n + length;
     if p + 5 > end {
+        return 0;
+    }
+    let Some(h) = span::<5>(ctx, p) else { return 0 };
+    if h.u8(0) & 0xf0 == 0xc0 | zero_rtt << 4 && h.be32(1) == version { p - off } else { 0 }
+}
+
+/// IPv4: cuts the frame where the UDP payload at `off` reaches `keep` bytes, so the Initial
+/// passes without what was coalesced after it. The IP total length and header checksum
+/// (RFC 1624) and the UDP length are fixed; the UDP checksum is cleared (RFC 768: a datagram
+/// without one), which spares summing the payload. False (the frame unchanged) for IPv6, where
+/// UDP needs its checksum, and for a frame with bytes past its IP packet.
+#[inline(always)]
+fn cut_ipv4(ctx: &XdpContext, pkt: &Packet, off: usize, keep: usize) -> bool {
+    if pkt.v6 != 0 || keep == 0 {
         return false;
     }
-    let Some(h) = span::<5>(ctx, p) else { return false };
-    h.u8(0) & 0xf0 == 0xc0 | zero_rtt << 4 && h.be32(1) == version
+    let l3 = pkt.l3();
+    let Some(total) = read_be16(ctx, l3 + 2) else { return false };
+    let Some(ip_sum) = read_be16(ctx, l3 + 10) else { return false };
+    let frame = cursor::frame_len(ctx) as usize;
+    let new_end = off + keep;
+    if l3 + total as usize != frame || new_end >= frame || new_end <= l3 + 28 {
+        return false;
+    }
+    let new_total = (new_end - l3) as u16;
+    let new_udp = (new_end - (off - UDP_HEADER)) as u16;
+    // SAFETY: a helper that leaves the frame unchanged when it fails; packet reads and writes
+    // after it go through the cursor, which takes the frame's bounds afresh.
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, -((frame - new_end) as i32)) } != 0 {
+        return false;
+    }
+    // HC' = ~(~HC + ~m + m'), RFC 1624 eqn. 3.
+    let sum = (!ip_sum) as u64 + (!total) as u64 + new_total as u64;
+    cursor::write(ctx, l3 + 2, new_total.to_be_bytes())
+        && cursor::write(ctx, l3 + 10, csum::fold(sum).to_be_bytes())
+        && cursor::write(ctx, off - UDP_HEADER + 4, new_udp.to_be_bytes())
+        && cursor::write(ctx, off - UDP_HEADER + 6, [0u8; 2])
 }
 
 enum Copy {

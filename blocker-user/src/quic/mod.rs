@@ -68,12 +68,13 @@
 //! - **0-RTT**: a resumed connection can put the request itself in 0-RTT packets of the first
 //!   flight, and the server's answer comes back unjudged (the program judges what subscribers
 //!   send). So 0-RTT packets of a flow without a verdict do not pass: a datagram that starts with
-//!   a 0-RTT packet is dropped; one that coalesces a 0-RTT packet after its Initial is copied,
-//!   then dropped (`quic_early`): the client resends its Initial after a probe timeout, by when
-//!   the verdict exists. Cutting the 0-RTT packet off with `bpf_xdp_adjust_tail` (fixing the UDP
-//!   and IP lengths and checksums) would spare that timeout; it is not done. The client resends
-//!   the request in 1-RTT once the handshake is done: resumed connections to allowed sites lose
-//!   their 0-RTT head start.
+//!   a 0-RTT packet is dropped (`quic_early`); one that coalesces a 0-RTT packet after its
+//!   Initial is copied whole, then over IPv4 cut after the Initial with `bpf_xdp_adjust_tail`
+//!   (IP length and checksum, UDP length fixed, UDP checksum cleared) and passed; over IPv6
+//!   (a UDP checksum is mandatory and summing 1200 bytes again is not worth it) dropped: the
+//!   client resends its Initial after a probe timeout, by when the verdict exists. The client
+//!   resends the request in 1-RTT once the handshake is done: resumed connections to allowed
+//!   sites lose their 0-RTT head start.
 //!
 //! # Limits of this part
 //!
