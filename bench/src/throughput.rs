@@ -67,6 +67,7 @@ pub enum Variant {
     BridgeNftIngress,
     BridgeNftForward,
     PlainBridge,
+    XdpRedirect,
 }
 
 /// How the DUT sits in the network: the two groups of variants, each compared within itself.
@@ -107,7 +108,7 @@ impl Mode {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 9] = [
+    pub const ALL: [Variant; 10] = [
         Variant::Blocker,
         Variant::NftIngress,
         Variant::NftPrerouting,
@@ -117,6 +118,7 @@ impl Variant {
         Variant::BridgeNftIngress,
         Variant::BridgeNftForward,
         Variant::PlainBridge,
+        Variant::XdpRedirect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -130,13 +132,14 @@ impl Variant {
             Variant::BridgeNftIngress => "bridge + nftables netdev ingress",
             Variant::BridgeNftForward => "bridge + nftables bridge forward",
             Variant::PlainBridge => "plain bridge",
+            Variant::XdpRedirect => "plain XDP redirect",
         }
     }
 
     pub fn mode(self) -> Mode {
         match self {
             Variant::Blocker | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => Mode::Router,
-            Variant::BlockerInline | Variant::BridgeNftIngress | Variant::BridgeNftForward | Variant::PlainBridge => Mode::Inline,
+            Variant::BlockerInline | Variant::BridgeNftIngress | Variant::BridgeNftForward | Variant::PlainBridge | Variant::XdpRedirect => Mode::Inline,
         }
     }
 
@@ -149,13 +152,13 @@ impl Variant {
     }
 
     pub fn blocks(self) -> bool {
-        !matches!(self, Variant::Plain | Variant::PlainBridge)
+        !matches!(self, Variant::Plain | Variant::PlainBridge | Variant::XdpRedirect)
     }
 
     fn forwarding(self) -> Forwarding {
         match self.mode() {
             Mode::Router => Forwarding::Routed,
-            Mode::Inline if self.is_blocker() => Forwarding::Wire,
+            Mode::Inline if self.is_blocker() || self == Variant::XdpRedirect => Forwarding::Wire,
             Mode::Inline => Forwarding::Bridged,
         }
     }
@@ -362,6 +365,16 @@ pub fn run(o: &Options) -> Result<Outcome> {
             Variant::Plain => {
                 links.push(pass_prog.attach(&dut, &path.dut_in)?);
                 "routing only".into()
+            }
+            Variant::XdpRedirect => {
+                // Its own devmap: entry 0 the outgoing veth with the sink's devmap program, as
+                // the blocker inline's PORTS gets it.
+                let ports = ArrayMap::devmap("tput_ports", 1)?;
+                let prog = Program::redirect(&ports)?;
+                let out = path.dut_out.clone();
+                bpf::in_netns(&dut, || bpf::set_devmap_sink(ports.fd(), 0, &out, &sink_devmap))?;
+                links.push(prog.attach(&dut, &path.dut_in)?);
+                "`bpf_redirect_map` of every frame to the outgoing veth, unjudged (native XDP on the receiving veth, the same sink as the blocker inline): the cost of forwarding in XDP before any filter".into()
             }
             Variant::PlainBridge => {
                 links.push(pass_prog.attach(&dut, &path.dut_in)?);

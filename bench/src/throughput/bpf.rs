@@ -99,9 +99,19 @@ struct MapElemAttr {
 
 impl ArrayMap {
     pub fn new(name: &str, value_size: usize, entries: u32) -> Result<ArrayMap> {
+        ArrayMap::create(name, BPF_MAP_TYPE_ARRAY, value_size, entries)
+    }
+
+    /// A DEVMAP (value: `struct bpf_devmap_val`, an ifindex and a devmap program), for
+    /// [`Program::redirect`].
+    pub fn devmap(name: &str, entries: u32) -> Result<ArrayMap> {
+        ArrayMap::create(name, BPF_MAP_TYPE_DEVMAP, 8, entries)
+    }
+
+    fn create(name: &str, map_type: u32, value_size: usize, entries: u32) -> Result<ArrayMap> {
         let mut map_name = [0u8; 16];
         map_name[..name.len().min(15)].copy_from_slice(&name.as_bytes()[..name.len().min(15)]);
-        let mut attr = MapCreateAttr { map_type: BPF_MAP_TYPE_ARRAY, key_size: 4, value_size: value_size as u32, max_entries: entries, map_name, ..Default::default() };
+        let mut attr = MapCreateAttr { map_type, key_size: 4, value_size: value_size as u32, max_entries: entries, map_name, ..Default::default() };
         let fd = sys_fd(BPF_MAP_CREATE, &mut attr).with_context(|| format!("creating map {name} (BPF_MAP_CREATE)"))?;
         Ok(ArrayMap { fd, value_size, entries })
     }
@@ -118,6 +128,10 @@ impl ArrayMap {
         let mut attr = MapElemAttr { map_fd: self.fd.as_raw_fd() as u32, key: &key as *const u32 as u64, value: value.as_ptr() as u64, ..Default::default() };
         sys(BPF_MAP_UPDATE_ELEM, &mut attr).context("BPF_MAP_UPDATE_ELEM")?;
         Ok(())
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
     }
 
     /// Every u64 counter of a count map, indexed by key.
@@ -176,6 +190,7 @@ const LD_IMM64: u8 = 0x18;
 const PSEUDO_MAP_FD: u8 = 1;
 const HELPER_MAP_LOOKUP: i32 = 1;
 const HELPER_XDP_ADJUST_TAIL: i32 = 65;
+const HELPER_REDIRECT_MAP: i32 = 51;
 
 impl Asm {
     fn raw(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
@@ -282,6 +297,18 @@ impl Program {
         a.raw(MOV_K, R0, 0, 0, 2);
         a.raw(EXIT, 0, 0, 0, 0);
         Program::load("tput_pass", &a.finish())
+    }
+
+    /// `return bpf_redirect_map(devmap, 0, XDP_PASS)`: every frame out of the port in entry 0,
+    /// unjudged (what an XDP forwarder costs before any filtering).
+    pub fn redirect(devmap: &ArrayMap) -> Result<Program> {
+        let mut a = Asm::default();
+        a.map_fd(R1, devmap.fd.as_raw_fd());
+        a.raw(MOV_K, R2, 0, 0, 0);
+        a.raw(MOV_K, R3, 0, 0, 2);
+        a.raw(CALL, 0, 0, 0, HELPER_REDIRECT_MAP);
+        a.raw(EXIT, 0, 0, 0, 0);
+        Program::load("tput_redirect", &a.finish())
     }
 
     /// Counts the frame under its length (`counts[len & 2047] += 1`), then XDP_DROP.

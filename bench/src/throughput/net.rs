@@ -10,9 +10,10 @@
 //! ```
 //!
 //! Three ways through the DUT ([`Forwarding`]): routed (router mode: addresses, routes, static
-//! neighbours), bridged (a Linux bridge joins `ti<i>` and `to<i>`, no addresses) and wire (no
-//! addresses and nothing joining the ports: the blocker's inline mode forwards them itself with
-//! a devmap redirect).
+//! neighbours), bridged (a Linux bridge joins `ti<i>` and `to<i>`, no addresses, br_netfilter's
+//! calls into the IP hooks off) and wire (no addresses and nothing joining the ports: the
+//! blocker's inline mode, or the plain XDP redirect, forwards them itself with a devmap
+//! redirect).
 //!
 //! A frame leaves the DUT in one of two ways, and each is counted (by length) and dropped on the
 //! DUT's CPU where a NIC driver would take it, into one count map:
@@ -183,6 +184,13 @@ pub fn build_path(gen_ns: &str, dut: &str, sink_ns: &str, i: usize, how: Forward
     match how {
         Forwarding::Routed => route(dut, &p)?,
         Forwarding::Bridged => {
+            // This kernel has br_netfilter built in, and a new namespace starts with it on: every
+            // bridged IPv4/IPv6 frame would also go through the IP family's netfilter hooks (an
+            // skb extension, header checks, three more hook points). A bridge filtered with
+            // nftables' netdev or bridge family needs none of that, and operators turn it off.
+            for sysctl in ["net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"] {
+                exec(dut, &["sysctl", "-qw", sysctl], Duration::from_secs(10))?;
+            }
             ip(dut, &["link", "add", "br0", "type", "bridge", "stp_state", "0"])?;
             ip(dut, &["link", "set", &p.dut_in, "master", "br0"])?;
             ip(dut, &["link", "set", &p.dut_out, "master", "br0"])?;
