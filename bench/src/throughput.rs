@@ -14,16 +14,18 @@
 //!   with ipset `hash:net`, and plain forwarding. Inline mode (a bump in the wire, no
 //!   addresses): `blocker inline` (the blocker's inline mode: allowed frames redirected from port
 //!   to port through its devmap, never entering the kernel stack), a Linux bridge with nftables
-//!   on the netdev ingress hook of the receiving port or on the bridge family's forward hook, and
-//!   a plain bridge. The variants without the blocker get `return XDP_PASS` on the receiving
+//!   on the netdev ingress hook of the receiving port or on the bridge family's forward hook, a
+//!   plain bridge, and a plain XDP redirect (every frame redirected unjudged: what forwarding in
+//!   XDP costs before any filter). The variants without the blocker get `return XDP_PASS` on the receiving
 //!   veth: a veth takes redirected frames only with an XDP program.
-//! - Sink: every frame the DUT sends on is counted by length and dropped where a NIC driver would
-//!   take it: a tc egress program on the DUT's outgoing veth for frames sent as skbs (routed or
-//!   bridged), an XDP program on the sink's veth for frames the blocker redirects with XDP, which
-//!   skip tc (net.rs says how and why). Both count into one map. Every class of the mix has its
+//! - Sink: every frame the DUT sends on is counted by length and dropped on the DUT's CPU where a
+//!   NIC driver would take it: a tc egress program on the DUT's outgoing veth for frames sent as
+//!   skbs (routed or bridged), the same count-and-drop as a devmap program on the outgoing veth's
+//!   devmap entry for frames redirected with XDP, which skip tc (net.rs says how and why). Both
+//!   count into one map, as does a catch-all XDP program on the sink's veth. Every class of the mix has its
 //!   own length, so the counts also tell whether listed frames got through.
 //! - CPUs: the receive work of the DUT's veth runs in a threaded-NAPI kernel thread pinned to
-//!   `--tp-dut-cpu`, so the DUT is that thread (with the sink's egress program); the generator,
+//!   `--tp-dut-cpu`, so the DUT is that thread (with the sink's programs); the generator,
 //!   the veth that takes the blocker's resets and the sink's veth run on `--tp-gen-cpu`. All are
 //!   real-time (SCHED_FIFO) for the measurement: on a shared machine, other sessions' builds
 //!   otherwise take half the CPU (bpf::realtime). A round counts as DUT-bound when the generator
