@@ -96,15 +96,21 @@ pub struct QuicConfig {
     /// second per CPU) and the most credit a CPU can hold (burst × cost).
     pub cost_ns: u64,
     pub burst_ns: u64,
+    /// The daemon's reader is alive until this CLOCK_MONOTONIC time (bpf_ktime_get_ns): it
+    /// renews the lease while it drains the ring. Past it (a killed or stuck daemon) nothing is
+    /// copied and no 0-RTT is held back, so QUIC fails open; verdicts already written still
+    /// hold, as the rest of the lists do.
+    pub reader_alive_until_ns: u64,
 }
-assert_size!(QuicConfig, 24);
+assert_size!(QuicConfig, 32);
 
 impl QuicConfig {
-    /// `rate` copies per second per CPU on average, up to `burst` at once.
+    /// `rate` copies per second per CPU on average, up to `burst` at once; the reader's lease
+    /// without end (the daemon bounds it and renews it).
     pub const fn new(enabled: bool, epoch: u32, rate: u32, burst: u32) -> Self {
         let rate = if rate == 0 { 1 } else { rate as u64 };
         let cost_ns = 1_000_000_000 / rate;
-        QuicConfig { flags: if enabled { QUIC_ENABLED } else { 0 }, epoch, cost_ns, burst_ns: cost_ns * burst as u64 }
+        QuicConfig { flags: if enabled { QUIC_ENABLED } else { 0 }, epoch, cost_ns, burst_ns: cost_ns * burst as u64, reader_alive_until_ns: u64::MAX }
     }
 }
 

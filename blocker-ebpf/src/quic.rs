@@ -18,6 +18,10 @@
 //!   when the verdict exists. Either way the client sends the 0-RTT data again in 1-RTT packets
 //!   once the handshake is done. Everything else (Handshake packets,
 //!   short headers, other versions, garbage) passes (`no_match`).
+//! - The daemon's reader holds a lease (`QuicConfig::reader_alive_until_ns`) it renews while it
+//!   runs. Once it has run out (the daemon killed, or stuck) Initials pass uncopied
+//!   (`quic_overload`) and 0-RTT passes: nothing would judge them. Verdicts already written
+//!   still hold.
 //!
 //! Cost: UDP to other ports pays nothing here; UDP to port 443 pays the QUIC_CONFIG array read
 //! (inlined by the JIT) and, when QUIC is on, one LRU lookup; only client Initials of flows
@@ -73,7 +77,7 @@ fn judge_datagram(ctx: &XdpContext) -> Verdict {
     // SAFETY: per-CPU scratch the parser filled for this frame.
     let pkt = unsafe { &*p };
     let Some(cfg) = QUIC_CONFIG.get(0) else { return Verdict::pass(Reason::Internal) };
-    let (epoch, cost, burst) = (cfg.epoch, cfg.cost_ns, cfg.burst_ns);
+    let (epoch, cost, burst, lease) = (cfg.epoch, cfg.cost_ns, cfg.burst_ns, cfg.reader_alive_until_ns);
     let Some(l4) = pkt.udp() else { return pass() };
     let Some(flow) = flow_of(ctx, pkt, l4.sport, l4.dport) else { return pass() };
     if let Some(v) = QUIC_VERDICTS.get_ptr(&flow) {
@@ -105,13 +109,18 @@ fn judge_datagram(ctx: &XdpContext) -> Verdict {
     };
     let ty = (b0 >> 4) & 3;
     if ty == zero_rtt {
+        // Held back only while a reader will judge the flow; without one, nothing would.
+        // SAFETY: a helper without arguments.
+        if unsafe { bpf_ktime_get_ns() } > lease {
+            return pass();
+        }
         return Verdict { action: Action::Drop, reason: Reason::QuicEarly, entry: 0 };
     }
     if ty != initial || len < MIN_INITIAL_DATAGRAM {
         return pass();
     }
     let zero_rtt_at = coalesced_zero_rtt(ctx, off, len as usize, zero_rtt, version);
-    match copy(ctx, &flow, off, len, epoch, cost, burst) {
+    match copy(ctx, &flow, off, len, epoch, cost, burst, lease) {
         Copy::Done if zero_rtt_at != 0 => {
             // The Initial may go on without the 0-RTT packet behind it: cut where it starts.
             if cut_ipv4(ctx, pkt, off, zero_rtt_at) {
@@ -237,8 +246,12 @@ enum Copy {
 
 /// Copies the datagram's UDP payload (up to COPY_CAP bytes) with its flow to QUIC_RING.
 #[inline(always)]
-fn copy(ctx: &XdpContext, flow: &QuicFlow, off: usize, len: u32, epoch: u32, cost: u64, burst: u64) -> Copy {
-    if !take_token(cost, burst) {
+#[allow(clippy::too_many_arguments)]
+fn copy(ctx: &XdpContext, flow: &QuicFlow, off: usize, len: u32, epoch: u32, cost: u64, burst: u64, lease: u64) -> Copy {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // No reader (the daemon's lease ran out): a copy would only fill the ring.
+    if now > lease || !take_token(now, cost, burst) {
         return Copy::Overload;
     }
     let Some(mut entry) = QUIC_RING.reserve::<QuicCopy>(0) else { return Copy::Overload };
@@ -269,12 +282,10 @@ fn copy(ctx: &XdpContext, flow: &QuicFlow, off: usize, len: u32, epoch: u32, cos
 /// Takes one copy's credit from this CPU's bucket, refilled by the time elapsed since its last
 /// use and capped at `burst`.
 #[inline(always)]
-fn take_token(cost: u64, burst: u64) -> bool {
+fn take_token(now: u64, cost: u64, burst: u64) -> bool {
     let Some(b) = QUIC_BUCKET.get_ptr_mut(0) else { return false };
     // SAFETY: per-CPU value, only this CPU writes it while this program runs.
     let b = unsafe { &mut *b };
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
     let elapsed = now.wrapping_sub(b.last_ns);
     let mut credit = if elapsed > burst { burst } else { b.credit_ns + elapsed };
     if credit > burst {

@@ -318,6 +318,38 @@ fn zero_rtt_of_a_flow_without_a_verdict_does_not_pass() {
 
 #[test]
 #[ignore = "needs root"]
+fn without_a_live_reader_quic_fails_open_and_written_verdicts_still_hold() {
+    let mut q = Quic::new(RFC_NAME, "", "");
+    let initial = fixtures::rfc9001_initial();
+    // A flow judged while the daemon ran: blocked.
+    assert_eq!(q.run(&datagram(CLIENT4, 58000, SERVER4, 443, &initial)).reason, Reason::QuicPending);
+    assert_eq!(q.judge_waiting().iter().map(|v| v.kind).collect::<Vec<_>>(), [VERDICT_BLOCK]);
+    // The daemon dies: its lease (renewed every second while it runs) ends in the past.
+    let mut c = q.maps.config().unwrap();
+    c.reader_alive_until_ns = 1;
+    q.maps.set_config(c).unwrap();
+    // New flows: Initials pass uncopied (nothing would read them), 0-RTT passes (nothing would
+    // judge the flow), a coalesced 0-RTT packet is left in place.
+    let o = q.run(&datagram(CLIENT4, 58001, SERVER4, 443, &initial));
+    assert_eq!((o.action, o.reason), (XdpAction::Pass, Reason::QuicOverload));
+    let zero = datagram(CLIENT4, 58002, SERVER4, 443, &fixtures::zero_rtt_packet(1, &RFC_DCID, 1200));
+    assert_eq!((q.run(&zero).action, q.run(&zero).reason), (XdpAction::Pass, Reason::NoMatch));
+    let both = datagram(CLIENT6, 58003, SERVER6, 443, &coalesced_with_zero_rtt(initial.clone(), 1));
+    let o = q.run(&both);
+    assert_eq!((o.action, o.reason), (XdpAction::Pass, Reason::QuicOverload));
+    assert_eq!(o.frame, both, "untouched");
+    assert!(q.copies().is_empty());
+    // The blocked flow stays blocked, as the rest of the lists do.
+    assert_eq!(q.run(&datagram(CLIENT4, 58000, SERVER4, 443, &initial)).reason, Reason::Quic);
+    // A renewed lease: copies again.
+    let mut c = q.maps.config().unwrap();
+    c.reader_alive_until_ns = u64::MAX;
+    q.maps.set_config(c).unwrap();
+    assert_eq!(q.run(&datagram(CLIENT4, 58004, SERVER4, 443, &initial)).reason, Reason::QuicPending);
+}
+
+#[test]
+#[ignore = "needs root"]
 fn an_empty_token_bucket_or_a_full_ring_fails_open_and_is_counted() {
     // A bucket of two copies that refills at one a second: the third Initial in a row is not
     // copied, and passes.

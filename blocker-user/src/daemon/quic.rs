@@ -26,7 +26,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use blocker_common::quic::{QUIC_ENABLED, QuicConfig, QuicFlow, QuicVerdict, VERDICT_BLOCK, VERDICT_PASS, VERDICT_SHADOW};
@@ -49,6 +49,12 @@ pub const GIVE_UP: u8 = 4;
 
 /// Flows remembered at once, each for counting failed reads and for blocked flows' names.
 const MAX_FLOWS: usize = 65_536;
+
+/// The reader's lease in the program: while it runs, copies are made and 0-RTT of unjudged
+/// flows is held back; renewed every LEASE_RENEWAL. A daemon killed or stuck lets it run out,
+/// and QUIC then fails open within LEASE.
+pub const LEASE: Duration = Duration::from_secs(5);
+const LEASE_RENEWAL: Duration = Duration::from_secs(1);
 
 /// Records drained per lock hold, so a flood never keeps a list change waiting long.
 const BATCH: usize = 256;
@@ -330,6 +336,23 @@ impl QuicState {
         }
         n
     }
+
+    /// Extends the reader's lease in the program to LEASE from now. A failed write is retried
+    /// at the next renewal; if none succeeds the lease runs out and QUIC fails open.
+    pub fn renew_lease(&mut self) {
+        if let Ok(mut c) = self.maps.config() {
+            c.reader_alive_until_ns = monotonic_ns().saturating_add(LEASE.as_nanos() as u64);
+            let _ = self.maps.set_config(c);
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock bpf_ktime_get_ns reads.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The running QUIC thread; stops and joins when dropped.
@@ -363,7 +386,12 @@ pub(super) fn start(
         std::thread::Builder::new()
             .name("quic".into())
             .spawn(move || {
+                let mut renewed = None;
                 while !stop.load(Ordering::Relaxed) {
+                    if renewed.is_none_or(|at: Instant| at.elapsed() >= LEASE_RENEWAL) {
+                        super::lock(&state).renew_lease();
+                        renewed = Some(Instant::now());
+                    }
                     // Waits outside the lock; a list change never waits on an empty ring.
                     if !wait_readable(fd, Duration::from_millis(100)) {
                         continue;
