@@ -19,7 +19,7 @@ use blocker_common::{
 
 use crate::{
     maps::{ALLOW_V4, ALLOW_V6, BLOCK_V4, BLOCK_V6, COARSE_V4, COARSE_V6, CONFIG, PACKET},
-    parse::{self, MAX_V6_EXT, Packet, ParseError, TCP_RST},
+    parse::{self, MAX_V6_EXT, Packet, ParseError, TCP_ACK, TCP_RST, TCP_SYN},
     tcp_names,
 };
 
@@ -100,8 +100,12 @@ fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
         return v;
     }
     if let Some(l4) = pkt.tcp() {
-        // Segments without payload carry no name: the common ACK skips the call.
+        // Segments without payload carry no name: the common ACK skips the call. A client's
+        // SYN marks its flow's first data byte as awaited (tcp_names.rs).
         if l4.payload_len == 0 {
+            if l4.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
+                return tcp_names::syn(ctx, pkt);
+            }
             return Verdict::pass(Reason::NoMatch);
         }
         return tcp_names::judge(ctx, pkt, flags, slot as u32);

@@ -9,7 +9,7 @@ use aya_ebpf::programs::XdpContext;
 
 use crate::{
     cursor::read,
-    maps::{FLOWS, FLOW_FILTER},
+    maps::{FLOWS, FLOW_FILTER, HEADS},
     names::BUF,
     parse::Packet,
 };
@@ -109,14 +109,105 @@ fn bucket(k: &FlowKey) -> u32 {
     (h >> 16) & (FILTER_BUCKETS - 1)
 }
 
-/// The flow's state, if it has any.
+/// The flow's state, if it has any, and whether any flow in its bucket has state (a FLOWS
+/// entry or a head awaited): only then is `head_check` worth its lookup.
 #[inline(always)]
-pub fn lookup(k: &FlowKey) -> Option<*mut FlowState> {
+pub fn lookup(k: &FlowKey) -> (Option<*mut FlowState>, bool) {
     let b = bucket(k);
     match FLOW_FILTER.get(b) {
-        Some(n) if *n != 0 => FLOWS.get_ptr_mut(k),
-        _ => None,
+        Some(n) if *n != 0 => (FLOWS.get_ptr_mut(k), true),
+        _ => (None, false),
     }
+}
+
+/// A flow whose SYN was seen and whose first data byte was not yet (tcp_names.rs): one slot
+/// per filter bucket, counted in the bucket like a FLOWS entry while in use. A slot whose wait
+/// is over is freed by the next packet of its bucket that looks at it, so a flow that never
+/// sends data holds its bucket busy for at most HEAD_WAIT_NS.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Head {
+    /// A second hash of the flow key, never 0 for a slot in use; 0: the slot is free.
+    pub tag: u32,
+    /// Sequence number of the flow's first data byte (the SYN's + 1).
+    pub next_seq: u32,
+    /// bpf_ktime_get_ns() when the wait ends.
+    pub until: u64,
+}
+
+/// How long after its SYN a flow's first data byte is awaited, data ahead of it dropped.
+pub const HEAD_WAIT_NS: u64 = 5_000_000_000;
+
+// What head_check found.
+/// The flow's first data byte is not awaited (no slot, another flow's, or the wait is over).
+pub const HEAD_NONE: u32 = 0;
+/// The segment starts at the flow's first data byte (the slot is freed).
+pub const HEAD_HERE: u32 = 1;
+/// The segment lies ahead of the flow's first data byte, which has not passed yet.
+pub const HEAD_AHEAD: u32 = 2;
+
+#[inline(always)]
+fn tag(k: &FlowKey) -> u32 {
+    let w = |b: &[u8; 16], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let mut h = (k.dport as u32) << 16 | k.sport as u32;
+    h = h.wrapping_mul(0xCC9E_2D51) ^ w(&k.src, 0) ^ w(&k.src, 4) ^ w(&k.src, 8) ^ w(&k.src, 12);
+    h = h.wrapping_mul(0x1B87_3593) ^ w(&k.dst, 0) ^ w(&k.dst, 4) ^ w(&k.dst, 8) ^ w(&k.dst, 12);
+    h = h.wrapping_mul(0xE654_6B64) ^ k.v6;
+    h | 1
+}
+
+#[inline(always)]
+fn free_head(b: u32, slot: &mut Head) {
+    slot.tag = 0;
+    if let Some(p) = FLOW_FILTER.get_ptr_mut(b) {
+        // SAFETY: a valid, aligned map value pointer.
+        unsafe { crate::atomic::add_u32(p, (-1i32) as u32) };
+    }
+}
+
+/// A client's SYN: await the flow's first data byte, `next_seq`. A slot another flow holds
+/// and still waits in is left alone (this flow goes without: fail open).
+#[inline(always)]
+pub fn head_seen(k: &FlowKey, next_seq: u32, now: u64) {
+    let b = bucket(k);
+    let Some(p) = HEADS.get_ptr_mut(b) else { return };
+    // SAFETY: a valid map value pointer for this program run.
+    let slot = unsafe { &mut *p };
+    let t = tag(k);
+    if slot.tag == 0 {
+        filter_add(k, 1);
+    } else if slot.tag != t && now < slot.until {
+        return;
+    }
+    slot.tag = t;
+    slot.next_seq = next_seq;
+    slot.until = now + HEAD_WAIT_NS;
+}
+
+/// Where a data segment of a flow without state stands against its awaited first byte.
+#[inline(always)]
+pub fn head_check(k: &FlowKey, seq: u32, now: u64) -> u32 {
+    let b = bucket(k);
+    let Some(p) = HEADS.get_ptr_mut(b) else { return HEAD_NONE };
+    // SAFETY: a valid map value pointer for this program run.
+    let slot = unsafe { &mut *p };
+    if slot.tag == 0 {
+        return HEAD_NONE;
+    }
+    if now >= slot.until {
+        free_head(b, slot);
+        return HEAD_NONE;
+    }
+    if slot.tag != tag(k) {
+        return HEAD_NONE;
+    }
+    let ahead = seq.wrapping_sub(slot.next_seq) as i32;
+    if ahead > 0 {
+        return HEAD_AHEAD;
+    }
+    // The first byte (or, before it, data no TCP sends: not followed either way).
+    free_head(b, slot);
+    if ahead == 0 { HEAD_HERE } else { HEAD_NONE }
 }
 
 #[inline(always)]

@@ -20,7 +20,7 @@ use blocker_common::{
 };
 
 use crate::{
-    flow::{FILTER_BUCKETS, FlowKey, FlowState},
+    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head},
     names::NameScratch,
     parse::{ExtWalk, Packet},
     reply::ReplyScratch,
@@ -88,6 +88,11 @@ pub static FLOWS: LruHashMap<FlowKey, FlowState> = LruHashMap::with_max_entries(
 /// Memory-mappable so the controller can inspect and repair it.
 #[map]
 pub static FLOW_FILTER: Array<u32> = Array::with_max_entries(FILTER_BUCKETS, BPF_F_MMAPABLE);
+
+/// Flows whose SYN was seen and whose first data byte was not yet, one slot per FLOW_FILTER
+/// bucket (flow.rs, tcp_names.rs): data ahead of that byte is dropped until it has passed.
+#[map]
+pub static HEADS: Array<Head> = Array::with_max_entries(FILTER_BUCKETS, 0);
 
 /// A reader for a ClientHello's first segment, before it earns a FLOWS entry (one per CPU).
 #[map]

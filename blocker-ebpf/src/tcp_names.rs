@@ -7,6 +7,17 @@
 //! one retransmission timeout, while the program needs no reassembly memory. Retransmitted and
 //! overlapping bytes already read are skipped: the first copy seen is the one judged, as the
 //! server's TCP keeps the first copy too.
+//!
+//! Data that arrives before the segment holding a flow's first byte would pass as ordinary data
+//! and the reader the first segment then starts would wait for bytes the server already holds:
+//! a ClientHello sent in reverse order (an evasion) would never be judged. So a client's SYN
+//! marks its flow's first data byte as awaited (flow.rs `head_seen`, one slot per filter
+//! bucket), and until that byte has passed, data ahead of it is dropped (`*_out_of_order`):
+//! the client's TCP resends it after the first segment, in order, and it is read. The wait is
+//! bounded (HEAD_WAIT_NS), so a first segment that never comes past this box cannot stall the
+//! flow for longer; a flow whose SYN was not seen (or whose slot another flow held) is read as
+//! before. The allowed paths do not pay for this: a bare ACK pays one flag test, data pays the
+//! slot's lookup only when its bucket is busy anyway.
 
 use aya_ebpf::programs::XdpContext;
 use blocker_common::{
@@ -14,9 +25,11 @@ use blocker_common::{
     verdict::{Action, Reason},
 };
 
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+
 use crate::{
     decide::{Verdict, block_action},
-    flow::{self, FlowKey, FlowState, KIND_BLOCKED, PROTO_HTTP},
+    flow::{self, FlowKey, FlowState, HEAD_AHEAD, KIND_BLOCKED, PROTO_HTTP},
     http,
     maps::TLS_SCRATCH,
     names::{self, BUF, NameMatch},
@@ -114,6 +127,19 @@ fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
     if st.proto == PROTO_HTTP { http::feed(ctx, st, off, len) } else { tls::feed(ctx, st, off, len) }
 }
 
+/// A client's SYN (no ACK, no payload): its flow's first data byte is awaited from now on. A
+/// separate BPF function, like `judge`, off the path of every other packet.
+#[inline(never)]
+pub fn syn(ctx: &XdpContext, pkt: &Packet) -> Verdict {
+    let not_judged = pass(Reason::NoMatch, 0);
+    let Some(l4) = pkt.tcp() else { return not_judged };
+    let Some(key) = flow::key_of(ctx, pkt, l4.sport, l4.dport) else { return not_judged };
+    // SAFETY: a plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    flow::head_seen(&key, l4.seq.wrapping_add(1), now);
+    not_judged
+}
+
 /// Judges a TCP segment that belongs to a followed flow or starts a ClientHello or an HTTP
 /// request; anything else passes as not listed. (Returns a plain `Verdict`: a BPF function's
 /// BTF signature cannot carry a Rust `Option`.) A separate BPF function: its locals occupy the stack only on this path, not in
@@ -131,7 +157,8 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let payload_off = (l4.off + l4.hdr_len) as usize;
     let len = l4.payload_len;
 
-    if let Some(p) = flow::lookup(&key) {
+    let (state, busy) = flow::lookup(&key);
+    if let Some(p) = state {
         // SAFETY: a valid LRU value pointer for the duration of this program run.
         let st = unsafe { &mut *p };
         if st.kind == KIND_BLOCKED {
@@ -170,6 +197,17 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
                 pass(unparsed(st), 0)
             }
         };
+    }
+
+    if busy {
+        // SAFETY: a plain helper call.
+        let now = unsafe { bpf_ktime_get_ns() };
+        if flow::head_check(&key, l4.seq, now) == HEAD_AHEAD {
+            // Data ahead of the flow's first byte, which has not passed: whatever it holds, it
+            // is not read before the start of the stream is (the client resends it in order).
+            let reason = if l4.dport == 80 { Reason::HttpOutOfOrder } else { Reason::TlsOutOfOrder };
+            return Verdict { action: Action::Drop, reason, entry: 0 };
+        }
     }
 
     let Some(p) = TLS_SCRATCH.get_ptr_mut(0) else { return not_judged };

@@ -232,6 +232,15 @@ fn dns6(sport: u16, payload: &[u8]) -> Frame {
     f
 }
 
+/// The client's SYN of the flow whose first data byte has sequence `first`.
+fn syn_before(src: &str, dst: &str, sport: u16, dport: u16, first: u32) -> Frame {
+    let mut f = syn(src, dst, sport, dport);
+    if let L4::Tcp { seq, .. } = &mut f.l4 {
+        *seq = first.wrapping_sub(1);
+    }
+    f
+}
+
 fn syn(src: &str, dst: &str, sport: u16, dport: u16) -> Frame {
     let mut f = tcp(src, dst, dport, TCP_SYN).with_syn_options();
     if let L4::Tcp { sport: s, .. } = &mut f.l4 {
@@ -795,13 +804,31 @@ fn tls_cases() -> Vec<Case> {
     reordered.push(&tls_segment(CLIENT4, SERVER4, 40001, b, &s[b..]), SNI, "C resent in order: completes the name");
     cases.push(reordered);
 
+    let mut after_syn = Case::new(
+        "reverse-order-after-syn",
+        "ClientHello segments sent in reverse order: held back until the first has passed",
+        "The three segments of a ClientHello sent last first (C B A), as an evasion tool can, on \
+         a flow whose SYN the program saw: until the flow's first data byte has passed, data \
+         ahead of it is dropped (tls_out_of_order) whatever it holds, so the client's TCP \
+         resends C and B after A, in order, and the name is read and reset.",
+    );
+    after_syn.push(&syn_before(CLIENT4, SERVER4, 40001, 443, SEQ_TLS), NO_MATCH, "SYN: the first data byte is awaited");
+    after_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, b, &s[b..]), TLS_OUT_OF_ORDER, format!("C: bytes {b}..{}", s.len()));
+    after_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, a, &s[a..b]), TLS_OUT_OF_ORDER, format!("B: bytes {a}..{b}"));
+    after_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, 0, &s[..a]), TLS_PENDING, format!("A: bytes 0..{a}"));
+    after_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, a, &s[a..b]), TLS_PENDING, "B resent in order");
+    after_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, b, &s[b..]), SNI, "C resent in order: completes the name");
+    cases.push(after_syn);
+
     let mut reverse = Case::new(
         "reverse-order",
-        "Known limit: ClientHello segments sent in reverse order are not judged",
-        "The three segments of a ClientHello sent last first (C B A), as an evasion tool can: \
-         segments that arrive before the one starting the ClientHello look like any other data \
-         and pass, and the reader started by A waits for bytes the server already holds. The \
-         server reassembles the listed name; the program never judges it.",
+        "Known limit: ClientHello segments in reverse order on a flow whose SYN was not seen",
+        "The same three segments sent C B A on a flow whose SYN the program did not see (the \
+         flow began before the program was attached, its SYN took another path, or another \
+         flow held its slot): segments that arrive before the one starting the ClientHello \
+         look like any other data and pass, and the reader started by A waits for bytes the \
+         server already holds. The server reassembles the listed name; the program never \
+         judges it. See reverse-order-after-syn for a flow whose SYN was seen.",
     )
     .limit();
     reverse.push(&tls_segment(CLIENT4, SERVER4, 40001, b, &s[b..]), NO_MATCH, format!("C: bytes {b}..{}", s.len()));
@@ -809,9 +836,29 @@ fn tls_cases() -> Vec<Case> {
     reverse.push(&tls_segment(CLIENT4, SERVER4, 40001, 0, &s[..a]), TLS_PENDING, format!("A: bytes 0..{a}"));
     cases.push(reverse);
 
+    let mut late_syn = Case::new(
+        "first-segment-late-after-syn",
+        "The first segment of a two-segment ClientHello arriving second: the second is held back once",
+        "A two-segment ClientHello whose second segment arrives first (reordered, or the first \
+         lost and resent), on a flow whose SYN the program saw: the second is dropped as ahead \
+         of the flow's first byte, the client resends it after the first, and the name is read. \
+         An unlisted name costs the connection that one retransmission, nothing more.",
+    );
+    let two = records(&name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "example.com"), 16384);
+    assert!(sni_offset(&two, "example.com") > 1448);
+    late_syn.push(&syn_before(CLIENT4, SERVER4, 40001, 443, SEQ_TLS), NO_MATCH, "SYN: the first data byte is awaited");
+    late_syn.push(
+        &tls_segment(CLIENT4, SERVER4, 40001, 1448, &two[1448..]),
+        TLS_OUT_OF_ORDER,
+        format!("second segment first: bytes 1448..{}", two.len()),
+    );
+    late_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, 0, &two[..1448]), TLS_PENDING, "first segment: bytes 0..1448");
+    late_syn.push(&tls_segment(CLIENT4, SERVER4, 40001, 1448, &two[1448..]), SNI, "second segment resent: the name example.com");
+    cases.push(late_syn);
+
     let mut late = Case::new(
         "first-segment-late",
-        "Known limit: the first segment of a two-segment ClientHello arriving second; bounded drops, then the flow passes",
+        "Known limit: the first segment of a two-segment ClientHello arriving second, SYN not seen; bounded drops, then the flow passes",
         "A two-segment ClientHello (name in the second) whose first segment arrives after the \
          second (reordered, or lost and resent): the second passes as ordinary data, the first \
          starts a reader that waits for bytes the server already holds. The client's next \
@@ -1188,16 +1235,33 @@ fn http() -> Vec<Case> {
     );
     cases.push(full_length);
 
+    let cut = 20;
+    let mut late_syn = Case::new(
+        "first-segment-late-after-syn",
+        "The first segment of a two-segment request head arriving second: the second is held back once",
+        "The HTTP counterpart of tls/first-segment-late-after-syn: on a flow whose SYN the \
+         program saw, the second segment is dropped as ahead of the flow's first byte, resent \
+         after the first, and the Host is read.",
+    );
+    late_syn.push(&syn_before(CLIENT4, SERVER4, 40001, 80, SEQ_HTTP), NO_MATCH, "SYN: the first data byte is awaited");
+    late_syn.push(
+        &http_segment(CLIENT4, SERVER4, 40001, cut, &head[cut..]),
+        HTTP_OUT_OF_ORDER,
+        format!("second segment first: bytes {cut}..{}", head.len()),
+    );
+    late_syn.push(&http_segment(CLIENT4, SERVER4, 40001, 0, &head[..cut]), HTTP_PENDING, format!("first segment: bytes 0..{cut}"));
+    late_syn.push(&http_segment(CLIENT4, SERVER4, 40001, cut, &head[cut..]), HTTP_HOST, "second segment resent: its listed Host is read");
+    cases.push(late_syn);
+
     let mut late = Case::new(
         "first-segment-late",
-        "Known limit: the first segment of a two-segment request head arriving second; bounded drops, then the flow passes",
+        "Known limit: the first segment of a two-segment request head arriving second, SYN not seen; bounded drops, then the flow passes",
         "The HTTP counterpart of tls/first-segment-late: the second segment passes as data, the \
          first starts a reader waiting for bytes the server already holds; the connection's next \
          request is dropped twice as out of order, then the reader gives up and the flow passes \
          (http_unparsed, fail open).",
     )
     .limit();
-    let cut = 20;
     late.push(
         &http_segment(CLIENT4, SERVER4, 40001, cut, &head[cut..]),
         NO_MATCH,

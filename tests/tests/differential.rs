@@ -550,6 +550,13 @@ fn flow_key(frame: &[u8]) -> Option<(IpAddr, IpAddr, u16, u16)> {
     (l4.payload.declared > 0).then_some((p.src, p.dst, l4.sport, l4.dport))
 }
 
+/// The flow of a client's SYN (SYN without ACK, no payload).
+fn syn_key(frame: &[u8]) -> Option<(IpAddr, IpAddr, u16, u16)> {
+    let p = model::frame::parse(frame).ok()?;
+    let (l4, flags) = p.tcp()?;
+    (l4.payload.declared == 0 && flags & 0x12 == 0x02).then_some((p.src, p.dst, l4.sport, l4.dport))
+}
+
 /// Whether the program stored flow state for the frame's flow with this verdict.
 fn leaves_state(v: Verdict) -> bool {
     matches!(v.reason, Reason::TlsPending | Reason::HttpPending)
@@ -614,6 +621,13 @@ fn run(h: &Harness, cfg: &Config, seed: u64, budget: Budget, counts: &mut Counts
             && leaves_state(v)
         {
             stateful.insert(*k);
+        }
+        // A client's SYN that passes marks its flow's first data byte as awaited: the flow's
+        // later data is judged against that (tcp_names.rs), which the model does not follow.
+        if let (Some(k), Some(v)) = (syn_key(f), kernel)
+            && v.action.passes()
+        {
+            stateful.insert(k);
         }
         counts.compared += 1;
         let Expectation { verdict: want, known } = model::judge(f, &lists, cfg);

@@ -6,7 +6,7 @@ mod support;
 
 use blocker_common::verdict::Reason;
 use blocker_user::datapath::XdpAction;
-use support::{Harness, Outcome, frames::{Frame, L4, TCP_ACK, TCP_PSH}};
+use support::{Harness, Outcome, frames::{Frame, L4, TCP_ACK, TCP_PSH, TCP_SYN}};
 
 const CLIENT: &str = "192.0.2.2";
 const SERVER: &str = "203.0.113.10";
@@ -225,4 +225,19 @@ mod stop_page {
         let o = h.run(&f);
         assert_eq!((o.action, o.verdict), (XdpAction::Tx, Action::TcpReset));
     }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_request_head_whose_first_segment_comes_late_is_read_in_order() {
+    let h = Harness::new(BLOCK, ALLOW);
+    let syn = Frame::new(CLIENT, SERVER, L4::Tcp { sport: 900, dport: 80, seq: 500_000 - 1, ack: 0, flags: TCP_SYN, options: vec![], payload: vec![] });
+    assert_eq!(h.run(&syn.build()).reason, Reason::NoMatch);
+    let req = b"GET /a/long/path HTTP/1.1\r\nHost: blocked.example\r\n\r\n";
+    let cut = 20;
+    // The second segment before the first: dropped (the client resends it after the first).
+    let o = h.run(&segment(900, cut, &req[cut..]));
+    assert_eq!((o.action, o.reason), (XdpAction::Drop, Reason::HttpOutOfOrder));
+    assert_eq!(h.run(&segment(900, 0, &req[..cut])).reason, Reason::HttpPending);
+    assert!(blocked(&h.run(&segment(900, cut, &req[cut..]))));
 }

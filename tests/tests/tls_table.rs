@@ -8,6 +8,7 @@ use blocker_common::verdict::{Action, Reason};
 use blocker_user::datapath::XdpAction;
 use support::{
     Harness, Outcome,
+    frames::{Frame, L4, TCP_SYN},
     tls::{Hello, client_hello, records, segment, sni_offset, stream},
 };
 
@@ -198,6 +199,85 @@ fn out_of_order_segments_are_dropped_until_the_gap_is_filled() {
     assert_eq!((o.action, o.reason), (XdpAction::Drop, Reason::TlsOutOfOrder));
     assert_eq!(h.run(&segment(CLIENT, SERVER, 6000, a, &s[a..b]).build()).reason, Reason::TlsPending);
     assert!(is_reset(&h.run(&segment(CLIENT, SERVER, 6000, b, &s[b..c]).build()), Reason::Sni));
+}
+
+/// The client's SYN for the flow whose first data byte `segment` puts at stream offset 0.
+fn syn(src: &str, dst: &str, sport: u16) -> Vec<u8> {
+    let l4 = L4::Tcp { sport, dport: 443, seq: 1_000_000 - 1, ack: 0, flags: TCP_SYN, options: vec![], payload: vec![] };
+    Frame::new(src, dst, l4).build()
+}
+
+fn verdict(o: &Outcome) -> (XdpAction, Reason) {
+    (o.action, o.reason)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_hello_sent_in_reverse_order_is_read_once_its_first_segment_has_passed() {
+    let h = harness();
+    let s = stream(&Hello { before: 8, ..Default::default() });
+    let at = sni_offset(&s, "blocked.example");
+    let (a, b) = (at / 2, at + 4);
+    let piece = |from: usize, to: usize| segment(CLIENT, SERVER, 6100, from, &s[from..to]).build();
+    assert_eq!(verdict(&h.run(&syn(CLIENT, SERVER, 6100))), (XdpAction::Pass, Reason::NoMatch));
+    // C, then B, before A: data ahead of the flow's first byte, whatever it holds, is dropped
+    // (an evasion tool's reverse order; without the SYN they would pass as ordinary data).
+    assert_eq!(verdict(&h.run(&piece(b, s.len()))), (XdpAction::Drop, Reason::TlsOutOfOrder));
+    assert_eq!(verdict(&h.run(&piece(a, b))), (XdpAction::Drop, Reason::TlsOutOfOrder));
+    // A starts the reader; the client's TCP resends B and C in order; C completes the name.
+    assert_eq!(verdict(&h.run(&piece(0, a))), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(verdict(&h.run(&piece(a, b))), (XdpAction::Pass, Reason::TlsPending));
+    assert!(is_reset(&h.run(&piece(b, s.len())), Reason::Sni));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_allowed_hello_whose_first_segment_comes_late_completes() {
+    let h = harness();
+    let s = stream(&Hello { sni: Some("allowed.example"), before: 8, key_share: 1248 });
+    // Cut before the name: the first segment alone cannot decide.
+    let cut = sni_offset(&s, "allowed.example") - 10;
+    let piece = |from: usize, to: usize| segment(CLIENT, SERVER, 6200, from, &s[from..to]).build();
+    h.run(&syn(CLIENT, SERVER, 6200));
+    // The second segment first (reordered on the way, or the first lost): dropped once.
+    assert_eq!(verdict(&h.run(&piece(cut, s.len()))), (XdpAction::Drop, Reason::TlsOutOfOrder));
+    assert_eq!(verdict(&h.run(&piece(0, cut))), (XdpAction::Pass, Reason::TlsPending));
+    // Resent after the first: read, the name is not listed, the flow goes on unfollowed.
+    assert_eq!(verdict(&h.run(&piece(cut, s.len()))), (XdpAction::Pass, Reason::NoMatch));
+    let next = segment(CLIENT, SERVER, 6200, s.len() + 3000, b"\x17\x03\x03\x00\x01x").build();
+    assert_eq!(verdict(&h.run(&next)), (XdpAction::Pass, Reason::NoMatch));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn after_the_first_data_byte_nothing_is_awaited() {
+    let h = harness();
+    h.run(&syn(CLIENT, SERVER, 6300));
+    // Not a ClientHello (another protocol on the port): passes, and the flow is not followed,
+    // so its later data passes whatever its order.
+    let first = segment(CLIENT, SERVER, 6300, 0, b"SSH-2.0-OpenSSH_9.9\r\n").build();
+    assert_eq!(verdict(&h.run(&first)), (XdpAction::Pass, Reason::NoMatch));
+    let later = segment(CLIENT, SERVER, 6300, 5000, b"later data").build();
+    assert_eq!(verdict(&h.run(&later)), (XdpAction::Pass, Reason::NoMatch));
+    // A SYN's retransmission (the same sequence number) changes nothing for a fresh flow;
+    // a hello in one segment after it is judged as ever.
+    h.run(&syn(CLIENT, SERVER, 6301));
+    h.run(&syn(CLIENT, SERVER, 6301));
+    let out = send(&h, 6301, &stream(&Hello::default()), &[]);
+    assert!(is_reset(&out[0], Reason::Sni), "{out:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_first_segment_that_never_comes_stalls_the_flow_for_a_bounded_time() {
+    let h = harness();
+    h.run(&syn(CLIENT, SERVER, 6400));
+    let ahead = segment(CLIENT, SERVER, 6400, 100, b"data ahead of a first segment that took another path").build();
+    assert_eq!(verdict(&h.run(&ahead)), (XdpAction::Drop, Reason::TlsOutOfOrder));
+    // The wait is HEAD_WAIT_NS (5 s, blocker-ebpf/src/flow.rs): then the flow passes as any
+    // flow whose SYN was not seen (fail open), never black-holed.
+    std::thread::sleep(std::time::Duration::from_millis(5_200));
+    assert_eq!(verdict(&h.run(&ahead)), (XdpAction::Pass, Reason::NoMatch));
 }
 
 #[test]
