@@ -559,21 +559,23 @@ struct KernelMemory {
     percpu: u64,
 }
 
-/// Kernel memory once freed trie nodes and hash elements are back in the allocator: they go
-/// after RCU grace periods, batched, which takes seconds for millions of objects. Read until
-/// the two caches stop shrinking (within 0.5% over half a second), for at most 20 s.
+/// Kernel memory once freed trie nodes and hash elements are back in the allocator: the maps'
+/// allocator (bpf_mem_alloc) gives them back after RCU grace periods, in batches, which takes
+/// seconds for millions of objects and may start late. Read every second until the two caches
+/// have not moved by more than 0.2% over the last three seconds, for at most 60 s.
 fn settled() -> anyhow::Result<KernelMemory> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = KernelMemory::now()?;
+    let held = |k: &KernelMemory| k.objects(64) + k.objects(96);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = vec![KernelMemory::now()?];
     loop {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_secs(1));
         let now = KernelMemory::now()?;
-        let held = |k: &KernelMemory| k.objects(64) + k.objects(96);
-        let shrank = held(&last) - held(&now);
-        if shrank * 200 <= held(&now).max(1) || Instant::now() >= deadline {
+        let moved = seen.iter().rev().take(3).map(|k| (held(k) - held(&now)).abs()).max().unwrap_or(0);
+        let steady = seen.len() >= 3 && moved * 500 <= held(&now).max(1);
+        if steady || Instant::now() >= deadline {
             return Ok(now);
         }
-        last = now;
+        seen.push(now);
     }
 }
 
