@@ -17,6 +17,9 @@ use crate::{
 };
 
 // Where the reader is.
+/// Before the request line: empty lines are passed over (RFC 9112 §2.2: a server SHOULD
+/// ignore at least one, and common servers ignore any number).
+const H_START: u32 = 10;
 const H_METHOD: u32 = 0;
 const H_TARGET: u32 = 1;
 const H_SCHEME: u32 = 2;
@@ -56,19 +59,21 @@ const S_PLAIN: u32 = 16;
 /// Does the payload start like an HTTP/1.x request? Its first four bytes are compared with the
 /// methods clients send. A first segment shorter than that is accepted on its first letter, so a
 /// request split after any byte is still read; a false start only costs a reader that gives up.
+/// A CR or LF first may be an empty line before the request line, which servers pass over:
+/// read too, or a request behind one would pass unread.
 #[inline(always)]
 pub fn starts_request(ctx: &XdpContext, off: usize, len: u32) -> bool {
     if len >= 4 {
         let Some(w) = read::<[u8; 4]>(ctx, off) else { return false };
-        return matches!(&w, b"GET " | b"HEAD" | b"POST" | b"PUT " | b"DELE" | b"OPTI" | b"PATC");
+        return matches!(&w, b"GET " | b"HEAD" | b"POST" | b"PUT " | b"DELE" | b"OPTI" | b"PATC") || w[0] == b'\r' || w[0] == b'\n';
     }
-    matches!(read_u8(ctx, off), Some(b'G' | b'H' | b'P' | b'D' | b'O'))
+    matches!(read_u8(ctx, off), Some(b'G' | b'H' | b'P' | b'D' | b'O' | b'\r' | b'\n'))
 }
 
 #[inline(always)]
 pub fn reset(st: &mut FlowState, seq: u32) {
     reader::start(st, PROTO_HTTP, seq);
-    st.step = H_METHOD;
+    st.step = H_START;
 }
 
 #[inline(always)]
@@ -124,13 +129,23 @@ fn http_byte(c: &mut FeedCtx) -> i64 {
     };
     st.cur_off += 1;
     st.acc += 1;
+    // Before the method: `need` counts the method's bytes.
+    if st.step == H_START {
+        if b == b'\r' || b == b'\n' {
+            return CONTINUE;
+        }
+        st.step = H_METHOD;
+    }
     match st.step {
         H_METHOD => {
             if b == b' ' {
                 st.step = H_TARGET;
-            } else if st.acc > MAX_METHOD || !b.is_ascii_uppercase() {
-                st.result = UNPARSED;
-                return BREAK;
+            } else {
+                st.need += 1;
+                if st.need > MAX_METHOD || !b.is_ascii_uppercase() {
+                    st.result = UNPARSED;
+                    return BREAK;
+                }
             }
         }
         H_TARGET => {

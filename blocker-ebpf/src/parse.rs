@@ -17,6 +17,15 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88A8;
+/// Pre-standard S-tag TPIDs some switches still use for QinQ, read like 802.1ad.
+const ETH_P_QINQ1: u16 = 0x9100;
+const ETH_P_QINQ2: u16 = 0x9200;
+
+/// A VLAN tag's TPID: 802.1Q, 802.1ad, or a pre-standard S-tag.
+#[inline(always)]
+fn is_tag(t: u16) -> bool {
+    t == ETH_P_8021Q || t == ETH_P_8021AD || t == ETH_P_QINQ1 || t == ETH_P_QINQ2
+}
 
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
@@ -114,14 +123,15 @@ impl Packet {
 pub fn parse(ctx: &XdpContext, p: &mut Packet) -> Result<(), ParseError> {
     let mut off = 12usize;
     let mut ethertype = read_be16(ctx, off).ok_or(ParseError::Malformed)?;
-    // Up to two tags: 802.1Q, or 802.1ad outer + 802.1Q inner (QinQ).
-    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+    // Up to two tags: 802.1Q, or an S-tag (802.1ad 0x88A8, or pre-standard 0x9100/0x9200)
+    // outer + 802.1Q inner (QinQ). An untagged IPv4 frame is known after one comparison.
+    if ethertype != ETH_P_IP && is_tag(ethertype) {
         off += 4;
         ethertype = read_be16(ctx, off).ok_or(ParseError::Malformed)?;
-        if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        if is_tag(ethertype) {
             off += 4;
             ethertype = read_be16(ctx, off).ok_or(ParseError::Malformed)?;
-            if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+            if is_tag(ethertype) {
                 return Err(ParseError::Unsupported);
             }
         }

@@ -389,21 +389,20 @@ fn l2() -> Vec<Case> {
     );
     let mut legacy = Case::new(
         "qinq-9100",
-        "Known limit: QinQ with the pre-standard S-tag TPID 0x9100 is not followed",
-        "Some switches tag the outer VLAN with TPID 0x9100 (or 0x9200) instead of 0x88a8: the \
-         parser does not know it, so the frame is not IP to it and passes as not_ip, even to a \
-         listed host.",
-    )
-    .limit();
+        "QinQ with the pre-standard S-tag TPIDs 0x9100 and 0x9200",
+        "Some switches tag the outer VLAN with TPID 0x9100 or 0x9200 instead of 0x88a8: read \
+         as 802.1ad, so what is behind them is judged as behind any S-tag.",
+    );
+    tagged_mix(&mut legacy, |f| f.vlan(0x9100, 10).vlan(0x8100, 20));
     legacy.push(
-        &syn(CLIENT4, LISTED4, 40001, 443).vlan(0x9100, 10).vlan(0x8100, 20),
-        ("not_ip", "pass"),
-        "SYN to a listed host, S-tag 0x9100",
+        &syn(CLIENT4, LISTED4, 40011, 443).vlan(0x9200, 10).vlan(0x8100, 20),
+        DST4_RESET,
+        "SYN to a listed host, S-tag 0x9200",
     );
     legacy.push(
-        &dns4(40002, &query("example.com", A)).vlan(0x9100, 10).vlan(0x8100, 20),
-        ("not_ip", "pass"),
-        "DNS query for example.com, S-tag 0x9100",
+        &dns4(40012, &query("example.com", A)).vlan(0x9200, 10).vlan(0x8100, 20),
+        DNS_ANSWER,
+        "DNS query for example.com, S-tag 0x9200",
     );
     vec![vlan, qinq, double, three, legacy]
 }
@@ -587,7 +586,9 @@ fn ipv6() -> Vec<Case> {
         "Known limit: more than 8 extension headers are judged by address only",
         "Twelve destination-options headers: beyond the parser's bound of 8, the packet is judged \
          by its destination address alone, so a listed host is still blocked (dropped, as the TCP \
-         header was not reached) but a server name behind the chain is not read.",
+         header was not reached) but a server name behind the chain is not read, nor is a routing \
+         header past the bound. Kept by decision: passing such a frame as unsupported would let \
+         it through to a listed host.",
     )
     .limit();
     let chained = |mut f: Frame| {
@@ -1137,17 +1138,20 @@ fn http() -> Vec<Case> {
 
     let mut empty_line = Case::new(
         "leading-empty-line",
-        "Known limit: an empty line before the request line (RFC 9112 §2.2) hides the request",
-        "RFC 9112 §2.2 lets servers ignore empty lines before the request line, and common servers \
-         do; the program starts reading only at a segment that begins with a method, so such a \
-         request for a listed host passes.",
-    )
-    .limit();
+        "Empty lines before the request line (RFC 9112 §2.2) are passed over",
+        "RFC 9112 §2.2 lets servers ignore empty lines before the request line, and common \
+         servers ignore any number (CR and LF alike): a request behind them is read as any \
+         other, also when the empty lines come in a segment of their own.",
+    );
     empty_line.push(
         &http_segment(CLIENT4, SERVER4, 40001, 0, b"\r\nGET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
-        NO_MATCH,
+        HTTP_HOST,
         "CRLF, then a request for example.com",
     );
+    let many = [&b"\r\n\n\r\n\r\n\r\n\n"[..], &http_get("example.com")].concat();
+    empty_line.push(&http_segment(CLIENT4, SERVER4, 40002, 0, &many), HTTP_HOST, "six empty lines, then a request for example.com");
+    empty_line.push(&http_segment(CLIENT4, SERVER4, 40003, 0, b"\r\n"), HTTP_PENDING, "an empty line alone");
+    empty_line.push(&http_segment(CLIENT4, SERVER4, 40003, 2, &http_get("example.com")), HTTP_HOST, "then the request, next segment");
     cases.push(empty_line);
 
     let mut userinfo = Case::new(
@@ -1319,7 +1323,10 @@ fn dns() -> Vec<Case> {
         "compression",
         "Known limit: compression pointers in a query (RFC 1035 §4.1.4) are not followed",
         "A query name that uses a compression pointer: the program answers only queries it fully \
-         understands, so these pass untouched (dns_unparsed, fail open) and reach the resolver.",
+         understands, so these pass untouched (dns_unparsed, fail open) and reach the resolver. \
+         Kept by decision: a pointer in a query's only question has nothing before it to point \
+         at but the header, no resolver library sends one, and a resolver refuses it (FORMERR), \
+         so it gets no listed name resolved.",
     )
     .limit();
     // www + pointer to the header's offset 12, i.e. to itself: what a query could point at.
@@ -1334,7 +1341,8 @@ fn dns() -> Vec<Case> {
         "two-questions",
         "Known limit: queries with two questions (QDCOUNT 2) are not judged",
         "RFC 1035 allows several questions; servers reject them (RFC 9619 makes QDCOUNT > 1 an \
-         error). The program does not judge them: they pass untouched (dns_unparsed).",
+         error). The program does not judge them: they pass untouched (dns_unparsed). Kept by \
+         decision: the resolver's refusal is what the client gets.",
     )
     .limit();
     two.push(

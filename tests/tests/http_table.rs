@@ -241,3 +241,23 @@ fn a_request_head_whose_first_segment_comes_late_is_read_in_order() {
     assert_eq!(h.run(&segment(900, 0, &req[..cut])).reason, Reason::HttpPending);
     assert!(blocked(&h.run(&segment(900, cut, &req[cut..]))));
 }
+
+#[test]
+#[ignore = "needs root"]
+fn empty_lines_before_the_request_line_do_not_hide_it() {
+    let h = Harness::new(BLOCK, ALLOW);
+    // RFC 9112 §2.2: servers ignore empty lines before the request line, so must the reader.
+    for (i, lead) in ["\r\n", "\n", "\r\n\r\n\r\n", "\n\r\n\r"].iter().enumerate() {
+        let req = format!("{lead}GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n");
+        let out = send(&h, 950 + i as u16, req.as_bytes(), &[]);
+        assert!(blocked(&out[0]), "{lead:?}: {out:?}");
+    }
+    // In a segment of its own: the request in the next one is read on.
+    let req = b"\r\n\r\nGET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n";
+    let out = send(&h, 960, req, &[4]);
+    assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::HttpPending));
+    assert!(blocked(&out[1]), "{out:?}");
+    // An empty line then something that is not a request: not read further.
+    let out = send(&h, 961, b"\r\n\x00\x01binary", &[]);
+    assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::HttpUnparsed));
+}

@@ -2,8 +2,9 @@
 //! reads them, written from the RFCs rather than from the kernel code.
 //!
 //! - Ethernet (IEEE 802.3): EtherType at byte 12; up to two VLAN tags (802.1Q 0x8100, 802.1ad
-//!   0x88A8) in front of it; a third tag is `Unsupported`; a frame that ends before the
-//!   EtherType is `Malformed`; an EtherType that is neither IPv4 nor IPv6 is `NotIp`.
+//!   0x88A8, or a pre-standard S-tag 0x9100 or 0x9200) in front of it; a third tag is
+//!   `Unsupported`; a frame that ends before the EtherType is `Malformed`; an EtherType that is
+//!   neither IPv4 nor IPv6 is `NotIp`.
 //! - IPv4 (RFC 791): the 20-byte header and its options must be in the frame, version 4, IHL at
 //!   least 5, Total Length at least the header; else `Malformed`. The checksum is not checked.
 //!   A non-first fragment (offset ≠ 0) carries no transport header.
@@ -117,7 +118,8 @@ pub fn parse(f: &[u8]) -> Result<Parsed<'_>, Unjudged> {
     let mut tags = 0;
     let ethertype = loop {
         let t = be16(f, at).ok_or(Unjudged::Malformed)?;
-        if t != 0x8100 && t != 0x88a8 {
+        // 802.1Q, 802.1ad, and the pre-standard S-tags 0x9100 and 0x9200.
+        if !matches!(t, 0x8100 | 0x88a8 | 0x9100 | 0x9200) {
             break t;
         }
         tags += 1;

@@ -4,7 +4,8 @@
 //!
 //! - A segment starts a request when its first four bytes are those of a method clients send
 //!   (`GET `, `HEAD`, `POST`, `PUT `, `DELE`, `OPTI`, `PATC`), or, when it declares fewer than
-//!   four, its first byte is the first letter of one.
+//!   four, its first byte is the first letter of one; or when its first byte is a CR or LF:
+//!   empty lines before the request line are passed over (RFC 9112 §2.2), any number of them.
 //! - The method is 1 to 16 uppercase letters, then one space (the program's bound; registered
 //!   methods are uppercase letters).
 //! - An absolute-form target (`http://host[:port]/...`, RFC 9112 §3.2.2) names the host, and
@@ -38,6 +39,10 @@ pub enum Head {
 }
 
 pub fn starts_request(p: &Payload) -> bool {
+    // An empty line may come before the request line (RFC 9112 §2.2).
+    if p.bytes.first().is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        return true;
+    }
     if p.declared >= 4 {
         return p.bytes.get(..4).is_some_and(|w| METHODS.iter().any(|m| &m[..] == w));
     }
@@ -85,10 +90,15 @@ pub fn read_request_head(p: &Payload) -> Head {
 }
 
 fn head(c: &mut Cursor) -> Result<Head, Stop> {
+    // Empty lines before the request line are passed over (RFC 9112 §2.2: a server SHOULD
+    // ignore at least one; common servers ignore any number, CR and LF alike).
+    let mut b = c.next()?;
+    while b == b'\r' || b == b'\n' {
+        b = c.next()?;
+    }
     // Method.
     let mut n = 0;
     loop {
-        let b = c.next()?;
         if b == b' ' {
             break;
         }
@@ -96,6 +106,7 @@ fn head(c: &mut Cursor) -> Result<Head, Stop> {
         if n > MAX_METHOD || !b.is_ascii_uppercase() {
             return Ok(Head::Unparsed);
         }
+        b = c.next()?;
     }
     // Request target: absolute form, or anything else up to the end of the line.
     if let Some(h) = target(c)? {
@@ -246,6 +257,10 @@ mod tests {
         assert_eq!(read("G"), Head::Pending);
         assert_eq!(read("GET / HTTP/1.1\r\n\rX"), Head::Unparsed);
         assert_eq!(read("DELETe / HTTP/1.1\r\n\r\n"), Head::Unparsed);
+        assert_eq!(read("\r\n\r\nGET / HTTP/1.1\r\nHost: a.example\r\n\r\n"), name("a.example"));
+        assert_eq!(read("\n\rGET / HTTP/1.1\nHost: a.example\n\n"), name("a.example"));
+        assert_eq!(read("\r\n"), Head::Pending);
+        assert_eq!(read("\r\nxyz / HTTP/1.1\r\n\r\n"), Head::Unparsed);
     }
 
     #[test]
