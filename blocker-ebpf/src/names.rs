@@ -139,6 +139,10 @@ pub fn split_dotted(s: &mut NameScratch) -> bool {
     if len == 0 || len as usize > MAX_NAME_LEN + 1 {
         return false;
     }
+    // One byte over the longest name is only its trailing dot (a Host of 254 bytes).
+    if len as usize == MAX_NAME_LEN + 1 && s.bytes[(len as usize - 1) & (BUF - 1)] != b'.' {
+        return false;
+    }
     s.nlabels = 0;
     s.label_start = 0;
     s.ok = 1;

@@ -1223,7 +1223,8 @@ fn http() -> Vec<Case> {
         "full-length-host",
         "A 253-byte Host with its trailing dot (254 bytes) is read",
         "The longest name there is, written with the trailing dot a Host may carry: listed \
-         (below example.com), it is blocked; one byte longer is no name (http_unparsed).",
+         (below example.com), it is blocked; one byte longer, or 254 bytes without the dot, is no \
+         name (http_unparsed).",
     );
     let long = format!("{}.{}.{}.{}.example.com", "a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(58));
     assert_eq!(long.len(), 253);
@@ -1236,6 +1237,11 @@ fn http() -> Vec<Case> {
         &http_segment(CLIENT4, SERVER4, 40002, 0, format!("GET / HTTP/1.1\r\nHost: x{long}.\r\n\r\n").as_bytes()),
         ("http_unparsed", "pass"),
         "Host: <254 bytes>.: too long to be a name",
+    );
+    full_length.push(
+        &http_segment(CLIENT4, SERVER4, 40003, 0, format!("GET / HTTP/1.1\r\nHost: x{long}\r\n\r\n").as_bytes()),
+        ("http_unparsed", "pass"),
+        "Host: <254 bytes> without a dot: too long to be a name",
     );
     cases.push(full_length);
 

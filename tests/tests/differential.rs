@@ -810,6 +810,9 @@ fn fixed_departure_frames() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("an https:// target", seg("203.0.113.10", 80, b"GET https://blocked.example/ HTTP/1.1\r\nHost: other.example\r\n\r\n"), "http_host/tcp_reset"),
         ("a bare LF ending the target", seg("203.0.113.10", 80, b"GET h\nHost: blocked.example\n\n"), "http_host/tcp_reset"),
         ("a 253-byte Host with its trailing dot", seg("203.0.113.10", 80, format!("GET / HTTP/1.1\r\nHost: {LONG}.\r\n\r\n").as_bytes()), "http_host/tcp_reset"),
+        // Found by the fuzz run after the fix: 254 bytes without the dot are not a name.
+        ("a 254-byte Host without a trailing dot", seg("203.0.113.10", 80, format!("GET / HTTP/1.1\r\nHost: {LONG}n\r\n\r\n").as_bytes()), "http_unparsed/pass"),
+        ("a 254-byte absolute-form host without a trailing dot", seg("203.0.113.10", 80, format!("GET http://{LONG}n HTTP/1.1\r\n\r\n").as_bytes()), "http_unparsed/pass"),
         ("two routing headers, the first to a listed host", two.build(), "dst_v6/tcp_reset"),
         ("a routing header in ninth place", ninth.build(), "no_match/pass"),
     ]
