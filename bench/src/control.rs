@@ -20,13 +20,14 @@
 //!   understates them. For NAMES (hash, BPF_F_NO_PREALLOC) it is the bucket array (sized by
 //!   max_entries) plus `count × (element + 8)`, which is what is allocated. Arrays: their size.
 //! - measured: what the list maps allocated at load (their memlock then: arrays and the hash
-//!   bucket array, which are allocated whole), plus the objects added from then to the end to
-//!   the memory-cgroup-accounted kmalloc caches of the sizes their elements take
-//!   (`kmalloc-cg-64`: trie nodes, 24 + key data + value + 8 bytes rounded up; `kmalloc-cg-96`:
-//!   NAMES elements, 48 + 16 + 24 + 8), times the object size. System-wide counts: whatever else
-//!   the machine allocates meanwhile is noise, small against the 1M case, large against the
-//!   10K case. The growth of all accounted slab pages, vmalloc and per-CPU memory is kept too
-//!   (`kernel_growth`), as a noisier cross-check.
+//!   bucket array, which are allocated whole), plus what the child's own memory cgroup was
+//!   charged since (memcg.rs: map elements are charged to their creator's cgroup object by
+//!   object, and uncharged when freed). Without a cgroup of its own, the objects added to the
+//!   memory-cgroup-accounted kmalloc caches of the sizes the elements take (`kmalloc-cg-64`:
+//!   trie nodes; `kmalloc-cg-96`: NAMES elements), system-wide, stand in. The growth of all
+//!   accounted slab pages, vmalloc and per-CPU memory is kept too (`kernel_growth`).
+//! - after the rollback window: the same once `ListManager::release_due` has freed the
+//!   generation before the live one and the kernel has given its elements back.
 //!
 //! Synthetic lists: names are `<letters>-<n>.<word>.example` (5% `=name`, 5% `*.name`, the rest
 //! name and subdomains); prefixes are 3/4 IPv4 (7/8 hosts, 1/8 /24s; never in 192.0.2/24,
@@ -44,6 +45,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use crate::memcg::MemCg;
 use blocker_user::{
     datapath::{Datapath, Options, name_hash, random_key},
     lists::{Format, Guards, ListInfo, ListKind, ListSet, ParseOptions, check_guards, diff_sets, parse_source},
@@ -95,6 +97,11 @@ pub struct Measurement {
     pub objects_64_one: i64,
     pub objects_96_one: i64,
     pub release_s: f64,
+    /// Kernel memory charged to the child's own memory cgroup since before the program was
+    /// loaded (memcg.rs): with both slots full, and after the rollback window; 0 when no
+    /// cgroup could be made (then the slab counts stand in).
+    pub memcg_both: u64,
+    pub memcg_one: u64,
 }
 
 impl Measurement {
@@ -110,11 +117,20 @@ impl Measurement {
     }
     /// Kernel memory of the list maps as measured: what they allocated whole at load, and the
     /// 64-byte (trie node) and 96-byte (NAMES element) objects added since.
+    /// Kernel memory of the list maps with both slots full: what the memory cgroup was charged,
+    /// else what they allocated whole at load and the 64-byte (trie node) and 96-byte (NAMES
+    /// element) objects added since.
     pub fn kernel_measured(&self) -> u64 {
+        if self.memcg_both > 0 {
+            return self.memcg_both;
+        }
         self.memlock_at_load + (self.objects_64.max(0) * 64 + self.objects_96.max(0) * 96) as u64
     }
     /// The same with one generation held (after the rollback window).
     pub fn kernel_measured_one(&self) -> u64 {
+        if self.memcg_both > 0 {
+            return self.memcg_one;
+        }
         self.memlock_at_load + (self.objects_64_one.max(0) * 64 + self.objects_96_one.max(0) * 96) as u64
     }
 
@@ -151,6 +167,8 @@ impl Measurement {
             ("objects_64_one", self.objects_64_one.to_string()),
             ("objects_96_one", self.objects_96_one.to_string()),
             ("release_s", format!("{:.3}", self.release_s)),
+            ("memcg_both", self.memcg_both.to_string()),
+            ("memcg_one", self.memcg_one.to_string()),
         ]
     }
 
@@ -200,6 +218,8 @@ impl Measurement {
             objects_64_one: i("objects_64_one")?,
             objects_96_one: i("objects_96_one")?,
             release_s: f("release_s")?,
+            memcg_both: u("memcg_both")?,
+            memcg_one: u("memcg_one")?,
         })
     }
 }
@@ -299,10 +319,20 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
     let state = StateDir::open(&dir.join("state"))?;
     let mut manager = ListManager::new(settings, Some(state));
 
+    let memcg = MemCg::enter();
+    let memcg_before = memcg.as_ref().and_then(MemCg::kernel_bytes).unwrap_or(0);
+    let charged = || memcg.as_ref().and_then(MemCg::kernel_bytes).map_or(0, |b| b.saturating_sub(memcg_before));
+    if memcg.is_none() {
+        eprintln!("  no memory cgroup of its own: kernel memory from the system-wide slab counts");
+    }
     let before_load = KernelMemory::now()?;
     let mut dp = Datapath::load(Options::default()).context("loading the XDP program (root needed)")?;
     let at_load = KernelMemory::now()?;
     m.memlock_at_load = ListMaps::read()?.total();
+    // From here on what the cgroup is charged is the list maps' elements (and the process's
+    // page tables, a few MiB at most): their memory is what they allocated at load, plus that.
+    let charged_at_load = charged();
+    let list_maps = |charged_now: u64| m.memlock_at_load + charged_now.saturating_sub(charged_at_load);
     eprintln!(
         "  program loaded: list maps {} MiB whole (memlock); kernel memory +{} MiB for the whole object",
         mib(m.memlock_at_load),
@@ -341,6 +371,7 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
 
     // Freed trie nodes and hash elements go back to the allocator after RCU grace periods.
     let end = settled()?;
+    m.memcg_both = if memcg.is_some() { list_maps(charged()) } else { 0 };
     let maps = ListMaps::read()?;
     m.memlock_names = maps.names;
     m.memlock_block_v4 = maps.block_v4;
@@ -366,7 +397,25 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
     let t = Instant::now();
     anyhow::ensure!(manager.release_due(Instant::now() + DEFAULT_ROLLBACK_WINDOW, &mut dp)?, "nothing was released");
     m.release_s = t.elapsed().as_secs_f64();
+    // The freed elements return to the allocator after RCU grace periods that may start late:
+    // wait until the 96-byte cache has given back (nearly) one NAMES element per name of the
+    // freed generation, then until both caches are steady.
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while memcg.is_none() && end.objects(96) - KernelMemory::now()?.objects(96) < (m.names as i64) * 95 / 100 && Instant::now() < wait_until {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let one = settled()?;
+    // Uncharged as the objects are freed, after the same grace periods: until it has stopped
+    // falling for three seconds, at most 60 s.
+    let mut last = (Instant::now(), charged());
+    while memcg.is_some() && last.0.elapsed() < Duration::from_secs(3) && Instant::now() < wait_until {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = charged();
+        if now + (1 << 20) < last.1 {
+            last = (Instant::now(), now);
+        }
+    }
+    m.memcg_one = if memcg.is_some() { list_maps(charged()) } else { 0 };
     m.memlock_one = ListMaps::read()?.total();
     m.objects_64_one = one.objects(64) - at_load.objects(64);
     m.objects_96_one = one.objects(96) - at_load.objects(96);

@@ -20,6 +20,7 @@ mod chart;
 mod classes;
 mod control;
 mod lists;
+mod memcg;
 mod report;
 mod throughput;
 

@@ -202,12 +202,15 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
         }
     }
     md += "\nMeasured kernel memory: the list maps' memlock at load (arrays and the NAMES bucket array, allocated whole) plus \
-           the objects added, from load to the measurement, to the memory-cgroup-accounted kmalloc caches of the two sizes the list \
-           maps' elements take (`kmalloc-cg-64`: LPM-trie nodes; `kmalloc-cg-96`: NAMES elements; /proc/slabinfo), times \
-           their size. The counts are system-wide, so other work on the machine is noise in them: small against the 1M case, \
-           large against the small ones. control.csv also has the growth of all accounted slab pages, vmalloc and per-CPU \
-           memory (`kernel_growth`), a noisier cross-check. memlock is the kernel's own figure (/proc/self/fdinfo of the map \
-           descriptors).\n";
+           what the process's own memory cgroup was charged from then on (bench/src/memcg.rs: the child process makes a cgroup \
+           of its own and enters it first; a map's elements are charged, object by object, to the cgroup of the process that \
+           created the map, and uncharged when freed; the process's page tables are in it too, a few MiB). Freed elements \
+           are counted once the kernel has given them back: `Datapath::release_previous` makes it do so \
+           (`return_freed_elements`). Where no cgroup can be made, the system-wide counts of the accounted kmalloc caches \
+           (`kmalloc-cg-64`: LPM-trie nodes; `kmalloc-cg-96`: NAMES elements; /proc/slabinfo) stand in, which other \
+           processes' work and the slab allocator's partly free slabs make noisy. control.csv keeps both, and the growth of \
+           all accounted slab pages, vmalloc and per-CPU memory (`kernel_growth`). memlock is the kernel's own figure \
+           (/proc/self/fdinfo of the map descriptors).\n";
     if let Some(kept) = kept {
         md += &kept;
     }

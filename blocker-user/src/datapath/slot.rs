@@ -23,6 +23,18 @@ pub(in crate::datapath) struct V4 {
     len: u8,
 }
 
+impl V4 {
+    pub(in crate::datapath) fn host(a: u32) -> V4 {
+        V4 { addr: a.to_be_bytes(), len: 32 }
+    }
+}
+
+impl V6 {
+    pub(in crate::datapath) fn host(a: u128) -> V6 {
+        V6 { addr: a.to_be_bytes(), len: 128 }
+    }
+}
+
 /// An IPv6 prefix as a trie key (without the slot byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(in crate::datapath) struct V6 {
