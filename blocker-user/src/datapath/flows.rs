@@ -10,7 +10,9 @@ use super::{Datapath, DatapathError, mmap::MappedArray};
 const FILTER_BUCKETS: usize = 1 << 16;
 
 impl Datapath {
-    /// Flows with state now (an upper bound: LRU evictions are not seen by the counts).
+    /// Flows with state now, and flows whose first data segment is awaited after their SYN
+    /// (a HEADS slot counts in its bucket too): an upper bound, since LRU evictions are not
+    /// seen by the counts.
     pub fn flow_entries(&self) -> Result<u64, DatapathError> {
         let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
         let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
