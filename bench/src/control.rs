@@ -665,7 +665,9 @@ impl KernelMemory {
 /// maps are told apart by shape (the object declares them in blocker-ebpf/src/maps.rs):
 /// NAMES is the hash map with 16-byte keys; BLOCK_* and ALLOW_* the LPM tries with 9-byte
 /// (slot + IPv4) and 21-byte (slot + IPv6) keys, BLOCK_* being the larger; COARSE_* the
-/// memory-mappable arrays of u64 words.
+/// memory-mappable arrays of u64 words of 2^24 bits a slot. NAME_FILTER, the mappable array of
+/// 2^25 bits a slot (blocker-common name_filter.rs), is counted with NAMES: it is the names'
+/// memory too (8 MiB for both slots, whatever their size).
 #[derive(Default)]
 struct ListMaps {
     names: u64,
@@ -679,6 +681,8 @@ const BPF_MAP_TYPE_HASH: u64 = 1;
 const BPF_MAP_TYPE_ARRAY: u64 = 2;
 const BPF_MAP_TYPE_LPM_TRIE: u64 = 11;
 const BPF_F_MMAPABLE: u64 = 1 << 10;
+/// NAME_FILTER's words: 2^25 bits a slot, two slots (blocker-common name_filter.rs).
+const NAME_FILTER_WORDS: u64 = 2 * (1 << 25) / 64;
 
 impl ListMaps {
     fn read() -> anyhow::Result<ListMaps> {
@@ -706,6 +710,7 @@ impl ListMaps {
         for (ty, key, value, max, flags, memlock) in maps {
             let slot = match (ty, key) {
                 (BPF_MAP_TYPE_HASH, 16) => 0,
+                (BPF_MAP_TYPE_ARRAY, _) if value == 8 && flags & BPF_F_MMAPABLE != 0 && max == NAME_FILTER_WORDS => 0,
                 (BPF_MAP_TYPE_LPM_TRIE, 9) if max == largest_trie => 1,
                 (BPF_MAP_TYPE_LPM_TRIE, 21) if max == largest_trie => 2,
                 (BPF_MAP_TYPE_LPM_TRIE, _) => 3,
@@ -715,8 +720,8 @@ impl ListMaps {
             found[slot] += 1;
             *[&mut out.names, &mut out.block_v4, &mut out.block_v6, &mut out.allow, &mut out.coarse].into_iter().nth(slot).expect("slot") += memlock;
         }
-        if found != [1, 1, 1, 2, 2] {
-            bail!("expected the list maps NAMES, BLOCK_V4, BLOCK_V6, ALLOW_V4/V6, COARSE_V4/V6 among this process's maps; found {found:?}");
+        if found != [2, 1, 1, 2, 2] {
+            bail!("expected the list maps NAMES + NAME_FILTER, BLOCK_V4, BLOCK_V6, ALLOW_V4/V6, COARSE_V4/V6 among this process's maps; found {found:?}");
         }
         Ok(out)
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod counters;
 pub mod dns;
 pub mod name;
+pub mod name_filter;
 pub mod prefix;
 pub mod quic;
 pub mod stop_page;

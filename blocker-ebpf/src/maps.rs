@@ -14,6 +14,7 @@ use blocker_common::{
     counters::CounterTable,
     dns::DnsConfig,
     name::{HashKey, NameKey, NameValue},
+    name_filter,
     prefix::{PrefixValue, V4KeyData, V6KeyData},
     quic::{QuicConfig, QuicFlow, QuicVerdict, TokenBucket},
     stop_page::StopPageTemplate,
@@ -74,6 +75,11 @@ pub static HASH_KEYS: Array<HashKey> = Array::with_max_entries(2, 0);
 /// Listed names of both slots, block, allow and shadow: chain hash + slot → entry ids and modes.
 #[map]
 pub static NAMES: HashMap<NameKey, NameValue> = HashMap::with_max_entries(capacity::NAMES, BPF_F_NO_PREALLOC);
+
+/// Name filter, both slots: bit = top bits of a NAMES key's chain hash (blocker-common
+/// name_filter.rs). A clear bit skips that NAMES lookup. Memory-mappable, like the coarse maps.
+#[map]
+pub static NAME_FILTER: Array<u64> = Array::with_max_entries(name_filter::MAP_WORDS, BPF_F_MMAPABLE);
 
 /// Where a name is assembled and split into labels (one per CPU).
 #[map]

@@ -3,20 +3,21 @@
 //! A name is first brought into a per-CPU scratch buffer as lowercase labels with their
 //! offsets (from dotted text: SNI, Host; or from DNS wire format), then hashed label by label
 //! from the right with the shared chain (blocker-common name.rs). Every label-aligned suffix
-//! costs one hash step and one map lookup; the full name matches entries whose mode includes
+//! costs one hash step and one bit of the slot's name filter (blocker-common name_filter.rs);
+//! only where that bit is set, a NAMES lookup. The full name matches entries whose mode includes
 //! MATCH_SELF, a proper suffix those with MATCH_BELOW. An allow entry anywhere wins; else an
 //! enforced block entry anywhere (the most specific one names the verdict); else the most
 //! specific entry of a list in shadow mode, which is counted but never enforced.
 
 use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
-use blocker_common::name::{
-    HashKey, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, ROOT,
-    label_step,
+use blocker_common::{
+    name::{HashKey, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, ROOT, label_step},
+    name_filter,
 };
 
 use crate::{
     looping::{BREAK, CONTINUE, repeat},
-    maps::{HASH_KEYS, NAMES, NAME_SCRATCH},
+    maps::{HASH_KEYS, NAME_FILTER, NAMES, NAME_SCRATCH},
 };
 
 /// Size of the byte buffers names are assembled in: a power of two, so masking an offset
@@ -177,6 +178,10 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
     let (start, len) = (c.starts[idx] as usize, c.lens[idx] as usize);
     let label = ScratchLabel { s: c as *const NameScratch, start };
     c.hash = label_step(&c.key, c.hash, &label, len);
+    if !filter_may_hold(c.slot, c.hash) {
+        // No NAMES key of this slot has the suffix's bit: not listed, no lookup.
+        return CONTINUE;
+    }
     let want = if c.remaining == 0 { MATCH_SELF } else { MATCH_BELOW };
     // SAFETY: plain map lookup; the value is only read.
     if let Some(v) = unsafe { NAMES.get(NameKey { hash: c.hash, slot: c.slot, reserved: 0 }) } {
@@ -193,6 +198,19 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
         }
     }
     CONTINUE
+}
+
+/// The slot's name filter (blocker-common name_filter.rs): false proves no NAMES key of the
+/// slot is `hash`. One array word, where the NAMES lookup is a hash-table walk that misses the
+/// cache at a million names.
+#[inline(always)]
+fn filter_may_hold(slot: u32, hash: u64) -> bool {
+    let (i, mask) = name_filter::index_and_mask(slot, hash);
+    match NAME_FILTER.get(i) {
+        Some(w) => *w & mask != 0,
+        // Indices are always < MAP_WORDS; were one not, the lookup decides, as without a filter.
+        None => true,
+    }
 }
 
 /// Judges the labels in the scratch against the live generation.

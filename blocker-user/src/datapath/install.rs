@@ -26,7 +26,7 @@ use std::{
 };
 
 use aya::maps::Map;
-use blocker_common::{coarse::WORDS, config::FLAG_V6_ALL_EXACT, name::NameValue, prefix::PrefixValue};
+use blocker_common::{coarse, config::FLAG_V6_ALL_EXACT, name::NameValue, name_filter, prefix::PrefixValue};
 
 use super::{
     Datapath, DatapathError,
@@ -58,6 +58,8 @@ pub struct InstallReport {
     pub shadow_names: usize,
     pub coarse_bits_v4: u64,
     pub coarse_bits_v6: u64,
+    /// Bits set in the slot's name filter (one per NAMES key, fewer where keys share a bit).
+    pub name_filter_bits: u64,
     /// Some IPv6 block prefix is shorter than the coarse filter covers: every IPv6 packet is
     /// checked against the exact trie.
     pub v6_all_exact: bool,
@@ -151,6 +153,11 @@ impl Datapath {
         drop(held);
         self.clear_hits(next)?;
         self.write_hash_key(next, key)?;
+        // The slot's name filter: a bit for every key it now holds in NAMES, written whole
+        // before the slot goes live, so no listed name's lookup is ever skipped.
+        let filter = name_filter_words(&record.names);
+        self.write_bitmap("NAME_FILTER", next, &filter)?;
+        report.name_filter_bits = filter.iter().map(|w| w.count_ones() as u64).sum();
 
         let mut bitmap = Bitmap::default();
         for (_, p) in &plan.install {
@@ -198,6 +205,7 @@ impl Datapath {
         let empty = Bitmap::default();
         self.write_bitmap("COARSE_V4", other, &empty.v4)?;
         self.write_bitmap("COARSE_V6", other, &empty.v6)?;
+        self.write_bitmap("NAME_FILTER", other, &vec![0; name_filter::WORDS as usize])?;
         self.end_release(other);
         self.return_freed_elements(slot);
         Ok(deleted)
@@ -283,16 +291,30 @@ impl Datapath {
         Ok(())
     }
 
+    /// Writes one slot's half of a two-slot bitmap array (COARSE_V4/V6, NAME_FILTER): `words`
+    /// is the whole half.
     fn write_bitmap(&mut self, name: &'static str, slot: u32, words: &[u64]) -> Result<(), DatapathError> {
         let map = self.ebpf.map(name).ok_or(DatapathError::MissingMap(name))?;
         let Map::Array(data) = map else {
             return Err(DatapathError::MissingMap(name));
         };
-        let mut mapped = MappedArray::new(data, name, 2 * WORDS as usize)?;
-        let base = (slot as usize) * WORDS as usize;
-        mapped.words_mut()[base..base + WORDS as usize].copy_from_slice(words);
+        let half = words.len();
+        debug_assert!(half == coarse::WORDS as usize || half == name_filter::WORDS as usize);
+        let mut mapped = MappedArray::new(data, name, 2 * half)?;
+        let base = (slot as usize) * half;
+        mapped.words_mut()[base..base + half].copy_from_slice(words);
         Ok(())
     }
+}
+
+/// One slot's name filter (blocker-common name_filter.rs): the bit of every NAMES key.
+pub(crate) fn name_filter_words(names: &[(u64, NameValue)]) -> Vec<u64> {
+    let mut words = vec![0u64; name_filter::WORDS as usize];
+    for (hash, _) in names {
+        let (i, mask) = name_filter::index_and_mask(0, *hash);
+        words[i as usize] |= mask;
+    }
+    words
 }
 
 /// Turns what `map` holds in `slot` from `old` into `new`: deletes first (the map holds two
@@ -491,6 +513,13 @@ mod tests {
         assert_eq!(held(dp, "BLOCK_V6", V6::SIZE, 8, slot), recorded(&r.block_v6, slot), "BLOCK_V6, slot {slot}");
         assert_eq!(held(dp, "ALLOW_V4", V4::SIZE, 8, slot), recorded(&r.allow_v4, slot), "ALLOW_V4, slot {slot}");
         assert_eq!(held(dp, "ALLOW_V6", V6::SIZE, 8, slot), recorded(&r.allow_v6, slot), "ALLOW_V6, slot {slot}");
+        // The name filter holds exactly the bits of the slot's names: none missing (a listed
+        // name would be skipped), none left over from the generation before.
+        let Some(Map::Array(data)) = dp.ebpf.map("NAME_FILTER") else { panic!("NAME_FILTER is an array") };
+        let half = name_filter::WORDS as usize;
+        let mut mapped = MappedArray::new(data, "NAME_FILTER", 2 * half).unwrap();
+        let words = &mapped.words_mut()[slot as usize * half..(slot as usize + 1) * half];
+        assert!(words == name_filter_words(&r.names).as_slice(), "NAME_FILTER, slot {slot}");
     }
 
     /// Generation `g` of a list set: each generation drops some entries, adds others, changes
@@ -575,6 +604,21 @@ mod tests {
         let r = dp.install(&s).unwrap();
         assert_eq!((r.cleared, r.deleted, r.written), (false, 0, record(&s).len()));
         assert_holds(&dp, r.slot as u8, &record(&s));
+    }
+
+    #[test]
+    fn the_name_filter_has_the_bit_of_every_name() {
+        let key = blocker_common::name::HashKey { k0: 3, k1: 4 };
+        let names: Vec<(u64, NameValue)> =
+            (0..10_000).map(|i| (crate::datapath::name_hash(&key, &format!("n{i}.example")), NameValue::default())).collect();
+        let words = name_filter_words(&names);
+        for (hash, _) in &names {
+            let (i, mask) = name_filter::index_and_mask(0, *hash);
+            assert!(words[i as usize] & mask != 0, "{hash:x}");
+        }
+        // 10 000 hashes into 2^25 bits share a bit about 1.5 times: nearly one bit per name.
+        let set: u64 = words.iter().map(|w| w.count_ones() as u64).sum();
+        assert!((9_990..=10_000).contains(&set), "{set} bits");
     }
 
     fn first_addr(p: &Prefix) -> IpAddr {

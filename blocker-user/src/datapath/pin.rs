@@ -40,7 +40,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/blocker";
 /// Maps that carry state across a restart. Per-CPU scratch maps are not among them: each
 /// program instance may use its own.
 pub const PINNED_MAPS: &[&str] = &[
-    "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6", "HASH_KEYS", "NAMES",
+    "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6", "HASH_KEYS", "NAMES", "NAME_FILTER",
     "FLOWS", "FLOW_FILTER", "HEADS", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE", "PORTS",
 ];
 
