@@ -2,7 +2,7 @@
 
 use blocker_tests::packets::{
     frames::{TCP_ACK, TCP_PSH, tcp, udp},
-    tls::{Hello, segment, stream},
+    tls::{Hello, segment, sni_offset, stream},
 };
 
 pub struct Class {
@@ -62,6 +62,21 @@ pub fn all(n: usize) -> Vec<Class> {
                     let s = stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 1248 });
                     let sport = 20_000 + i as u16;
                     vec![segment("192.0.2.2", &dst4(i), sport, 0, &s[..1448]).build(), segment("192.0.2.2", &dst4(i), sport, 1448, &s[1448..]).build()]
+                })
+                .collect(),
+        },
+        Class {
+            // The name cut off by the segment boundary, as when a browser's shuffled extensions put
+            // the key share first: segment 1's reader waits in FLOWS, segment 2 finishes the name.
+            name: "clienthello name in segment 2 unlisted (sum)",
+            once: true,
+            sequences: (0..n)
+                .map(|i| {
+                    let sni = "www.allowed.example";
+                    let s = stream(&Hello { sni: Some(sni), before: 8, key_share: 1248 });
+                    let cut = sni_offset(&s, sni) + 3;
+                    let sport = 30_000 + i as u16;
+                    vec![segment("192.0.2.2", &dst4(i), sport, 0, &s[..cut]).build(), segment("192.0.2.2", &dst4(i), sport, cut, &s[cut..]).build()]
                 })
                 .collect(),
         },
