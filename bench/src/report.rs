@@ -167,8 +167,8 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
         let prefixes = 2.0 * (r.prefixes_v4 + r.prefixes_v6) as f64;
         writeln!(
             md,
-            "- Kernel memory: NAMES keeps a bucket array sized by its capacity ({:.0} MiB whole, with the coarse \
-             bitmaps {:.0} MiB at load) plus a 96-byte element per name and slot ({} more 96-byte objects for {} names in \
+            "- Kernel memory: NAMES keeps a bucket array sized by its capacity and the 8 MiB name filter \
+             ({:.0} MiB whole, with the coarse bitmaps {:.0} MiB at load) plus a 96-byte element per name and slot ({} more 96-byte objects for {} names in \
              two slots). Each LPM-trie node is a 64-byte object, and a trie adds an intermediate node at every branch: \
              {:.0} more 64-byte objects for {:.0} prefixes in two slots, {:.2} nodes per prefix. memlock counts only the \
              {}-byte (IPv4) and {}-byte (IPv6) payload of the entries' own nodes, so for the tries it reads low. After the \
