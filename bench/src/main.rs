@@ -1,11 +1,7 @@
 //! `blocker-bench [micro] [control] [throughput]` (all when none is named; needs root).
 //!
-//! `micro`: what the XDP program costs per packet, by traffic class and list size, measured as
-//! ns above an empty XDP program in the same run (design.md §5: absolute times on a shared VM
-//! are noise; the difference within one run is what counts). Each class is many distinct
-//! frames (not one hot frame), each run `--repeat` times in the kernel (BPF_PROG_TEST_RUN),
-//! alternating with the empty program frame by frame, over several rounds; the report is the
-//! median round.
+//! `micro`: what the XDP program costs per packet, by traffic class and list size, as ns above
+//! an empty XDP program in the same run (micro.rs).
 //!
 //! `control`: what the controller pays to load and swap large lists: time, peak memory, kernel
 //! memory per entry (control.rs).
@@ -21,13 +17,12 @@ mod classes;
 mod control;
 mod lists;
 mod memcg;
+mod micro;
 mod report;
 mod throughput;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM};
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,6 +53,9 @@ struct Args {
     /// Kernel repetitions per frame and test run.
     #[arg(long, default_value_t = 200)]
     repeat: u32,
+    /// micro: only the classes whose name contains this (e.g. "clienthello").
+    #[arg(long)]
+    micro_only: Option<String>,
     /// Rounds per class; the median is reported.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
@@ -107,7 +105,7 @@ fn main() -> anyhow::Result<()> {
     }
     let all = a.modes.is_empty();
     if all || a.modes.contains(&Mode::Micro) {
-        micro(&a)?;
+        micro::run(&a)?;
         report::write_charts(&a.out)?;
     }
     if all || a.modes.contains(&Mode::Control) {
@@ -132,39 +130,4 @@ fn main() -> anyhow::Result<()> {
         report::write_throughput(&a.out, &outcome)?;
     }
     Ok(())
-}
-
-fn micro(a: &Args) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for &size in &a.sizes {
-        let set = lists::synthetic(size);
-        let mut dp = Datapath::load(Options::default()).context("loading the XDP program (root needed)")?;
-        let report = dp.install(&set)?;
-        // Answer DNS as `blocker run` does, so the DNS classes measure the real path.
-        dp.set_dns(&DnsPolicy::stop_page(Some("192.0.2.1".parse()?), None))?;
-        eprintln!("list size {size}: installed in {:?}", report.elapsed);
-        for class in classes::all(a.frames) {
-            let mut deltas = Vec::new();
-            for _ in 0..a.rounds {
-                let (mut base, mut prog) = (0u64, 0u64);
-                for seq in &class.sequences {
-                    // Classes that rewrite frames or keep flow state run each frame once; the
-                    // empty program is then timed the same way, so the per-call overhead of a
-                    // single run cancels out.
-                    let reps = if class.once { 1 } else { a.repeat };
-                    for f in seq {
-                        base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
-                        prog += dp.run_frame_with(PROGRAM, f, reps)?.duration_ns;
-                    }
-                }
-                let n = class.sequences.len() as f64;
-                deltas.push((prog as f64 - base as f64) / n);
-            }
-            deltas.sort_by(f64::total_cmp);
-            let median = deltas[deltas.len() / 2];
-            eprintln!("  {:<28} {:>8.1} ns above the empty program", class.name, median);
-            rows.push(report::Row { size, class: class.name.to_string(), ns_above_empty: median });
-        }
-    }
-    report::write(&a.out, &rows)
 }

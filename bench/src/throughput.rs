@@ -35,9 +35,9 @@
 //!   variants in a rotated order each round. Reported: the median of delivered packets per
 //!   second per variant, and ratios to the blocker of the same mode.
 
-mod bpf;
+pub mod bpf;
 mod filters;
-mod net;
+pub mod net;
 mod traffic;
 
 use std::{

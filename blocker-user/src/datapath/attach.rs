@@ -52,7 +52,10 @@ impl Datapath {
         Ok(())
     }
 
-    pub(super) fn attach_program(&mut self, name: &'static str, iface: &str, force_generic: bool) -> Result<Attachment, DatapathError> {
+    /// Attaches program `name` (one of [`super::PROGRAMS`], loaded) to `iface`. `attach` and
+    /// `attach_wire` are the daemon's uses; the micro benchmark attaches the empty program too,
+    /// which keeps its test runs off the kernel's XDP dispatcher rebuild.
+    pub fn attach_program(&mut self, name: &'static str, iface: &str, force_generic: bool) -> Result<Attachment, DatapathError> {
         let prog = self.program_mut(name)?;
         let mut native_error = None;
         if !force_generic {

@@ -1,0 +1,101 @@
+//! `blocker-bench micro`: what the XDP program costs per packet, by traffic class and list
+//! size, as ns above an empty XDP program timed in the same run (design.md §5: absolute times
+//! on a shared VM are noise; the difference within one run is what counts). Each class is many
+//! distinct frames (not one hot frame), each run `--repeat` times in the kernel
+//! (BPF_PROG_TEST_RUN), alternating with the empty program frame by frame, over several
+//! rounds; the report is the median round.
+//!
+//! Two things keep the machine out of the figures:
+//! - Both programs are attached (native XDP) to a veth pair in a namespace of the run's own
+//!   while it measures. A test run of more than one repetition puts its program into the
+//!   kernel's XDP dispatcher and takes it out again, and each change rebuilds the dispatcher's
+//!   image behind an RCU grace period: milliseconds per frame on a busy machine, which made a
+//!   1M run take over 20 minutes. A program already attached somewhere stays in the dispatcher,
+//!   so its test runs change nothing. No frame is ever sent on that pair.
+//! - The measuring thread is pinned to one CPU in the real-time class, so other jobs' builds
+//!   do not preempt it in the middle of a timed run (the kernel's real-time throttling leaves
+//!   them 5% of that CPU, and the other CPU whole).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM};
+
+use crate::{
+    Args, classes, lists, report,
+    throughput::{
+        bpf::{in_netns, pin, realtime},
+        net::{Namespaces, exec},
+    },
+};
+
+/// The CPU and real-time priority of the measuring thread.
+const CPU: usize = 1;
+const PRIO: i32 = 50;
+
+pub fn run(a: &Args) -> Result<()> {
+    let mut rows = Vec::new();
+    for &size in &a.sizes {
+        let set = lists::synthetic(size);
+        let mut dp = Datapath::load(Options::default()).context("loading the XDP program (root needed)")?;
+        let report = dp.install(&set)?;
+        // Answer DNS as `blocker run` does, so the DNS classes measure the real path.
+        dp.set_dns(&DnsPolicy::stop_page(Some("192.0.2.1".parse()?), None))?;
+        eprintln!("list size {size}: installed in {:?}", report.elapsed);
+        // Dropped (namespace, veths and attachments gone) at the end of this size, also on error.
+        let mut ns = Namespaces::new();
+        hold_in_dispatcher(&mut dp, &mut ns)?;
+        rows.extend(measure(a, &dp, size)?);
+    }
+    report::write(&a.out, &rows)
+}
+
+/// Attaches the blocking and the empty program to the two ends of a veth pair in a namespace
+/// of this run, so that their test runs leave the XDP dispatcher as it is.
+fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces) -> Result<()> {
+    let name = ns.add("micro")?;
+    exec(&name, &["ip", "link", "add", "bm0", "type", "veth", "peer", "name", "bm1"], Duration::from_secs(20))?;
+    in_netns(&name, || {
+        dp.attach_program(PROGRAM, "bm0", false)?;
+        dp.attach_program(PASS_PROGRAM, "bm1", false)?;
+        Ok(())
+    })
+    .context("attaching the programs in the benchmark's namespace")
+}
+
+/// Every class at one list size, on a pinned real-time thread of its own.
+fn measure(a: &Args, dp: &Datapath, size: usize) -> Result<Vec<report::Row>> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<Vec<report::Row>> {
+            pin(0, CPU)?;
+            realtime(0, PRIO)?;
+            let mut rows = Vec::new();
+            let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
+            for class in classes::all(a.frames).into_iter().filter(|c| wanted(c.name)) {
+                let mut deltas = Vec::new();
+                for _ in 0..a.rounds {
+                    let (mut base, mut prog) = (0u64, 0u64);
+                    for seq in &class.sequences {
+                        // Classes that rewrite frames or keep flow state run each frame once;
+                        // the empty program is then timed the same way, so the per-call
+                        // overhead of a single run cancels out.
+                        let reps = if class.once { 1 } else { a.repeat };
+                        for f in seq {
+                            base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
+                            prog += dp.run_frame_with(PROGRAM, f, reps)?.duration_ns;
+                        }
+                    }
+                    let n = class.sequences.len() as f64;
+                    deltas.push((prog as f64 - base as f64) / n);
+                }
+                deltas.sort_by(f64::total_cmp);
+                let median = deltas[deltas.len() / 2];
+                eprintln!("  {:<28} {:>8.1} ns above the empty program", class.name, median);
+                rows.push(report::Row { size, class: class.name.to_string(), ns_above_empty: median });
+            }
+            Ok(rows)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
+    })
+}
