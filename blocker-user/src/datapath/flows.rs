@@ -16,9 +16,10 @@ impl Datapath {
     pub fn flow_entries(&self) -> Result<u64, DatapathError> {
         let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
         let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
-        let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS / 2)?;
-        // Two u32 counts per u64 word.
-        let sum = mapped.words_mut().iter().map(|w| (*w as u32) as u64 + (*w >> 32)).sum();
+        // An array map keeps each value in a slot of 8 bytes (the kernel rounds the value size
+        // up to 8), so every u32 count has a word of its own, in the word's low half.
+        let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS)?;
+        let sum = mapped.words_mut().iter().map(|w| (*w as u32) as u64).sum();
         Ok(sum)
     }
 }
