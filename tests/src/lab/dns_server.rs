@@ -25,7 +25,9 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::{ALLOWED_V4, ALLOWED_V6, INTERNET_V4, INTERNET_V6, Lab, Node, TLS_NAMES};
+use super::{
+    ALLOWED_V4, ALLOWED_V6, INTERNET_V4, INTERNET_V6, Lab, Node, TLS_NAMES, server_log::field,
+};
 
 /// How long the server may take to listen on both addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -339,13 +341,6 @@ impl Drop for ClientResolver {
             eprintln!("warning: removing {}: {e}", self.dir.display());
         }
     }
-}
-
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!(" {key}=");
-    let start = line.find(&needle)? + needle.len();
-    let rest = &line[start..];
-    Some(rest.split(' ').next().unwrap_or(rest))
 }
 
 fn parse_query(line: &str) -> Option<DnsQuery> {

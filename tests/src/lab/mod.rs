@@ -20,11 +20,15 @@ mod background;
 mod blocker;
 mod bpffs;
 mod capture;
+mod cert;
 mod cmd;
+mod headless;
 mod http;
 mod node;
 mod probe;
+mod server_log;
 mod topology;
+mod workspace_bin;
 mod xdp;
 
 use std::{
