@@ -88,7 +88,9 @@ pub(crate) fn killed(status: &ExitStatus) -> bool {
     status.signal() == Some(libc::SIGKILL)
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+/// Reads `pipe` to its end on a thread of its own (a child blocked on a full pipe would never
+/// exit); the receiver gets the bytes when the pipe closes.
+pub(crate) fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     if let Some(mut pipe) = pipe {
         thread::spawn(move || {

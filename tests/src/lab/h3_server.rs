@@ -22,19 +22,17 @@
 //! ```
 
 use std::{
-    fs,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 use super::{
     Lab, Node,
     cert::{make_certificate, spki_sha256_base64},
     server_log::{ServerLog, field},
+    server_process::ServerProcess,
     workspace_bin::{BinaryCache, WorkspaceBinary, workspace_binary},
 };
 
@@ -99,9 +97,9 @@ pub enum H3Event {
     },
 }
 
-/// The running server; killed on drop.
+/// The running server; killed on drop (by its process).
 pub struct H3Server {
-    child: Child,
+    process: ServerProcess,
     log: ServerLog,
     cert: PathBuf,
     spki: String,
@@ -117,44 +115,30 @@ impl H3Server {
         let (cert, key) = make_certificate(dir, "h3", "blocker lab h3")?;
         let spki = spki_sha256_base64(&cert)?;
         let log = ServerLog::create(dir.join("h3_access.log"))?;
-        let errors = dir.join("h3_server.stderr");
         let lifetime = H3_SERVER_LIFETIME.as_secs().to_string();
-        let child = lab
-            .command(Node::Internet, &[&*binary.to_string_lossy()])
-            .arg("--cert")
+        let mut cmd = lab.command(Node::Internet, &[&*binary.to_string_lossy()]);
+        cmd.arg("--cert")
             .arg(&cert)
             .arg("--key")
             .arg(&key)
             .arg("--log")
             .arg(log.path())
-            .args(["--body", H3_BODY, "--lifetime", &lifetime])
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&errors).context("creating the h3 server's stderr file")?)
-            .spawn()
-            .context("starting the h3 server")?;
-        let mut server = H3Server {
-            child,
+            .args(["--body", H3_BODY, "--lifetime", &lifetime]);
+        let mut process = ServerProcess::spawn(cmd, "h3 server", dir.join("h3_server.stderr"))?;
+        // The binary writes `listening` once both sockets are bound.
+        process.wait_serving(START_TIMEOUT, || {
+            if log.text().lines().any(|l| l.starts_with("listening ")) {
+                Ok(())
+            } else {
+                Err("not listening on 443".into())
+            }
+        })?;
+        Ok(H3Server {
+            process,
             log,
             cert,
             spki,
-        };
-
-        // The binary writes `listening` once both sockets are bound.
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let stderr = fs::read_to_string(&errors).unwrap_or_default();
-                bail!("h3 server exited at start ({status}): {}", stderr.trim());
-            }
-            if server.log().lines().any(|l| l.starts_with("listening ")) {
-                return Ok(server);
-            }
-            if Instant::now() >= deadline {
-                server.stop();
-                bail!("h3 server not listening on 443 after {START_TIMEOUT:?}");
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 
     /// The certificate (PEM) the server presents on both ports.
@@ -175,7 +159,7 @@ impl H3Server {
 
     /// The log so far, parsed (other lines are skipped).
     pub fn events(&self) -> Vec<H3Event> {
-        self.log.events_since(0, parse_event)
+        self.log.events(parse_event)
     }
 
     /// The number of log lines so far: pass it to [`H3Server::events_since`] to see only what
@@ -211,14 +195,7 @@ impl H3Server {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for H3Server {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 

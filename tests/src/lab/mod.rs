@@ -27,6 +27,7 @@ mod http;
 mod node;
 mod probe;
 mod server_log;
+mod server_process;
 mod topology;
 mod workspace_bin;
 mod xdp;

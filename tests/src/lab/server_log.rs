@@ -1,4 +1,4 @@
-//! The log files of the lab's servers (TLS, HTTP/3, DNS): one line per event,
+//! The log files of the lab's servers (HTTP, TLS, HTTP/3, DNS): one line per event,
 //! `kind key=value key=value ...`, appended by the server process while a test reads it. A
 //! test counts events in them (a blocked name must never show up as a completed handshake), so
 //! reading is forgiving: a missing file is an empty log, and lines a server writes that are
@@ -38,7 +38,12 @@ impl ServerLog {
         self.text().lines().count()
     }
 
-    /// The events of the lines after `mark` (0: all of them), by the server's own parser.
+    /// The events so far, by the server's own parser.
+    pub(crate) fn events<T>(&self, parse: fn(&str) -> Option<T>) -> Vec<T> {
+        self.events_since(0, parse)
+    }
+
+    /// The events of the lines after `mark`.
     pub(crate) fn events_since<T>(&self, mark: usize, parse: fn(&str) -> Option<T>) -> Vec<T> {
         self.text().lines().skip(mark).filter_map(parse).collect()
     }
@@ -77,7 +82,7 @@ mod tests {
         fs::write(log.path(), "a b\nc\n").unwrap();
         let mark = log.mark();
         fs::write(log.path(), "a b\nc\nd e f\n").unwrap();
-        assert_eq!(log.events_since(0, words), [2, 1, 3]);
+        assert_eq!(log.events(words), [2, 1, 3]);
         assert_eq!(log.events_since(mark, words), [3]);
         fs::remove_dir_all(&dir).unwrap();
     }

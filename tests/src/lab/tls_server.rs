@@ -19,17 +19,16 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::{
     Lab, Node,
     cert::make_certificate,
     server_log::{ServerLog, field},
+    server_process::ServerProcess,
 };
 
 /// The names the certificate covers and the tests use. `xblocked.example` is the label-boundary
@@ -159,9 +158,9 @@ pub enum TlsEvent {
     },
 }
 
-/// The running server; stopped on drop.
+/// The running server; stopped on drop (by its process).
 pub struct TlsServer {
-    child: Child,
+    process: ServerProcess,
     log: ServerLog,
     cert: PathBuf,
 }
@@ -174,41 +173,26 @@ impl TlsServer {
         let (cert, key) = make_certificate(dir, "tls", "blocker lab")?;
         let script = dir.join("tls_server.py");
         let log = ServerLog::create(dir.join("tls_access.log"))?;
-        let errors = dir.join("tls_server.stderr");
         fs::write(&script, SERVER_PY).context("writing the TLS server script")?;
-        let child = lab
-            .command(Node::Internet, &["python3", "-u"])
-            .arg(&script)
+        let mut cmd = lab.command(Node::Internet, &["python3", "-u"]);
+        cmd.arg(&script)
             .arg(&cert)
             .arg(&key)
             .arg(log.path())
-            .arg(TLS_BODY)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&errors).context("creating the TLS server's stderr file")?)
-            .spawn()
-            .context("starting the python3 TLS server")?;
-        let mut server = TlsServer { child, log, cert };
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let stderr = fs::read_to_string(&errors).unwrap_or_default();
-                bail!("TLS server exited at start ({status}): {}", stderr.trim());
-            }
+            .arg(TLS_BODY);
+        let mut process = ServerProcess::spawn(cmd, "TLS server", dir.join("tls_server.stderr"))?;
+        process.wait_serving(START_TIMEOUT, || {
             let out = lab.exec_timeout(
                 Node::Internet,
                 &["ss", "-Hltn", "sport = :443"],
                 Duration::from_secs(5),
             );
-            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-                return Ok(server);
+            match String::from_utf8_lossy(&out.stdout).trim() {
+                "" => Err("not listening on :443".into()),
+                _ => Ok(()),
             }
-            if Instant::now() >= deadline {
-                server.stop();
-                bail!("TLS server not listening on :443 after {START_TIMEOUT:?}");
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        })?;
+        Ok(TlsServer { process, log, cert })
     }
 
     /// The certificate (PEM) the server presents.
@@ -223,7 +207,7 @@ impl TlsServer {
 
     /// The log so far, parsed (unknown lines are skipped).
     pub fn events(&self) -> Vec<TlsEvent> {
-        self.log.events_since(0, parse_event)
+        self.log.events(parse_event)
     }
 
     /// Completed handshakes whose ClientHello named `sni`.
@@ -254,14 +238,7 @@ impl TlsServer {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 
