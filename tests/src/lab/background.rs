@@ -11,6 +11,8 @@ use std::{
 
 use anyhow::{Context, Result};
 
+use super::cmd::drain;
+
 /// What a stopped [`Background`] process left behind.
 #[derive(Debug)]
 pub struct Stopped {
@@ -177,18 +179,6 @@ impl LineTap {
         let _ = self.done.recv_timeout(grace);
         self.lines.lock().unwrap().clone()
     }
-}
-
-pub(crate) fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
-    }
-    rx
 }
 
 #[cfg(test)]

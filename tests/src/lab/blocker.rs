@@ -2,24 +2,22 @@
 //! reading the counter table it prints when it stops.
 //!
 //! The lab library does not link blocker-user (xtask builds it before bpf-linker exists), so it
-//! drives the binary the way an operator does, through its command line.
+//! drives the binary the way an operator does, through its command line (finding it:
+//! `workspace_bin.rs`).
 
 use std::{
     collections::BTreeMap,
-    env,
     path::{Path, PathBuf},
-    process::Command,
-    sync::OnceLock,
     thread,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 use super::{
     APPLIANCE_CLIENT_IF, APPLIANCE_INTERNET_IF, Lab, Node,
     background::{Background, Stopped},
-    cmd::{describe, run_bounded},
+    workspace_bin::{BinaryCache, WorkspaceBinary, workspace_binary},
 };
 
 /// Names the binary to use instead of building one (`cargo xtask test` sets it).
@@ -35,62 +33,18 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// The release `blocker` binary: `$BLOCKER_BIN` if set, else what
 /// `cargo build --release -p blocker-user --bin blocker` produces (run once per process).
 pub fn blocker_binary() -> Result<PathBuf> {
-    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| locate_or_build().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow!(e))
-}
-
-fn locate_or_build() -> Result<PathBuf> {
-    if let Some(bin) = env::var_os(BLOCKER_BIN_ENV) {
-        let bin = PathBuf::from(bin);
-        if !bin.is_file() {
-            bail!(
-                "${BLOCKER_BIN_ENV} names {}, which is not a file",
-                bin.display()
-            );
-        }
-        return Ok(bin);
-    }
-    // The cargo running these tests (cargo sets $CARGO for what it runs), so the nested build
-    // uses the same toolchain.
-    let cargo = env::var_os("CARGO")
-        .or_else(|| option_env!("CARGO").map(Into::into))
-        .unwrap_or_else(|| "cargo".into());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits inside the workspace");
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace).args([
-        "build",
-        "--release",
-        "-p",
-        "blocker-user",
-        "--bin",
-        "blocker",
-        "--message-format=json-render-diagnostics",
-    ]);
-    let what = describe(&cmd);
-    let out = run_bounded(cmd, BUILD_TIMEOUT);
-    if !out.status.success() {
-        bail!(
-            "`{what}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    // The artifact message of the binary carries `"executable":"/path/to/blocker"`.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-        .find_map(|l| {
-            let rest = &l[l.find("\"executable\":\"")? + "\"executable\":\"".len()..];
-            let path = PathBuf::from(&rest[..rest.find('"')?]);
-            (path.file_name()? == "blocker").then_some(path)
-        })
-        .with_context(|| format!("`{what}` named no `blocker` executable"))
+    static BINARY: BinaryCache = BinaryCache::new();
+    workspace_binary(
+        &BINARY,
+        &WorkspaceBinary {
+            env_var: BLOCKER_BIN_ENV,
+            package: "blocker-user",
+            bin: "blocker",
+            release: true,
+            features: &[],
+            build_timeout: BUILD_TIMEOUT,
+        },
+    )
 }
 
 /// A `blocker run` on the appliance, attached.

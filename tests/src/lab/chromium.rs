@@ -20,17 +20,15 @@
 //! Every run gets a fresh profile (no cached QUIC state, no 0-RTT), is killed at
 //! [`QUIC_CHROMIUM_TIMEOUT`] and its profile is removed afterwards.
 
-use std::{
-    fs,
-    net::IpAddr,
-    os::unix::process::ExitStatusExt,
-    sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
+use std::{net::IpAddr, time::Duration};
+
+use anyhow::Result;
+
+use super::{
+    H3_BODY, Lab,
+    clients::bracketed,
+    headless::{Quic, run_headless},
 };
-
-use anyhow::{Context, Result};
-
-use super::{H3_BODY, Lab, Node, clients::bracketed, cmd::run_bounded};
 
 /// Hard deadline of one run, start-up included: an allowed load takes one to a few seconds, a
 /// blocked one waits for this.
@@ -96,18 +94,9 @@ impl std::fmt::Display for QuicPage {
     }
 }
 
-/// Loads `https://<name>/` in headless Chromium (as root, so `--no-sandbox`) in the client
-/// namespace, as [`QuicLoad`] says. Background networking, extensions and proxies are off: the
-/// lab has nowhere else to go, and whatever Chromium cannot reach it retries.
+/// Loads `https://<name>/` in headless Chromium in the client namespace (`headless.rs`), QUIC
+/// on, as [`QuicLoad`] says.
 pub fn chromium_quic(lab: &Lab, load: &QuicLoad) -> Result<QuicPage> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let profile = lab.dir().join(format!(
-        "chromium-quic-{}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir_all(&profile)
-        .with_context(|| format!("creating Chromium profile {}", profile.display()))?;
-    let user_data = format!("--user-data-dir={}", profile.display());
     let rules = format!(
         "--host-resolver-rules=MAP {} {}",
         load.name,
@@ -116,52 +105,18 @@ pub fn chromium_quic(lab: &Lab, load: &QuicLoad) -> Result<QuicPage> {
     let force = format!("--origin-to-force-quic-on={}:443", load.name);
     let spki = format!("--ignore-certificate-errors-spki-list={}", load.spki);
     let url = format!("https://{}/", load.name);
-    let mut args = vec![
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--no-proxy-server",
-        "--dns-prefetch-disable",
-        "--enable-quic",
-        &user_data,
-        &rules,
-        &spki,
-    ];
+    let mut args = vec![&*rules, &spki];
     if load.force_quic {
         args.push(&force);
     }
     args.extend_from_slice(&["--dump-dom", &url]);
-    let mut cmd = lab.command(Node::Client, &args);
-    // Chromium wants a writable home for its caches; the profile directory serves.
-    cmd.env("HOME", &profile);
-    let started = Instant::now();
-    let out = run_bounded(cmd, QUIC_CHROMIUM_TIMEOUT);
-    let elapsed = started.elapsed();
-    let _ = fs::remove_dir_all(&profile);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // headless_command_handler.cc: "Page load failed: net::ERR_QUIC_PROTOCOL_ERROR".
-    let net_error = stderr.lines().find_map(|l| {
-        let at = l.find("Page load failed: ")? + "Page load failed: ".len();
-        Some(l[at..].split_whitespace().next()?.to_string())
-    });
-    let log = stderr
-        .lines()
-        .filter(|l| !l.contains("dbus") && !l.contains("unexpected operator"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let run = run_headless(lab, Quic::On, &args, QUIC_CHROMIUM_TIMEOUT)?;
     Ok(QuicPage {
-        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
-        net_error,
-        elapsed,
-        killed: out.status.signal() == Some(libc::SIGKILL),
-        log,
+        net_error: run.page_load_error(),
+        killed: run.killed(),
+        log: run.log(),
+        elapsed: run.elapsed,
+        dom: run.stdout,
     })
 }
 

@@ -8,16 +8,19 @@
 //! tell such a reset from a slow failure.
 
 use std::{
-    fmt, fs,
+    fmt,
     net::IpAddr,
     process::Output,
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::{INTERNET_V4, Lab, Node, TLS_BODY};
+use super::{
+    INTERNET_V4, Lab, Node, TLS_BODY,
+    cmd::killed,
+    headless::{Quic, run_headless},
+};
 
 /// Deadline of one curl or s_client run (connect and transfer); the process is killed a little
 /// after it if it has not given up by itself.
@@ -63,24 +66,6 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Headless Chromium as root in a lab namespace: QUIC, background traffic, proxies and
-/// extensions off (the lab has no network to reach, and Chromium retries what it cannot reach).
-pub const CHROMIUM_HEADLESS: [&str; 13] = [
-    "chromium",
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--no-proxy-server",
-    "--dns-prefetch-disable",
-];
-
 /// One client run: its outcome, how long it took, and a short trace for failure messages.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -112,11 +97,6 @@ pub fn bracketed(addr: IpAddr) -> String {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn killed(out: &Output) -> bool {
-    use std::os::unix::process::ExitStatusExt;
-    out.status.signal() == Some(libc::SIGKILL)
 }
 
 /// The last `n` non-empty lines of `s`, joined by " | ".
@@ -174,7 +154,7 @@ fn classify_curl(out: &Output) -> (Outcome, String) {
         .find(|l| l.starts_with("curl: "))
         .map(str::to_string)
         .unwrap_or_else(|| tail(&stderr, 2));
-    let outcome = if killed(out) {
+    let outcome = if killed(&out.status) {
         Outcome::Timeout
     } else {
         match out.status.code() {
@@ -230,7 +210,7 @@ fn classify_s_client(out: &Output) -> (Outcome, String) {
     // errno of the failed read or write (104: ECONNRESET).
     let outcome = if lower.contains("connection established") {
         Outcome::Handshake
-    } else if killed(out) {
+    } else if killed(&out.status) {
         Outcome::Timeout
     } else if lower.contains("errno=104") || lower.contains("connection reset") {
         Outcome::Reset
@@ -299,44 +279,18 @@ impl ChromiumPage {
 /// Loads `url` in Debian's headless Chromium in the client namespace and returns its DOM.
 /// `resolver_rules` is Chromium's `--host-resolver-rules` (e.g.
 /// `MAP blocked.example 203.0.113.10, MAP allowed.example 203.0.113.10`), so no DNS is needed.
-/// A fresh profile each time (no session resumption, no cached connections, no HSTS); QUIC,
-/// background networking and proxies off; certificate errors ignored (the lab's certificate
-/// is self-signed).
+/// A fresh profile each time (`headless.rs`), QUIC off; certificate errors ignored (the lab's
+/// certificate is self-signed).
 pub fn chromium_fetch(lab: &Lab, url: &str, resolver_rules: &str) -> Result<ChromiumPage> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let profile = lab
-        .dir()
-        .join(format!("chromium-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
-    fs::create_dir_all(&profile)
-        .with_context(|| format!("creating Chromium profile {}", profile.display()))?;
-    let user_data = format!("--user-data-dir={}", profile.display());
     let rules = format!("--host-resolver-rules={resolver_rules}");
-    let mut args: Vec<&str> = CHROMIUM_HEADLESS.to_vec();
-    args.extend_from_slice(&[&user_data, "--ignore-certificate-errors", &rules, "--dump-dom", url]);
-    let started = Instant::now();
-    let mut cmd = lab.command(Node::Client, &args);
-    // Chromium wants a writable home for its caches; the profile directory serves.
-    cmd.env("HOME", &profile);
-    let out = super::cmd::run_bounded(cmd, CHROMIUM_TIMEOUT);
-    let elapsed = started.elapsed();
-    let _ = fs::remove_dir_all(&profile);
-    let stderr = text(&out.stderr);
-    // headless_command_handler.cc: "Page load failed: net::ERR_CONNECTION_RESET".
-    let net_error = stderr.lines().find_map(|l| {
-        let at = l.find("Page load failed: ")? + "Page load failed: ".len();
-        Some(l[at..].split_whitespace().next()?.to_string())
-    });
-    let log = stderr
-        .lines()
-        .filter(|l| !l.contains("dbus") && !l.contains("unexpected operator"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let args = ["--ignore-certificate-errors", &rules, "--dump-dom", url];
+    let run = run_headless(lab, Quic::Off, &args, CHROMIUM_TIMEOUT)?;
     Ok(ChromiumPage {
-        dom: text(&out.stdout),
-        net_error,
-        elapsed,
-        killed: killed(&out),
-        log,
+        net_error: run.page_load_error(),
+        killed: run.killed(),
+        log: run.log(),
+        elapsed: run.elapsed,
+        dom: run.stdout,
     })
 }
 

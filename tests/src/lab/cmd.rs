@@ -10,6 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::{Result, bail};
+
 /// The deadline of [`crate::lab::Lab::exec`] and of the lab's own set-up commands.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,7 +68,29 @@ pub(crate) fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
     }
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+/// [`run_bounded`] for a step that must succeed: its stdout, or an error naming the command,
+/// with its exit status and stderr (the tool's own words are what explains a failed step).
+pub(crate) fn run_checked(cmd: Command, timeout: Duration) -> Result<Vec<u8>> {
+    let what = describe(&cmd);
+    let out = run_bounded(cmd, timeout);
+    if !out.status.success() {
+        bail!(
+            "`{what}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// Whether [`run_bounded`] killed the command at its deadline (its status is SIGKILL's).
+pub(crate) fn killed(status: &ExitStatus) -> bool {
+    status.signal() == Some(libc::SIGKILL)
+}
+
+/// Reads `pipe` to its end on a thread of its own (a child blocked on a full pipe would never
+/// exit); the receiver gets the bytes when the pipe closes.
+pub(crate) fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     if let Some(mut pipe) = pipe {
         thread::spawn(move || {
@@ -108,8 +132,25 @@ mod tests {
         let started = Instant::now();
         let out = run_bounded(cmd, Duration::from_millis(200));
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+        assert!(killed(&out.status));
         assert!(String::from_utf8_lossy(&out.stderr).contains("killed after"));
+    }
+
+    #[test]
+    fn a_failed_step_is_an_error_with_its_stderr() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo why >&2; exit 2"]);
+        let e = run_checked(cmd, Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("`sh -c echo out; echo why >&2; exit 2` failed"),
+            "{e}"
+        );
+        assert!(e.ends_with(": why"), "{e}");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out"]);
+        assert_eq!(run_checked(cmd, Duration::from_secs(5)).unwrap(), b"out\n");
     }
 
     #[test]

@@ -18,14 +18,16 @@ use std::{
     fs,
     net::IpAddr,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
-use super::{ALLOWED_V4, ALLOWED_V6, INTERNET_V4, INTERNET_V6, Lab, Node, TLS_NAMES};
+use super::{
+    ALLOWED_V4, ALLOWED_V6, INTERNET_V4, INTERNET_V6, Lab, Node, TLS_NAMES,
+    server_log::{ServerLog, field},
+    server_process::ServerProcess,
+};
 
 /// How long the server may take to listen on both addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -174,8 +176,8 @@ pub struct DnsQuery {
 
 /// The running server and the client namespace's resolver files; both undone on drop.
 pub struct DnsServer {
-    child: Child,
-    log: PathBuf,
+    process: ServerProcess,
+    log: ServerLog,
     resolver: Option<ClientResolver>,
 }
 
@@ -203,10 +205,8 @@ impl DnsServer {
     pub fn start_with(lab: &Lab, records: &[(String, IpAddr)]) -> Result<Self> {
         let dir = lab.dir();
         let script = dir.join("dns_server.py");
-        let log = dir.join("dns_queries.log");
-        let errors = dir.join("dns_server.stderr");
+        let log = ServerLog::create(dir.join("dns_queries.log"))?;
         fs::write(&script, SERVER_PY).context("writing the DNS server script")?;
-        fs::write(&log, "").context("creating the DNS query log")?;
         let listen = format!("{INTERNET_V4},{INTERNET_V6}");
         let specs: Vec<String> = records
             .iter()
@@ -215,28 +215,10 @@ impl DnsServer {
                 format!("{name}/{t}/{addr}")
             })
             .collect();
-        let child = lab
-            .command(Node::Internet, &["python3", "-u"])
-            .arg(&script)
-            .arg(&log)
-            .arg(&listen)
-            .args(&specs)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&errors).context("creating the DNS server's stderr file")?)
-            .spawn()
-            .context("starting the python3 DNS server")?;
-        let mut server = DnsServer {
-            child,
-            log,
-            resolver: None,
-        };
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let stderr = fs::read_to_string(&errors).unwrap_or_default();
-                bail!("DNS server exited at start ({status}): {}", stderr.trim());
-            }
+        let mut cmd = lab.command(Node::Internet, &["python3", "-u"]);
+        cmd.arg(&script).arg(log.path()).arg(&listen).args(&specs);
+        let mut process = ServerProcess::spawn(cmd, "DNS server", dir.join("dns_server.stderr"))?;
+        process.wait_serving(START_TIMEOUT, || {
             let out = lab.exec_timeout(
                 Node::Internet,
                 &["ss", "-Hlun", "sport = :53"],
@@ -244,28 +226,26 @@ impl DnsServer {
             );
             let listening = String::from_utf8_lossy(&out.stdout);
             if listening.lines().filter(|l| !l.trim().is_empty()).count() >= 2 {
-                break;
+                Ok(())
+            } else {
+                Err(format!("not listening on both addresses ({listening})"))
             }
-            if Instant::now() >= deadline {
-                server.stop();
-                bail!(
-                    "DNS server not listening on both addresses after {START_TIMEOUT:?}: {listening}"
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        server.resolver = Some(ClientResolver::install(lab.ns_name(Node::Client))?);
-        Ok(server)
+        })?;
+        Ok(DnsServer {
+            process,
+            log,
+            resolver: Some(ClientResolver::install(lab.ns_name(Node::Client))?),
+        })
     }
 
     /// The raw log so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        self.log.text()
     }
 
     /// Every query the server answered so far.
     pub fn queries(&self) -> Vec<DnsQuery> {
-        self.log().lines().filter_map(parse_query).collect()
+        self.log.events(parse_query)
     }
 
     /// Queries for `name` (any case, trailing dot ignored) that reached the server.
@@ -278,8 +258,7 @@ impl DnsServer {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop();
         self.resolver = None;
     }
 }
@@ -339,13 +318,6 @@ impl Drop for ClientResolver {
             eprintln!("warning: removing {}: {e}", self.dir.display());
         }
     }
-}
-
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!(" {key}=");
-    let start = line.find(&needle)? + needle.len();
-    let rest = &line[start..];
-    Some(rest.split(' ').next().unwrap_or(rest))
 }
 
 fn parse_query(line: &str) -> Option<DnsQuery> {

@@ -2,17 +2,11 @@
 //! process answers on every server address. It logs one line per request, naming the address
 //! the request reached, so a test can tell which connections got through the appliance.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
-};
+use std::{fs, path::Path, process::Command, time::Duration};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::topology::in_ns;
+use super::{server_log::ServerLog, server_process::ServerProcess, topology::in_ns};
 
 /// The body every GET returns (plus a newline).
 pub const HTTP_BODY: &str = "blocker lab server";
@@ -62,60 +56,38 @@ class Server(http.server.ThreadingHTTPServer):
 Server(("::", 80), Handler).serve_forever()
 "#;
 
+/// The running server; killed on drop (by its process).
 pub(crate) struct HttpServer {
-    child: Child,
-    log: PathBuf,
+    process: ServerProcess,
+    log: ServerLog,
 }
 
 impl HttpServer {
     pub(crate) fn start(ns: &str, dir: &Path) -> Result<Self> {
         let script = dir.join("http_server.py");
-        let log = dir.join("http_access.log");
-        let errors = dir.join("http_server.stderr");
+        let log = ServerLog::create(dir.join("http_access.log"))?;
         fs::write(&script, SERVER_PY).context("writing the HTTP server script")?;
-        fs::write(&log, "").context("creating the HTTP access log")?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "python3", "-u"])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "python3", "-u"])
             .arg(&script)
-            .arg(&log)
-            .arg(HTTP_BODY)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&errors).context("creating the HTTP server's stderr file")?)
-            .spawn()
-            .context("starting python3 http server")?;
-        let mut server = HttpServer { child, log };
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let stderr = fs::read_to_string(&errors).unwrap_or_default();
-                bail!("HTTP server exited at start ({status}): {}", stderr.trim());
+            .arg(log.path())
+            .arg(HTTP_BODY);
+        let mut process = ServerProcess::spawn(cmd, "HTTP server", dir.join("http_server.stderr"))?;
+        process.wait_serving(START_TIMEOUT, || {
+            match in_ns(ns, &["ss", "-Hltn", "sport = :80"]) {
+                Ok(listening) if !listening.trim().is_empty() => Ok(()),
+                Ok(_) => Err("not listening on :80".into()),
+                Err(e) => Err(format!("not listening on :80 (ss: {e:#})")),
             }
-            let listening = in_ns(ns, &["ss", "-Hltn", "sport = :80"])?;
-            if !listening.trim().is_empty() {
-                return Ok(server);
-            }
-            if Instant::now() >= deadline {
-                server.stop();
-                bail!("HTTP server not listening on :80 after {START_TIMEOUT:?}");
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        })?;
+        Ok(HttpServer { process, log })
     }
 
     pub(crate) fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        self.log.text()
     }
 
     pub(crate) fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }

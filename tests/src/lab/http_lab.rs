@@ -8,17 +8,14 @@
 //! `--virtual-time-budget`: headless Chromium then waits until the page has been idle for that
 //! much virtual time, which covers the refresh and the second load.
 
-use std::{
-    fmt, fs,
-    path::{Path, PathBuf},
-    process::ExitStatus,
-    sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
-};
+use std::{fmt, fs, path::Path, process::ExitStatus, time::Duration};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Lab, Node, cmd::run_bounded};
+use super::{
+    Lab, Node,
+    headless::{Quic, run_headless},
+};
 
 /// Deadline of one curl (connect and transfer); the process is killed a little after it.
 pub const CURL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -169,21 +166,8 @@ pub fn chromium(
     output: BrowserOutput<'_>,
     extra: &[&str],
 ) -> Result<BrowserRun> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let profile: PathBuf = lab.dir().join(format!(
-        "chromium-profile-{}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir_all(&profile)
-        .with_context(|| format!("creating the Chromium profile {}", profile.display()))?;
-    let user_data = format!("--user-data-dir={}", profile.display());
     let budget = format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}");
-    let mut args: Vec<&str> = super::clients::CHROMIUM_HEADLESS.to_vec();
-    args.extend_from_slice(&[
-        "--hide-scrollbars",
-        &user_data,
-        &budget,
-    ]);
+    let mut args = vec!["--hide-scrollbars", &budget];
     let shot;
     match output {
         BrowserOutput::Dom => args.push("--dump-dom"),
@@ -197,24 +181,13 @@ pub fn chromium(
     args.extend_from_slice(extra);
     args.push(url);
 
-    let mut cmd = lab.command(Node::Client, &args);
-    // Chromium wants a writable home for caches and crash reports: the profile serves.
-    cmd.env("HOME", &profile);
-    let started = Instant::now();
-    let out = run_bounded(cmd, BROWSER_TIMEOUT);
-    let elapsed = started.elapsed();
-    let _ = fs::remove_dir_all(&profile);
-    let log = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains("dbus") && !l.contains("D-Bus") && !l.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let headless = run_headless(lab, Quic::Off, &args, BROWSER_TIMEOUT)?;
     let run = BrowserRun {
         url: url.to_string(),
-        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
-        log,
-        status: out.status,
-        elapsed,
+        log: headless.log(),
+        dom: headless.stdout,
+        status: headless.status,
+        elapsed: headless.elapsed,
     };
     if !run.status.success() {
         bail!("Chromium did not finish cleanly:\n{run}");

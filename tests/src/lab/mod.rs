@@ -20,11 +20,16 @@ mod background;
 mod blocker;
 mod bpffs;
 mod capture;
+mod cert;
 mod cmd;
+mod headless;
 mod http;
 mod node;
 mod probe;
+mod server_log;
+mod server_process;
 mod topology;
+mod workspace_bin;
 mod xdp;
 
 use std::{

@@ -19,14 +19,17 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::{Lab, Node, cmd::run_bounded};
+use super::{
+    Lab, Node,
+    cert::make_certificate,
+    server_log::{ServerLog, field},
+    server_process::ServerProcess,
+};
 
 /// The names the certificate covers and the tests use. `xblocked.example` is the label-boundary
 /// decoy of `blocked.example` (it must never be blocked by a `blocked.example` entry).
@@ -41,7 +44,7 @@ pub const TLS_NAMES: [&str; 4] = [
 /// `<p id="lab">blocker lab tls server allowed.example</p>`.
 pub const TLS_BODY: &str = "blocker lab tls server";
 
-/// How long the server may take to listen; how long `openssl req` may take.
+/// How long the server may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The server. Handshakes run on the connection's own thread (a ClientHello that never
@@ -155,10 +158,10 @@ pub enum TlsEvent {
     },
 }
 
-/// The running server; stopped on drop.
+/// The running server; stopped on drop (by its process).
 pub struct TlsServer {
-    child: Child,
-    log: PathBuf,
+    process: ServerProcess,
+    log: ServerLog,
     cert: PathBuf,
 }
 
@@ -167,45 +170,29 @@ impl TlsServer {
     /// namespace; returns once it listens on :443.
     pub fn start(lab: &Lab) -> Result<Self> {
         let dir = lab.dir();
-        let (cert, key) = make_certificate(dir)?;
+        let (cert, key) = make_certificate(dir, "tls", "blocker lab")?;
         let script = dir.join("tls_server.py");
-        let log = dir.join("tls_access.log");
-        let errors = dir.join("tls_server.stderr");
+        let log = ServerLog::create(dir.join("tls_access.log"))?;
         fs::write(&script, SERVER_PY).context("writing the TLS server script")?;
-        fs::write(&log, "").context("creating the TLS access log")?;
-        let child = lab
-            .command(Node::Internet, &["python3", "-u"])
-            .arg(&script)
+        let mut cmd = lab.command(Node::Internet, &["python3", "-u"]);
+        cmd.arg(&script)
             .arg(&cert)
             .arg(&key)
-            .arg(&log)
-            .arg(TLS_BODY)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&errors).context("creating the TLS server's stderr file")?)
-            .spawn()
-            .context("starting the python3 TLS server")?;
-        let mut server = TlsServer { child, log, cert };
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let stderr = fs::read_to_string(&errors).unwrap_or_default();
-                bail!("TLS server exited at start ({status}): {}", stderr.trim());
-            }
+            .arg(log.path())
+            .arg(TLS_BODY);
+        let mut process = ServerProcess::spawn(cmd, "TLS server", dir.join("tls_server.stderr"))?;
+        process.wait_serving(START_TIMEOUT, || {
             let out = lab.exec_timeout(
                 Node::Internet,
                 &["ss", "-Hltn", "sport = :443"],
                 Duration::from_secs(5),
             );
-            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-                return Ok(server);
+            match String::from_utf8_lossy(&out.stdout).trim() {
+                "" => Err("not listening on :443".into()),
+                _ => Ok(()),
             }
-            if Instant::now() >= deadline {
-                server.stop();
-                bail!("TLS server not listening on :443 after {START_TIMEOUT:?}");
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        })?;
+        Ok(TlsServer { process, log, cert })
     }
 
     /// The certificate (PEM) the server presents.
@@ -215,12 +202,12 @@ impl TlsServer {
 
     /// The raw log so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        self.log.text()
     }
 
     /// The log so far, parsed (unknown lines are skipped).
     pub fn events(&self) -> Vec<TlsEvent> {
-        self.log().lines().filter_map(parse_event).collect()
+        self.log.events(parse_event)
     }
 
     /// Completed handshakes whose ClientHello named `sni`.
@@ -242,73 +229,17 @@ impl TlsServer {
     /// The number of log lines so far: pass it to [`TlsServer::events_since`] to see only what
     /// one attempt caused.
     pub fn mark(&self) -> usize {
-        self.log().lines().count()
+        self.log.mark()
     }
 
     /// The events logged after `mark`.
     pub fn events_since(&self, mark: usize) -> Vec<TlsEvent> {
-        self.log()
-            .lines()
-            .skip(mark)
-            .filter_map(parse_event)
-            .collect()
+        self.log.events_since(mark, parse_event)
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop();
     }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A self-signed P-256 certificate for every name in [`TLS_NAMES`] (and `*.example`), in `dir`.
-fn make_certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    let cert = dir.join("tls_cert.pem");
-    let key = dir.join("tls_key.pem");
-    if cert.is_file() && key.is_file() {
-        return Ok((cert, key));
-    }
-    let san = std::iter::once("DNS:*.example".to_string())
-        .chain(TLS_NAMES.iter().map(|n| format!("DNS:{n}")))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-    ])
-    .args(["-nodes", "-days", "30", "-subj", "/CN=blocker lab"])
-    .arg("-keyout")
-    .arg(&key)
-    .arg("-out")
-    .arg(&cert)
-    .args(["-addext", &format!("subjectAltName={san}")]);
-    let out = run_bounded(cmd, START_TIMEOUT);
-    if !out.status.success() {
-        bail!(
-            "openssl req (the lab's TLS certificate) failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((cert, key))
-}
-
-/// `key=value` of a log line (values have no spaces, except the quoted request line).
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!(" {key}=");
-    let start = line.find(&needle)? + needle.len();
-    let rest = &line[start..];
-    Some(rest.split(' ').next().unwrap_or(rest))
 }
 
 fn parse_event(line: &str) -> Option<TlsEvent> {

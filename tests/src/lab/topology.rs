@@ -37,11 +37,7 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::{
-    LabOptions, Node,
-    addr::*,
-    cmd::{describe, run_bounded},
-};
+use super::{LabOptions, Node, addr::*, cmd::run_checked};
 
 /// Deadline of one set-up command (`ip`, `sysctl`, `ethtool`).
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,16 +69,8 @@ pub(crate) fn ns_name(prefix: &str, node: Node) -> String {
 
 /// Runs a set-up command; its failure is an error carrying its stderr.
 pub(crate) fn must(cmd: Command) -> Result<String> {
-    let what = describe(&cmd);
-    let out = run_bounded(cmd, STEP_TIMEOUT);
-    if !out.status.success() {
-        bail!(
-            "`{what}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let stdout = run_checked(cmd, STEP_TIMEOUT)?;
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 /// `ip -n <ns> args...`: no fork into the namespace needed for iproute2 itself.
