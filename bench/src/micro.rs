@@ -34,7 +34,9 @@ const CPU: usize = 1;
 const PRIO: i32 = 50;
 
 pub fn run(a: &Args) -> Result<()> {
-    let mut rows = Vec::new();
+    // Dropped at the end (namespaces, veths and attachments gone), also on error.
+    let mut ns = Namespaces::new();
+    let mut loaded = Vec::new();
     for &size in &a.sizes {
         let set = lists::synthetic(size);
         let mut dp = Datapath::load(Options::default()).context("loading the XDP program (root needed)")?;
@@ -42,18 +44,17 @@ pub fn run(a: &Args) -> Result<()> {
         // Answer DNS as `blocker run` does, so the DNS classes measure the real path.
         dp.set_dns(&DnsPolicy::stop_page(Some("192.0.2.1".parse()?), None))?;
         eprintln!("list size {size}: installed in {:?}", report.elapsed);
-        // Dropped (namespace, veths and attachments gone) at the end of this size, also on error.
-        let mut ns = Namespaces::new();
-        hold_in_dispatcher(&mut dp, &mut ns)?;
-        rows.extend(measure(a, &dp, size)?);
+        hold_in_dispatcher(&mut dp, &mut ns, size)?;
+        loaded.push((size, dp));
     }
-    report::write(&a.out, &rows)
+    let rows = measure(a, &loaded)?;
+    report::write(&a.out, &rows, a.rounds)
 }
 
 /// Attaches the blocking and the empty program to the two ends of a veth pair in a namespace
 /// of this run, so that their test runs leave the XDP dispatcher as it is.
-fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces) -> Result<()> {
-    let name = ns.add("micro")?;
+fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces, size: usize) -> Result<()> {
+    let name = ns.add(&format!("micro{size}"))?;
     exec(&name, &["ip", "link", "add", "bm0", "type", "veth", "peer", "name", "bm1"], Duration::from_secs(20))?;
     in_netns(&name, || {
         dp.attach_program(PROGRAM, "bm0", false)?;
@@ -63,35 +64,52 @@ fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces) -> Result<()> {
     .context("attaching the programs in the benchmark's namespace")
 }
 
-/// Every class at one list size, on a pinned real-time thread of its own.
-fn measure(a: &Args, dp: &Datapath, size: usize) -> Result<Vec<report::Row>> {
+/// ns per packet above the empty program for one class at one list size, one round.
+fn sample(a: &Args, dp: &Datapath, class: &classes::Class) -> Result<f64> {
+    let (mut base, mut prog) = (0u64, 0u64);
+    for seq in &class.sequences {
+        // Classes that rewrite frames or keep flow state run each frame once; the empty
+        // program is then timed the same way, so the per-call overhead of a single run
+        // cancels out.
+        let reps = if class.once { 1 } else { a.repeat };
+        for f in seq {
+            base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
+            prog += dp.run_frame_with(PROGRAM, f, reps)?.duration_ns;
+        }
+    }
+    Ok((prog as f64 - base as f64) / class.sequences.len() as f64)
+}
+
+/// Every class at every list size, on a pinned real-time thread of its own. Rounds are the
+/// outer loop and the sizes alternate within each class: this shared machine's speed shifts
+/// by up to 2× for seconds at a time, and a shift then falls on every size alike, instead of
+/// on one size's whole run.
+fn measure(a: &Args, loaded: &[(usize, Datapath)]) -> Result<Vec<report::Row>> {
+    let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
+    let classes: Vec<classes::Class> = classes::all(a.frames).into_iter().filter(|c| wanted(c.name)).collect();
     std::thread::scope(|s| {
         s.spawn(|| -> Result<Vec<report::Row>> {
             pin(0, CPU)?;
             realtime(0, PRIO)?;
-            let mut rows = Vec::new();
-            let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
-            for class in classes::all(a.frames).into_iter().filter(|c| wanted(c.name)) {
-                let mut deltas = Vec::new();
-                for _ in 0..a.rounds {
-                    let (mut base, mut prog) = (0u64, 0u64);
-                    for seq in &class.sequences {
-                        // Classes that rewrite frames or keep flow state run each frame once;
-                        // the empty program is then timed the same way, so the per-call
-                        // overhead of a single run cancels out.
-                        let reps = if class.once { 1 } else { a.repeat };
-                        for f in seq {
-                            base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
-                            prog += dp.run_frame_with(PROGRAM, f, reps)?.duration_ns;
-                        }
+            // deltas[size][class]: one figure per round.
+            let mut deltas = vec![vec![Vec::with_capacity(a.rounds); classes.len()]; loaded.len()];
+            for round in 0..a.rounds {
+                for (c, class) in classes.iter().enumerate() {
+                    for (i, (_, dp)) in loaded.iter().enumerate() {
+                        deltas[i][c].push(sample(a, dp, class)?);
                     }
-                    let n = class.sequences.len() as f64;
-                    deltas.push((prog as f64 - base as f64) / n);
                 }
-                deltas.sort_by(f64::total_cmp);
-                let median = deltas[deltas.len() / 2];
-                eprintln!("  {:<28} {:>8.1} ns above the empty program", class.name, median);
-                rows.push(report::Row { size, class: class.name.to_string(), ns_above_empty: median });
+                eprintln!("round {} of {} done", round + 1, a.rounds);
+            }
+            let mut rows = Vec::new();
+            for (i, (size, _)) in loaded.iter().enumerate() {
+                for (c, class) in classes.iter().enumerate() {
+                    let d = &mut deltas[i][c];
+                    d.sort_by(f64::total_cmp);
+                    let (median, lowest, highest) = (d[d.len() / 2], d[0], d[d.len() - 1]);
+                    eprintln!("  {size:>8} {:<46} {median:>8.1} ns above the empty program", class.name);
+                    rows.push(report::Row { size: *size, class: class.name.to_string(), ns_above_empty: median, lowest, highest });
+                }
             }
             Ok(rows)
         })

@@ -5,7 +5,11 @@ use std::{fmt::Write as _, fs, path::Path};
 pub struct Row {
     pub size: usize,
     pub class: String,
+    /// The median round's ns per packet above the empty program, and the lowest and highest
+    /// round's: on a shared machine a round is either near the lowest or visibly disturbed.
     pub ns_above_empty: f64,
+    pub lowest: f64,
+    pub highest: f64,
 }
 
 fn machine() -> String {
@@ -17,17 +21,51 @@ fn machine() -> String {
     format!("kernel {}, CPU {cpu}", kernel.trim())
 }
 
-pub fn write(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
+/// `micro.csv` and `micro.md`: a class per row, a list size per column. A hand-kept part of
+/// micro.md, from its `## Issue 7` heading on (before/after comparisons, the analysis),
+/// survives a rerun.
+pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
     fs::create_dir_all(dir)?;
-    let mut csv = String::from("list_size,class,ns_above_empty\n");
+    let mut csv = String::from("list_size,class,ns_above_empty,lowest,highest\n");
     for r in rows {
-        writeln!(csv, "{},{},{:.1}", r.size, r.class, r.ns_above_empty)?;
+        writeln!(csv, "{},{},{:.1},{:.1},{:.1}", r.size, r.class, r.ns_above_empty, r.lowest, r.highest)?;
     }
     fs::write(dir.join("micro.csv"), csv)?;
-    let mut md = format!("# Micro benchmark\n\n{}\n\nns per packet above an empty XDP program, median of rounds.\n\n", machine());
-    md += "| list size (prefixes + names) | class | ns above empty |\n|---:|---|---:|\n";
+    let kept = fs::read_to_string(dir.join("micro.md")).ok().and_then(|t| t.find("\n## Issue 7").map(|i| t[i..].to_string()));
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut classes: Vec<&str> = Vec::new();
     for r in rows {
-        writeln!(md, "| {} | {} | {:.1} |", r.size, r.class, r.ns_above_empty)?;
+        if !sizes.contains(&r.size) {
+            sizes.push(r.size);
+        }
+        if !classes.contains(&r.class.as_str()) {
+            classes.push(&r.class);
+        }
+    }
+    let mut md = format!(
+        "# Micro benchmark\n\n{}\n\nns per packet above an empty XDP program timed in the same run, frame by frame: the median of \
+         {rounds} rounds, with the lowest and the highest round in brackets. Columns: prefixes + names listed.\n\n",
+        machine()
+    );
+    md += "| class |";
+    for s in &sizes {
+        write!(md, " {s} + {s} |")?;
+    }
+    md += "\n|---|";
+    md += &"---:|".repeat(sizes.len());
+    md += "\n";
+    for c in &classes {
+        write!(md, "| {c} |")?;
+        for s in &sizes {
+            match rows.iter().find(|r| r.class == *c && r.size == *s) {
+                Some(r) => write!(md, " {:.0} ({:.0}–{:.0}) |", r.ns_above_empty, r.lowest, r.highest)?,
+                None => md += " |",
+            }
+        }
+        md += "\n";
+    }
+    if let Some(k) = kept {
+        md += &k;
     }
     fs::write(dir.join("micro.md"), md)?;
     eprintln!("wrote {}", dir.join("micro.md").display());
@@ -820,7 +858,16 @@ pub fn write_charts(dir: &Path) -> anyhow::Result<()> {
                         .iter()
                         .map(|(sz, i, _)| rows.iter().find(|r| &r[class] == c && &r[size] == sz).and_then(|r| r.get(*i)?.parse().ok()).unwrap_or(f64::NAN))
                         .collect();
-                    Group { label: c.clone(), notes: values.iter().map(|v| format!("{v:.0} ns")).collect(), ranges: vec![None; values.len()], values }
+                    // The lowest and highest round, where the CSV has them.
+                    let ranges = series
+                        .iter()
+                        .map(|(sz, _, _)| {
+                            let r = rows.iter().find(|r| &r[class] == c && &r[size] == sz)?;
+                            let at = |name: &str| col(&h, name).ok().and_then(|i| r.get(i)?.parse::<f64>().ok());
+                            Some((at("lowest")?, at("highest")?))
+                        })
+                        .collect();
+                    Group { label: c.clone(), notes: values.iter().map(|v| format!("{v:.0} ns")).collect(), ranges, values }
                 })
                 .collect();
             let names: Vec<&str> = series.iter().map(|s| s.2.as_str()).collect();
