@@ -508,6 +508,24 @@ pub fn write_throughput(dir: &Path, o: &crate::throughput::Outcome) -> anyhow::R
         md += &checks.join("; ");
         md += ".";
     }
+    if !o.program_times.is_empty() {
+        md += "\n\n## The program's own time, live\n\nOne more round per blocker variant, after the measured ones, with the kernel's \
+               BPF run-time statistics on (they add two clock reads to every run, so these rounds are not among the rates above): \
+               the blocking program's mean time per run as the kernel measured it, beside the DUT thread's whole busy time per frame \
+               in the same round (the rest: the veth's receive, forwarding or redirecting, the sink's count, freeing).\n\n\
+               | variant | program runs | program ns per run | DUT ns per frame | program's share |\n|---|---:|---:|---:|---:|\n";
+        for t in &o.program_times {
+            writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.0} | {:.0}% |",
+                t.variant.name(),
+                t.runs,
+                t.program_ns,
+                t.dut_ns_per_frame,
+                100.0 * t.program_ns / t.dut_ns_per_frame.max(1.0)
+            )?;
+        }
+    }
     md += "\n\n## What limits the ratios\n\n";
     if listed >= 0.5
         && let (Some(b), Some(p)) = (get(Variant::Blocker), get(Variant::Plain))

@@ -235,7 +235,19 @@ pub struct Setup {
     pub detail: String,
 }
 
+/// A blocker variant's round with BPF run-time statistics on.
+pub struct ProgramTime {
+    pub variant: Variant,
+    /// Runs of the blocking program in the round.
+    pub runs: u64,
+    /// The program's mean time per run, as the kernel measured it.
+    pub program_ns: f64,
+    /// The DUT thread's busy time per frame in the same round (program, forwarding, freeing).
+    pub dut_ns_per_frame: f64,
+}
+
 pub struct Outcome {
+    pub program_times: Vec<ProgramTime>,
     /// The report files' name: `throughput`, or `throughput-<filter>` for part of the mix.
     pub stem: String,
     pub rounds: Vec<Round>,
@@ -471,10 +483,29 @@ pub fn run(o: &Options) -> Result<Outcome> {
             rounds.push(r);
         }
     }
+    // One more round per blocker variant with the kernel's run-time statistics on: what the
+    // program itself takes per frame on live traffic, beside the DUT's whole time per frame.
+    // Apart from the measured rounds, since the statistics add two clock reads to every run.
+    let mut program_times = Vec::new();
+    {
+        let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).context("turning on BPF run-time statistics")?;
+        for (vi, (v, ..)) in paths.iter().enumerate() {
+            let Some((_, dp)) = datapaths.iter().find(|(d, _)| d == v) else { continue };
+            check_stop()?;
+            let (runs_before, time_before) = dp.program_runs()?;
+            let r = measure(o.rounds + 1, vi, frames[vi])?;
+            let (runs_after, time_after) = dp.program_runs()?;
+            let runs = runs_after - runs_before;
+            let program_ns = (time_after - time_before).as_nanos() as f64 / runs.max(1) as f64;
+            eprintln!("  {:<32} program {program_ns:.0} ns per run ({runs} runs) of {:.0} ns per frame", v.name(), r.ns_per_frame());
+            program_times.push(ProgramTime { variant: *v, runs, program_ns, dut_ns_per_frame: r.ns_per_frame() });
+        }
+    }
     drop(links);
     drop(datapaths);
     drop(ns);
     Ok(Outcome {
+        program_times,
         stem: match &o.only {
             None => "throughput".into(),
             Some(f) => format!("throughput-{}", f.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect::<String>()),

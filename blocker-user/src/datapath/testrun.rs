@@ -75,3 +75,13 @@ impl Datapath {
         })
     }
 }
+
+impl Datapath {
+    /// How many times the blocking program has run and for how long in all, as the kernel
+    /// counts them while run-time statistics are on (`aya::sys::enable_stats`; off, both stay
+    /// still). For benchmarks: the program's own time per packet on live traffic.
+    pub fn program_runs(&self) -> Result<(u64, std::time::Duration), DatapathError> {
+        let info = self.program(PROGRAM)?.info().map_err(|source| DatapathError::Program { name: PROGRAM, source })?;
+        Ok((info.run_count(), info.run_time()))
+    }
+}
