@@ -53,6 +53,10 @@ struct Args {
     /// Kernel repetitions per frame and test run.
     #[arg(long, default_value_t = 200)]
     repeat: u32,
+    /// micro: also time the program of this XDP object (another build's, e.g. before a change),
+    /// in the same rounds; its rows carry the file's name.
+    #[arg(long)]
+    compare_object: Option<PathBuf>,
     /// micro: only the classes whose name contains this (e.g. "clienthello").
     #[arg(long)]
     micro_only: Option<String>,

@@ -12,6 +12,8 @@
 //!   image behind an RCU grace period: milliseconds per frame on a busy machine, which made a
 //!   1M run take over 20 minutes. A program already attached somewhere stays in the dispatcher,
 //!   so its test runs change nothing. No frame is ever sent on that pair.
+//! - `--compare-object FILE` times another build's program (its ELF object) beside this one's,
+//!   in the same rounds: before/after comparisons that the machine's shifts cannot tilt.
 //! - The measuring thread is pinned to one CPU in the real-time class, so other jobs' builds
 //!   do not preempt it in the middle of a timed run (the kernel's real-time throttling leaves
 //!   them 5% of that CPU, and the other CPU whole).
@@ -33,19 +35,42 @@ use crate::{
 const CPU: usize = 1;
 const PRIO: i32 = 50;
 
+/// One program under test at one list size: this build's, or (`--compare-object`) another
+/// build's, whose rows carry its file name.
+struct Loaded {
+    size: usize,
+    other: Option<String>,
+    dp: Datapath,
+}
+
 pub fn run(a: &Args) -> Result<()> {
+    let other = match &a.compare_object {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+            Some((label, bytes))
+        }
+        None => None,
+    };
     // Dropped at the end (namespaces, veths and attachments gone), also on error.
     let mut ns = Namespaces::new();
     let mut loaded = Vec::new();
     for &size in &a.sizes {
         let set = lists::synthetic(size);
-        let mut dp = Datapath::load(Options::default()).context("loading the XDP program (root needed)")?;
-        let report = dp.install(&set)?;
-        // Answer DNS as `blocker run` does, so the DNS classes measure the real path.
-        dp.set_dns(&DnsPolicy::stop_page(Some("192.0.2.1".parse()?), None))?;
-        eprintln!("list size {size}: installed in {:?}", report.elapsed);
-        hold_in_dispatcher(&mut dp, &mut ns, size)?;
-        loaded.push((size, dp));
+        let objects = std::iter::once(None).chain(other.iter().map(Some));
+        for (k, object) in objects.enumerate() {
+            let mut dp = match object {
+                None => Datapath::load(Options::default()),
+                Some((_, bytes)) => Datapath::load_object(bytes, Options::default()),
+            }
+            .context("loading the XDP program (root needed)")?;
+            let report = dp.install(&set)?;
+            // Answer DNS as `blocker run` does, so the DNS classes measure the real path.
+            dp.set_dns(&DnsPolicy::stop_page(Some("192.0.2.1".parse()?), None))?;
+            eprintln!("list size {size}: installed in {:?}", report.elapsed);
+            hold_in_dispatcher(&mut dp, &mut ns, &format!("micro{size}-{k}"))?;
+            loaded.push(Loaded { size, other: object.map(|(label, _)| label.clone()), dp });
+        }
     }
     let rows = measure(a, &loaded)?;
     report::write(&a.out, &rows, a.rounds)
@@ -53,8 +78,8 @@ pub fn run(a: &Args) -> Result<()> {
 
 /// Attaches the blocking and the empty program to the two ends of a veth pair in a namespace
 /// of this run, so that their test runs leave the XDP dispatcher as it is.
-fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces, size: usize) -> Result<()> {
-    let name = ns.add(&format!("micro{size}"))?;
+fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces, role: &str) -> Result<()> {
+    let name = ns.add(role)?;
     exec(&name, &["ip", "link", "add", "bm0", "type", "veth", "peer", "name", "bm1"], Duration::from_secs(20))?;
     in_netns(&name, || {
         dp.attach_program(PROGRAM, "bm0", false)?;
@@ -80,11 +105,11 @@ fn sample(a: &Args, dp: &Datapath, class: &classes::Class) -> Result<f64> {
     Ok((prog as f64 - base as f64) / class.sequences.len() as f64)
 }
 
-/// Every class at every list size, on a pinned real-time thread of its own. Rounds are the
-/// outer loop and the sizes alternate within each class: this shared machine's speed shifts
-/// by up to 2× for seconds at a time, and a shift then falls on every size alike, instead of
-/// on one size's whole run.
-fn measure(a: &Args, loaded: &[(usize, Datapath)]) -> Result<Vec<report::Row>> {
+/// Every class at every list size (and object), on a pinned real-time thread of its own.
+/// Rounds are the outer loop and the programs under test alternate within each class: this
+/// shared machine's speed shifts by up to 2× for seconds at a time, and a shift then falls on
+/// every size alike, instead of on one size's whole run.
+fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
     let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
     let classes: Vec<classes::Class> = classes::all(a.frames).into_iter().filter(|c| wanted(c.name)).collect();
     std::thread::scope(|s| {
@@ -95,20 +120,27 @@ fn measure(a: &Args, loaded: &[(usize, Datapath)]) -> Result<Vec<report::Row>> {
             let mut deltas = vec![vec![Vec::with_capacity(a.rounds); classes.len()]; loaded.len()];
             for round in 0..a.rounds {
                 for (c, class) in classes.iter().enumerate() {
-                    for (i, (_, dp)) in loaded.iter().enumerate() {
-                        deltas[i][c].push(sample(a, dp, class)?);
+                    // Every other round in reverse: whichever runs right after another
+                    // program's run of the class finds more of the machine warm.
+                    for k in 0..loaded.len() {
+                        let i = if round % 2 == 0 { k } else { loaded.len() - 1 - k };
+                        deltas[i][c].push(sample(a, &loaded[i].dp, class)?);
                     }
                 }
                 eprintln!("round {} of {} done", round + 1, a.rounds);
             }
             let mut rows = Vec::new();
-            for (i, (size, _)) in loaded.iter().enumerate() {
+            for (i, l) in loaded.iter().enumerate() {
                 for (c, class) in classes.iter().enumerate() {
                     let d = &mut deltas[i][c];
                     d.sort_by(f64::total_cmp);
                     let (median, lowest, highest) = (d[d.len() / 2], d[0], d[d.len() - 1]);
-                    eprintln!("  {size:>8} {:<46} {median:>8.1} ns above the empty program", class.name);
-                    rows.push(report::Row { size: *size, class: class.name.to_string(), ns_above_empty: median, lowest, highest });
+                    let name = match &l.other {
+                        None => class.name.to_string(),
+                        Some(label) => format!("{} [{label}]", class.name),
+                    };
+                    eprintln!("  {:>8} {name:<60} {median:>8.1} ns above the empty program", l.size);
+                    rows.push(report::Row { size: l.size, class: name, ns_above_empty: median, lowest, highest });
                 }
             }
             Ok(rows)

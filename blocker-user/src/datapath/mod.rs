@@ -94,8 +94,20 @@ impl Datapath {
                 let (e, a) = Self::load_pinned_object(root)?;
                 (e, Some(a))
             }
-            None => (object::load()?, None),
+            None => (object::load(object::bytes())?, None),
         };
+        Self::with_object(ebpf, adoption, options)
+    }
+
+    /// Loads another build's object instead of the embedded one, unpinned: for benchmarks that
+    /// time two builds of the program in one run (its maps must be the ones this controller
+    /// writes).
+    pub fn load_object(object: &[u8], options: Options) -> Result<Self, DatapathError> {
+        let ebpf = object::load(object)?;
+        Self::with_object(ebpf, None, Options { pin_dir: None, ..options })
+    }
+
+    fn with_object(ebpf: Ebpf, adoption: Option<Adoption>, options: Options) -> Result<Self, DatapathError> {
         let hash_key = match options.hash_key {
             Some(k) => k,
             None => names::random_key().map_err(|source| DatapathError::Io { name: "HASH_KEYS", what: "reading /dev/urandom", source })?,

@@ -12,14 +12,19 @@ pub fn bytes() -> &'static [u8] {
     OBJECT
 }
 
-pub(super) fn load() -> Result<Ebpf, DatapathError> {
-    load_with(&mut EbpfLoader::new())
+/// Loads `object` (the embedded one, or for benchmarks another build's) and both programs.
+pub(super) fn load(object: &[u8]) -> Result<Ebpf, DatapathError> {
+    load_bytes(&mut EbpfLoader::new(), object)
 }
 
 /// Loads with a prepared loader (pinned map paths) and loads both programs into the kernel.
 pub(super) fn load_with(loader: &mut EbpfLoader<'_>) -> Result<Ebpf, DatapathError> {
+    load_bytes(loader, OBJECT)
+}
+
+fn load_bytes(loader: &mut EbpfLoader<'_>, object: &[u8]) -> Result<Ebpf, DatapathError> {
     raise_memlock_limit();
-    let mut ebpf = loader.load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
+    let mut ebpf = loader.load(object).map_err(|e| DatapathError::Load(Box::new(e)))?;
     for name in [PROGRAM, PASS_PROGRAM] {
         let prog: &mut aya::programs::Xdp = ebpf
             .program_mut(name)
