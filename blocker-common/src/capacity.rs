@@ -17,7 +17,3 @@ pub const fn per_generation(capacity: u32) -> u32 {
 
 /// FLOWS: TCP flows whose ClientHello or request head is being read, or that are blocked.
 pub const FLOWS: u32 = 1 << 15;
-
-/// PENDING: slots for readers waiting for their flow's next segment; a reader whose slot
-/// another flow holds waits in FLOWS instead.
-pub const PENDING_SLOTS: u32 = 1 << 14;

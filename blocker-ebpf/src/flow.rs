@@ -2,23 +2,14 @@
 //! read, or a flow already blocked.
 //!
 //! Every TCP segment with payload pays one array lookup in FLOW_FILTER (a count per bucket of
-//! flow hashes) to learn whether its flow might have state; only then does it look further.
-//! Counts go up when state is created and down when it is removed by the program.
-//!
-//! A reader waiting for its next segment lives in its slot of PENDING (an array indexed by the
-//! flow's bucket) while the slot is free: no LRU insert, hash lookup and delete on the path of
-//! a ClientHello cut across segments, which every large post-quantum hello is. A slot already
-//! taken sends the reader to FLOWS, as does a slot's reader still waiting after
-//! PENDING_WAIT_NS when another flow wants the slot: it is moved, never dropped, so a reader
-//! loses its state only where FLOWS's LRU would have evicted it anyway.
+//! flow hashes) to learn whether its flow might have state; only then does it pay the LRU hash
+//! lookup. Counts go up when state is created and down when it is removed by the program.
 
 use aya_ebpf::programs::XdpContext;
 
-use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
-
 use crate::{
     cursor::read,
-    maps::{FLOWS, FLOW_FILTER, HEADS, PENDING},
+    maps::{FLOWS, FLOW_FILTER, HEADS},
     names::BUF,
     parse::Packet,
 };
@@ -118,125 +109,15 @@ fn bucket(k: &FlowKey) -> u32 {
     (h >> 16) & (FILTER_BUCKETS - 1)
 }
 
-/// Where a flow's state was found.
-#[derive(Clone, Copy)]
-pub enum Found {
-    /// No flow of the bucket has state: nothing else to look at.
-    Nothing,
-    /// Some flow of the bucket has state (a reader, a blocked flow, an awaited head), not
-    /// this one: only then is `head_check` worth its lookup.
-    Busy,
-    /// The flow's reader in its PENDING slot.
-    Pending(*mut Pending),
-    /// The flow's FLOWS entry.
-    Stored(*mut FlowState),
-}
-
-/// The flow's state, if it has any.
+/// The flow's state, if it has any, and whether any flow in its bucket has state (a FLOWS
+/// entry or a head awaited): only then is `head_check` worth its lookup.
 #[inline(always)]
-pub fn lookup(k: &FlowKey) -> Found {
+pub fn lookup(k: &FlowKey) -> (Option<*mut FlowState>, bool) {
     let b = bucket(k);
     match FLOW_FILTER.get(b) {
-        Some(n) if *n != 0 => {}
-        _ => return Found::Nothing,
+        Some(n) if *n != 0 => (FLOWS.get_ptr_mut(k), true),
+        _ => (None, false),
     }
-    if let Some(p) = PENDING.get_ptr_mut(b & (PENDING_SLOTS - 1)) {
-        // SAFETY: a valid map value pointer for this program run.
-        let slot = unsafe { &*p };
-        if slot.until != 0 && same_flow(&slot.key, k) {
-            return Found::Pending(p);
-        }
-    }
-    match FLOWS.get_ptr_mut(k) {
-        Some(p) => Found::Stored(p),
-        None => Found::Busy,
-    }
-}
-
-/// A reader waiting in PENDING for its flow's next segment.
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-pub struct Pending {
-    pub key: FlowKey,
-    /// bpf_ktime_get_coarse_ns() after which another flow may take the slot (the reader then
-    /// moves to FLOWS); 0: the slot is free.
-    pub until: u64,
-    pub st: FlowState,
-}
-
-/// PENDING's slots: flows share a slot when their FLOW_FILTER buckets agree in these bits.
-pub const PENDING_SLOTS: u32 = blocker_common::capacity::PENDING_SLOTS;
-const _: () = assert!(PENDING_SLOTS.is_power_of_two() && PENDING_SLOTS <= FILTER_BUCKETS);
-
-/// How long a reader keeps its slot against other flows. A ClientHello's segments leave the
-/// client back to back; a reader still waiting after a second is a slow or lossy flow, which
-/// can afford FLOWS's costlier lookups.
-pub const PENDING_WAIT_NS: u64 = 1_000_000_000;
-
-#[inline(always)]
-fn same_flow(a: &FlowKey, b: &FlowKey) -> bool {
-    // SAFETY: FlowKey is 40 bytes of plain integers, readable as five 8-byte words.
-    let (a, b) = unsafe { (&*(a as *const FlowKey as *const [u64; 5]), &*(b as *const FlowKey as *const [u64; 5])) };
-    a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4]
-}
-
-/// Words of a FlowState before its name: what a reader always needs copied.
-const HEAD_WORDS: usize = core::mem::offset_of!(FlowState, name) / 8;
-
-/// Copies a reader: its fields and as much of its name as it has read, in 8-byte words (a
-/// plain struct copy moves all 456 bytes, most of them an unused name buffer).
-#[inline(always)]
-fn copy_reader(dst: &mut FlowState, src: &FlowState) {
-    let words = HEAD_WORDS + ((src.name_got as usize) + 7) / 8;
-    let (d, s) = (dst as *mut FlowState as *mut u64, src as *const FlowState as *const u64);
-    let mut i = 0;
-    while i < core::mem::size_of::<FlowState>() / 8 {
-        if i >= words {
-            break;
-        }
-        // SAFETY: both are 8-aligned FlowStates and i is below their size in words.
-        unsafe { core::ptr::write_volatile(d.add(i), core::ptr::read_volatile(s.add(i))) };
-        i += 1;
-    }
-}
-
-/// Stores the reader of a flow without state, after its first segment: in the flow's PENDING
-/// slot if that is free (or its reader has waited past PENDING_WAIT_NS: moved to FLOWS), else
-/// in FLOWS. Counted in the filter either way.
-#[inline(always)]
-pub fn store_reader(k: &FlowKey, st: &FlowState) {
-    let b = bucket(k);
-    let Some(p) = PENDING.get_ptr_mut(b & (PENDING_SLOTS - 1)) else {
-        insert(k, st);
-        return;
-    };
-    // SAFETY: a valid map value pointer for this program run.
-    let slot = unsafe { &mut *p };
-    // SAFETY: a plain helper call.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
-    if slot.until != 0 {
-        if now < slot.until {
-            insert(k, st);
-            return;
-        }
-        // The slot's reader moves to FLOWS; its bucket keeps its count there. Should FLOWS
-        // refuse it, the reader is gone and so is its count.
-        if FLOWS.insert(&slot.key, &slot.st, 0).is_err() {
-            filter_add(&slot.key, -1);
-        }
-    }
-    slot.key = *k;
-    copy_reader(&mut slot.st, st);
-    slot.until = now + PENDING_WAIT_NS;
-    filter_add(k, 1);
-}
-
-/// Frees a reader's PENDING slot.
-#[inline(always)]
-pub fn free_pending(k: &FlowKey, p: *mut Pending) {
-    // SAFETY: a valid map value pointer from `lookup`, for this program run.
-    unsafe { (*p).until = 0 };
-    filter_add(k, -1);
 }
 
 /// A flow whose SYN was seen and whose first data byte was not yet (tcp_names.rs): one slot

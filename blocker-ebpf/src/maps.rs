@@ -21,7 +21,7 @@ use blocker_common::{
 };
 
 use crate::{
-    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head, PENDING_SLOTS, Pending},
+    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head},
     names::NameScratch,
     parse::{ExtWalk, Packet},
     reply::ReplyScratch,
@@ -100,13 +100,7 @@ pub static FLOW_FILTER: Array<u32> = Array::with_max_entries(FILTER_BUCKETS, BPF
 #[map]
 pub static HEADS: Array<Head> = Array::with_max_entries(FILTER_BUCKETS, 0);
 
-/// Readers waiting for their flow's next segment, one slot per group of FLOW_FILTER buckets
-/// (flow.rs): 16 384 × 504 B ≈ 8 MiB.
-#[map]
-pub static PENDING: Array<Pending> = Array::with_max_entries(PENDING_SLOTS, 0);
-
-/// A reader for a ClientHello's first segment, before it earns a PENDING slot or a FLOWS
-/// entry (one per CPU).
+/// A reader for a ClientHello's first segment, before it earns a FLOWS entry (one per CPU).
 #[map]
 pub static TLS_SCRATCH: PerCpuArray<FlowState> = PerCpuArray::with_max_entries(1, 0);
 

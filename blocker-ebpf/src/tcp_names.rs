@@ -29,7 +29,7 @@ use aya_ebpf::helpers::bpf_ktime_get_ns;
 
 use crate::{
     decide::{Verdict, block_action},
-    flow::{self, FlowKey, FlowState, Found, HEAD_AHEAD, KIND_BLOCKED, PROTO_HTTP, Pending},
+    flow::{self, FlowKey, FlowState, HEAD_AHEAD, KIND_BLOCKED, PROTO_HTTP},
     http,
     maps::TLS_SCRATCH,
     names::{self, BUF, NameMatch},
@@ -79,45 +79,16 @@ fn judge_name(st: &FlowState, slot: u32) -> NameMatch {
     names::match_labels(s, slot)
 }
 
-/// Where the reader of a segment lives.
-#[derive(Clone, Copy)]
-enum Place {
-    /// The per-CPU scratch: a first segment, nothing stored yet.
-    Scratch,
-    /// Its flow's PENDING slot.
-    Pending(*mut Pending),
-    /// Its flow's FLOWS entry.
-    Stored,
-}
-
-/// Forgets the flow's reader wherever it lives.
-#[inline(always)]
-fn forget(key: &FlowKey, place: Place) {
-    match place {
-        Place::Scratch => {}
-        Place::Pending(p) => flow::free_pending(key, p),
-        Place::Stored => flow::remove(key),
-    }
-}
-
 /// What a finished name means for the flow and this segment.
 #[inline(always)]
-fn conclude(key: &FlowKey, st: &mut FlowState, place: Place, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
+fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let reason = if st.proto == PROTO_HTTP { Reason::HttpHost } else { Reason::Sni };
     match judge_name(st, slot) {
         NameMatch::Blocked(id) => {
             st.kind = KIND_BLOCKED;
             st.entry_id = id;
-            // A blocked flow is remembered in FLOWS (its PENDING slot is for readers).
-            match place {
-                Place::Scratch => {
-                    flow::insert(key, st);
-                }
-                Place::Pending(p) => {
-                    flow::insert(key, st);
-                    flow::free_pending(key, p);
-                }
-                Place::Stored => {}
+            if !stored {
+                flow::insert(key, st);
             }
             if reason == Reason::HttpHost && flags & FLAG_STOP_PAGE != 0 {
                 Verdict { action: Action::StopPage, reason, entry: id }
@@ -126,7 +97,9 @@ fn conclude(key: &FlowKey, st: &mut FlowState, place: Place, pkt: &Packet, flags
             }
         }
         m => {
-            forget(key, place);
+            if stored {
+                flow::remove(key);
+            }
             match m {
                 NameMatch::Allowed(id) => pass(Reason::AllowList, id),
                 // Only a shadow list has the name: the flow goes on as if it were not listed
@@ -184,17 +157,9 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let payload_off = (l4.off + l4.hdr_len) as usize;
     let len = l4.payload_len;
 
-    let found = flow::lookup(&key);
-    let (state, place) = match found {
-        Found::Pending(p) => {
-            // SAFETY: a valid PENDING value pointer for this program run.
-            (Some(unsafe { &mut (*p).st as *mut FlowState }), Place::Pending(p))
-        }
-        Found::Stored(p) => (Some(p), Place::Stored),
-        _ => (None, Place::Scratch),
-    };
+    let (state, busy) = flow::lookup(&key);
     if let Some(p) = state {
-        // SAFETY: a valid map value pointer for the duration of this program run.
+        // SAFETY: a valid LRU value pointer for the duration of this program run.
         let st = unsafe { &mut *p };
         if st.kind == KIND_BLOCKED {
             return block(pkt, flags, Reason::FlowBlocked, st.entry_id);
@@ -206,7 +171,7 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
             // e.g. a hello's second segment arriving first): then the client never resends
             // them, so after a few drops the reader gives up and the flow passes (fail open).
             if st.ahead_drops >= MAX_AHEAD_DROPS {
-                forget(&key, place);
+                flow::remove(&key);
                 return pass(unparsed(st), 0);
             }
             st.ahead_drops += 1;
@@ -221,20 +186,20 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         st.next_seq = l4.seq.wrapping_add(len);
         return match feed(ctx, st, payload_off + seen as usize, len - seen) {
             Outcome::NeedMore => pass(pending(st), 0),
-            Outcome::Name => conclude(&key, st, place, pkt, flags, slot),
+            Outcome::Name => conclude(&key, st, true, pkt, flags, slot),
             // No name at all (no SNI, no Host, an address literal): nothing to judge by name.
             Outcome::NoName => {
-                forget(&key, place);
+                flow::remove(&key);
                 pass(Reason::NoMatch, 0)
             }
             Outcome::Unparsed => {
-                forget(&key, place);
+                flow::remove(&key);
                 pass(unparsed(st), 0)
             }
         };
     }
 
-    if matches!(found, Found::Busy) {
+    if busy {
         // SAFETY: a plain helper call.
         let now = unsafe { bpf_ktime_get_ns() };
         if flow::head_check(&key, l4.seq, now) == HEAD_AHEAD {
@@ -258,10 +223,10 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     st.next_seq = l4.seq.wrapping_add(len);
     match feed(ctx, st, payload_off, len) {
         Outcome::NeedMore => {
-            flow::store_reader(&key, st);
+            flow::insert(&key, st);
             pass(pending(st), 0)
         }
-        Outcome::Name => conclude(&key, st, Place::Scratch, pkt, flags, slot),
+        Outcome::Name => conclude(&key, st, false, pkt, flags, slot),
         Outcome::NoName => pass(Reason::NoMatch, 0),
         Outcome::Unparsed => pass(unparsed(st), 0),
     }

@@ -50,9 +50,7 @@ impl Daemon {
             maps: MapFill::from_list_set(&live),
             attach_mode: (!info.attach_mode.is_empty()).then(|| info.attach_mode.clone()),
             bypass,
-            // Flow state lives in FLOWS or, for a reader waiting for its next segment, in a
-            // PENDING slot; the counts cover both.
-            flows: FlowPressure { entries: flows, capacity: (capacity::FLOWS + capacity::PENDING_SLOTS) as u64 },
+            flows: FlowPressure { entries: flows, capacity: capacity::FLOWS as u64 },
             update_results: lock(&self.tally.0).counts(),
             quic: self.quic_stats().map(|q| q.metrics()),
             ..Snapshot::default()

@@ -135,8 +135,7 @@ impl MapFill {
     }
 }
 
-/// The flow state (`FLOWS`, an LRU hash, and the `PENDING` slots of readers waiting for their
-/// next segment): under pressure the LRU evicts the oldest readers.
+/// The flow-state table (`FLOWS`, an LRU hash): under pressure it evicts the oldest readers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowPressure {
     pub entries: u64,
