@@ -218,6 +218,18 @@ fn filter_add(k: &FlowKey, delta: i32) {
     }
 }
 
+/// A client's SYN opens a new connection on the flow's addresses and ports: what was kept for
+/// an earlier one (a reader, "blocked") no longer applies. A client whose connection was reset
+/// may reuse its port at once (a reset leaves no TIME_WAIT), and a "blocked" kept for the old
+/// connection would otherwise reset the new one, whatever name it asks for.
+#[inline(always)]
+pub fn forget_earlier(k: &FlowKey) {
+    match FLOW_FILTER.get(bucket(k)) {
+        Some(n) if *n != 0 => remove(k),
+        _ => {}
+    }
+}
+
 /// Stores new state for a flow (counted in the filter).
 #[inline(always)]
 pub fn insert(k: &FlowKey, st: &FlowState) -> bool {

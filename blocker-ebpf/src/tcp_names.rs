@@ -127,13 +127,15 @@ fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
     if st.proto == PROTO_HTTP { http::feed(ctx, st, off, len) } else { tls::feed(ctx, st, off, len) }
 }
 
-/// A client's SYN (no ACK, no payload): its flow's first data byte is awaited from now on. A
-/// separate BPF function, like `judge`, off the path of every other packet.
+/// A client's SYN (no ACK, no payload): a new connection, so whatever was kept for an earlier
+/// one on the same ports goes, and its first data byte is awaited from now on. A separate BPF
+/// function, like `judge`, off the path of every other packet.
 #[inline(never)]
 pub fn syn(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     let not_judged = pass(Reason::NoMatch, 0);
     let Some(l4) = pkt.tcp() else { return not_judged };
     let Some(key) = flow::key_of(ctx, pkt, l4.sport, l4.dport) else { return not_judged };
+    flow::forget_earlier(&key);
     // SAFETY: a plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     flow::head_seen(&key, l4.seq.wrapping_add(1), now);

@@ -213,6 +213,27 @@ fn verdict(o: &Outcome) -> (XdpAction, Reason) {
 
 #[test]
 #[ignore = "needs root"]
+fn a_new_connection_from_the_port_of_a_blocked_one_is_judged_by_its_own_name() {
+    // A client whose connection was reset may reuse the port at once (no TIME_WAIT): the
+    // "blocked" kept for the old connection must not reset the next one, which asks for
+    // another name on the same server.
+    let h = harness();
+    let allowed = stream(&Hello { sni: Some("allowed.example"), ..Default::default() });
+    assert!(is_reset(&send(&h, 6050, &stream(&Hello::default()), &[])[0], Reason::Sni));
+    // Without a SYN it is the same connection: its data stays blocked, whatever it holds.
+    assert!(is_reset(&send(&h, 6050, &allowed, &[])[0], Reason::FlowBlocked));
+    // The SYN of a new connection on the same addresses and ports starts it afresh.
+    assert_eq!(verdict(&h.run(&syn(CLIENT, SERVER, 6050))), (XdpAction::Pass, Reason::NoMatch));
+    assert_eq!(verdict(&send(&h, 6050, &allowed, &[])[0]), (XdpAction::Pass, Reason::NoMatch));
+    // The same for a reader left waiting by a connection that ended mid-hello.
+    let cut = sni_offset(&allowed, "allowed.example") + 3;
+    assert_eq!(verdict(&send(&h, 6051, &allowed[..cut], &[])[0]), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(verdict(&h.run(&syn(CLIENT, SERVER, 6051))), (XdpAction::Pass, Reason::NoMatch));
+    assert!(is_reset(&send(&h, 6051, &stream(&Hello::default()), &[])[0], Reason::Sni));
+}
+
+#[test]
+#[ignore = "needs root"]
 fn a_hello_sent_in_reverse_order_is_read_once_its_first_segment_has_passed() {
     let h = harness();
     let s = stream(&Hello { before: 8, ..Default::default() });
