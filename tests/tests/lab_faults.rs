@@ -251,3 +251,41 @@ fn a_daemon_killed_during_a_list_swap_leaves_the_live_generation_blocking() {
     let log = second.stop().unwrap().stopped.output();
     assert!(log.contains("adopted the pinned maps"), "{log}");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_daemon_stopped_while_a_slow_first_pull_holds_it_up_exits_at_once_and_attaches_nothing() {
+    let lab = Lab::create(LabOptions::default()).unwrap();
+    let script = lab.dir().join("faulty.py");
+    fs::write(&script, FAULTY_SERVER).unwrap();
+    let (s, addr, port) = (script.to_string_lossy().into_owned(), INTERNET_V4.to_string(), LIST_PORT.to_string());
+    let _server = Background::new(lab.spawn(Node::Internet, &["python3", &s, "", &addr, &port]).unwrap(), "faulty list server");
+    let url = format!("http://{INTERNET_V4}:{LIST_PORT}/slow.list");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.exec(Node::Appliance, &["curl", "-sf", "-o", "/dev/null", "--max-time", "1", &format!("http://{INTERNET_V4}:{LIST_PORT}/good.list")]).status.success() {
+        assert!(Instant::now() < deadline, "the list server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The only list comes one byte a second and may take a minute: start-up waits for it.
+    let config = format!(
+        "state_dir = {:?}\n[[list]]\nname = \"slow\"\nsource = \"{url}\"\nsigned = false\ntimeout = \"60s\"\npoll_interval = \"1h\"\n",
+        lab.dir().join("state")
+    );
+    let cfg = lab.dir().join("blocker.toml");
+    fs::write(&cfg, config).unwrap();
+    let binary = blocker_binary().unwrap().to_string_lossy().into_owned();
+    let (c, sock) = (cfg.to_string_lossy().into_owned(), lab.dir().join("control.sock").to_string_lossy().into_owned());
+    let argv = [&*binary, "run", "--iface", APPLIANCE_CLIENT_IF, "--config", &c, "--socket", &sock, "--no-pin"];
+    let mut daemon = Background::new(lab.spawn(Node::Appliance, &argv).unwrap(), "blocker run with a slow list");
+    assert!(daemon.wait_for_stderr("starting: loading", Duration::from_secs(30)), "the daemon did not begin its start-up");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon ended its start-up early");
+    assert!(lab.wait_for_xdp(Node::Appliance, APPLIANCE_CLIENT_IF, Duration::ZERO).is_err(), "attached before its lists were read");
+
+    let asked = Instant::now();
+    let stopped = daemon.stop(libc::SIGTERM, Duration::from_secs(20));
+    assert!(!stopped.killed && stopped.status.success(), "SIGTERM during start-up: {} {}", stopped.status, stopped.output());
+    assert!(asked.elapsed() < Duration::from_secs(3), "SIGTERM waited {:?} for the pull", asked.elapsed());
+    assert!(stopped.output().contains("SIGTERM during start-up"), "{}", stopped.output());
+    assert!(lab.wait_for_xdp(Node::Appliance, APPLIANCE_CLIENT_IF, Duration::ZERO).is_err(), "a program was left attached");
+}

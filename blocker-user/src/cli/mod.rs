@@ -10,6 +10,7 @@ mod lookup;
 mod replay;
 mod run;
 mod selftest;
+mod startup_stop;
 mod stop_page_service;
 
 use std::process::ExitCode;

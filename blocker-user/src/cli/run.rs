@@ -22,7 +22,7 @@ use blocker_user::{
 use clap::Args;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::{dns_args::DnsArgs, lists_arg::ListArgs, stop_page_service::Service};
+use super::{dns_args::DnsArgs, lists_arg::ListArgs, startup_stop::StartupStop, stop_page_service::Service};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -104,6 +104,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let local: Vec<String> = settings.specs.iter().filter(|s| matches!(s.source, Source::File(_))).map(|s| s.name.clone()).collect();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
+    let startup = StartupStop::arm().context("installing signal handlers")?;
 
     let mut dp = Datapath::load(options.clone())?;
     if let Some(Adoption::Adopted) = dp.adoption() {
@@ -121,6 +122,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         log::info!("blocked HTTP requests get a 451 that sends browsers to {}", resp.service_url);
     }
     let daemon = Daemon::new(dp, ListManager::new(settings, state));
+    log::info!("starting: loading the stored lists, then pulling and reading every list (a slow list server holds this up to its timeout; SIGINT or SIGTERM stop here)");
     if let Err(e) = daemon.restore() {
         log::error!("cannot load the stored lists: {e}; pulling them instead");
     }
@@ -178,6 +180,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             "inline mode: subscriber traffic is forwarded past this host's IP stack, so a stop-page service listening here is not reachable through the wire; serve it from a host subscribers reach"
         );
     }
+    startup.over();
     let attached = daemon.attach(&plan)?;
     if let (RunMode::Inline, Some(internet)) = (&attached.mode, &plan.internet) {
         log::info!("inline mode: subscriber port {}, internet port {internet}; allowed frames are forwarded between them", plan.subscriber);
