@@ -330,10 +330,15 @@ type Flow = (IpAddr, u16, IpAddr);
 
 /// Reassembles each client-to-443 flow's first bytes from a capture of `c0`'s egress and reads
 /// the ClientHello's size, segmentation and the server name's offset.
-fn client_hellos(frames: &[CapturedFrame]) -> Vec<HelloSeen> {
+/// The ClientHellos in a capture of the client's egress, and the client ports that opened a
+/// second connection to the server (a SYN with another sequence number on the same addresses
+/// and ports; only the last connection's hello is read for such a port). A reused port is
+/// what a reset kept for an earlier connection would hit, so a failure reports them.
+fn client_hellos(frames: &[CapturedFrame]) -> (Vec<HelloSeen>, Vec<u16>) {
     // flow (src, sport, dst) -> (seq, payload) in capture order.
     let mut flows: BTreeMap<Flow, Vec<(u32, Vec<u8>)>> = BTreeMap::new();
     let mut isn: BTreeMap<Flow, u32> = BTreeMap::new();
+    let mut reused = std::collections::BTreeSet::new();
     for f in frames {
         let Ok(p) = SlicedPacket::from_ethernet(&f.data) else {
             continue;
@@ -357,7 +362,10 @@ fn client_hellos(frames: &[CapturedFrame]) -> Vec<HelloSeen> {
         }
         let key = (src, t.source_port(), dst);
         if t.syn() {
-            isn.insert(key, t.sequence_number().wrapping_add(1));
+            let start = t.sequence_number().wrapping_add(1);
+            if isn.insert(key, start).is_some_and(|earlier| earlier != start) {
+                reused.insert(key.1);
+            }
             continue;
         }
         if !t.payload().is_empty() {
@@ -407,7 +415,7 @@ fn client_hellos(frames: &[CapturedFrame]) -> Vec<HelloSeen> {
             name,
         });
     }
-    seen
+    (seen, reused.into_iter().collect())
 }
 
 /// Offset and text of the server name in a ClientHello stream (one record).
@@ -495,13 +503,13 @@ fn check_tls(offloads: bool) {
     check_chromium(&lab, &tls, &mut tally);
     thread::sleep(Duration::from_millis(200));
     let capture = capture.stop().expect("stopping the capture");
-    let hellos = client_hellos(&capture.frames);
+    let (hellos, reused_ports) = client_hellos(&capture.frames);
 
     let exit = blocker.stop().expect("stopping the blocker");
     let counters = exit.counters;
     eprintln!(
         "offloads {offloads}: {:?} in all ({after_cli:?} for curl and s_client)\noutcomes:\n{}\
-         chromium: {}\nblocker counters:\n{counters}",
+         chromium: {}; client ports used for a second connection: {reused_ports:?}\nblocker counters:\n{counters}",
         started.elapsed(),
         tally.report(),
         describe_hellos(&hellos),
@@ -510,6 +518,7 @@ fn check_tls(offloads: bool) {
     assert!(
         tally.problems.is_empty(),
         "offloads {offloads}: {} of the client runs went wrong:\n{}\n\noutcomes:\n{}\
+         Chromium's client ports used for a second connection: {reused_ports:?}\n\
          blocker counters:\n{counters}\nTLS server log (tail):\n{}",
         tally.problems.len(),
         tally.problems.join("\n"),
