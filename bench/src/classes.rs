@@ -1,6 +1,7 @@
 //! Traffic classes: many distinct frames each, built with the tests' frame builders.
 
 use blocker_tests::packets::{
+    dns,
     frames::{TCP_ACK, TCP_PSH, tcp, udp},
     tls::{Hello, segment, sni_offset, stream},
 };
@@ -18,16 +19,6 @@ fn dst4(i: usize) -> String {
     format!("198.51.{}.{}", 100 + (i / 250) % 4, 1 + i % 250)
 }
 
-fn dns_query(name: &str, id: u16) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.split('.') {
-        q.push(l.len() as u8);
-        q.extend(l.as_bytes());
-    }
-    q.extend([0, 0, 1, 0, 1]);
-    q
-}
 
 pub fn all(n: usize) -> Vec<Class> {
     let single = |f: &dyn Fn(usize) -> Vec<u8>| (0..n).map(|i| vec![f(i)]).collect::<Vec<_>>();
@@ -41,8 +32,8 @@ pub fn all(n: usize) -> Vec<Class> {
             name: "allowed tcp data v4",
             once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
         },
-        Class { name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns_query(&format!("www{i}.allowed.example"), i as u16)).build()) },
-        Class { name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns_query("www.blocked.example", i as u16)).build()) },
+        Class { name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
+        Class { name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
         Class {
             name: "http request unlisted",
             once: false, sequences: single(&|i| {

@@ -15,7 +15,7 @@ mod support;
 use blocker_common::verdict::Action;
 use blocker_user::datapath::XdpAction;
 use support::{
-    Harness,
+    Harness, dns,
     frames::{Frame, L4, TCP_ACK, TCP_PSH, TCP_SYN, tcp, udp},
     tls,
 };
@@ -52,16 +52,6 @@ fn mentions_a_listed_target(f: &[u8]) -> bool {
     contains(f, &LISTED_V4) || contains(f, &LISTED_V6) || contains(f, LISTED_LABEL)
 }
 
-fn dns_query(name: &str) -> Vec<u8> {
-    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for l in name.split('.') {
-        q.push(l.len() as u8);
-        q.extend_from_slice(l.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
-}
-
 /// Valid frames of every shape the parser follows, to and about unlisted and listed targets.
 fn templates() -> Vec<Frame> {
     let hello = |sni: &str| tls::records(&tls::client_hello(&tls::Hello { sni: Some(sni), ..Default::default() }), 16_384);
@@ -88,9 +78,9 @@ fn templates() -> Vec<Frame> {
         data("2001:db8:f::10", hello("www.allowed.example")),
         http("203.0.113.10", "allowed.example"),
         http("203.0.113.10", "www.blocked.example"),
-        udp("192.0.2.2", "198.51.100.53", 53, &dns_query("allowed.example")),
-        udp("192.0.2.2", "198.51.100.53", 53, &dns_query("blocked.example")),
-        udp("2001:db8:c::2", "2001:db8:53::53", 53, &dns_query("www.allowed.example")),
+        udp("192.0.2.2", "198.51.100.53", 53, &dns::query("allowed.example", 0x1234)),
+        udp("192.0.2.2", "198.51.100.53", 53, &dns::query("blocked.example", 0x1234)),
+        udp("2001:db8:c::2", "2001:db8:53::53", 53, &dns::query("www.allowed.example", 0x1234)),
         udp("192.0.2.2", "203.0.113.10", 443, &[0xc3; 1200]),
         Frame::new("192.0.2.2", "203.0.113.10", L4::Raw { proto: 1, bytes: vec![8, 0, 0, 0, 0, 1, 0, 1] }),
     ]

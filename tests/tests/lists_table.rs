@@ -15,7 +15,10 @@ use blocker_user::{
     datapath::{Datapath, DnsPolicy, Options, XdpAction},
     update::{ListManager, Outcome, Settings, StateDir, UpdateRequest},
 };
-use support::frames::{tcp, udp};
+use support::{
+    dns,
+    frames::{tcp, udp},
+};
 
 const LISTED_V4: &str = "203.0.113.66";
 const LATER_V4: &str = "203.0.113.77";
@@ -76,16 +79,6 @@ impl Drop for Scene {
     }
 }
 
-fn dns_query(name: &str) -> Vec<u8> {
-    let mut q = vec![0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
-}
-
 /// Whether the program lets each probe through: a SYN to each address, a DNS query for the name.
 fn verdicts(dp: &Datapath) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -94,7 +87,7 @@ fn verdicts(dp: &Datapath) -> Vec<(String, bool)> {
         out.push((dst.to_string(), dp.run_frame(&f).unwrap().action == XdpAction::Pass));
     }
     for name in [LISTED_NAME, "unlisted.example"] {
-        let f = udp(CLIENT, "198.51.100.53", 53, &dns_query(name)).build();
+        let f = udp(CLIENT, "198.51.100.53", 53, &dns::query(name, 0xbeef)).build();
         out.push((name.to_string(), dp.run_frame(&f).unwrap().action == XdpAction::Pass));
     }
     out

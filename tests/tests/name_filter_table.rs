@@ -18,7 +18,7 @@ use blocker_user::{
     lists::ListSet,
 };
 use support::{
-    Harness,
+    Harness, dns,
     frames::{Frame, L4, TCP_ACK, TCP_PSH, udp},
     list_set,
     tls::{Hello, segment, sni_offset, stream},
@@ -44,20 +44,10 @@ fn load(set: ListSet) -> Harness {
     h
 }
 
-fn dns_query(name: &str, id: u16) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.split('.') {
-        q.push(l.len() as u8);
-        q.extend(l.as_bytes());
-    }
-    q.extend([0, 0, 1, 0, 1]);
-    q
-}
 
 /// What the program does with a DNS query for `name`.
 fn dns(h: &Harness, name: &str) -> (XdpAction, Reason, Action) {
-    let o = h.run(&udp(CLIENT, RESOLVER, 53, &dns_query(name, 0x4242)).build());
+    let o = h.run(&udp(CLIENT, RESOLVER, 53, &dns::query(name, 0x4242)).build());
     (o.action, o.reason, o.verdict)
 }
 

@@ -13,7 +13,7 @@ use blocker_user::{
     lists::{ListKind, Verdict},
 };
 use support::{
-    Harness, NEEDS_ROOT, Outcome,
+    Harness, NEEDS_ROOT, Outcome, dns,
     frames::{Frame, L4, TCP_ACK, TCP_PSH, TCP_SYN, tcp, udp},
     tls::{Hello, segment, sni_offset, stream},
 };
@@ -122,22 +122,9 @@ fn http(sport: u16, dst: &str, host: &str) -> Vec<u8> {
     Frame::new(CLIENT4, dst, l4).build()
 }
 
-fn wire_name(dotted: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    for label in dotted.split('.').filter(|l| !l.is_empty()) {
-        b.push(label.len() as u8);
-        b.extend(label.as_bytes());
-    }
-    b.push(0);
-    b
-}
-
 /// A standard A query for `name`, as a stub resolver sends it.
 fn dns_query(dst: &str, name: &str) -> Vec<u8> {
-    let mut q = vec![0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    q.extend(wire_name(name));
-    q.extend([0, 1, 0, 1]);
-    udp(CLIENT4, dst, 53, &q).build()
+    udp(CLIENT4, dst, 53, &dns::query(name, 0xbeef)).build()
 }
 
 #[test]

@@ -41,6 +41,7 @@ use blocker_user::{
     lists::ListSet,
 };
 use support::{
+    dns,
     frames::udp,
     list_set,
     tls::{Hello, segment, stream},
@@ -372,22 +373,11 @@ impl Probe {
             Family::V4 => udp(&client, &target, 9, b"swap probe").build(),
             Family::V6 => udp(&format!("2001:db8:cc::{:x}", k & 0xffff), &target, 9, b"swap probe").build(),
             Family::Sni => segment(&client, SERVER4, 10_000, 0, &stream(&Hello { sni: Some(&target), ..Default::default() })).build(),
-            Family::Dns => udp(&client, RESOLVER4, 53, &dns_query(&target, k as u16)).build(),
+            Family::Dns => udp(&client, RESOLVER4, 53, &dns::query(&target, k as u16)).build(),
         }
     }
 }
 
-/// A standard query for the A record of `name`, recursion desired.
-fn dns_query(name: &str, id: u16) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.split('.') {
-        q.push(l.len() as u8);
-        q.extend(l.as_bytes());
-    }
-    q.extend([0, 0, 1, 0, 1]);
-    q
-}
 
 // ---------------------------------------------------------------------------------------------
 // Swapping while probing

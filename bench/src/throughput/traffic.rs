@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use blocker_tests::packets::{
+    dns,
     frames::{Frame, L4, TCP_ACK, TCP_PSH, TCP_SYN},
     tls::{Hello, segment, stream},
 };
@@ -52,16 +53,6 @@ fn udp(src: String, dst: String, sport: u16, dport: u16, payload: Vec<u8>) -> Fr
     Frame::new(&src, &dst, L4::Udp { sport, dport, payload })
 }
 
-fn dns_query(name: &str, id: u16) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.split('.') {
-        q.push(l.len() as u8);
-        q.extend(l.as_bytes());
-    }
-    q.extend([0, 0, 1, 0, 1]);
-    q
-}
 
 /// Source and destination bases: the generator adds k ∈ [0, SPREAD) to the destination's last
 /// byte and subtracts it from the source's, so the bases leave room for that.
@@ -95,8 +86,8 @@ pub fn mix(only: Option<&str>) -> Result<Vec<Class>> {
         class("tcp data 1500 v6", 7, false, &|t| tcp(src6(t), v6("2001:db8:e", t), sport(t), 443, TCP_ACK | TCP_PSH, opts(), data(1424))),
         class("tcp data 576 v4, shared /24", 5, false, &|t| tcp(src4(t), v4("203.0.113", 10, t), sport(t), 443, TCP_ACK | TCP_PSH, opts(), data(524))),
         class("udp 1250 (QUIC-like) v4", 8, false, &|t| udp(src4(t), v4("198.51.100", 1, t), sport(t), 443, data(1250))),
-        class("dns query v4", 4, false, &|t| udp(src4(t), v4("198.51.100", 1, t), sport(t), 53, dns_query(&format!("host{t:02}.allowed.example"), t as u16))),
-        class("dns query v6", 1, false, &|t| udp(src6(t), v6("2001:db8:e", t), sport(t), 53, dns_query(&format!("host{t:02}.www.allowed.example"), t as u16))),
+        class("dns query v4", 4, false, &|t| udp(src4(t), v4("198.51.100", 1, t), sport(t), 53, dns::query(&format!("host{t:02}.allowed.example"), t as u16))),
+        class("dns query v6", 1, false, &|t| udp(src6(t), v6("2001:db8:e", t), sport(t), 53, dns::query(&format!("host{t:02}.www.allowed.example"), t as u16))),
         class("http request v4", 1, false, &|t| tcp(src4(t), v4("198.51.100", 1, t), sport(t), 80, TCP_ACK | TCP_PSH, opts(), http(t))),
         class("tls clienthello v4", 1, false, &|t| {
             let mut f = segment(&src4(t), &v4("198.51.100", 1, t), sport(t), 0, &hello(t));

@@ -2,7 +2,7 @@
 //! frame builder.
 #![allow(dead_code, unused_imports, reason = "each test binary uses a different part of the support module")]
 
-pub use blocker_tests::packets::{frames, tls};
+pub use blocker_tests::packets::{dns, frames, tls};
 
 use std::path::Path;
 
