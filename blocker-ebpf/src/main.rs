@@ -32,6 +32,8 @@ mod names;
 #[cfg(target_arch = "bpf")]
 mod tls;
 #[cfg(target_arch = "bpf")]
+mod tls_quick;
+#[cfg(target_arch = "bpf")]
 mod tcp_names;
 #[cfg(target_arch = "bpf")]
 mod maps;

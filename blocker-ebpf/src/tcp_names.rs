@@ -32,10 +32,11 @@ use crate::{
     flow::{self, FlowKey, FlowState, HEAD_AHEAD, KIND_BLOCKED, PROTO_HTTP},
     http,
     maps::TLS_SCRATCH,
-    names::{self, BUF, NameMatch},
+    names::{self, BUF, NameMatch, NameScratch},
     parse::Packet,
     reader::Outcome,
     tls,
+    tls_quick::{self, Quick},
 };
 
 /// Segments of a flow dropped as ahead of a gap before its reader gives up: enough for ordinary
@@ -73,6 +74,12 @@ fn judge_name(st: &FlowState, slot: u32) -> NameMatch {
         i += 1;
     }
     s.len = st.name_len;
+    judge_loaded(s, slot)
+}
+
+/// Judges the dotted name loaded into the scratch.
+#[inline(always)]
+fn judge_loaded(s: &mut NameScratch, slot: u32) -> NameMatch {
     if !names::split_dotted(s) {
         return NameMatch::Invalid;
     }
@@ -82,8 +89,15 @@ fn judge_name(st: &FlowState, slot: u32) -> NameMatch {
 /// What a finished name means for the flow and this segment.
 #[inline(always)]
 fn conclude(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
+    let m = judge_name(st, slot);
+    conclude_match(key, st, stored, pkt, flags, m)
+}
+
+/// What the judgement `m` of a finished name means for the flow and this segment.
+#[inline(always)]
+fn conclude_match(key: &FlowKey, st: &mut FlowState, stored: bool, pkt: &Packet, flags: u32, m: NameMatch) -> Verdict {
     let reason = if st.proto == PROTO_HTTP { Reason::HttpHost } else { Reason::Sni };
-    match judge_name(st, slot) {
+    match m {
         NameMatch::Blocked(id) => {
             st.kind = KIND_BLOCKED;
             st.entry_id = id;
@@ -215,15 +229,29 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let Some(p) = TLS_SCRATCH.get_ptr_mut(0) else { return not_judged };
     // SAFETY: per-CPU scratch, used only by this program run on this CPU.
     let st = unsafe { &mut *p };
+    // Where in the segment the streaming reader starts.
+    let mut from = payload_off;
     if tls::starts_client_hello(ctx, payload_off, len) {
         tls::reset(st, l4.seq);
+        st.next_seq = l4.seq.wrapping_add(len);
+        // The common case first: the hello up to its server name in this segment.
+        let Some(s) = names::scratch() else { return not_judged };
+        match tls_quick::read_hello(ctx, payload_off, len, s, st) {
+            Quick::Name => {
+                let m = judge_loaded(s, slot);
+                return conclude_match(&key, st, false, pkt, flags, m);
+            }
+            Quick::Resume(at) => from = at,
+            Quick::Start => {}
+        }
     } else if http::starts_request(ctx, payload_off, len) {
         http::reset(st, l4.seq);
     } else {
         return not_judged;
     }
     st.next_seq = l4.seq.wrapping_add(len);
-    match feed(ctx, st, payload_off, len) {
+    let left = len - (from - payload_off) as u32;
+    match feed(ctx, st, from, left) {
         Outcome::NeedMore => {
             flow::insert(&key, st);
             pass(pending(st), 0)

@@ -39,11 +39,11 @@ const S_END: u32 = 11;
 const S_NO_EXT: u32 = 12;
 const S_SHORT: u32 = 13;
 
-const HANDSHAKE: u8 = 0x16;
-const CLIENT_HELLO: u32 = 1;
-const EXT_SERVER_NAME: u32 = 0;
+pub const HANDSHAKE: u8 = 0x16;
+pub const CLIENT_HELLO: u32 = 1;
+pub const EXT_SERVER_NAME: u32 = 0;
 /// Largest record payload TLS allows (2^14) plus the expansion TLS 1.2 permits (2048).
-const MAX_RECORD: u32 = 16384 + 2048;
+pub const MAX_RECORD: u32 = 16384 + 2048;
 /// Name bytes copied per iteration.
 const CHUNK: u32 = 64;
 
@@ -77,6 +77,17 @@ pub fn reset(st: &mut FlowState, seq: u32) {
     reader::set(&mut st.rec_remaining, 0);
     reader::set(&mut st.ext_remaining, 0);
     reader::set(&mut st.ext_type, 0);
+}
+
+/// A reader reset for its stream, moved to the start of an extension header with all bytes
+/// before it read (tls_quick.rs): `rec_remaining` bytes left in the first record,
+/// `ext_remaining` in the extensions (> 0).
+#[inline(always)]
+pub fn at_extension_header(st: &mut FlowState, rec_remaining: u32, ext_remaining: u32) {
+    st.rec_hdr = 5;
+    st.rec_remaining = rec_remaining;
+    st.ext_remaining = ext_remaining;
+    enter(st, S_EXT_HEADER);
 }
 
 #[inline(always)]

@@ -9,7 +9,7 @@ use blocker_user::datapath::XdpAction;
 use support::{
     Harness, Outcome,
     frames::{Frame, L4, TCP_SYN},
-    tls::{Hello, client_hello, records, segment, sni_offset, stream},
+    tls::{Hello, client_hello, records, segment, sni_offset, stream, with_leading_extensions},
 };
 
 const CLIENT: &str = "192.0.2.2";
@@ -111,6 +111,29 @@ fn a_two_segment_hello_split_at_every_byte_is_caught() {
         } else {
             assert_eq!((first.action, first.reason), (XdpAction::Pass, Reason::TlsPending), "cut {cut}");
             assert!(is_reset(second, Reason::Sni), "cut {cut}: {out:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn hellos_with_many_extensions_before_the_name_are_caught_whole_and_split_at_every_byte() {
+    // The common case is read in straight code for up to 24 extensions before the name; past
+    // that, and wherever a segment ends, the streaming reader goes on. Either way: one verdict.
+    let h = harness();
+    let mut sport = 3000u16;
+    for lead in [15usize, 16, 17, 40] {
+        let s = records(&with_leading_extensions(&client_hello(&Hello { before: 8, ..Default::default() }), lead), 16384);
+        let end_of_name = sni_offset(&s, "blocked.example") + "blocked.example".len();
+        for cut in (0..s.len()).step_by(if lead == 16 { 1 } else { 7 }) {
+            sport = sport.wrapping_add(1);
+            let out = send(&h, sport, &s, &[cut]);
+            if cut == 0 || cut >= end_of_name {
+                assert!(is_reset(&out[0], Reason::Sni), "{lead} extensions first, cut {cut}: {out:?}");
+            } else {
+                assert_eq!((out[0].action, out[0].reason), (XdpAction::Pass, Reason::TlsPending), "{lead}, cut {cut}");
+                assert!(is_reset(&out[1], Reason::Sni), "{lead} extensions first, cut {cut}: {out:?}");
+            }
         }
     }
 }

@@ -77,6 +77,27 @@ pub fn client_hello(h: &Hello) -> Vec<u8> {
     msg
 }
 
+/// The handshake message `msg` with `n` more extensions (unknown types, 2 bytes of data each)
+/// at the start of its extensions, before all the others.
+pub fn with_leading_extensions(msg: &[u8], n: usize) -> Vec<u8> {
+    let mut at = 4 + 2 + 32;
+    at += 1 + msg[at] as usize;
+    at += 2 + u16::from_be_bytes([msg[at], msg[at + 1]]) as usize;
+    at += 1 + msg[at] as usize;
+    let mut lead = Vec::new();
+    for i in 0..n {
+        ext(&mut lead, 0xfe00 + i as u16, &[0xab, i as u8]);
+    }
+    let mut out = msg[..at + 2].to_vec();
+    let exts = u16::from_be_bytes([out[at], out[at + 1]]) as usize + lead.len();
+    out[at..at + 2].copy_from_slice(&(exts as u16).to_be_bytes());
+    out.extend(lead);
+    out.extend(&msg[at + 2..]);
+    let body = (out.len() - 4) as u32;
+    out[1..4].copy_from_slice(&body.to_be_bytes()[1..]);
+    out
+}
+
 /// Wraps handshake bytes in TLS records of at most `max` payload bytes each.
 pub fn records(handshake: &[u8], max: usize) -> Vec<u8> {
     let mut out = Vec::new();

@@ -1,0 +1,152 @@
+//! The ClientHello's common case, read in straight code: a segment that starts the stream and
+//! holds the hello's first record up to the server name's last byte. The name goes straight
+//! into the name scratch, where it is judged; the streaming reader (tls.rs), its state in map
+//! memory and its per-field loop iterations are not needed.
+//!
+//! It takes only what the streaming reader would read to the same name: every field it reads
+//! lies inside this segment and the first record (so no record header can sit between them),
+//! and it applies the streaming reader's checks. Where the name does not lie whole in the
+//! segment (a browser that puts its 1.2 KB post-quantum key share first sends it in the
+//! next one), the extensions walked so far are not walked again: the streaming reader takes
+//! over at the next extension header, in the state it would have reached itself. Anything
+//! else (a field cut before the extensions, a length that does not add up, a hello without
+//! extensions or server name) is left to the streaming reader from the segment's first byte.
+
+use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
+
+use crate::{
+    cursor::{read, read_be16, read_pair, span},
+    flow::FlowState,
+    names::NameScratch,
+    tls::{self, CLIENT_HELLO, EXT_SERVER_NAME, HANDSHAKE, MAX_RECORD},
+};
+
+/// What the quick read found.
+pub enum Quick {
+    /// The server name is in the scratch.
+    Name,
+    /// The reader (reset for this stream) stands at the extension header at this packet
+    /// offset, everything before it read: the streaming reader goes on from there.
+    Resume(usize),
+    /// Left to the streaming reader from the segment's first byte.
+    Start,
+}
+
+/// Extension headers walked before the server name at most. Browsers send 15–20 extensions
+/// in a shuffled order; a hello whose name comes later goes to the streaming reader.
+const QUICK_EXTS: usize = 24;
+
+/// Record header (5), handshake type and length (4), legacy_version and random (34), the
+/// session id's length (1): the fixed start every hello has.
+const FIXED: usize = 5 + 4 + 34 + 1;
+
+/// Reads a ClientHello starting at packet offset `off` (a segment of `len` payload bytes, the
+/// stream's first) as far as this segment and the hello's first record allow: its server name
+/// into `s` (`s.len` bytes at `s.bytes`), or the streaming reader `st` (reset for this stream)
+/// to the extension header where it must go on.
+#[inline(always)]
+pub fn read_hello(ctx: &XdpContext, off: usize, len: u32, s: &mut NameScratch, st: &mut FlowState) -> Quick {
+    let Some(h) = span::<FIXED>(ctx, off) else { return Quick::Start };
+    if h.u8(0) != HANDSHAKE || h.u8(1) != 3 || h.u8(5) as u32 != CLIENT_HELLO {
+        return Quick::Start;
+    }
+    let rec_len = h.be16(3) as usize;
+    if rec_len == 0 || rec_len > MAX_RECORD as usize {
+        return Quick::Start;
+    }
+    // Every byte read below lies before `lim`: in this segment and in the first record.
+    let seg_end = off + len as usize;
+    let rec_end = off + 5 + rec_len;
+    let lim = if seg_end < rec_end { seg_end } else { rec_end };
+    let hs_len = (h.u8(6) as usize) << 16 | h.be16(7) as usize;
+
+    let sid = h.u8(FIXED - 1) as usize;
+    if sid > 32 {
+        return Quick::Start;
+    }
+    let mut p = off + FIXED + sid;
+    if p + 2 > lim {
+        return Quick::Start;
+    }
+    let Some(ciphers) = read_be16(ctx, p) else { return Quick::Start };
+    p += 2 + ciphers as usize;
+    if p + 1 > lim {
+        return Quick::Start;
+    }
+    // The compression methods' length, paired with its first byte (a pair read is one the
+    // verifier can bound; the method itself is skipped).
+    let Some((comp, _)) = read_pair(ctx, p) else { return Quick::Start };
+    p += 1 + comp as usize;
+    // The fixed fields end where the handshake message says: no extensions field (the reader
+    // decides: no name, or unparsed when the message is shorter still).
+    let fixed = 34 + 1 + sid + 2 + ciphers as usize + 1 + comp as usize;
+    if fixed >= hs_len || p + 2 > lim {
+        return Quick::Start;
+    }
+    let Some(ext_total) = read_be16(ctx, p) else { return Quick::Start };
+    let mut ext_remaining = ext_total as usize;
+    p += 2;
+
+    let mut n = 0;
+    while n < QUICK_EXTS {
+        if ext_remaining == 0 {
+            // No server name (the reader says so).
+            return Quick::Start;
+        }
+        if p + 4 > lim {
+            break;
+        }
+        let Some(eh) = read::<[u8; 4]>(ctx, p).map(u32::from_be_bytes) else { return Quick::Start };
+        let (ext_type, ext_len) = (eh >> 16, (eh & 0xffff) as usize);
+        if ext_remaining < 4 + ext_len {
+            return Quick::Start;
+        }
+        if ext_type == EXT_SERVER_NAME {
+            if server_name(ctx, p + 4, lim, s) {
+                return Quick::Name;
+            }
+            break;
+        }
+        if p + 4 + ext_len > lim {
+            // Its body goes on past the segment or the record: the streaming reader skips it.
+            break;
+        }
+        ext_remaining -= 4 + ext_len;
+        p += 4 + ext_len;
+        n += 1;
+    }
+    // At the extension header at `p` (p <= lim: nothing past this segment or the first record
+    // was taken): the streaming reader's state there.
+    tls::at_extension_header(st, (rec_end - p) as u32, ext_remaining as u32);
+    Quick::Resume(p)
+}
+
+/// The server_name extension's body at `p`: the list's length (not checked, as the streaming
+/// reader does not), the name type (host_name) and the name.
+#[inline(always)]
+fn server_name(ctx: &XdpContext, p: usize, lim: usize, s: &mut NameScratch) -> bool {
+    if p + 5 > lim {
+        return false;
+    }
+    let Some(b) = span::<5>(ctx, p) else { return false };
+    let name_len = b.be16(3) as usize;
+    if b.u8(2) != 0 || name_len == 0 || name_len > 253 || p + 5 + name_len > lim {
+        return false;
+    }
+    // The helper's length must be provably 1..=255 in the register passed. LLVM would move a
+    // zero test onto the still byte-swapped value, where the verifier cannot use it; the
+    // value goes through an opaque move first.
+    let k: u64;
+    // SAFETY: a register move.
+    unsafe { core::arch::asm!("{k} = {v}", k = lateout(reg) k, v = in(reg) name_len as u64, options(pure, nomem, nostack)) };
+    let k = (k & 0xff) as u32;
+    if k == 0 {
+        return false;
+    }
+    // SAFETY: the helper copies k (1..=255) bytes into a buffer of BUF_ALLOC (> 255) bytes.
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, ((p + 5) & crate::cursor::MAX_OFF) as u32, s.bytes.as_mut_ptr().cast(), k) } != 0 {
+        return false;
+    }
+    s.len = k;
+    true
+}
