@@ -184,8 +184,9 @@ unsafe fn load32(p: *const u8) -> u32 {
     v as u32
 }
 
+/// Also for map memory (names.rs), where the verifier allows misaligned loads as well.
 #[inline(always)]
-unsafe fn load64(p: *const u8) -> u64 {
+pub unsafe fn load64(p: *const u8) -> u64 {
     let v: u64;
     unsafe { core::arch::asm!("{v} = *(u64 *)({p} + 0)", v = out(reg) v, p = in(reg) p, options(pure, readonly, nostack)) };
     v

@@ -63,54 +63,105 @@ struct ScratchCtx {
     s: *mut NameScratch,
 }
 
-/// Bytes of a dotted name one split callback handles: fewer bpf_loop iterations.
+/// Bytes of a dotted name one split callback handles: one 8-byte word.
 const SPLIT_STRIDE: usize = 8;
 
+const LANES_LOW: u64 = 0x0101_0101_0101_0101;
+const LANES_HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Lanes (bytes) of `x`, all below 0x80, that are >= `c` (< 0x80): their high bit. No lane
+/// borrows from the next, as each is at least 0x80 before the subtraction.
+#[inline(always)]
+fn lanes_ge(x: u64, c: u8) -> u64 {
+    ((x | LANES_HIGH) - c as u64 * LANES_LOW) & LANES_HIGH
+}
+
+/// Lanes of `x`, all below 0x80, equal to `c`: their high bit (no carries: each lane + 0x7f
+/// stays below 0x100).
+#[inline(always)]
+fn lanes_eq(x: u64, c: u8) -> u64 {
+    !((x ^ c as u64 * LANES_LOW) + 0x7f * LANES_LOW) & LANES_HIGH
+}
+
+/// Records the label that ends at `end` (a dot, or the end of the name); false when it cannot
+/// be one (empty, longer than 63 bytes, one label too many).
+#[inline(always)]
+fn end_label(s: &mut NameScratch, end: usize) -> bool {
+    let start = s.label_start as usize;
+    let llen = end.saturating_sub(start);
+    if llen == 0 || llen > MAX_LABEL_LEN || s.nlabels as usize >= MAX_LABELS {
+        return false;
+    }
+    let n = (s.nlabels as usize) & 127;
+    s.starts[n] = start as u8;
+    s.lens[n] = llen as u8;
+    s.nlabels += 1;
+    s.label_start = end as u32 + 1;
+    true
+}
+
+/// One 8-byte word of the dotted name, all its bytes at once: every byte must be one a listed
+/// name can hold or a dot, capitals are lowered in place, and each dot (and the name's end,
+/// when it lies in this word) ends a label. A single trailing dot ends the name.
 extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer repeat() was given.
     let s = unsafe { &mut *(*c).s };
-    let base = (i as usize) * SPLIT_STRIDE;
-    let mut j = 0;
-    while j < SPLIT_STRIDE {
-        if split_byte(s, base + j) == BREAK {
-            return BREAK;
-        }
-        j += 1;
+    let base = ((i as usize) * SPLIT_STRIDE) & (BUF - 1);
+    let len = s.len as usize;
+    let lanes = len.saturating_sub(base);
+    let in_name = if lanes >= 8 { !0u64 } else { (1u64 << (8 * lanes)) - 1 };
+    let high = LANES_HIGH & in_name;
+    let p = s.bytes.as_mut_ptr().wrapping_add(base) as *mut u64;
+    // SAFETY: base < BUF and the buffer holds BUF_ALLOC >= BUF + 8 bytes; base is a multiple
+    // of 8 and the buffer 8-aligned (NameScratch is align(8), the bytes at offset 0).
+    let w = unsafe { core::ptr::read(p) };
+    if w & high != 0 {
+        // A byte of 0x80 or more.
+        s.ok = 0;
+        return BREAK;
     }
-    CONTINUE
-}
-
-/// One byte of the dotted name (or, at `len`, its end).
-#[inline(always)]
-fn split_byte(s: &mut NameScratch, i: usize) -> i64 {
-    let i = i & (BUF - 1);
-    let at_end = i as u32 >= s.len;
-    let b = if at_end { b'.' } else { s.bytes[i] };
-    if b == b'.' {
-        let start = s.label_start as usize;
-        let llen = i.saturating_sub(start);
-        // Empty labels (leading dot, "a..b", a lone ".") make the name invalid; a single
-        // trailing dot never gets here, it breaks the loop below.
-        if llen == 0 || llen > MAX_LABEL_LEN || s.nlabels as usize >= MAX_LABELS {
+    let x = w & in_name;
+    let upper = lanes_ge(x, b'A') & !lanes_ge(x, b'Z' + 1);
+    let lower = lanes_ge(x, b'a') & !lanes_ge(x, b'z' + 1);
+    let digit = lanes_ge(x, b'0') & !lanes_ge(x, b'9' + 1);
+    let dots = lanes_eq(x, b'.') & high;
+    let valid = upper | lower | digit | lanes_eq(x, b'-') | lanes_eq(x, b'_') | dots;
+    if valid & high != high {
+        s.ok = 0;
+        return BREAK;
+    }
+    // 'A' + 0x20 = 'a': the high bit of each capital's lane, shifted to 0x20.
+    // SAFETY: as the read above.
+    unsafe { core::ptr::write(p, w + ((upper & high) >> 2)) };
+    let mut d = dots;
+    let mut k = 0;
+    while k < SPLIT_STRIDE {
+        if d == 0 {
+            break;
+        }
+        // The lowest dot's lane: its bit, moved to bit 0 of the lane, times a constant whose
+        // byte 7 - j is j puts the lane number in the top byte.
+        let bit = d & d.wrapping_neg();
+        let lane = ((bit >> 7).wrapping_mul(0x0001_0203_0405_0607) >> 56) as usize;
+        let at = base + lane;
+        if !end_label(s, at) {
             s.ok = 0;
             return BREAK;
         }
-        let n = (s.nlabels as usize) & 127;
-        s.starts[n] = start as u8;
-        s.lens[n] = llen as u8;
-        s.nlabels += 1;
-        s.label_start = i as u32 + 1;
-        if at_end || (i as u32 + 1 == s.len) {
+        if at + 1 == len {
             // A trailing dot ends the name.
             return BREAK;
         }
-        return CONTINUE;
+        d &= d - 1;
+        k += 1;
     }
-    let Some(lower) = name_byte(b) else {
-        s.ok = 0;
+    if lanes < 8 {
+        // The name ends in this word: its last label ends there.
+        if !end_label(s, len) {
+            s.ok = 0;
+        }
         return BREAK;
-    };
-    s.bytes[i] = lower;
+    }
     CONTINUE
 }
 
@@ -162,8 +213,10 @@ impl LabelBytes for ScratchLabel {
     #[inline(always)]
     fn word(&self, i: usize) -> u64 {
         let off = (self.start + i * 8) & (BUF - 1);
-        // SAFETY: off < BUF and BUF + 8 <= BUF_ALLOC.
-        unsafe { core::ptr::read_unaligned((*self.s).bytes.as_ptr().add(off) as *const u64) }
+        // One 8-byte load at any alignment (the target would split an unaligned read into eight
+        // byte loads; the verifier allows misaligned map-memory loads).
+        // SAFETY: off < BUF and BUF + 8 <= BUF_ALLOC: 8 bytes of map memory.
+        unsafe { crate::cursor::load64((*self.s).bytes.as_ptr().add(off)) }
     }
 }
 

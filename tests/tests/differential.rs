@@ -93,6 +93,21 @@ fn names() -> Vec<String> {
         "-x.blocked.example",
         "192.0.2.1",
         "a*b.example",
+        // Names are checked and split a word (8 bytes) at a time: dots and ends at either edge
+        // of a word, and the bytes just outside each allowed range.
+        "abcdefgh",
+        "abcdefg.blocked.example",
+        "abcdefgh.blocked.example",
+        "abcdefgh.",
+        "abcdefghijklmno.",
+        "ABCDEFGHIJKLMNOP.BLOCKED.example",
+        "az.AZ.09-_.blocked.example",
+        "a@b.blocked.example",
+        "a[b.blocked.example",
+        "a`b.blocked.example",
+        "a{b.blocked.example",
+        "a/b.blocked.example",
+        "a:b.blocked.example",
     ]
     .iter()
     .map(|s| s.to_string())
