@@ -32,6 +32,13 @@ pub fn all(n: usize) -> Vec<Class> {
             name: "allowed tcp data v4",
             once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
         },
+        // The data segment above at full size, run once per test run like the classes that
+        // keep state: beside the row above, what running a frame once (caches cold after the
+        // system call, no repetition) adds on the simplest path with a payload.
+        Class {
+            name: "allowed tcp data v4, 1448 B, run once",
+            once: true, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1448]).build()),
+        },
         Class { name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
         Class { name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
         Class {
