@@ -3,7 +3,7 @@
 use blocker_tests::packets::{
     dns,
     frames::{TCP_ACK, TCP_PSH, tcp, udp},
-    tls::{Hello, segment, sni_offset, stream},
+    tls::{Hello, client_hello, records, segment, sni_offset, stream, with_name_last},
 };
 
 pub struct Class {
@@ -59,6 +59,20 @@ pub fn all(n: usize) -> Vec<Class> {
                 .map(|i| {
                     let s = stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 1248 });
                     let sport = 20_000 + i as u16;
+                    vec![segment("192.0.2.2", &dst4(i), sport, 0, &s[..1448]).build(), segment("192.0.2.2", &dst4(i), sport, 1448, &s[1448..]).build()]
+                })
+                .collect(),
+        },
+        Class {
+            // A browser that shuffles its extensions and put the 1.2 KB post-quantum key share
+            // before the name: the name whole in segment 2, the reader waiting in FLOWS.
+            name: "clienthello name after the key share, in segment 2, unlisted (sum)",
+            once: true,
+            sequences: (0..n)
+                .map(|i| {
+                    let s = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "www.allowed.example"), 16384);
+                    debug_assert!(sni_offset(&s, "www.allowed.example") > 1448);
+                    let sport = 40_000 + i as u16;
                     vec![segment("192.0.2.2", &dst4(i), sport, 0, &s[..1448]).build(), segment("192.0.2.2", &dst4(i), sport, 1448, &s[1448..]).build()]
                 })
                 .collect(),

@@ -200,7 +200,21 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
             return pass(pending(st), 0);
         }
         st.next_seq = l4.seq.wrapping_add(len);
-        return match feed(ctx, st, payload_off + seen as usize, len - seen) {
+        let from = payload_off + seen as usize;
+        let mut at = from;
+        if st.proto != PROTO_HTTP {
+            // The rest of the hello up to the name in this segment: read as in the first.
+            let Some(s) = names::scratch() else { return not_judged };
+            match tls_quick::continue_hello(ctx, st, from, len - seen, s) {
+                Quick::Name => {
+                    let m = judge_loaded(s, slot);
+                    return conclude_match(&key, st, true, pkt, flags, m);
+                }
+                Quick::Resume(p) => at = p,
+                Quick::Start => {}
+            }
+        }
+        return match feed(ctx, st, at, len - seen - (at - from) as u32) {
             Outcome::NeedMore => pass(pending(st), 0),
             Outcome::Name => conclude(&key, st, true, pkt, flags, slot),
             // No name at all (no SNI, no Host, an address literal): nothing to judge by name.

@@ -90,6 +90,19 @@ pub fn at_extension_header(st: &mut FlowState, rec_remaining: u32, ext_remaining
     enter(st, S_EXT_HEADER);
 }
 
+/// The reader is copying the server name (tls_quick.rs).
+#[inline(always)]
+pub fn at_name(st: &FlowState) -> bool {
+    st.step == S_SNI_NAME
+}
+
+/// The reader's next field is an extension header not yet begun, once `skip` bytes (the rest
+/// of the extension before it) are passed over (tls_quick.rs).
+#[inline(always)]
+pub fn before_extension_header(st: &FlowState) -> bool {
+    st.step == S_EXT_HEADER && st.need == 4
+}
+
 #[inline(always)]
 fn field_size(step: u32) -> u32 {
     match step {

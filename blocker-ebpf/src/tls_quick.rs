@@ -84,26 +84,85 @@ pub fn read_hello(ctx: &XdpContext, off: usize, len: u32, s: &mut NameScratch, s
         return Quick::Start;
     }
     let Some(ext_total) = read_be16(ctx, p) else { return Quick::Start };
-    let mut ext_remaining = ext_total as usize;
-    p += 2;
+    match walk(ctx, p + 2, lim, ext_total as usize, s) {
+        Walk::Name => Quick::Name,
+        Walk::At(p, ext_remaining) => {
+            // Nothing past this segment or the first record was taken (p <= lim): the
+            // streaming reader's state there.
+            tls::at_extension_header(st, (rec_end - p) as u32, ext_remaining as u32);
+            Quick::Resume(p)
+        }
+        Walk::Irregular => Quick::Start,
+    }
+}
 
+/// A waiting reader's next segment: its `len` new bytes at packet offset `off`. Where the
+/// reader stands at an extension header (after skipping the rest of the extension before it)
+/// or inside the server name, the extensions in this segment and record are walked and the
+/// name loaded as in the first segment, the bytes already read taken from the reader. Resume:
+/// the reader has been moved to the extension header at that offset.
+#[inline(always)]
+pub fn continue_hello(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32, s: &mut NameScratch) -> Quick {
+    if st.rec_hdr != 5 || st.rec_remaining == 0 {
+        return Quick::Start;
+    }
+    let seg_end = off + len as usize;
+    let rec_end = off + st.rec_remaining as usize;
+    let lim = if seg_end < rec_end { seg_end } else { rec_end };
+    if tls::at_name(st) {
+        return if rest_of_name(ctx, st, off, lim, s) { Quick::Name } else { Quick::Start };
+    }
+    if !tls::before_extension_header(st) || st.ext_remaining == 0 {
+        return Quick::Start;
+    }
+    let p = off + st.skip as usize;
+    if p > lim {
+        return Quick::Start;
+    }
+    match walk(ctx, p, lim, st.ext_remaining as usize, s) {
+        Walk::Name => Quick::Name,
+        Walk::At(p, ext_remaining) => {
+            st.skip = 0;
+            st.rec_remaining = (rec_end - p) as u32;
+            st.ext_remaining = ext_remaining as u32;
+            Quick::Resume(p)
+        }
+        Walk::Irregular => Quick::Start,
+    }
+}
+
+/// What a walk over extension headers found.
+enum Walk {
+    /// The server name is in the scratch.
+    Name,
+    /// At the extension header at this offset, with this many extension bytes left: the
+    /// segment or record ends first, or the name does not lie whole before its end.
+    At(usize, usize),
+    /// Something the streaming reader decides: no server name, a length that does not add up.
+    Irregular,
+}
+
+/// Walks the extension headers from `p` (`ext_remaining` bytes of extensions left), never
+/// reading at or past `lim`, to the server name.
+#[inline(always)]
+fn walk(ctx: &XdpContext, mut p: usize, lim: usize, mut ext_remaining: usize, s: &mut NameScratch) -> Walk {
     let mut n = 0;
     while n < QUICK_EXTS {
         if ext_remaining == 0 {
             // No server name (the reader says so).
-            return Quick::Start;
+            return Walk::Irregular;
         }
         if p + 4 > lim {
             break;
         }
-        let Some(eh) = read::<[u8; 4]>(ctx, p).map(u32::from_be_bytes) else { return Quick::Start };
+        let Some(eh) = read::<[u8; 4]>(ctx, p).map(u32::from_be_bytes) else { return Walk::Irregular };
         let (ext_type, ext_len) = (eh >> 16, (eh & 0xffff) as usize);
         if ext_remaining < 4 + ext_len {
-            return Quick::Start;
+            return Walk::Irregular;
         }
         if ext_type == EXT_SERVER_NAME {
             if server_name(ctx, p + 4, lim, s) {
-                return Quick::Name;
+                return Walk::Name;
             }
             break;
         }
@@ -115,10 +174,53 @@ pub fn read_hello(ctx: &XdpContext, off: usize, len: u32, s: &mut NameScratch, s
         p += 4 + ext_len;
         n += 1;
     }
-    // At the extension header at `p` (p <= lim: nothing past this segment or the first record
-    // was taken): the streaming reader's state there.
-    tls::at_extension_header(st, (rec_end - p) as u32, ext_remaining as u32);
-    Quick::Resume(p)
+    Walk::At(p, ext_remaining)
+}
+
+/// A reader inside the server name: the bytes it holds and the rest from this segment, when the
+/// rest lies before `lim`, into the scratch.
+#[inline(always)]
+fn rest_of_name(ctx: &XdpContext, st: &FlowState, off: usize, lim: usize, s: &mut NameScratch) -> bool {
+    let (got, name_len) = (st.name_got as usize, st.name_len as usize);
+    if got == 0 || got >= name_len || name_len > 253 || off + (name_len - got) > lim {
+        return false;
+    }
+    // The bytes read so far, in 8-byte words (a plain copy becomes a byte-wise memcpy call).
+    let words = (got + 7) / 8;
+    let src = st.name.as_ptr() as *const u64;
+    let dst = s.bytes.as_mut_ptr() as *mut u64;
+    let mut i = 0;
+    while i < 32 {
+        if i >= words {
+            break;
+        }
+        // SAFETY: both buffers are 8-aligned and hold at least 256 bytes; i < 32.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+        i += 1;
+    }
+    let k = opaque(name_len - got) & 0xff;
+    if k == 0 {
+        return false;
+    }
+    // SAFETY: the helper copies k (1..=255) bytes to offset got (< 256) of a buffer of
+    // BUF_ALLOC (>= 512) bytes.
+    let at = got & 0xff;
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, (off & crate::cursor::MAX_OFF) as u32, s.bytes.as_mut_ptr().add(at).cast(), k as u32) } != 0 {
+        return false;
+    }
+    s.len = name_len as u32;
+    true
+}
+
+/// `v` through a register move LLVM cannot see through: a helper's length must be provably
+/// 1..=255 in the register passed, and LLVM would otherwise move a zero test onto an earlier
+/// form of the value (before a byte swap or a subtraction), where the verifier cannot use it.
+#[inline(always)]
+fn opaque(v: usize) -> usize {
+    let k: u64;
+    // SAFETY: a register move.
+    unsafe { core::arch::asm!("{k} = {v}", k = lateout(reg) k, v = in(reg) v as u64, options(pure, nomem, nostack)) };
+    k as usize
 }
 
 /// The server_name extension's body at `p`: the list's length (not checked, as the streaming
@@ -133,13 +235,7 @@ fn server_name(ctx: &XdpContext, p: usize, lim: usize, s: &mut NameScratch) -> b
     if b.u8(2) != 0 || name_len == 0 || name_len > 253 || p + 5 + name_len > lim {
         return false;
     }
-    // The helper's length must be provably 1..=255 in the register passed. LLVM would move a
-    // zero test onto the still byte-swapped value, where the verifier cannot use it; the
-    // value goes through an opaque move first.
-    let k: u64;
-    // SAFETY: a register move.
-    unsafe { core::arch::asm!("{k} = {v}", k = lateout(reg) k, v = in(reg) name_len as u64, options(pure, nomem, nostack)) };
-    let k = (k & 0xff) as u32;
+    let k = (opaque(name_len) & 0xff) as u32;
     if k == 0 {
         return false;
     }

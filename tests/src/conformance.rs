@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use crate::packets::{
     frames::{Frame, L4, TCP_ACK, TCP_PSH, TCP_SYN, checksum, tcp, udp},
-    tls::{Hello, client_hello, records, segment, sni_offset, stream},
+    tls::{Hello, client_hello, records, segment, sni_offset, stream, with_name_last},
 };
 
 /// Bumped when the manifest format changes incompatibly.
@@ -629,28 +629,6 @@ fn split_every_byte(case: &mut Case, src: &str, dst: &str, s: &[u8], name: &str,
     }
 }
 
-/// A ClientHello message with a server_name extension for `sni` appended after its last
-/// extension (after the key share, as browsers that shuffle extensions sometimes place it).
-fn name_last(msg: &[u8], sni: &str) -> Vec<u8> {
-    let mut at = 4 + 2 + 32;
-    at += 1 + msg[at] as usize;
-    at += 2 + u16::from_be_bytes([msg[at], msg[at + 1]]) as usize;
-    at += 1 + msg[at] as usize;
-    let mut ext = vec![0, 0];
-    ext.extend(((sni.len() + 5) as u16).to_be_bytes());
-    ext.extend(((sni.len() + 3) as u16).to_be_bytes());
-    ext.push(0);
-    ext.extend((sni.len() as u16).to_be_bytes());
-    ext.extend(sni.as_bytes());
-    let mut out = msg.to_vec();
-    let exts = u16::from_be_bytes([out[at], out[at + 1]]) as usize + ext.len();
-    out[at..at + 2].copy_from_slice(&(exts as u16).to_be_bytes());
-    out.extend(ext);
-    let body = (out.len() - 4) as u32;
-    out[1..4].copy_from_slice(&body.to_be_bytes()[1..]);
-    out
-}
-
 fn fixture(name: &str) -> &'static [u8] {
     match name {
         "chromium-156-blocked.example-1.bin" => include_bytes!("../fixtures/tls/chromium-156-blocked.example-1.bin"),
@@ -776,7 +754,7 @@ fn tls_cases() -> Vec<Case> {
         "A ClientHello the size Chromium sends with an X25519MLKEM768 key share, split at an IPv6 \
          MSS of 1428 bytes with the server name after the cut.",
     );
-    let s = records(&name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "example.com"), 16384);
+    let s = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "example.com"), 16384);
     assert!(sni_offset(&s, "example.com") > 1428);
     for (at, bytes) in pieces(&s, &[1428]) {
         let v = if at == 0 { TLS_PENDING } else { SNI };
@@ -845,7 +823,7 @@ fn tls_cases() -> Vec<Case> {
          of the flow's first byte, the client resends it after the first, and the name is read. \
          An unlisted name costs the connection that one retransmission, nothing more.",
     );
-    let two = records(&name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "example.com"), 16384);
+    let two = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "example.com"), 16384);
     assert!(sni_offset(&two, "example.com") > 1448);
     late_syn.push(&syn_before(CLIENT4, SERVER4, 40001, 443, SEQ_TLS), NO_MATCH, "SYN: the first data byte is awaited");
     late_syn.push(
@@ -868,7 +846,7 @@ fn tls_cases() -> Vec<Case> {
          instead of stalling. The name is not judged.",
     )
     .limit();
-    let big = records(&name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "allowed.test"), 16384);
+    let big = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "allowed.test"), 16384);
     assert!(sni_offset(&big, "allowed.test") > 1448);
     let finished = b"\x14\x03\x03\x00\x01\x01\x17\x03\x03\x00\x20abcdefghijklmnopqrstuvwxyz012345";
     late.push(

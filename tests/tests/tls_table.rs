@@ -175,6 +175,26 @@ fn a_hello_split_into_many_tls_records_is_caught() {
 
 #[test]
 #[ignore = "needs root"]
+fn a_hello_in_several_records_split_at_every_byte_is_caught() {
+    // Record ends and segment ends anywhere relative to each other, the extensions and the
+    // name: the waiting reader's next segment is read in straight code only inside its record.
+    let h = harness();
+    let hs = client_hello(&Hello { before: 6, ..Default::default() });
+    let mut sport = 5000u16;
+    for max in [40usize, 97, 150] {
+        let s = records(&hs, max);
+        for cut in 1..s.len() {
+            sport = sport.wrapping_add(1);
+            let out = send(&h, sport, &s, &[cut]);
+            let resets = out.iter().filter(|o| is_reset(o, Reason::Sni)).count();
+            assert_eq!(resets, 1, "records of {max}, cut {cut}: {out:?}");
+            assert!(out.iter().all(|o| o.reason != Reason::TlsUnparsed), "records of {max}, cut {cut}: {out:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn retransmitted_segments_are_read_once() {
     let h = harness();
     let s = stream(&Hello { before: 8, ..Default::default() });

@@ -77,6 +77,28 @@ pub fn client_hello(h: &Hello) -> Vec<u8> {
     msg
 }
 
+/// A ClientHello message with a server_name extension for `sni` appended after its last
+/// extension (after the key share, as browsers that shuffle extensions sometimes place it).
+pub fn with_name_last(msg: &[u8], sni: &str) -> Vec<u8> {
+    let mut at = 4 + 2 + 32;
+    at += 1 + msg[at] as usize;
+    at += 2 + u16::from_be_bytes([msg[at], msg[at + 1]]) as usize;
+    at += 1 + msg[at] as usize;
+    let mut ext = vec![0, 0];
+    ext.extend(((sni.len() + 5) as u16).to_be_bytes());
+    ext.extend(((sni.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend((sni.len() as u16).to_be_bytes());
+    ext.extend(sni.as_bytes());
+    let mut out = msg.to_vec();
+    let exts = u16::from_be_bytes([out[at], out[at + 1]]) as usize + ext.len();
+    out[at..at + 2].copy_from_slice(&(exts as u16).to_be_bytes());
+    out.extend(ext);
+    let body = (out.len() - 4) as u32;
+    out[1..4].copy_from_slice(&body.to_be_bytes()[1..]);
+    out
+}
+
 /// The handshake message `msg` with `n` more extensions (unknown types, 2 bytes of data each)
 /// at the start of its extensions, before all the others.
 pub fn with_leading_extensions(msg: &[u8], n: usize) -> Vec<u8> {
