@@ -52,6 +52,8 @@ impl Datapath {
     /// What `slot` holds, if known, before an install writes into it; from here until
     /// `end_install` the slot is neither whole nor known.
     pub(super) fn begin_install(&mut self, slot: u32) -> Option<SlotRecord> {
+        // A release's dummy keys must be gone from the slot before it is written.
+        self.finish_freeing();
         let known = match self.slots[slot as usize].take() {
             Some(state) => state.record.map(|r| *r),
             None if self.adoption == Some(Adoption::Adopted) => None,

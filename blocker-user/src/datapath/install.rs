@@ -21,7 +21,7 @@
 
 use std::{
     collections::HashSet,
-    os::fd::{AsFd, AsRawFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     time::{Duration, Instant},
 };
 
@@ -207,8 +207,17 @@ impl Datapath {
         self.write_bitmap("COARSE_V6", other, &empty.v6)?;
         self.write_bitmap("NAME_FILTER", other, &vec![0; name_filter::WORDS as usize])?;
         self.end_release(other);
-        self.return_freed_elements(slot);
+        self.start_returning_freed_elements(slot);
         Ok(deleted)
+    }
+
+    /// Waits until the freed elements of the last release have been sent back to the kernel's
+    /// allocator (a second or two after it; at once if they have). Every write into a slot
+    /// does this first.
+    pub fn finish_freeing(&mut self) {
+        if let Some(t) = self.freeing.take() {
+            let _ = t.join();
+        }
     }
 
     /// Makes the kernel give back the elements a release deleted. Its map allocator
@@ -221,37 +230,58 @@ impl Datapath {
     /// back within a second (the same measurement: 120 -> 97 MiB). Packets never read the
     /// emptied slot. Best effort: a map that will not take the keys (full) only keeps its batch
     /// longer.
-    fn return_freed_elements(&self, slot: u8) {
-        const KEYS: u32 = 1024;
-        let names: Vec<(u64, NameValue)> = (0..KEYS as u64).map(|i| (0xb10c_0000_0000_0000 | i, NameValue::default())).collect();
-        let v4: Vec<(V4, PrefixValue)> = (0..KEYS).map(|i| (V4::host(0xf000_0000 | i), PrefixValue::default())).collect();
-        let v6: Vec<(V6, PrefixValue)> = (0..KEYS as u128).map(|i| (V6::host(0xb10c_u128 << 112 | i), PrefixValue::default())).collect();
-        let nudge = || {
-            if let (Ok(n), Ok(a), Ok(b)) = (self.raw_map("NAMES", u64::SIZE, NameValue::SIZE), self.raw_map("BLOCK_V4", V4::SIZE, 8), self.raw_map("BLOCK_V6", V6::SIZE, 8)) {
+    ///
+    /// This waits for grace periods, about two seconds, so it runs on a thread of its own with
+    /// its own descriptors of the maps: the caller (the daemon, holding its locks) goes on, and
+    /// status requests do not wait for it. The next install into a slot waits for it first
+    /// (`begin_install`), so its dummy keys never meet a generation's keys.
+    fn start_returning_freed_elements(&mut self, slot: u8) {
+        self.finish_freeing();
+        let own = |name: &'static str, key_size: usize, value_size: usize| -> Option<OwnedFd> {
+            let m = self.raw_map(name, key_size, value_size).ok()?;
+            // SAFETY: the map's descriptor is open for the duration of this call (the Ebpf owns
+            // it); the duplicate is owned by the thread below.
+            unsafe { BorrowedFd::borrow_raw(m.fd) }.try_clone_to_owned().ok()
+        };
+        let (Some(names_fd), Some(v4_fd), Some(v6_fd)) = (own("NAMES", u64::SIZE, NameValue::SIZE), own("BLOCK_V4", V4::SIZE, 8), own("BLOCK_V6", V6::SIZE, 8)) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new().name("blocker-freeing".into()).spawn(move || {
+            const KEYS: u32 = 1024;
+            let names: Vec<(u64, NameValue)> = (0..KEYS as u64).map(|i| (0xb10c_0000_0000_0000 | i, NameValue::default())).collect();
+            let v4: Vec<(V4, PrefixValue)> = (0..KEYS).map(|i| (V4::host(0xf000_0000 | i), PrefixValue::default())).collect();
+            let v6: Vec<(V6, PrefixValue)> = (0..KEYS as u128).map(|i| (V6::host(0xb10c_u128 << 112 | i), PrefixValue::default())).collect();
+            let n = RawMap { fd: names_fd.as_raw_fd(), key_size: u64::SIZE, value_size: NameValue::SIZE };
+            let a = RawMap { fd: v4_fd.as_raw_fd(), key_size: V4::SIZE, value_size: 8 };
+            let b = RawMap { fd: v6_fd.as_raw_fd(), key_size: V6::SIZE, value_size: 8 };
+            let nudge = || {
                 let _ = write_changes(n, "NAMES", slot, &[], &names).and_then(|_| write_changes(n, "NAMES", slot, &names, &[]));
                 let _ = write_changes(a, "BLOCK_V4", slot, &[], &v4).and_then(|_| write_changes(a, "BLOCK_V4", slot, &v4, &[]));
                 let _ = write_changes(b, "BLOCK_V6", slot, &[], &v6).and_then(|_| write_changes(b, "BLOCK_V6", slot, &v6, &[]));
-            }
-        };
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        for _ in 0..2 {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            for cpu in 0..cpus {
-                std::thread::scope(|s| {
-                    s.spawn(|| {
-                        // SAFETY: a zeroed cpu_set_t with one CPU set, applied to this thread only.
-                        unsafe {
-                            let mut set: libc::cpu_set_t = std::mem::zeroed();
-                            libc::CPU_SET(cpu, &mut set);
-                            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                                return;
+            };
+            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            for _ in 0..2 {
+                std::thread::sleep(Duration::from_secs(1));
+                for cpu in 0..cpus {
+                    std::thread::scope(|s| {
+                        s.spawn(|| {
+                            // SAFETY: a zeroed cpu_set_t with one CPU set, applied to this thread only.
+                            unsafe {
+                                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                                libc::CPU_SET(cpu, &mut set);
+                                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                                    return;
+                                }
                             }
-                        }
-                        nudge();
+                            nudge();
+                        });
                     });
-                });
+                }
             }
-        }
+            // The descriptors close here, after the last nudge.
+            drop((names_fd, v4_fd, v6_fd));
+        });
+        self.freeing = spawned.ok();
     }
 
     /// A list map by descriptor, for batch operations.
@@ -525,7 +555,12 @@ mod tests {
     /// Generation `g` of a list set: each generation drops some entries, adds others, changes
     /// a name's mode and moves a prefix from enforced to shadow.
     fn generation(g: usize, before: Option<&ListSet>) -> ListSet {
-        let mut block = String::new();
+        generation_with(g, before, "")
+    }
+
+    /// `generation` with `extra` lines in its block list.
+    fn generation_with(g: usize, before: Option<&ListSet>, extra: &str) -> ListSet {
+        let mut block = String::from(extra);
         for i in 0..300 {
             if i % 7 == g % 7 {
                 continue;
@@ -596,6 +631,9 @@ mod tests {
         let live = dp.live_slot();
         let deleted = dp.release_previous().unwrap();
         assert_eq!(deleted, record(&s).len());
+        // The freed elements go back on a thread of their own, with dummy keys written into
+        // the emptied slot and deleted again; once it is done the slot is empty.
+        dp.finish_freeing();
         assert_holds(&dp, (live ^ 1) as u8, &SlotRecord::default());
         assert_holds(&dp, live as u8, &record(sets.last().unwrap()));
         assert!(!dp.switch_to_previous().unwrap());
@@ -604,6 +642,20 @@ mod tests {
         let r = dp.install(&s).unwrap();
         assert_eq!((r.cleared, r.deleted, r.written), (false, 0, record(&s).len()));
         assert_holds(&dp, r.slot as u8, &record(&s));
+
+        // An install right after a release (the freed elements still on their way back) waits
+        // for that first: the slot it fills holds its generation and none of the dummy keys,
+        // and keeps a listed address that is one of them (240.0.0.1/32), which the return of
+        // freed elements would otherwise write over and delete a second later.
+        sets.push(s);
+        let deleted = dp.release_previous().unwrap();
+        assert_eq!(deleted, record(&sets[sets.len() - 2]).len());
+        let s = generation_with(8, sets.last(), "240.0.0.1\n");
+        let r = dp.install(&s).unwrap();
+        assert_eq!((r.cleared, r.deleted, r.written), (false, 0, record(&s).len()));
+        dp.finish_freeing();
+        assert_holds(&dp, r.slot as u8, &record(&s));
+        assert_holds(&dp, (r.slot ^ 1) as u8, &record(sets.last().unwrap()));
     }
 
     #[test]

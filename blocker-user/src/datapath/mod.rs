@@ -83,6 +83,9 @@ pub struct Datapath {
     /// Links this process holds (pinned ones stay attached when it exits).
     links: Vec<(std::path::PathBuf, aya::programs::links::FdLink)>,
     last_link: Option<aya::programs::xdp::XdpLinkId>,
+    /// A release's return of freed elements still running (install.rs): the next write into
+    /// a slot waits for it.
+    freeing: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Datapath {
@@ -121,6 +124,7 @@ impl Datapath {
             adoption,
             links: Vec::new(),
             last_link: None,
+            freeing: None,
         };
         if adoption == Some(Adoption::Adopted) {
             dp.adopt(options.tcp_reset)?;
