@@ -202,9 +202,8 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         st.next_seq = l4.seq.wrapping_add(len);
         let from = payload_off + seen as usize;
         let mut at = from;
-        if st.proto != PROTO_HTTP {
-            // The rest of the hello up to the name in this segment: read as in the first.
-            let Some(s) = names::scratch() else { return not_judged };
+        // The rest of the hello up to the name in this segment: read as in the first.
+        if let (true, Some(s)) = (st.proto != PROTO_HTTP, names::scratch()) {
             match tls_quick::continue_hello(ctx, st, from, len - seen, s) {
                 Quick::Name => {
                     let m = judge_loaded(s, slot);
@@ -249,21 +248,22 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         tls::reset(st, l4.seq);
         st.next_seq = l4.seq.wrapping_add(len);
         // The common case first: the hello up to its server name in this segment.
-        let Some(s) = names::scratch() else { return not_judged };
-        match tls_quick::read_hello(ctx, payload_off, len, s, st) {
-            Quick::Name => {
-                let m = judge_loaded(s, slot);
-                return conclude_match(&key, st, false, pkt, flags, m);
+        if let Some(s) = names::scratch() {
+            match tls_quick::read_hello(ctx, payload_off, len, s, st) {
+                Quick::Name => {
+                    let m = judge_loaded(s, slot);
+                    return conclude_match(&key, st, false, pkt, flags, m);
+                }
+                Quick::Resume(at) => from = at,
+                Quick::Start => {}
             }
-            Quick::Resume(at) => from = at,
-            Quick::Start => {}
         }
     } else if http::starts_request(ctx, payload_off, len) {
         http::reset(st, l4.seq);
+        st.next_seq = l4.seq.wrapping_add(len);
     } else {
         return not_judged;
     }
-    st.next_seq = l4.seq.wrapping_add(len);
     let left = len - (from - payload_off) as u32;
     match feed(ctx, st, from, left) {
         Outcome::NeedMore => {

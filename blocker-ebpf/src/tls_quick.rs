@@ -28,7 +28,7 @@ pub enum Quick {
     /// The reader (reset for this stream) stands at the extension header at this packet
     /// offset, everything before it read: the streaming reader goes on from there.
     Resume(usize),
-    /// Left to the streaming reader from the segment's first byte.
+    /// Left to the streaming reader as it stands: from the segment's first byte.
     Start,
 }
 
