@@ -392,21 +392,13 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
         m.objects_96
     );
 
-    // The rollback window ends: the daemon frees the generation before the live one
-    // (`ListManager::release_due`, as its loop calls it), and the kernel holds one generation.
+    // The rollback window ends (`ListManager::release_due`, as the daemon's loop calls it): the
+    // previous generation is no longer one to switch back to. The slots share their elements,
+    // so it stays in the maps, costing the keys only it lists, until the next install.
     let t = Instant::now();
     anyhow::ensure!(manager.release_due(Instant::now() + DEFAULT_ROLLBACK_WINDOW, &mut dp)?, "nothing was released");
-    // The release's return of freed elements runs on after it, outside the daemon's locks:
-    // timed as part of the release.
-    dp.finish_freeing();
     m.release_s = t.elapsed().as_secs_f64();
-    // The freed elements return to the allocator after RCU grace periods that may start late:
-    // wait until the 96-byte cache has given back (nearly) one NAMES element per name of the
-    // freed generation, then until both caches are steady.
     let wait_until = Instant::now() + Duration::from_secs(60);
-    while memcg.is_none() && end.objects(96) - KernelMemory::now()?.objects(96) < (m.names as i64) * 95 / 100 && Instant::now() < wait_until {
-        std::thread::sleep(Duration::from_millis(500));
-    }
     let one = settled()?;
     // Uncharged as the objects are freed, after the same grace periods: until it has stopped
     // falling for three seconds, at most 60 s.
@@ -531,7 +523,7 @@ fn profile_swap(size: usize, change: f64, dir: &Path) -> anyhow::Result<Vec<Stag
         report.elapsed.as_secs_f64(),
         report.written,
         report.deleted,
-        if report.cleared { ", the slot cleared first" } else { "" }
+        if report.read_back { ", the maps read back first" } else { "" }
     );
     Ok(stages)
 }

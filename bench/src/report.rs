@@ -95,8 +95,9 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
          loads the set into empty maps; updates 2 and 3 each change {:.0}% of each list, 2 into the empty slot, \
          3 into the slot that still holds update 1's generation, which the install turns into update 3's by writing \
          the difference (the steady state while the previous generation is kept). Then the rollback window ends \
-         (`ListManager::release_due`, as the daemon's loop calls it): the previous generation is freed and the \
-         kernel memory measured again. Each size runs in a fresh process. Times are wall-clock on a shared 2-core \
+         (`ListManager::release_due`, as the daemon's loop calls it): the previous generation is no longer one to \
+         switch back to, but stays in the maps until the next install (both generations share one map element per \
+         key, with a value half per slot), and the kernel memory is measured again. Each size runs in a fresh process. Times are wall-clock on a shared 2-core \
          machine (load average at the end of the run: {}): other work stretches them.\n\n",
         machine(),
         change * 100.0,
@@ -131,7 +132,8 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
     }
     md += "\nPer entry: the list maps' kernel memory divided by the entries of one generation (names + prefixes as \
            installed); \"both slots\" while the previous generation is kept for a one-step rollback (the rollback window, \
-           one hour by default, after each update), \"one generation\" after it.\n\n";
+           one hour by default, after each update), \"one generation\" after it (the window's end writes nothing: the \
+           two differ only by noise).\n\n";
     md += "memlock per map (MiB, both slots full):\n\n| N | NAMES | BLOCK_V4 | BLOCK_V6 | ALLOW_V4+V6 | COARSE_V4+V6 | at load (whole) |\n|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
         writeln!(
@@ -178,19 +180,21 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
             "- Time: the install is {:.0}% of the load and {:.0}% of the steady-state swap; the rest is reading, digesting, \
              parsing, building the set, the diff against the live set, the guards and persisting the lists to the state \
              directory. The install into the empty slot writes every element of the generation ({:.2} s); the one into the \
-             full slot writes only the difference against the generation the slot holds ({:.2} s). Freeing the previous \
-             generation at the end of the rollback window took {:.2} s.",
+             full slot writes only the difference against the generation the slot holds ({:.2} s). The end of the \
+             rollback window writes nothing ({:.3} s).",
             100.0 * load_install,
             100.0 * swap_install,
             r.swap1_install_s,
             r.swap2_install_s,
             r.release_s
         )?;
-        md += "- The install keeps, per slot, every key it wrote with its value (`datapath/slot.rs`), and ids are kept across \
-               generations for unchanged entries, so a swap into the full slot deletes the keys gone and writes the new or \
-               changed ones, in batches of 4096 per bpf() call (BPF_MAP_UPDATE_BATCH / DELETE_BATCH). A slot whose contents \
-               are not known (after an adoption of pinned maps, or a failed install) is cleared by reading its keys and filled \
-               whole.\n";
+        md += "- The install keeps, per slot, every key of its generation with its value (`datapath/slot.rs`); both slots \
+               share one element per key, whose value holds each slot's half (`datapath/shared.rs`), and ids are kept across \
+               generations for unchanged entries, so a swap deletes the elements neither generation lists any more and \
+               writes those whose value changes, in batches of 4096 per bpf() call (BPF_MAP_UPDATE_BATCH / DELETE_BATCH). \
+               Into the empty slot that is every element (each gains its half); into the full slot, the difference. Where \
+               what the slots hold is not known (after an adoption of pinned maps, or a failed install) the maps are read \
+               back first.\n";
         let held = stages.first().map(|st| st.rss_after).unwrap_or(0);
         writeln!(
             md,
@@ -202,24 +206,25 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
             held as f64 / r.entries().max(1) as f64
         )?;
         let nodes = r.objects_64.max(0) as f64;
-        let prefixes = 2.0 * (r.prefixes_v4 + r.prefixes_v6) as f64;
+        let prefixes = (r.prefixes_v4 + r.prefixes_v6) as f64;
         writeln!(
             md,
             "- Kernel memory: NAMES keeps a bucket array sized by its capacity and the 8 MiB name filter \
-             ({:.0} MiB whole, with the coarse bitmaps {:.0} MiB at load) plus a 96-byte element per name and slot ({} more 96-byte objects for {} names in \
-             two slots). Each LPM-trie node is a 64-byte object, and a trie adds an intermediate node at every branch: \
-             {:.0} more 64-byte objects for {:.0} prefixes in two slots, {:.2} nodes per prefix. memlock counts only the \
-             {}-byte (IPv4) and {}-byte (IPv6) payload of the entries' own nodes, so for the tries it reads low. After the \
-             rollback window the kernel holds one generation: {} 96-byte and {} 64-byte objects more than at load.",
+             ({:.0} MiB whole, with the coarse bitmaps {:.0} MiB at load) plus a 96-byte element per name that either \
+             generation lists, shared by both ({} more 96-byte objects for {} names per generation). Each LPM-trie node is a \
+             64-byte object, likewise shared, and a trie adds an intermediate node at every branch: {:.0} more 64-byte \
+             objects for {:.0} prefixes per generation, {:.2} nodes per prefix. memlock counts only the {}-byte (IPv4) and \
+             {}-byte (IPv6) payload of the entries' own nodes, so for the tries it reads low. After the rollback window: \
+             {} 96-byte and {} 64-byte objects more than at load.",
             mib(r.memlock_at_load.saturating_sub(r.memlock_coarse)),
             mib(r.memlock_at_load),
             r.objects_96,
-            2 * r.names,
+            r.names,
             nodes,
             prefixes,
             nodes / prefixes.max(1.0),
-            24 + 5 + 8,
-            24 + 17 + 8,
+            24 + 4 + 16,
+            24 + 16 + 16,
             r.objects_96_one,
             r.objects_64_one
         )?;
@@ -242,9 +247,9 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
     md += "\nMeasured kernel memory: the list maps' memlock at load (arrays and the NAMES bucket array, allocated whole) plus \
            what the process's own memory cgroup was charged from then on (bench/src/memcg.rs: the child process makes a cgroup \
            of its own and enters it first; a map's elements are charged, object by object, to the cgroup of the process that \
-           created the map, and uncharged when freed; the process's page tables are in it too, a few MiB). Freed elements \
-           are counted once the kernel has given them back: `Datapath::release_previous` makes it do so \
-           (`return_freed_elements`). Where no cgroup can be made, the system-wide counts of the accounted kmalloc caches \
+           created the map, and uncharged when freed; the process's page tables are in it too, a few MiB). Elements an \
+           install deletes are uncharged after RCU grace periods; the benchmark waits until the charge stops falling. \
+           Where no cgroup can be made, the system-wide counts of the accounted kmalloc caches \
            (`kmalloc-cg-64`: LPM-trie nodes; `kmalloc-cg-96`: NAMES elements; /proc/slabinfo) stand in, which other \
            processes' work and the slab allocator's partly free slabs make noisy. control.csv keeps both, and the growth of \
            all accounted slab pages, vmalloc and per-CPU memory (`kernel_growth`). memlock is the kernel's own figure \

@@ -31,11 +31,13 @@ mod pod {
     unsafe impl aya::Pod for crate::config::Config {}
     unsafe impl aya::Pod for crate::counters::CounterTable {}
     unsafe impl aya::Pod for crate::prefix::PrefixValue {}
+    unsafe impl aya::Pod for crate::prefix::PrefixSlots {}
     unsafe impl aya::Pod for crate::name::HashKey {}
     unsafe impl aya::Pod for crate::dns::DnsConfig {}
     unsafe impl aya::Pod for crate::stop_page::StopPageTemplate {}
     unsafe impl aya::Pod for crate::name::NameKey {}
     unsafe impl aya::Pod for crate::name::NameValue {}
+    unsafe impl aya::Pod for crate::name::NameSlots {}
     unsafe impl aya::Pod for crate::quic::QuicFlow {}
     unsafe impl aya::Pod for crate::quic::QuicVerdict {}
     unsafe impl aya::Pod for crate::quic::QuicConfig {}

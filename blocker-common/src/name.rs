@@ -115,34 +115,53 @@ pub fn label_step<L: LabelBytes>(key: &HashKey, parent: u64, label: &L, len: usi
 pub const MATCH_SELF: u32 = 1 << 0;
 pub const MATCH_BELOW: u32 = 1 << 1;
 
-/// Key of the name map: the chain hash of a normalised name, tagged with its generation slot.
+/// Key of the name map: the chain hash of a normalised name. Both generation slots share the
+/// key; the value carries each slot's half (`NameSlots`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NameKey {
     pub hash: u64,
-    pub slot: u32,
-    pub reserved: u32,
 }
-assert_size!(NameKey, 16);
+assert_size!(NameKey, 8);
 
-/// One name can be blocked, allowed and listed in a shadow list (by different lists, in
-/// different modes), so one value carries all three, and a lookup per label answers every
-/// question. Precedence: allow > enforced block (anywhere on the label chain) > shadow.
+/// What one generation says of a name. One name can be blocked, allowed and listed in a shadow
+/// list (by different lists, in different modes), so one value carries all three, and a lookup
+/// per label answers every question. Precedence: allow > enforced block (anywhere on the label
+/// chain) > shadow. All modes 0: the generation does not list the name.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NameValue {
     pub block_id: u32,
     pub allow_id: u32,
-    /// MATCH_SELF | MATCH_BELOW for the block entry (0: not blocked).
-    pub block_mode: u32,
-    /// MATCH_SELF | MATCH_BELOW for the allow entry (0: not allowed).
-    pub allow_mode: u32,
     /// The entry of a list in shadow mode: counted where it would block, never enforced.
     pub shadow_id: u32,
+    /// MATCH_SELF | MATCH_BELOW for the block entry (0: not blocked).
+    pub block_mode: u8,
+    /// MATCH_SELF | MATCH_BELOW for the allow entry (0: not allowed).
+    pub allow_mode: u8,
     /// MATCH_SELF | MATCH_BELOW for the shadow entry (0: not in a shadow list).
-    pub shadow_mode: u32,
+    pub shadow_mode: u8,
+    pub reserved: u8,
 }
-assert_size!(NameValue, 24);
+assert_size!(NameValue, 16);
+
+impl NameValue {
+    /// The generation does not list the name at all.
+    #[inline(always)]
+    pub const fn is_empty(&self) -> bool {
+        self.block_mode == 0 && self.allow_mode == 0 && self.shadow_mode == 0
+    }
+}
+
+/// The value of the name map: what each slot's generation says of the name. One element serves
+/// both generations, so the two cost one element per name they share instead of two (the
+/// kernel's element is 96 bytes either way); a lookup reads the half of the live slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameSlots {
+    pub slot: [NameValue; 2],
+}
+assert_size!(NameSlots, 32);
 
 /// Hash of every label-aligned suffix of an already normalised name (lowercase, no trailing
 /// dot), from the whole name down to the last label. Returns how many were written.

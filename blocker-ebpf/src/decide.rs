@@ -13,7 +13,7 @@ use aya_ebpf::{
 use blocker_common::{
     coarse,
     config::{Config, FLAG_BYPASS, FLAG_STOP_PAGE, FLAG_TCP_RESET, FLAG_V6_ALL_EXACT},
-    prefix::{PREFIX_SHADOW, PrefixValue, SLOT_BITS, v4_key_data, v6_key_data},
+    prefix::{PREFIX_SHADOW, PrefixValue},
     verdict::{Action, Reason},
 };
 
@@ -161,12 +161,17 @@ fn dst_verdict(pkt: &Packet, slot: u8, flags: u32) -> DstMatch {
         if !coarse_hit(&COARSE_V4, slot, coarse::v4_bit(pkt.dst4)) {
             return DstMatch::NotListed;
         }
-        let key = Key::new(SLOT_BITS + 32, v4_key_data(slot, pkt.dst4.to_be_bytes()));
-        let Some(v) = BLOCK_V4.get(&key) else { return DstMatch::NotListed };
-        if ALLOW_V4.get(&key).is_some() {
+        let key = Key::new(32, pkt.dst4.to_be_bytes());
+        let Some(both) = BLOCK_V4.get(&key) else { return DstMatch::NotListed };
+        // The live slot's half (blocker-common prefix.rs); entry id 0: not in its generation.
+        let v = both.slot[(slot & 1) as usize];
+        if v.entry_id == 0 {
+            return DstMatch::NotListed;
+        }
+        if ALLOW_V4.get(&key).is_some_and(|a| a.slot[(slot & 1) as usize].entry_id != 0) {
             return DstMatch::Allowed;
         }
-        if is_shadow(v) { DstMatch::Shadow(Reason::DstV4, v.entry_id) } else { DstMatch::Blocked(Reason::DstV4, v.entry_id) }
+        if is_shadow(&v) { DstMatch::Shadow(Reason::DstV4, v.entry_id) } else { DstMatch::Blocked(Reason::DstV4, v.entry_id) }
     }
 }
 
@@ -190,15 +195,15 @@ fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> PrefixValue {
             return NONE;
         }
     }
-    match BLOCK_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))) {
-        Some(v) => *v,
+    match BLOCK_V6.get(Key::new(128, *dst)) {
+        Some(both) => both.slot[(slot & 1) as usize],
         None => NONE,
     }
 }
 
 #[inline(always)]
 fn v6_allowed(slot: u8, dst: &[u8; 16]) -> bool {
-    ALLOW_V6.get(Key::new(SLOT_BITS + 128, v6_key_data(slot, dst))).is_some()
+    ALLOW_V6.get(Key::new(128, *dst)).is_some_and(|a| a.slot[(slot & 1) as usize].entry_id != 0)
 }
 
 #[inline(always)]

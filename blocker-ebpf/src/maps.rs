@@ -1,7 +1,8 @@
 //! Every map the program uses, in one place. The controller (blocker-user/src/datapath) fills
 //! them; ARCHITECTURE.md has the table of keys, values, capacities, writers and readers.
 //!
-//! List maps hold two generations (slot 0 and 1); `Config::slot` says which one is live.
+//! List maps hold two generations (slot 0 and 1); `Config::slot` says which one is live. The
+//! name and prefix maps share one element per key between them, with a value half per slot.
 
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
@@ -13,9 +14,9 @@ use blocker_common::{
     config::Config,
     counters::CounterTable,
     dns::DnsConfig,
-    name::{HashKey, NameKey, NameValue},
+    name::{HashKey, NameKey, NameSlots},
     name_filter,
-    prefix::{PrefixValue, V4KeyData, V6KeyData},
+    prefix::{PrefixSlots, V4KeyData, V6KeyData},
     quic::{QuicConfig, QuicFlow, QuicVerdict, TokenBucket},
     stop_page::StopPageTemplate,
 };
@@ -52,29 +53,31 @@ pub static COARSE_V4: Array<u64> = Array::with_max_entries(coarse::MAP_WORDS, BP
 #[map]
 pub static COARSE_V6: Array<u64> = Array::with_max_entries(coarse::MAP_WORDS, BPF_F_MMAPABLE);
 
-/// Exact IPv4 block prefixes of both slots. Key: slot byte + address (network order).
+/// Exact IPv4 block prefixes of both slots, one key for both (blocker-common prefix.rs). Key:
+/// the address, network order.
 #[map]
-pub static BLOCK_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::BLOCK_PREFIXES, 0);
+pub static BLOCK_V4: LpmTrie<V4KeyData, PrefixSlots> = LpmTrie::with_max_entries(capacity::BLOCK_PREFIXES, 0);
 
 /// Exact IPv6 block prefixes of both slots.
 #[map]
-pub static BLOCK_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::BLOCK_PREFIXES, 0);
+pub static BLOCK_V6: LpmTrie<V6KeyData, PrefixSlots> = LpmTrie::with_max_entries(capacity::BLOCK_PREFIXES, 0);
 
 /// IPv4 allow prefixes; consulted only after a block prefix matched, and win over it.
 #[map]
-pub static ALLOW_V4: LpmTrie<V4KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
+pub static ALLOW_V4: LpmTrie<V4KeyData, PrefixSlots> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
 
 /// IPv6 allow prefixes.
 #[map]
-pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixValue> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
+pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixSlots> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
 
 /// The secret name-hash key of each slot (blocker-common name.rs).
 #[map]
 pub static HASH_KEYS: Array<HashKey> = Array::with_max_entries(2, 0);
 
-/// Listed names of both slots, block, allow and shadow: chain hash + slot → entry ids and modes.
+/// Listed names of both slots, block, allow and shadow: chain hash → each slot's entry ids and
+/// modes.
 #[map]
-pub static NAMES: HashMap<NameKey, NameValue> = HashMap::with_max_entries(capacity::NAMES, BPF_F_NO_PREALLOC);
+pub static NAMES: HashMap<NameKey, NameSlots> = HashMap::with_max_entries(capacity::NAMES, BPF_F_NO_PREALLOC);
 
 /// Name filter, both slots: bit = top bits of a NAMES key's chain hash (blocker-common
 /// name_filter.rs). A clear bit skips that NAMES lookup. Memory-mappable, like the coarse maps.

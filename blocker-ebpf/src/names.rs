@@ -237,16 +237,18 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
     }
     let want = if c.remaining == 0 { MATCH_SELF } else { MATCH_BELOW };
     // SAFETY: plain map lookup; the value is only read.
-    if let Some(v) = unsafe { NAMES.get(NameKey { hash: c.hash, slot: c.slot, reserved: 0 }) } {
-        if v.allow_mode & want != 0 && c.allowed == 0 {
+    if let Some(both) = unsafe { NAMES.get(NameKey { hash: c.hash }) } {
+        // The live slot's half; all modes 0 where its generation does not list the name.
+        let v = &both.slot[(c.slot & 1) as usize];
+        if v.allow_mode as u32 & want != 0 && c.allowed == 0 {
             c.allowed = v.allow_id;
         }
         // The most specific block entry names the verdict.
-        if v.block_mode & want != 0 {
+        if v.block_mode as u32 & want != 0 {
             c.blocked = v.block_id;
         }
         // Likewise the most specific shadow entry; it only counts when nothing enforced matches.
-        if v.shadow_mode & want != 0 {
+        if v.shadow_mode as u32 & want != 0 {
             c.shadowed = v.shadow_id;
         }
     }

@@ -329,6 +329,38 @@ fn installing_a_new_list_replaces_the_old_one() {
     expect(&h, &tcp(CLIENT4, "203.0.113.66", 443, TCP_SYN), XdpAction::Tx, Reason::DstV4);
 }
 
+/// Both generations share one trie: a prefix only one of them lists, inside or around a prefix
+/// of the other, never changes what the live one answers, nor which of its entries is counted.
+#[test]
+#[ignore = "needs root"]
+fn nested_prefixes_of_the_two_generations_each_answer_for_their_own() {
+    let mut h = harness();
+    // Generation a: a /24 and a /48, and an allow /27 inside the /24.
+    h.dp.install(&support::list_set("198.51.100.0/24\n2001:db8:a::/48\n", "198.51.100.224/27\n")).unwrap();
+    // Generation b (live): only a /26 inside the /24 and a /64 inside the /48; no allow entry.
+    h.dp.install(&support::list_set("198.51.100.64/26\n2001:db8:a:1::/64\n", "")).unwrap();
+    let b_only = [("198.51.100.70", XdpAction::Tx, Reason::DstV4), ("198.51.100.230", XdpAction::Pass, Reason::NoMatch)];
+    for (dst, action, reason) in b_only {
+        expect(&h, &tcp(CLIENT4, dst, 443, TCP_SYN), action, reason);
+    }
+    // Inside a's /24 and /48 but outside b's prefixes: a is not live.
+    expect(&h, &tcp(CLIENT4, "198.51.100.5", 443, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
+    expect(&h, &tcp(CLIENT6, "2001:db8:a:1::5", 443, TCP_SYN), XdpAction::Tx, Reason::DstV6);
+    expect(&h, &tcp(CLIENT6, "2001:db8:a:2::5", 443, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
+
+    // Back to a: its lookups find b's /26 and /64 first, which answer with a's covering entries.
+    assert!(h.dp.switch_to_previous().unwrap());
+    for dst in ["198.51.100.5", "198.51.100.70", "198.51.100.200"] {
+        expect(&h, &tcp(CLIENT4, dst, 443, TCP_SYN), XdpAction::Tx, Reason::DstV4);
+    }
+    expect(&h, &tcp(CLIENT4, "198.51.100.230", 443, TCP_SYN), XdpAction::Pass, Reason::AllowList);
+    for dst in ["2001:db8:a:1::5", "2001:db8:a:2::5"] {
+        expect(&h, &tcp(CLIENT6, dst, 443, TCP_SYN), XdpAction::Tx, Reason::DstV6);
+    }
+    // Counted against a's own entries: the /24 (id 1) three times, the /48 (id 2) twice.
+    assert_eq!(h.dp.entry_hits().unwrap(), [(1, 3), (2, 2)]);
+}
+
 /// Every fixture cut at every length: never XDP_ABORTED, and never a block that the full
 /// frame would not get (a cut frame is either judged by the same address or passes, for
 /// whatever reason).

@@ -34,9 +34,10 @@ pub struct ControllerConfig {
     /// only). Default /var/lib/blocker.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    /// How long the generation before the live one stays in the kernel after an update, for a
-    /// rollback in one step; after it, its kernel memory is freed and a rollback installs it
-    /// again from the state directory. Default one hour.
+    /// How long after an update a rollback is one switch back to the generation before, which
+    /// the kernel holds beside the live one (the two share their map elements, so it costs only
+    /// the entries the update removed); after it, a rollback installs that generation again
+    /// from the state directory. Default one hour.
     #[serde(default)]
     pub rollback_window: Option<RollbackWindow>,
     /// The control socket the CLI talks to (default /run/blocker/control.sock).

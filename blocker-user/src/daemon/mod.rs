@@ -211,16 +211,16 @@ impl Daemon {
         self.release_due();
     }
 
-    /// Frees the kernel's copy of the previous generation once the rollback window is over.
+    /// Ends the rollback window once it is over.
     fn release_due(&self) {
         let mut m = lock(&self.manager);
         match m.release_due(std::time::Instant::now(), &mut Locked(&self.dp)) {
             Ok(true) => {
                 self.refresh(&m);
-                log::info!("rollback window over: the previous generation's kernel memory is freed; a rollback now installs it again from the state directory");
+                log::info!("rollback window over: a rollback now installs the previous generation again from the state directory");
             }
             Ok(false) => {}
-            Err(e) => log::error!("freeing the previous generation failed: {e}; blocking is unaffected, and the next install writes that slot whole"),
+            Err(e) => log::error!("ending the rollback window failed: {e}; blocking is unaffected"),
         }
     }
 

@@ -164,8 +164,15 @@ impl RawMap {
     }
 
     /// Every key of the map for which `keep` holds, concatenated (key_size bytes each).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(in crate::datapath) fn keys_where(&self, keep: impl Fn(&[u8]) -> bool) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
+        Ok(self.elements_where(keep)?.0)
+    }
+
+    /// Every element of the map whose key `keep` holds for: the keys and the values, each
+    /// concatenated in the same order.
+    pub(in crate::datapath) fn elements_where(&self, keep: impl Fn(&[u8]) -> bool) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        let (mut out, mut out_values) = (Vec::new(), Vec::new());
         let mut count = 4096usize;
         let mut keys = vec![0u8; count * self.key_size];
         let mut values = vec![0u8; count * self.value_size];
@@ -194,21 +201,27 @@ impl RawMap {
                     values.resize(count * self.value_size, 0);
                     continue;
                 }
-                Err(e) if first && unsupported(&e) => return self.keys_each(keep),
+                Err(e) if first && unsupported(&e) => return self.elements_each(keep),
                 Err(e) => return Err(e),
             };
             let got = attr.count as usize;
-            out.extend(keys[..got * self.key_size].chunks_exact(self.key_size).filter(|k| keep(k)).flatten());
+            let rows = keys[..got * self.key_size].chunks_exact(self.key_size).zip(values[..got * self.value_size].chunks_exact(self.value_size));
+            for (k, v) in rows.filter(|(k, _)| keep(k)) {
+                out.extend_from_slice(k);
+                out_values.extend_from_slice(v);
+            }
             if end {
-                return Ok(out);
+                return Ok((out, out_values));
             }
             std::mem::swap(&mut token_in, &mut token_out);
             first = false;
         }
     }
 
-    fn keys_each(&self, keep: impl Fn(&[u8]) -> bool) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
+    /// `elements_where` a key at a time, for maps without batch lookups (LPM tries); an
+    /// element deleted between finding its key and reading it is left out.
+    fn elements_each(&self, keep: impl Fn(&[u8]) -> bool) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        let (mut out, mut out_values) = (Vec::new(), Vec::new());
         let mut key = vec![0u8; self.key_size];
         let mut next = vec![0u8; self.key_size];
         let mut first = true;
@@ -221,19 +234,21 @@ impl RawMap {
             };
             match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
                 Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok((out, out_values)),
                 Err(e) => return Err(e),
             }
-            if keep(&next) {
+            if keep(&next)
+                && let Some(v) = self.get(&next)?
+            {
                 out.extend_from_slice(&next);
+                out_values.extend_from_slice(&v);
             }
             std::mem::swap(&mut key, &mut next);
             first = false;
         }
     }
 
-    /// The value of one key, if the map holds it (for tests).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The value of one key, if the map holds it.
     pub(in crate::datapath) fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         let mut value = vec![0u8; self.value_size];
         let mut attr = ElemAttr { map_fd: self.fd as u32, key: key.as_ptr() as u64, value: value.as_mut_ptr() as u64, ..Default::default() };
@@ -290,7 +305,17 @@ mod tests {
         assert_eq!(m.delete(&del).unwrap(), n as usize / 2 + 1);
         assert_eq!(m.keys_where(|_| true).unwrap().len() / m.key_size, n as usize / 2 - 1);
         assert!(m.get(&key(2)).unwrap().is_none() && m.get(&key(3)).unwrap().is_some());
-        assert_eq!(m.keys_each(|_| true).unwrap().len(), m.keys_where(|_| true).unwrap().len());
+        // Whole elements, by batch and one at a time alike, each key with its own value.
+        let (mut batch, mut each) = (m.elements_where(|_| true).unwrap(), m.elements_each(|_| true).unwrap());
+        let sorted = |(k, v): &mut (Vec<u8>, Vec<u8>)| {
+            let mut rows: Vec<(&[u8], &[u8])> = k.chunks_exact(m.key_size).zip(v.chunks_exact(m.value_size)).collect();
+            rows.sort();
+            rows.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect::<Vec<_>>()
+        };
+        let (batch, each) = (sorted(&mut batch), sorted(&mut each));
+        assert_eq!(batch, each);
+        assert_eq!(batch.len(), n as usize / 2 - 1);
+        assert!(batch.iter().all(|(k, v)| m.get(k).unwrap().as_ref() == Some(v)));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The two list slots as generations: which slot holds a whole generation, so that a
 //! rollback can switch back to the one before in a single write, and never to a slot whose
 //! install did not finish; and what each slot holds, so that an install writes only what
-//! differs (`slot.rs`).
+//! differs (`slot.rs`, `shared.rs`).
 
 // Declared here rather than in mod.rs, which other work shares: the batch map operations and
 // the slot records the install uses (files beside this one).
@@ -49,28 +49,48 @@ impl Datapath {
         self.install(set)
     }
 
-    /// What `slot` holds, if known, before an install writes into it; from here until
-    /// `end_install` the slot is neither whole nor known.
-    pub(super) fn begin_install(&mut self, slot: u32) -> Option<SlotRecord> {
-        // A release's dummy keys must be gone from the slot before it is written.
-        self.finish_freeing();
-        let known = match self.slots[slot as usize].take() {
-            Some(state) => state.record.map(|r| *r),
-            None if self.adoption == Some(Adoption::Adopted) => None,
-            None => Some(SlotRecord::default()),
-        };
+    /// What both slots hold before an install writes into `slot`: the slot's record, the other
+    /// slot's (taken until `keep_record` gives it back), and whether they had to be read back
+    /// from the kernel. From here until `end_install` the slot is neither whole nor known.
+    pub(super) fn begin_install(&mut self, slot: u32) -> Result<(SlotRecord, Box<SlotRecord>, bool), DatapathError> {
+        let held = self.take_record(slot);
         self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: None });
-        known
+        let live = self.take_record(slot ^ 1);
+        match (held, live) {
+            (Some(held), Some(live)) => Ok((*held, live, false)),
+            (_, live) => {
+                // Put back what is known, so that a failed read leaves it known.
+                if let Some(live) = live {
+                    self.keep_record(slot ^ 1, live);
+                }
+                let [r0, r1] = self.read_back()?;
+                let (held, live) = if slot == 0 { (r0, r1) } else { (r1, r0) };
+                Ok((held, Box::new(live), true))
+            }
+        }
+    }
+
+    /// What `slot` holds, taken out of its state; None when not known.
+    fn take_record(&mut self, slot: u32) -> Option<Box<SlotRecord>> {
+        match &mut self.slots[slot as usize] {
+            Some(state) => state.record.take(),
+            // Never written by this process: empty in fresh maps, unknown in adopted ones.
+            None if self.adoption == Some(Adoption::Adopted) => None,
+            None => Some(Box::default()),
+        }
+    }
+
+    /// Gives `slot` back its record, which an install took while it wrote the other slot.
+    pub(super) fn keep_record(&mut self, slot: u32, record: Box<SlotRecord>) {
+        match &mut self.slots[slot as usize] {
+            Some(state) => state.record = Some(record),
+            None => self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: Some(record) }),
+        }
     }
 
     /// `slot` now holds a whole generation, `record` key by key.
     pub(super) fn end_install(&mut self, slot: u32, record: SlotRecord, v6_all_exact: bool) {
         self.slots[slot as usize] = Some(SlotState { whole: true, v6_all_exact, record: Some(Box::new(record)) });
-    }
-
-    /// `slot` is empty: known, and not a generation to switch to.
-    pub(super) fn end_release(&mut self, slot: u32) {
-        self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: Some(Box::default()) });
     }
 
     /// Makes the generation in the other slot live again with one write of the config, if that
@@ -99,7 +119,7 @@ impl Installer for Datapath {
     }
 
     fn release_previous(&mut self) -> Result<(), DatapathError> {
-        Datapath::release_previous(self).map(|_| ())
+        Datapath::release_previous(self)
     }
 
     /// The other slot stays as it is in the kernel (and so does what is known of it), but is

@@ -5,13 +5,14 @@
 //! one, never a mix. The previous generation stays in the other slot until the next install
 //! overwrites it.
 //!
-//! The slot written holds the generation before the previous one, and the controller knows
-//! what that is key by key (`slot.rs`): the install deletes the keys the new generation no
-//! longer has and writes those it adds or gives another value, in batches of thousands of keys
-//! per system call (`batch.rs`). Ids are kept across generations (`ListSet::inherit_ids`), so
-//! an update that changes 1% of the entries writes about that share of the maps. Where the
-//! slot's contents are not known (maps adopted from an earlier daemon, an install that failed
-//! half way), the slot is cleared of every key first and filled whole.
+//! The two slots share one map element per key, with a value half per slot (`shared.rs`). The
+//! slot written holds the generation before the previous one, and the controller knows what
+//! both slots hold key by key (`slot.rs`): the install deletes the elements neither generation
+//! lists any more and writes those whose value changes, in batches of thousands of keys per
+//! system call (`batch.rs`). Ids are kept across generations (`ListSet::inherit_ids`), so an
+//! update that changes 1% of the entries writes about that share of the maps. Where what the
+//! slots hold is not known (maps adopted from an earlier daemon, an install that failed half
+//! way), the maps are read back first.
 //!
 //! Block prefixes of lists in shadow mode go into the same tries and coarse bitmaps as enforced
 //! ones, flagged `PREFIX_SHADOW`, except those an enforced block prefix covers (equal or
@@ -21,7 +22,7 @@
 
 use std::{
     collections::HashSet,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd},
     time::{Duration, Instant},
 };
 
@@ -32,8 +33,9 @@ use super::{
     Datapath, DatapathError,
     coarse::Bitmap,
     batch::RawMap,
-    slot::{SlotKey, SlotRecord, SlotValue, V4, V6, changes, key_bytes, last_wins, name_values, prefix_values, value_bytes},
     mmap::MappedArray,
+    shared::{changes, key_bytes, split, value_bytes},
+    slot::{Half, MapKey, SlotRecord, V4, V6, last_wins, name_values, prefix_values},
 };
 use crate::lists::{Entry, ListKind, ListSet, Prefix, Target};
 
@@ -63,11 +65,12 @@ pub struct InstallReport {
     /// Some IPv6 block prefix is shorter than the coarse filter covers: every IPv6 packet is
     /// checked against the exact trie.
     pub v6_all_exact: bool,
-    /// Map elements written (new keys, and keys whose value changed) and deleted in the slot.
+    /// Map elements written (new keys, and keys whose value changed) and deleted.
     pub written: usize,
     pub deleted: usize,
-    /// What the slot held was not known: it was cleared of every key and filled whole.
-    pub cleared: bool,
+    /// What the slots held was not known (adopted maps, an install that failed half way): the
+    /// maps were read back first.
+    pub read_back: bool,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -103,54 +106,13 @@ impl Datapath {
             *count += 1;
         }
         // From here on the slot is neither whole nor known until the end.
-        let held = self.begin_install(next).filter(|r| r.key == key || r.names.is_empty());
-        let held = match held {
-            Some(r) => r,
-            None => {
-                report.cleared = true;
-                self.clear_slot(slot)?;
-                SlotRecord::default()
-            }
-        };
-        // The maps are apart in the kernel (a lock each): the three large ones are each made
-        // (names hashed, keys sorted) and written on a thread of their own, so that the kernel's
-        // work, which a load or a write into an empty slot is mostly made of, spreads over the
-        // CPUs and overlaps the making of the others; the small ones here.
-        let maps = [("NAMES", u64::SIZE, NameValue::SIZE), ("BLOCK_V4", V4::SIZE, 8), ("BLOCK_V6", V6::SIZE, 8), ("ALLOW_V4", V4::SIZE, 8), ("ALLOW_V6", V6::SIZE, 8)];
-        let [names, v4, v6, allow_v4, allow_v6] = maps.map(|(name, k, v)| self.raw_map(name, k, v));
-        let (names, v4, v6, allow_v4, allow_v6) = (names?, v4?, v6?, allow_v4?, allow_v6?);
-        let (b4, b6, a4, a6) = prefix_values(set, &plan);
-        let (record, written) = std::thread::scope(|s| {
-            let on_names = s.spawn(|| {
-                let r = name_values(set, &key);
-                let w = write_changes(names, "NAMES", slot, &held.names, &r);
-                (r, w)
-            });
-            let on_v4 = s.spawn(|| {
-                let r = last_wins(b4);
-                let w = write_changes(v4, "BLOCK_V4", slot, &held.block_v4, &r);
-                (r, w)
-            });
-            let on_v6 = s.spawn(|| {
-                let r = last_wins(b6);
-                let w = write_changes(v6, "BLOCK_V6", slot, &held.block_v6, &r);
-                (r, w)
-            });
-            let a4 = last_wins(a4);
-            let wa4 = write_changes(allow_v4, "ALLOW_V4", slot, &held.allow_v4, &a4);
-            let a6 = last_wins(a6);
-            let wa6 = write_changes(allow_v6, "ALLOW_V6", slot, &held.allow_v6, &a6);
-            let join = "making and writing a map does not panic";
-            let ((names, wn), (b4, w4), (b6, w6)) = (on_names.join().expect(join), on_v4.join().expect(join), on_v6.join().expect(join));
-            let record = SlotRecord { key, names, block_v4: b4, block_v6: b6, allow_v4: a4, allow_v6: a6 };
-            (record, [wn, w4, w6, wa4, wa6])
-        });
-        for r in written {
-            let (w, d) = r?;
-            report.written += w;
-            report.deleted += d;
-        }
-        drop(held);
+        let (held, live, read_back) = self.begin_install(next)?;
+        report.read_back = read_back;
+        let written = self.write_generation(set, &plan, slot, &held, &live);
+        // The live slot's half of every element is as it was: so is its record.
+        self.keep_record(next ^ 1, live);
+        let (record, written) = written?;
+        (report.written, report.deleted) = written;
         self.clear_hits(next)?;
         self.write_hash_key(next, key)?;
         // The slot's name filter: a bit for every key it now holds in NAMES, written whole
@@ -181,107 +143,77 @@ impl Datapath {
         Ok(report)
     }
 
-    /// Empties the slot packets do not use: the generation it held (the one before the live
-    /// one) stops costing kernel memory, and a rollback has to install it again. Returns the
-    /// map elements deleted.
-    pub fn release_previous(&mut self) -> Result<usize, DatapathError> {
-        let other = (self.config.slot & 1) ^ 1;
-        let slot = other as u8;
-        let held = self.begin_install(other);
-        let mut deleted = 0;
-        match held {
-            Some(r) => {
-                let maps = [("NAMES", u64::SIZE, NameValue::SIZE), ("BLOCK_V4", V4::SIZE, 8), ("BLOCK_V6", V6::SIZE, 8), ("ALLOW_V4", V4::SIZE, 8), ("ALLOW_V6", V6::SIZE, 8)];
-                let [names, v4, v6, allow_v4, allow_v6] = maps.map(|(name, k, v)| self.raw_map(name, k, v));
-                deleted += write_changes(names?, "NAMES", slot, &r.names, &[])?.1;
-                deleted += write_changes(v4?, "BLOCK_V4", slot, &r.block_v4, &[])?.1;
-                deleted += write_changes(v6?, "BLOCK_V6", slot, &r.block_v6, &[])?.1;
-                deleted += write_changes(allow_v4?, "ALLOW_V4", slot, &r.allow_v4, &[])?.1;
-                deleted += write_changes(allow_v6?, "ALLOW_V6", slot, &r.allow_v6, &[])?.1;
-            }
-            None => self.clear_slot(slot)?,
-        }
-        self.clear_hits(other)?;
-        let empty = Bitmap::default();
-        self.write_bitmap("COARSE_V4", other, &empty.v4)?;
-        self.write_bitmap("COARSE_V6", other, &empty.v6)?;
-        self.write_bitmap("NAME_FILTER", other, &vec![0; name_filter::WORDS as usize])?;
-        self.end_release(other);
-        self.start_returning_freed_elements(slot);
-        Ok(deleted)
-    }
-
-    /// Waits until the freed elements of the last release have been sent back to the kernel's
-    /// allocator (a second or two after it; at once if they have). Every write into a slot
-    /// does this first.
-    pub fn finish_freeing(&mut self) {
-        if let Some(t) = self.freeing.take() {
-            let _ = t.join();
-        }
-    }
-
-    /// Makes the kernel give back the elements a release deleted. Its map allocator
-    /// (bpf_mem_alloc) frees deleted elements through RCU Tasks Trace grace periods, per CPU
-    /// and in batches, and a batch that comes while a grace period is in flight waits for the
-    /// next delete on that CPU: a whole generation deleted at once stays allocated, and charged,
-    /// until later deletes (measured on 6.18: 100K names + 100K prefixes still held after
-    /// 240 s). So once the first grace period has passed, a few dummy keys are written into the
-    /// emptied slot and deleted again on every CPU, which sends the waiting batches on; they are
-    /// back within a second (the same measurement: 120 -> 97 MiB). Packets never read the
-    /// emptied slot. Best effort: a map that will not take the keys (full) only keeps its batch
-    /// longer.
-    ///
-    /// This waits for grace periods, about two seconds, so it runs on a thread of its own with
-    /// its own descriptors of the maps: the caller (the daemon, holding its locks) goes on, and
-    /// status requests do not wait for it. The next install into a slot waits for it first
-    /// (`begin_install`), so its dummy keys never meet a generation's keys.
-    fn start_returning_freed_elements(&mut self, slot: u8) {
-        self.finish_freeing();
-        let own = |name: &'static str, key_size: usize, value_size: usize| -> Option<OwnedFd> {
-            let m = self.raw_map(name, key_size, value_size).ok()?;
-            // SAFETY: the map's descriptor is open for the duration of this call (the Ebpf owns
-            // it); the duplicate is owned by the thread below.
-            unsafe { BorrowedFd::borrow_raw(m.fd) }.try_clone_to_owned().ok()
-        };
-        let (Some(names_fd), Some(v4_fd), Some(v6_fd)) = (own("NAMES", u64::SIZE, NameValue::SIZE), own("BLOCK_V4", V4::SIZE, 8), own("BLOCK_V6", V6::SIZE, 8)) else {
-            return;
-        };
-        let spawned = std::thread::Builder::new().name("blocker-freeing".into()).spawn(move || {
-            const KEYS: u32 = 1024;
-            let names: Vec<(u64, NameValue)> = (0..KEYS as u64).map(|i| (0xb10c_0000_0000_0000 | i, NameValue::default())).collect();
-            let v4: Vec<(V4, PrefixValue)> = (0..KEYS).map(|i| (V4::host(0xf000_0000 | i), PrefixValue::default())).collect();
-            let v6: Vec<(V6, PrefixValue)> = (0..KEYS as u128).map(|i| (V6::host(0xb10c_u128 << 112 | i), PrefixValue::default())).collect();
-            let n = RawMap { fd: names_fd.as_raw_fd(), key_size: u64::SIZE, value_size: NameValue::SIZE };
-            let a = RawMap { fd: v4_fd.as_raw_fd(), key_size: V4::SIZE, value_size: 8 };
-            let b = RawMap { fd: v6_fd.as_raw_fd(), key_size: V6::SIZE, value_size: 8 };
-            let nudge = || {
-                let _ = write_changes(n, "NAMES", slot, &[], &names).and_then(|_| write_changes(n, "NAMES", slot, &names, &[]));
-                let _ = write_changes(a, "BLOCK_V4", slot, &[], &v4).and_then(|_| write_changes(a, "BLOCK_V4", slot, &v4, &[]));
-                let _ = write_changes(b, "BLOCK_V6", slot, &[], &v6).and_then(|_| write_changes(b, "BLOCK_V6", slot, &v6, &[]));
-            };
-            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            for _ in 0..2 {
-                std::thread::sleep(Duration::from_secs(1));
-                for cpu in 0..cpus {
-                    std::thread::scope(|s| {
-                        s.spawn(|| {
-                            // SAFETY: a zeroed cpu_set_t with one CPU set, applied to this thread only.
-                            unsafe {
-                                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                                libc::CPU_SET(cpu, &mut set);
-                                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                                    return;
-                                }
-                            }
-                            nudge();
-                        });
-                    });
-                }
-            }
-            // The descriptors close here, after the last nudge.
-            drop((names_fd, v4_fd, v6_fd));
+    /// Writes `set` into `slot`'s half of the list maps, which hold `held` there and `live` in
+    /// the other slot. Returns the slot's new record and the elements written and deleted.
+    fn write_generation(&self, set: &ListSet, plan: &PrefixPlan<'_>, slot: u8, held: &SlotRecord, live: &SlotRecord) -> Result<(SlotRecord, (usize, usize)), DatapathError> {
+        let key = self.hash_key;
+        let s = slot as usize;
+        // The maps are apart in the kernel (a lock each): the three large ones are each made
+        // (names hashed, keys sorted) and written on a thread of their own, so that the kernel's
+        // work, which a load or a write into an empty slot is mostly made of, spreads over the
+        // CPUs and overlaps the making of the others; the small ones here.
+        let [names, v4, v6, allow_v4, allow_v6] = LIST_MAPS.map(|(name, k, v)| self.raw_map(name, k, v));
+        let (names, v4, v6, allow_v4, allow_v6) = (names?, v4?, v6?, allow_v4?, allow_v6?);
+        let (b4, b6, a4, a6) = prefix_values(set, plan);
+        let (record, written) = std::thread::scope(|scope| {
+            let on_names = scope.spawn(|| {
+                let r = name_values(set, &key);
+                let w = write_changes(names, "NAMES", s, &live.names, &held.names, &r);
+                (r, w)
+            });
+            let on_v4 = scope.spawn(|| {
+                let r = last_wins(b4);
+                let w = write_changes(v4, "BLOCK_V4", s, &live.block_v4, &held.block_v4, &r);
+                (r, w)
+            });
+            let on_v6 = scope.spawn(|| {
+                let r = last_wins(b6);
+                let w = write_changes(v6, "BLOCK_V6", s, &live.block_v6, &held.block_v6, &r);
+                (r, w)
+            });
+            let a4 = last_wins(a4);
+            let wa4 = write_changes(allow_v4, "ALLOW_V4", s, &live.allow_v4, &held.allow_v4, &a4);
+            let a6 = last_wins(a6);
+            let wa6 = write_changes(allow_v6, "ALLOW_V6", s, &live.allow_v6, &held.allow_v6, &a6);
+            let join = "making and writing a map does not panic";
+            let ((names, wn), (b4, w4), (b6, w6)) = (on_names.join().expect(join), on_v4.join().expect(join), on_v6.join().expect(join));
+            let record = SlotRecord { names, block_v4: b4, block_v6: b6, allow_v4: a4, allow_v6: a6 };
+            (record, [wn, w4, w6, wa4, wa6])
         });
-        self.freeing = spawned.ok();
+        let (mut w, mut d) = (0, 0);
+        for r in written {
+            let (rw, rd) = r?;
+            w += rw;
+            d += rd;
+        }
+        Ok((record, (w, d)))
+    }
+
+    /// Ends the rollback window: the generation in the slot packets do not use is no longer
+    /// one to switch back to, and a rollback installs it again. Its elements stay: both slots
+    /// share one element per key, so it costs only the keys it alone lists (the entries the
+    /// last update removed), and the next install turns it into the new generation by writing
+    /// the difference, as it would have anyway.
+    pub fn release_previous(&mut self) -> Result<(), DatapathError> {
+        crate::update::Installer::forget_previous(self);
+        Ok(())
+    }
+
+    /// What both slots hold, read from the kernel's maps: for maps whose contents this process
+    /// did not write (adopted from an earlier daemon) or no longer knows (an install that
+    /// failed half way). A slot's record is the keys whose half in that slot is the
+    /// generation's own value.
+    pub(super) fn read_back(&self) -> Result<[SlotRecord; 2], DatapathError> {
+        let [names, v4, v6, allow_v4, allow_v6] = LIST_MAPS.map(|(name, k, v)| self.raw_map(name, k, v));
+        let [n0, n1] = split(read_map::<u64, NameValue>(names?, "NAMES")?);
+        let [b4_0, b4_1] = split(read_map::<V4, PrefixValue>(v4?, "BLOCK_V4")?);
+        let [b6_0, b6_1] = split(read_map::<V6, PrefixValue>(v6?, "BLOCK_V6")?);
+        let [a4_0, a4_1] = split(read_map::<V4, PrefixValue>(allow_v4?, "ALLOW_V4")?);
+        let [a6_0, a6_1] = split(read_map::<V6, PrefixValue>(allow_v6?, "ALLOW_V6")?);
+        Ok([
+            SlotRecord { names: n0, block_v4: b4_0, block_v6: b6_0, allow_v4: a4_0, allow_v6: a6_0 },
+            SlotRecord { names: n1, block_v4: b4_1, block_v6: b6_1, allow_v4: a4_1, allow_v6: a6_1 },
+        ])
     }
 
     /// A list map by descriptor, for batch operations.
@@ -291,22 +223,6 @@ impl Datapath {
             _ => return Err(DatapathError::MissingMap(name)),
         };
         Ok(RawMap { fd: data.fd().as_fd().as_raw_fd(), key_size, value_size })
-    }
-
-    /// Removes every key of `slot` from the list maps, found by reading all their keys: for a
-    /// slot whose contents are not known.
-    fn clear_slot(&self, slot: u8) -> Result<(), DatapathError> {
-        let names = self.raw_map("NAMES", u64::SIZE, 24)?;
-        // NameKey: hash (8 bytes), then the slot (u32).
-        let stale = names.keys_where(|k| k[8..12] == (slot as u32).to_ne_bytes()).map_err(|source| DatapathError::Io { name: "NAMES", what: "reading keys", source })?;
-        names.delete(&stale).map_err(|source| DatapathError::Io { name: "NAMES", what: "deleting keys", source })?;
-        for (name, key_size) in [("BLOCK_V4", V4::SIZE), ("ALLOW_V4", V4::SIZE), ("BLOCK_V6", V6::SIZE), ("ALLOW_V6", V6::SIZE)] {
-            let trie = self.raw_map(name, key_size, 8)?;
-            // Key: prefix length (u32), then the slot byte.
-            let stale = trie.keys_where(|k| k[4] == slot).map_err(|source| DatapathError::Io { name, what: "reading keys", source })?;
-            trie.delete(&stale).map_err(|source| DatapathError::Io { name, what: "deleting keys", source })?;
-        }
-        Ok(())
     }
 
     /// Removes the per-entry counts of `slot` (`slot << 31 | id`): they counted the generation
@@ -347,19 +263,36 @@ pub(crate) fn name_filter_words(names: &[(u64, NameValue)]) -> Vec<u64> {
     words
 }
 
-/// Turns what `map` holds in `slot` from `old` into `new`: deletes first (the map holds two
-/// generations within its capacity), then writes. Returns (written, deleted).
-fn write_changes<K: SlotKey, V: SlotValue>(map: RawMap, name: &'static str, slot: u8, old: &[(K, V)], new: &[(K, V)]) -> Result<(usize, usize), DatapathError> {
-    let (delete, write) = changes(old, new);
+/// The list maps: name, key size, value size (both halves).
+const LIST_MAPS: [(&str, usize, usize); 5] = [
+    ("NAMES", u64::SIZE, NameValue::SIZE),
+    ("BLOCK_V4", V4::SIZE, PrefixValue::SIZE),
+    ("BLOCK_V6", V6::SIZE, PrefixValue::SIZE),
+    ("ALLOW_V4", V4::SIZE, PrefixValue::SIZE),
+    ("ALLOW_V6", V6::SIZE, PrefixValue::SIZE),
+];
+
+/// Turns what `map` holds from `live` (the other slot) and `old` (in `slot`) into `live` and
+/// `new`: deletes first (the map holds both generations within its capacity), then writes.
+/// Returns (written, deleted).
+fn write_changes<K: MapKey, H: Half>(map: RawMap, name: &'static str, slot: usize, live: &[(K, H)], old: &[(K, H)], new: &[(K, H)]) -> Result<(usize, usize), DatapathError> {
+    let (delete, write) = changes(slot, live, old, new);
     if !delete.is_empty() {
-        map.delete(&key_bytes(delete.iter().copied(), slot)).map_err(|source| DatapathError::Io { name, what: "deleting keys", source })?;
+        map.delete(&key_bytes(delete.iter().copied())).map_err(|source| DatapathError::Io { name, what: "deleting keys", source })?;
     }
     if !write.is_empty() {
-        let keys = key_bytes(write.iter().map(|x| x.0), slot);
+        let keys = key_bytes(write.iter().map(|x| x.0));
         let values = value_bytes(write.iter().map(|x| x.1));
         map.update(&keys, &values).map_err(|source| DatapathError::Io { name, what: "writing keys", source })?;
     }
     Ok((write.len(), delete.len()))
+}
+
+/// Every element of a list map, each key with both halves.
+#[allow(clippy::type_complexity)]
+fn read_map<K: MapKey, H: Half>(map: RawMap, name: &'static str) -> Result<Vec<(K, [H; 2])>, DatapathError> {
+    let (keys, values) = map.elements_where(|_| true).map_err(|source| DatapathError::Io { name, what: "reading elements", source })?;
+    Ok(keys.chunks_exact(K::SIZE).zip(values.chunks_exact(H::SIZE)).map(|(k, v)| (K::read(k), H::read(v))).collect())
 }
 
 /// The block prefixes to install: every enforced one, and the shadow ones no enforced prefix
@@ -448,7 +381,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        datapath::slot::{SlotKey, SlotValue, key_bytes, value_bytes},
+        datapath::{
+            shared::{key_bytes, value_bytes},
+            slot::{Half, MapKey},
+        },
         lists::{ListInfo, ListKind, parse_list},
     };
 
@@ -517,34 +453,39 @@ mod tests {
         assert!(covered > 20 && covered < 180, "{covered}: the table tests both sides");
     }
 
-    /// What map `name` holds in `slot`, as sorted (key, value) bytes.
-    fn held(dp: &Datapath, name: &'static str, key_size: usize, value_size: usize, slot: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// What map `name` holds, as sorted (key, value) bytes.
+    fn held(dp: &Datapath, name: &'static str, key_size: usize, value_size: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         let map = dp.raw_map(name, key_size, value_size).unwrap();
-        let at = if name == "NAMES" { 8 } else { 4 };
-        let keys = map.keys_where(|k| k[at] == slot).unwrap();
-        let mut out: Vec<_> = keys.chunks_exact(key_size).map(|k| (k.to_vec(), map.get(k).unwrap().unwrap())).collect();
+        let (keys, values) = map.elements_where(|_| true).unwrap();
+        let mut out: Vec<_> = keys.chunks_exact(key_size).zip(values.chunks_exact(value_size)).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         out.sort();
         out
     }
 
-    /// The same, as the record says.
-    fn recorded<K: SlotKey, V: SlotValue>(r: &[(K, V)], slot: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let keys = key_bytes(r.iter().map(|x| x.0), slot);
-        let values = value_bytes(r.iter().map(|x| x.1));
-        let mut out: Vec<_> = keys.chunks_exact(K::SIZE).zip(values.chunks_exact(V::SIZE)).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+    /// The same, as the slots' records say.
+    fn recorded<K: MapKey, H: Half>(r0: &[(K, H)], r1: &[(K, H)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let all = crate::datapath::shared::contents([r0, r1]);
+        let keys = key_bytes(all.iter().map(|x| x.0));
+        let values = value_bytes(all.iter().map(|x| x.1));
+        let mut out: Vec<_> = keys.chunks_exact(K::SIZE).zip(values.chunks_exact(H::SIZE)).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         out.sort();
         out
     }
 
-    fn assert_holds(dp: &Datapath, slot: u8, r: &SlotRecord) {
-        use crate::datapath::slot::{V4, V6};
-        assert_eq!(held(dp, "NAMES", 16, 24, slot), recorded(&r.names, slot), "NAMES, slot {slot}");
-        assert_eq!(held(dp, "BLOCK_V4", V4::SIZE, 8, slot), recorded(&r.block_v4, slot), "BLOCK_V4, slot {slot}");
-        assert_eq!(held(dp, "BLOCK_V6", V6::SIZE, 8, slot), recorded(&r.block_v6, slot), "BLOCK_V6, slot {slot}");
-        assert_eq!(held(dp, "ALLOW_V4", V4::SIZE, 8, slot), recorded(&r.allow_v4, slot), "ALLOW_V4, slot {slot}");
-        assert_eq!(held(dp, "ALLOW_V6", V6::SIZE, 8, slot), recorded(&r.allow_v6, slot), "ALLOW_V6, slot {slot}");
-        // The name filter holds exactly the bits of the slot's names: none missing (a listed
-        // name would be skipped), none left over from the generation before.
+    /// The maps hold exactly `r[0]` in slot 0 and `r[1]` in slot 1, and read back as such.
+    fn assert_holds(dp: &Datapath, r: [&SlotRecord; 2]) {
+        assert_eq!(held(dp, "NAMES", u64::SIZE, NameValue::SIZE), recorded(&r[0].names, &r[1].names), "NAMES");
+        assert_eq!(held(dp, "BLOCK_V4", V4::SIZE, PrefixValue::SIZE), recorded(&r[0].block_v4, &r[1].block_v4), "BLOCK_V4");
+        assert_eq!(held(dp, "BLOCK_V6", V6::SIZE, PrefixValue::SIZE), recorded(&r[0].block_v6, &r[1].block_v6), "BLOCK_V6");
+        assert_eq!(held(dp, "ALLOW_V4", V4::SIZE, PrefixValue::SIZE), recorded(&r[0].allow_v4, &r[1].allow_v4), "ALLOW_V4");
+        assert_eq!(held(dp, "ALLOW_V6", V6::SIZE, PrefixValue::SIZE), recorded(&r[0].allow_v6, &r[1].allow_v6), "ALLOW_V6");
+        let back = dp.read_back().unwrap();
+        assert!(back[0] == *r[0] && back[1] == *r[1], "the maps read back as the records");
+    }
+
+    /// The slot's name filter holds exactly the bits of its names: none missing (a listed name
+    /// would be skipped), none left over from the generation before.
+    fn assert_filter(dp: &Datapath, slot: u8, r: &SlotRecord) {
         let Some(Map::Array(data)) = dp.ebpf.map("NAME_FILTER") else { panic!("NAME_FILTER is an array") };
         let half = name_filter::WORDS as usize;
         let mut mapped = MappedArray::new(data, "NAME_FILTER", 2 * half).unwrap();
@@ -593,69 +534,61 @@ mod tests {
         let record = |s: &ListSet| SlotRecord::of(s, &key, &block_prefix_plan(s));
         let hits = dp.raw_map("ENTRY_HITS", 4, 8).unwrap();
         let mut sets = vec![generation(0, None)];
+        let mut slots = [SlotRecord::default(), SlotRecord::default()];
         let r = dp.install(&sets[0]).unwrap();
-        assert_eq!((r.slot, r.cleared, r.deleted, r.written), (1, false, 0, record(&sets[0]).len()));
+        assert_eq!((r.slot, r.read_back, r.deleted, r.written), (1, false, 0, record(&sets[0]).len()));
+        slots[1] = record(&sets[0]);
+        assert_holds(&dp, [&slots[0], &slots[1]]);
         for g in 1..6 {
             let s = generation(g, sets.last());
             // A count of the slot about to be written, and one of the live slot.
             let (next, live) = (dp.live_slot() ^ 1, dp.live_slot());
             hits.update(&[(next << 31 | 5).to_ne_bytes(), (live << 31 | 5).to_ne_bytes()].concat(), &[1u64.to_ne_bytes(), 2u64.to_ne_bytes()].concat()).unwrap();
             let r = dp.install(&s).unwrap();
-            assert!(!r.cleared);
+            assert!(!r.read_back);
             if g == 1 {
-                assert_eq!((r.written, r.deleted), (record(&s).len(), 0), "into the empty slot");
+                // Into the empty slot: every key of the generation gets its half.
+                assert_eq!(r.deleted, 0);
+                assert!(r.written >= record(&s).len(), "{} written of {}", r.written, record(&s).len());
             } else {
                 // Against generation g - 2, which the slot holds.
                 assert!(r.written + r.deleted < record(&s).len() / 2, "{g}: {} written, {} deleted of {}", r.written, r.deleted, record(&s).len());
             }
-            assert_holds(&dp, r.slot as u8, &record(&s));
-            assert_holds(&dp, (r.slot ^ 1) as u8, &record(sets.last().unwrap()));
+            slots[r.slot as usize] = record(&s);
+            assert_holds(&dp, [&slots[0], &slots[1]]);
+            assert_filter(&dp, r.slot as u8, &slots[r.slot as usize]);
             assert_eq!(hits.get(&(next << 31 | 5).to_ne_bytes()).unwrap(), None, "the written slot's counts are gone");
             assert!(hits.get(&(live << 31 | 5).to_ne_bytes()).unwrap().is_some(), "the other slot's are kept");
             sets.push(s);
         }
-        // A slot whose contents are not known is cleared of every key and filled whole.
+        // Where what the slots hold is not known (here: an install begun and not finished),
+        // the maps are read back first, and the install still writes only the difference.
         let next = dp.live_slot() ^ 1;
-        dp.begin_install(next);
+        dp.begin_install(next).unwrap();
         let s = generation(6, sets.last());
         let r = dp.install(&s).unwrap();
-        assert!(r.cleared);
-        assert_holds(&dp, r.slot as u8, &record(&s));
-        assert_holds(&dp, (r.slot ^ 1) as u8, &record(sets.last().unwrap()));
+        assert!(r.read_back);
+        assert!(r.written + r.deleted < record(&s).len() / 2, "{} written, {} deleted", r.written, r.deleted);
+        slots[r.slot as usize] = record(&s);
+        assert_holds(&dp, [&slots[0], &slots[1]]);
         // And a rollback switches to the previous generation, whole.
         assert!(dp.switch_to_previous().unwrap());
         assert_eq!(dp.live_slot(), r.slot ^ 1);
 
-        // The rollback window is over: the other slot is emptied, the live one untouched, and
-        // no switch goes to the emptied slot; the next install fills it whole, without a clear.
+        // The rollback window is over: no switch goes to the other slot any more; its
+        // generation stays in the maps, and the next install writes only the difference to it.
         let live = dp.live_slot();
-        let deleted = dp.release_previous().unwrap();
-        assert_eq!(deleted, record(&s).len());
-        // The freed elements go back on a thread of their own, with dummy keys written into
-        // the emptied slot and deleted again; once it is done the slot is empty.
-        dp.finish_freeing();
-        assert_holds(&dp, (live ^ 1) as u8, &SlotRecord::default());
-        assert_holds(&dp, live as u8, &record(sets.last().unwrap()));
+        dp.release_previous().unwrap();
         assert!(!dp.switch_to_previous().unwrap());
         assert_eq!(dp.live_slot(), live);
+        assert_holds(&dp, [&slots[0], &slots[1]]);
         let s = generation(7, sets.last());
         let r = dp.install(&s).unwrap();
-        assert_eq!((r.cleared, r.deleted, r.written), (false, 0, record(&s).len()));
-        assert_holds(&dp, r.slot as u8, &record(&s));
-
-        // An install right after a release (the freed elements still on their way back) waits
-        // for that first: the slot it fills holds its generation and none of the dummy keys,
-        // and keeps a listed address that is one of them (240.0.0.1/32), which the return of
-        // freed elements would otherwise write over and delete a second later.
-        sets.push(s);
-        let deleted = dp.release_previous().unwrap();
-        assert_eq!(deleted, record(&sets[sets.len() - 2]).len());
-        let s = generation_with(8, sets.last(), "240.0.0.1\n");
-        let r = dp.install(&s).unwrap();
-        assert_eq!((r.cleared, r.deleted, r.written), (false, 0, record(&s).len()));
-        dp.finish_freeing();
-        assert_holds(&dp, r.slot as u8, &record(&s));
-        assert_holds(&dp, (r.slot ^ 1) as u8, &record(sets.last().unwrap()));
+        assert!(!r.read_back);
+        assert!(r.written + r.deleted < record(&s).len() / 2, "{} written, {} deleted", r.written, r.deleted);
+        slots[r.slot as usize] = record(&s);
+        assert_holds(&dp, [&slots[0], &slots[1]]);
+        assert_filter(&dp, r.slot as u8, &slots[r.slot as usize]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod object;
 mod pin;
 mod ports;
 pub mod quic;
+mod shared;
 mod slot;
 mod stop_page;
 mod testrun;
@@ -83,9 +84,6 @@ pub struct Datapath {
     /// Links this process holds (pinned ones stay attached when it exits).
     links: Vec<(std::path::PathBuf, aya::programs::links::FdLink)>,
     last_link: Option<aya::programs::xdp::XdpLinkId>,
-    /// A release's return of freed elements still running (install.rs): the next write into
-    /// a slot waits for it.
-    freeing: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Datapath {
@@ -124,7 +122,6 @@ impl Datapath {
             adoption,
             links: Vec::new(),
             last_link: None,
-            freeing: None,
         };
         if adoption == Some(Adoption::Adopted) {
             dp.adopt(options.tcp_reset)?;

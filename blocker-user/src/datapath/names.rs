@@ -1,5 +1,5 @@
 //! Listed names in the kernel: each name becomes one keyed 64-bit hash (blocker-common name.rs)
-//! in the NAMES map, tagged with its generation slot. Block, allow and shadow entries for the
+//! in the NAMES map, whose value has a half per generation slot. Block, allow and shadow entries for the
 //! same name share one value (`slot::name_values`), so the kernel answers every question with
 //! one lookup per label.
 
@@ -76,9 +76,9 @@ mod tests {
         let value = |name: &str| values.iter().find(|v| v.0 == name_hash(&key, name)).unwrap().1;
         assert_eq!(
             value("example.com"),
-            NameValue { block_id: 1, block_mode: MATCH_SELF | MATCH_BELOW, shadow_id: 2, shadow_mode: MATCH_SELF, ..Default::default() }
+            NameValue { block_id: 1, block_mode: (MATCH_SELF | MATCH_BELOW) as u8, shadow_id: 2, shadow_mode: MATCH_SELF as u8, ..Default::default() }
         );
-        assert_eq!(value("shadow.example"), NameValue { shadow_id: 3, shadow_mode: MATCH_SELF | MATCH_BELOW, ..Default::default() });
+        assert_eq!(value("shadow.example"), NameValue { shadow_id: 3, shadow_mode: (MATCH_SELF | MATCH_BELOW) as u8, ..Default::default() });
     }
 
     #[test]

@@ -1,112 +1,170 @@
-//! What one slot of the list maps holds, as the controller wrote it: every key with its value,
-//! sorted by key, per map. With it an install writes only the difference between what the slot
-//! holds and the new generation (keys gone are deleted, new or changed ones written) instead of
-//! clearing the slot and filling it again; and it never has to walk the maps' keys to find
-//! what to clear.
+//! What one slot of the list maps holds, as the controller wrote it: every key of its
+//! generation with its value, sorted by key, per map. Both slots share one element per key in
+//! the kernel (blocker-common name.rs, prefix.rs); with the two slots' records the controller
+//! knows every element's value (`shared.rs`), so an install writes only the elements whose
+//! value changes, and never has to walk the maps' keys to find them.
 //!
-//! Memory: 32 bytes per name, 16 per IPv4 prefix and 28 per IPv6 prefix, for each slot.
+//! Memory: 24 bytes per name, 16 per IPv4 prefix and 28 per IPv6 prefix, for each slot.
 
 use std::thread;
 
 use blocker_common::{
-    name::{HashKey, NameValue},
-    prefix::{PREFIX_SHADOW, PrefixValue, SLOT_BITS},
+    name::{HashKey, NameSlots, NameValue},
+    prefix::{PREFIX_COVERING, PREFIX_SHADOW, PrefixSlots, PrefixValue},
 };
 
 use crate::datapath::{install::PrefixPlan, names::name_hash};
 use crate::lists::{ListSet, Prefix};
 
-/// An IPv4 prefix as a trie key (without the slot byte).
+/// An IPv4 prefix as a trie key; the address has no bits past the length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(in crate::datapath) struct V4 {
     addr: [u8; 4],
     len: u8,
 }
 
-impl V4 {
-    pub(in crate::datapath) fn host(a: u32) -> V4 {
-        V4 { addr: a.to_be_bytes(), len: 32 }
-    }
-}
-
-impl V6 {
-    pub(in crate::datapath) fn host(a: u128) -> V6 {
-        V6 { addr: a.to_be_bytes(), len: 128 }
-    }
-}
-
-/// An IPv6 prefix as a trie key (without the slot byte).
+/// An IPv6 prefix as a trie key; the address has no bits past the length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(in crate::datapath) struct V6 {
     addr: [u8; 16],
     len: u8,
 }
 
-/// A key of one of the list maps, as the kernel takes it for a given slot.
-pub(in crate::datapath) trait SlotKey: Ord + Copy {
-    const SIZE: usize;
-    fn put(&self, slot: u8, out: &mut Vec<u8>);
-}
-
-/// `Key<V4KeyData>`: prefix length (slot bits included), then `[slot, a, b, c, d]`.
-impl SlotKey for V4 {
-    const SIZE: usize = 4 + 5;
-    fn put(&self, slot: u8, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(SLOT_BITS + self.len as u32).to_ne_bytes());
-        out.push(slot);
-        out.extend_from_slice(&self.addr);
+impl V4 {
+    pub(in crate::datapath) fn new(addr: u32, len: u8) -> V4 {
+        let len = len.min(32);
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+        V4 { addr: (addr & mask).to_be_bytes(), len }
     }
 }
 
-/// `Key<V6KeyData>`: prefix length (slot bits included), then `[slot, 16 address bytes]`.
-impl SlotKey for V6 {
-    const SIZE: usize = 4 + 17;
-    fn put(&self, slot: u8, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(SLOT_BITS + self.len as u32).to_ne_bytes());
-        out.push(slot);
-        out.extend_from_slice(&self.addr);
+impl V6 {
+    pub(in crate::datapath) fn new(addr: u128, len: u8) -> V6 {
+        let len = len.min(128);
+        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+        V6 { addr: (addr & mask).to_be_bytes(), len }
     }
 }
 
-/// A name hash: `NameKey { hash, slot, reserved: 0 }`.
-impl SlotKey for u64 {
-    const SIZE: usize = 16;
-    fn put(&self, slot: u8, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_ne_bytes());
-        out.extend_from_slice(&(slot as u32).to_ne_bytes());
-        out.extend_from_slice(&0u32.to_ne_bytes());
-    }
-}
-
-/// A value of one of the list maps, as the kernel takes it.
-pub(in crate::datapath) trait SlotValue: Copy + PartialEq {
+/// A key of one of the list maps, as the kernel takes it. Sorted, a key comes before every key
+/// it covers, and the keys it covers follow it without a gap (prefixes: by address, then
+/// length).
+pub(in crate::datapath) trait MapKey: Ord + Copy {
     const SIZE: usize;
     fn put(&self, out: &mut Vec<u8>);
+    /// The key as the kernel wrote it (`SIZE` bytes).
+    fn read(b: &[u8]) -> Self;
+    /// Whether a longest-prefix lookup that finds `other` would otherwise have found `self`:
+    /// `self` is a shorter prefix containing it. Names cover nothing.
+    fn covers(&self, other: &Self) -> bool;
 }
 
-impl SlotValue for PrefixValue {
+/// `Key<V4KeyData>`: prefix length, then the address.
+impl MapKey for V4 {
+    const SIZE: usize = 4 + 4;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.len as u32).to_ne_bytes());
+        out.extend_from_slice(&self.addr);
+    }
+    fn read(b: &[u8]) -> Self {
+        V4::new(u32::from_be_bytes(b[4..8].try_into().expect("4 bytes")), u32::from_ne_bytes(b[..4].try_into().expect("4 bytes")) as u8)
+    }
+    fn covers(&self, other: &Self) -> bool {
+        self.len <= other.len && V4::new(u32::from_be_bytes(other.addr), self.len).addr == self.addr
+    }
+}
+
+/// `Key<V6KeyData>`: prefix length, then the address.
+impl MapKey for V6 {
+    const SIZE: usize = 4 + 16;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.len as u32).to_ne_bytes());
+        out.extend_from_slice(&self.addr);
+    }
+    fn read(b: &[u8]) -> Self {
+        V6::new(u128::from_be_bytes(b[4..20].try_into().expect("16 bytes")), u32::from_ne_bytes(b[..4].try_into().expect("4 bytes")) as u8)
+    }
+    fn covers(&self, other: &Self) -> bool {
+        self.len <= other.len && V6::new(u128::from_be_bytes(other.addr), self.len).addr == self.addr
+    }
+}
+
+/// A name hash: `NameKey { hash }`.
+impl MapKey for u64 {
     const SIZE: usize = 8;
     fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.entry_id.to_ne_bytes());
-        out.extend_from_slice(&self.flags.to_ne_bytes());
+        out.extend_from_slice(&self.to_ne_bytes());
+    }
+    fn read(b: &[u8]) -> Self {
+        u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"))
+    }
+    fn covers(&self, _: &Self) -> bool {
+        false
     }
 }
 
-impl SlotValue for NameValue {
-    const SIZE: usize = 24;
-    fn put(&self, out: &mut Vec<u8>) {
-        // The field order of the #[repr(C)] struct (blocker-common name.rs).
-        for f in [self.block_id, self.allow_id, self.block_mode, self.allow_mode, self.shadow_id, self.shadow_mode] {
-            out.extend_from_slice(&f.to_ne_bytes());
+/// What one generation says of a key: one half of a list map's value.
+pub(in crate::datapath) trait Half: Copy + PartialEq + Default {
+    /// Bytes of the map's value, both halves.
+    const SIZE: usize;
+    fn put(halves: &[Self; 2], out: &mut Vec<u8>);
+    fn read(b: &[u8]) -> [Self; 2];
+    /// The generation lists the key itself.
+    fn is_own(&self) -> bool;
+    /// This (own) value as a key it covers carries it for the generation.
+    fn covering(self) -> Self;
+}
+
+impl Half for PrefixValue {
+    const SIZE: usize = size_of::<PrefixSlots>();
+    fn put(halves: &[Self; 2], out: &mut Vec<u8>) {
+        for h in halves {
+            out.extend_from_slice(&h.entry_id.to_ne_bytes());
+            out.extend_from_slice(&h.flags.to_ne_bytes());
         }
     }
+    fn read(b: &[u8]) -> [Self; 2] {
+        let u = |i: usize| u32::from_ne_bytes(b[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+        [PrefixValue { entry_id: u(0), flags: u(1) }, PrefixValue { entry_id: u(2), flags: u(3) }]
+    }
+    fn is_own(&self) -> bool {
+        PrefixValue::is_own(self)
+    }
+    fn covering(self) -> Self {
+        PrefixValue { entry_id: self.entry_id, flags: self.flags | PREFIX_COVERING }
+    }
 }
 
-/// The contents of one slot: each map's keys and values, sorted by key, one value per key.
+impl Half for NameValue {
+    const SIZE: usize = size_of::<NameSlots>();
+    fn put(halves: &[Self; 2], out: &mut Vec<u8>) {
+        // The field order of the #[repr(C)] struct (blocker-common name.rs).
+        for h in halves {
+            for f in [h.block_id, h.allow_id, h.shadow_id] {
+                out.extend_from_slice(&f.to_ne_bytes());
+            }
+            out.extend_from_slice(&[h.block_mode, h.allow_mode, h.shadow_mode, h.reserved]);
+        }
+    }
+    fn read(b: &[u8]) -> [Self; 2] {
+        let half = |b: &[u8]| {
+            let u = |i: usize| u32::from_ne_bytes(b[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+            NameValue { block_id: u(0), allow_id: u(1), shadow_id: u(2), block_mode: b[12], allow_mode: b[13], shadow_mode: b[14], reserved: b[15] }
+        };
+        [half(&b[..16]), half(&b[16..32])]
+    }
+    fn is_own(&self) -> bool {
+        !self.is_empty()
+    }
+    fn covering(self) -> Self {
+        NameValue::default()
+    }
+}
+
+/// The contents of one slot: each map's keys and the generation's own values, sorted by key,
+/// one value per key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(in crate::datapath) struct SlotRecord {
-    /// The key the names were hashed with.
-    pub key: HashKey,
     pub names: Vec<(u64, NameValue)>,
     pub block_v4: Vec<(V4, PrefixValue)>,
     pub block_v6: Vec<(V6, PrefixValue)>,
@@ -123,7 +181,6 @@ impl SlotRecord {
     pub(in crate::datapath) fn of(set: &ListSet, key: &HashKey, plan: &PrefixPlan<'_>) -> SlotRecord {
         let (block_v4, block_v6, allow_v4, allow_v6) = prefix_values(set, plan);
         SlotRecord {
-            key: *key,
             names: name_values(set, key),
             block_v4: last_wins(block_v4),
             block_v6: last_wins(block_v6),
@@ -160,8 +217,8 @@ pub(in crate::datapath) fn prefix_values(
 
 fn push_prefix(p: &Prefix, value: PrefixValue, v4: &mut Vec<(V4, PrefixValue)>, v6: &mut Vec<(V6, PrefixValue)>) {
     match *p {
-        Prefix::V4 { addr, len } => v4.push((V4 { addr: addr.octets(), len }, value)),
-        Prefix::V6 { addr, len } => v6.push((V6 { addr: addr.octets(), len }, value)),
+        Prefix::V4 { addr, len } => v4.push((V4::new(u32::from(addr), len), value)),
+        Prefix::V6 { addr, len } => v6.push((V6::new(u128::from(addr), len), value)),
     }
 }
 
@@ -188,14 +245,14 @@ pub(in crate::datapath) fn name_values(set: &ListSet, key: &HashKey) -> Vec<(u64
     let mut parts: Vec<(&str, NameValue)> = Vec::new();
     for (e, n) in set.block_names() {
         let v = if e.shadow {
-            NameValue { shadow_id: e.id, shadow_mode: n.flags, ..Default::default() }
+            NameValue { shadow_id: e.id, shadow_mode: n.flags as u8, ..Default::default() }
         } else {
-            NameValue { block_id: e.id, block_mode: n.flags, ..Default::default() }
+            NameValue { block_id: e.id, block_mode: n.flags as u8, ..Default::default() }
         };
         parts.push((&n.name, v));
     }
     for (e, n) in set.allow_names() {
-        parts.push((&n.name, NameValue { allow_id: e.id, allow_mode: n.flags, ..Default::default() }));
+        parts.push((&n.name, NameValue { allow_id: e.id, allow_mode: n.flags as u8, ..Default::default() }));
     }
     let mut values = hash_names(&parts, key);
     drop(parts);
@@ -243,53 +300,6 @@ fn hash_names(parts: &[(&str, NameValue)], key: &HashKey) -> Vec<(u64, NameValue
     })
 }
 
-/// What turns `old` into `new`, both sorted with one value per key: the keys to delete (in
-/// `old` only) and the keys to write with their values (in `new` only, or with a new value).
-pub(in crate::datapath) fn changes<K: Ord + Copy, V: PartialEq + Copy>(old: &[(K, V)], new: &[(K, V)]) -> (Vec<K>, Vec<(K, V)>) {
-    let (mut delete, mut write) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() && j < new.len() {
-        match old[i].0.cmp(&new[j].0) {
-            std::cmp::Ordering::Less => {
-                delete.push(old[i].0);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                write.push(new[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                if old[i].1 != new[j].1 {
-                    write.push(new[j]);
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    delete.extend(old[i..].iter().map(|x| x.0));
-    write.extend_from_slice(&new[j..]);
-    (delete, write)
-}
-
-/// Keys as the kernel takes them for `slot`, one after the other.
-pub(in crate::datapath) fn key_bytes<K: SlotKey>(keys: impl ExactSizeIterator<Item = K>, slot: u8) -> Vec<u8> {
-    let mut out = Vec::with_capacity(keys.len() * K::SIZE);
-    for k in keys {
-        k.put(slot, &mut out);
-    }
-    out
-}
-
-/// Values as the kernel takes them, one after the other.
-pub(in crate::datapath) fn value_bytes<V: SlotValue>(values: impl ExactSizeIterator<Item = V>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * V::SIZE);
-    for v in values {
-        v.put(&mut out);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -297,7 +307,7 @@ mod tests {
     use aya::maps::lpm_trie::Key;
     use blocker_common::{
         name::{MATCH_BELOW, MATCH_SELF, NameKey},
-        prefix::{V6KeyData, v4_key_data, v6_key_data},
+        prefix::{PREFIX_COVERING, V4KeyData, V6KeyData},
     };
 
     use super::*;
@@ -313,41 +323,52 @@ mod tests {
 
     #[test]
     fn keys_and_values_are_laid_out_as_the_kernel_takes_them() {
-        let v4 = V4 { addr: [192, 0, 2, 0], len: 24 };
+        let v4 = V4::new(0xc000_0200, 24);
         let mut b = Vec::new();
-        v4.put(1, &mut b);
-        let k = Key::new(SLOT_BITS + 24, v4_key_data(1, [192, 0, 2, 0]));
+        v4.put(&mut b);
+        let k: Key<V4KeyData> = Key::new(24, [192, 0, 2, 0]);
         // SAFETY: Key is repr(C, packed): prefix length then data.
         let kb = unsafe { std::slice::from_raw_parts((&k as *const Key<_>).cast::<u8>(), std::mem::size_of_val(&k)) };
         assert_eq!(b, kb);
+        assert_eq!(V4::read(&b), v4);
         let addr = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
         let mut b = Vec::new();
-        V6 { addr, len: 128 }.put(0, &mut b);
-        let k: Key<V6KeyData> = Key::new(SLOT_BITS + 128, v6_key_data(0, &addr));
+        V6::new(u128::from_be_bytes(addr), 128).put(&mut b);
+        let k: Key<V6KeyData> = Key::new(128, addr);
         // SAFETY: as above.
         let kb = unsafe { std::slice::from_raw_parts((&k as *const Key<_>).cast::<u8>(), std::mem::size_of_val(&k)) };
         assert_eq!(b, kb);
+        assert_eq!(V6::read(&b), V6::new(u128::from_be_bytes(addr), 128));
         let mut b = Vec::new();
-        0x1122_3344_5566_7788u64.put(1, &mut b);
-        assert_eq!(b, bytes_of(&NameKey { hash: 0x1122_3344_5566_7788, slot: 1, reserved: 0 }));
-        let nv = NameValue { block_id: 1, allow_id: 2, block_mode: 3, allow_mode: 4, shadow_id: 5, shadow_mode: 6 };
+        0x1122_3344_5566_7788u64.put(&mut b);
+        assert_eq!(b, bytes_of(&NameKey { hash: 0x1122_3344_5566_7788 }));
+        let nv = [
+            NameValue { block_id: 1, allow_id: 2, shadow_id: 3, block_mode: 4, allow_mode: 5, shadow_mode: 6, reserved: 0 },
+            NameValue { block_id: 7, allow_id: 8, shadow_id: 9, block_mode: 10, allow_mode: 11, shadow_mode: 12, reserved: 0 },
+        ];
         let mut b = Vec::new();
-        nv.put(&mut b);
-        assert_eq!(b, bytes_of(&nv));
-        let pv = PrefixValue { entry_id: 7, flags: PREFIX_SHADOW };
+        NameValue::put(&nv, &mut b);
+        assert_eq!(b, bytes_of(&NameSlots { slot: nv }));
+        assert_eq!(NameValue::read(&b), nv);
+        let pv = [PrefixValue { entry_id: 7, flags: PREFIX_SHADOW }, PrefixValue { entry_id: 8, flags: PREFIX_COVERING }];
         let mut b = Vec::new();
-        pv.put(&mut b);
-        assert_eq!(b, bytes_of(&pv));
+        PrefixValue::put(&pv, &mut b);
+        assert_eq!(b, bytes_of(&PrefixSlots { slot: pv }));
+        assert_eq!(PrefixValue::read(&b), pv);
     }
 
     #[test]
-    fn changes_delete_what_is_gone_and_write_what_is_new_or_different() {
-        let old = [(1, 'a'), (2, 'b'), (4, 'd'), (6, 'f')];
-        let new = [(2, 'b'), (3, 'c'), (4, 'x'), (7, 'g')];
-        assert_eq!(changes(&old, &new), (vec![1, 6], vec![(3, 'c'), (4, 'x'), (7, 'g')]));
-        assert_eq!(changes(&[], &new), (vec![], new.to_vec()));
-        assert_eq!(changes(&old, &[]), (vec![1, 2, 4, 6], vec![]));
-        assert_eq!(changes(&old, &old), (vec![], vec![]));
+    fn a_prefix_covers_the_longer_ones_inside_it_and_sorts_before_them() {
+        let p = |a: u32, l| V4::new(a, l);
+        assert!(p(0x0a00_0000, 8).covers(&p(0x0a01_0000, 16)));
+        assert!(p(0x0a00_0000, 8).covers(&p(0x0a00_0000, 8)));
+        assert!(!p(0x0a01_0000, 16).covers(&p(0x0a00_0000, 8)));
+        assert!(!p(0x0a00_0000, 8).covers(&p(0x0b00_0000, 16)));
+        assert_eq!(p(0x0a01_0203, 16), p(0x0a01_0000, 16), "bits past the length are dropped");
+        let mut v = vec![p(0x0a01_0000, 16), p(0x0b00_0000, 8), p(0x0a00_0000, 8), p(0x0a01_0200, 24), p(0x0a00_0000, 9)];
+        v.sort();
+        assert_eq!(v, [p(0x0a00_0000, 8), p(0x0a00_0000, 9), p(0x0a01_0000, 16), p(0x0a01_0200, 24), p(0x0b00_0000, 8)]);
+        assert!(!1u64.covers(&1u64), "names cover nothing");
     }
 
     fn set(enforced: &str, shadow: &str, allow: &str) -> ListSet {
@@ -370,12 +391,20 @@ mod tests {
         let both = r.names.iter().find(|x| x.0 == name_hash(&key, "example.com")).unwrap().1;
         assert_eq!(
             both,
-            NameValue { block_id: 1, block_mode: MATCH_SELF | MATCH_BELOW, shadow_id: 5, shadow_mode: MATCH_SELF, allow_id: 8, allow_mode: MATCH_SELF | MATCH_BELOW }
+            NameValue {
+                block_id: 1,
+                block_mode: (MATCH_SELF | MATCH_BELOW) as u8,
+                shadow_id: 5,
+                shadow_mode: MATCH_SELF as u8,
+                allow_id: 8,
+                allow_mode: (MATCH_SELF | MATCH_BELOW) as u8,
+                reserved: 0
+            }
         );
         assert!(r.names.windows(2).all(|w| w[0].0 < w[1].0) && r.block_v4.windows(2).all(|w| w[0].0 < w[1].0));
         let shadow = r.block_v4.iter().find(|x| x.0.addr == [198, 51, 100, 0]).unwrap().1;
         assert_eq!(shadow, PrefixValue { entry_id: 7, flags: PREFIX_SHADOW });
-        assert_eq!(r.allow_v4, [(V4 { addr: [192, 0, 2, 1], len: 32 }, PrefixValue { entry_id: 9, flags: 0 })]);
+        assert_eq!(r.allow_v4, [(V4::new(0xc000_0201, 32), PrefixValue { entry_id: 9, flags: 0 })]);
     }
 
     #[test]

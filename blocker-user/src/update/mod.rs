@@ -40,8 +40,8 @@ pub trait Installer {
     /// What the kernel holds beside the live generation is not the manager's previous one
     /// (after a restore over adopted maps): a rollback must install, not switch.
     fn forget_previous(&mut self) {}
-    /// Frees what the kernel holds beside the live generation: the rollback window is over.
-    /// A rollback after it installs the previous generation again.
+    /// The rollback window is over: what the kernel holds beside the live generation is no
+    /// longer one to switch to. A rollback after it installs the previous generation again.
     fn release_previous(&mut self) -> Result<(), DatapathError> {
         Ok(())
     }
@@ -459,9 +459,9 @@ impl ListManager {
         Ok(RollbackReport { from: from.number, to, instant, elapsed: start.elapsed() })
     }
 
-    /// Frees the kernel's copy of the generation before the live one once the rollback window
-    /// is over (and anything else held beside the live one at once, unless the window is
-    /// "forever"). Returns whether it freed something. Called from the daemon's loop.
+    /// Ends the rollback window once it is over (and at once for anything else held beside the
+    /// live one, unless the window is "forever"): a rollback then installs instead of
+    /// switching. Returns whether it ended one. Called from the daemon's loop.
     pub fn release_due(&mut self, now: Instant, target: &mut dyn Installer) -> Result<bool, UpdateError> {
         let Some(window) = self.settings.rollback_window else { return Ok(false) };
         let due = match self.beside {
