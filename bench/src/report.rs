@@ -248,7 +248,8 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
            what the process's own memory cgroup was charged from then on (bench/src/memcg.rs: the child process makes a cgroup \
            of its own and enters it first; a map's elements are charged, object by object, to the cgroup of the process that \
            created the map, and uncharged when freed; the process's page tables are in it too, a few MiB). Elements an \
-           install deletes are uncharged after RCU grace periods; the benchmark waits until the charge stops falling. \
+           install replaces or deletes are uncharged after RCU grace periods (datapath/freeing.rs sends them on after each \
+           install); the benchmark waits until the charge stops falling. \
            Where no cgroup can be made, the system-wide counts of the accounted kmalloc caches \
            (`kmalloc-cg-64`: LPM-trie nodes; `kmalloc-cg-96`: NAMES elements; /proc/slabinfo) stand in, which other \
            processes' work and the slab allocator's partly free slabs make noisy. control.csv keeps both, and the growth of \

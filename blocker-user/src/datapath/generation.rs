@@ -53,6 +53,8 @@ impl Datapath {
     /// slot's (taken until `keep_record` gives it back), and whether they had to be read back
     /// from the kernel. From here until `end_install` the slot is neither whole nor known.
     pub(super) fn begin_install(&mut self, slot: u32) -> Result<(SlotRecord, Box<SlotRecord>, bool), DatapathError> {
+        // The last install's rewrites (freeing.rs) must be over before the maps change.
+        self.stop_freeing();
         let held = self.take_record(slot);
         self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: None });
         let live = self.take_record(slot ^ 1);

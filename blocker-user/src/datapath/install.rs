@@ -33,6 +33,7 @@ use super::{
     Datapath, DatapathError,
     coarse::Bitmap,
     batch::RawMap,
+    freeing,
     mmap::MappedArray,
     shared::{changes, key_bytes, split, value_bytes},
     slot::{Half, MapKey, SlotRecord, V4, V6, last_wins, name_values, prefix_values},
@@ -138,7 +139,16 @@ impl Datapath {
             self.config.flags &= !FLAG_V6_ALL_EXACT;
         }
         self.write_config()?;
+        // A few elements of each large map, for the return of the freed ones (freeing.rs).
+        let few = freeing::ELEMENTS;
+        let nudge = [
+            (LIST_MAPS[0], key_bytes(record.names.iter().take(few).map(|x| x.0))),
+            (LIST_MAPS[1], key_bytes(record.block_v4.iter().take(few).map(|x| x.0))),
+            (LIST_MAPS[2], key_bytes(record.block_v6.iter().take(few).map(|x| x.0))),
+        ];
         self.end_install(next, record, bitmap.v6_all_exact);
+        let nudge = nudge.into_iter().filter_map(|((name, k, v), keys)| Some((self.raw_map(name, k, v).ok()?, keys))).collect();
+        self.start_returning_freed_elements(nudge);
         report.elapsed = start.elapsed();
         Ok(report)
     }
@@ -589,6 +599,9 @@ mod tests {
         slots[r.slot as usize] = record(&s);
         assert_holds(&dp, [&slots[0], &slots[1]]);
         assert_filter(&dp, r.slot as u8, &slots[r.slot as usize]);
+        // The rewrites that return the freed elements leave every value as it was.
+        dp.finish_freeing();
+        assert_holds(&dp, [&slots[0], &slots[1]]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod counters;
 mod dns;
 mod error;
 mod flows;
+mod freeing;
 mod generation;
 mod install;
 mod mmap;
@@ -84,6 +85,9 @@ pub struct Datapath {
     /// Links this process holds (pinned ones stay attached when it exits).
     links: Vec<(std::path::PathBuf, aya::programs::links::FdLink)>,
     last_link: Option<aya::programs::xdp::XdpLinkId>,
+    /// The return of the last install's freed elements, still running (freeing.rs): the next
+    /// write into the list maps waits for it.
+    freeing: Option<freeing::Freeing>,
 }
 
 impl Datapath {
@@ -122,6 +126,7 @@ impl Datapath {
             adoption,
             links: Vec::new(),
             last_link: None,
+            freeing: None,
         };
         if adoption == Some(Adoption::Adopted) {
             dp.adopt(options.tcp_reset)?;
