@@ -11,7 +11,7 @@
 
 use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 use blocker_common::{
-    name::{HashKey, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, ROOT, label_step},
+    name::{HashKey, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, NameValue, ROOT, label_step},
     name_filter,
 };
 
@@ -236,10 +236,7 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
         return CONTINUE;
     }
     let want = if c.remaining == 0 { MATCH_SELF } else { MATCH_BELOW };
-    // SAFETY: plain map lookup; the value is only read.
-    if let Some(both) = unsafe { NAMES.get(NameKey { hash: c.hash }) } {
-        // The live slot's half; all modes 0 where its generation does not list the name.
-        let v = &both.slot[(c.slot & 1) as usize];
+    if let Some(v) = live_half(c.hash, c.slot) {
         if v.allow_mode as u32 & want != 0 && c.allowed == 0 {
             c.allowed = v.allow_id;
         }
@@ -253,6 +250,32 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
         }
     }
     CONTINUE
+}
+
+/// The live slot's half of the NAMES element for `hash`, copied; all modes 0 where the live
+/// generation does not list the name. Both slots share the element, so an install may replace
+/// it while packets read it, and the kernel's hash map may hand a replaced element's memory to
+/// the next element it writes at once (bpf_mem_alloc): a copy taken from the old element could
+/// be another name's. It counts only if a second lookup still finds the same element; else the
+/// new one is read the same way, once more; a name replaced twice meanwhile is taken as not
+/// listed for this packet (fail open).
+#[inline(always)]
+fn live_half(hash: u64, slot: u32) -> Option<NameValue> {
+    let key = NameKey { hash };
+    let mut at = NAMES.get_ptr(&key)?;
+    let mut tries = 0;
+    while tries < 2 {
+        // SAFETY: a map value pointer from the lookup, valid for this program run; read once,
+        // before the next lookup (a helper call, which the compiler does not move loads across).
+        let v = unsafe { core::ptr::read_volatile(&(*at).slot[(slot & 1) as usize]) };
+        let again = NAMES.get_ptr(&key)?;
+        if again == at {
+            return Some(v);
+        }
+        at = again;
+        tries += 1;
+    }
+    None
 }
 
 /// The slot's name filter (blocker-common name_filter.rs): false proves no NAMES key of the

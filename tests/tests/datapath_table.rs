@@ -335,25 +335,35 @@ fn installing_a_new_list_replaces_the_old_one() {
 #[ignore = "needs root"]
 fn nested_prefixes_of_the_two_generations_each_answer_for_their_own() {
     let mut h = harness();
-    // Generation a: a /24 and a /48, and an allow /27 inside the /24.
+    // Generation a: a /24 (id 1) and a /48 (id 2), and an allow /27 inside the /24.
     h.dp.install(&support::list_set("198.51.100.0/24\n2001:db8:a::/48\n", "198.51.100.224/27\n")).unwrap();
-    // Generation b (live): only a /26 inside the /24 and a /64 inside the /48; no allow entry.
-    h.dp.install(&support::list_set("198.51.100.64/26\n2001:db8:a:1::/64\n", "")).unwrap();
-    let b_only = [("198.51.100.70", XdpAction::Tx, Reason::DstV4), ("198.51.100.230", XdpAction::Pass, Reason::NoMatch)];
-    for (dst, action, reason) in b_only {
+    // Generation b (live): a /26 inside a's /24 (id 3), a /64 inside its /48 (id 4) and a /28
+    // inside its allow /27 (id 5); no allow entry. Two unrelated entries first, so that no id of
+    // b is also one of a's.
+    let b = "192.0.2.1\n192.0.2.2\n198.51.100.64/26\n2001:db8:a:1::/64\n198.51.100.240/28\n";
+    h.dp.install(&support::list_set(b, "")).unwrap();
+    for (dst, action, reason) in [
+        ("198.51.100.70", XdpAction::Tx, Reason::DstV4),
+        // Inside a's /24 but outside b's prefixes: a is not live.
+        ("198.51.100.5", XdpAction::Pass, Reason::NoMatch),
+        // Inside a's allow /27, which b does not have.
+        ("198.51.100.241", XdpAction::Tx, Reason::DstV4),
+    ] {
         expect(&h, &tcp(CLIENT4, dst, 443, TCP_SYN), action, reason);
     }
-    // Inside a's /24 and /48 but outside b's prefixes: a is not live.
-    expect(&h, &tcp(CLIENT4, "198.51.100.5", 443, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
     expect(&h, &tcp(CLIENT6, "2001:db8:a:1::5", 443, TCP_SYN), XdpAction::Tx, Reason::DstV6);
     expect(&h, &tcp(CLIENT6, "2001:db8:a:2::5", 443, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
+    assert_eq!(h.dp.entry_hits().unwrap(), [(3, 1), (4, 1), (5, 1)]);
 
-    // Back to a: its lookups find b's /26 and /64 first, which answer with a's covering entries.
+    // Back to a: its lookups find b's /26, /28 and /64 first, which answer with a's covering
+    // entries, and its allow /27 wins over the /28's answer for a (its /24).
     assert!(h.dp.switch_to_previous().unwrap());
     for dst in ["198.51.100.5", "198.51.100.70", "198.51.100.200"] {
         expect(&h, &tcp(CLIENT4, dst, 443, TCP_SYN), XdpAction::Tx, Reason::DstV4);
     }
-    expect(&h, &tcp(CLIENT4, "198.51.100.230", 443, TCP_SYN), XdpAction::Pass, Reason::AllowList);
+    for dst in ["198.51.100.230", "198.51.100.241"] {
+        expect(&h, &tcp(CLIENT4, dst, 443, TCP_SYN), XdpAction::Pass, Reason::AllowList);
+    }
     for dst in ["2001:db8:a:1::5", "2001:db8:a:2::5"] {
         expect(&h, &tcp(CLIENT6, dst, 443, TCP_SYN), XdpAction::Tx, Reason::DstV6);
     }

@@ -8,11 +8,14 @@
 //! on 6.18, about 0.6 M of 1 M replaced trie nodes were still held a minute later.
 //!
 //! So after each install, once the first grace period has passed, a thread rewrites a few
-//! elements with the values they hold, on every CPU, twice, a second apart: each rewrite is
-//! a free on that CPU, which sends the waiting batches on. Packets see the same values before,
-//! during and after. The next install stops the thread first (at once: it is asleep between
-//! rounds; its own rewrites take over), so a rewrite never puts back a value an install has
-//! changed since.
+//! elements of each large trie with the values they hold, on every CPU, twice, a second apart:
+//! each rewrite is a free on that CPU, which sends the waiting batches on. Packets see the same
+//! values before, during and after (a trie frees a replaced node only after a grace period).
+//! NAMES is left alone: its replaced elements came back without help in the measurements, and
+//! the hash map may reuse a replaced element at once (names.rs in the program copes, but there
+//! is no need to add replacements). The next install stops the thread first (at once: it is
+//! asleep between rounds; its own rewrites take over), so a rewrite never puts back a value an
+//! install has changed since.
 
 use std::{
     os::fd::{AsRawFd, BorrowedFd, OwnedFd},
@@ -31,8 +34,8 @@ pub(super) const ELEMENTS: usize = 1024;
 
 impl Datapath {
     /// Waits until the elements the last install freed have been sent back to the kernel's
-    /// allocator (a second or two after it; at once if they have). Every write into the list
-    /// maps does this first.
+    /// allocator (a second or two after it; at once if they have): for measurements. A write
+    /// into the list maps stops it instead (`stop_freeing`).
     pub fn finish_freeing(&mut self) {
         if let Some(f) = self.freeing.take() {
             let _ = f.thread.join();
@@ -68,7 +71,10 @@ impl Datapath {
         let spawned = thread::Builder::new().name("blocker-freeing".into()).spawn(move || {
             let maps: Vec<(RawMap, &[u8])> =
                 owned.iter().map(|(fd, k, v, keys): &(OwnedFd, usize, usize, Vec<u8>)| (RawMap { fd: fd.as_raw_fd(), key_size: *k, value_size: *v }, keys.as_slice())).collect();
-            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            // Every configured CPU (not only those this process may run on now); one it cannot
+            // move to is passed over.
+            // SAFETY: sysconf has no preconditions.
+            let cpus = (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }).clamp(1, libc::CPU_SETSIZE as libc::c_long) as usize;
             for _ in 0..2 {
                 let wake = Instant::now() + Duration::from_secs(1);
                 while !stopped.load(Ordering::Acquire) && Instant::now() < wake {

@@ -50,24 +50,25 @@ impl Datapath {
     }
 
     /// What both slots hold before an install writes into `slot`: the slot's record, the other
-    /// slot's (taken until `keep_record` gives it back), and whether they had to be read back
-    /// from the kernel. From here until `end_install` the slot is neither whole nor known.
-    pub(super) fn begin_install(&mut self, slot: u32) -> Result<(SlotRecord, Box<SlotRecord>, bool), DatapathError> {
+    /// slot's (taken until `keep_record` gives it back), and, where they had to be read back
+    /// from the kernel, the elements that read-back repaired. From here until `end_install` the
+    /// slot is neither whole nor known.
+    pub(super) fn begin_install(&mut self, slot: u32) -> Result<(SlotRecord, Box<SlotRecord>, Option<usize>), DatapathError> {
         // The last install's rewrites (freeing.rs) must be over before the maps change.
         self.stop_freeing();
         let held = self.take_record(slot);
         self.slots[slot as usize] = Some(SlotState { whole: false, v6_all_exact: false, record: None });
         let live = self.take_record(slot ^ 1);
         match (held, live) {
-            (Some(held), Some(live)) => Ok((*held, live, false)),
+            (Some(held), Some(live)) => Ok((*held, live, None)),
             (_, live) => {
                 // Put back what is known, so that a failed read leaves it known.
                 if let Some(live) = live {
                     self.keep_record(slot ^ 1, live);
                 }
-                let [r0, r1] = self.read_back()?;
+                let ([r0, r1], repaired) = self.read_back(true)?;
                 let (held, live) = if slot == 0 { (r0, r1) } else { (r1, r0) };
-                Ok((held, Box::new(live), true))
+                Ok((held, Box::new(live), Some(repaired)))
             }
         }
     }

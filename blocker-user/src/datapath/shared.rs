@@ -90,27 +90,78 @@ pub(in crate::datapath) fn changes<K: MapKey, H: Half>(slot: usize, other: &[(K,
     (delete, write)
 }
 
-/// The whole contents of a map holding `records[0]` in slot 0 and `records[1]` in slot 1: as
-/// an empty map becomes by installing the one into slot 0, then the other into slot 1.
-#[cfg(test)]
+/// The whole contents of a map holding `records[0]` in slot 0 and `records[1]` in slot 1,
+/// sorted: as an empty map becomes by installing the one into slot 0, then the other into
+/// slot 1 (the second install writes every element whose slot-1 half is not empty).
 pub(in crate::datapath) fn contents<K: MapKey, H: Half>(records: [&[(K, H)]; 2]) -> Vec<(K, [H; 2])> {
-    let mut map = std::collections::BTreeMap::new();
-    let (delete, write) = changes(0, &[], &[], records[0]);
-    assert!(delete.is_empty());
-    map.extend(write);
-    let (delete, write) = changes(1, records[0], &[], records[1]);
-    assert!(delete.is_empty());
-    map.extend(write);
-    map.into_iter().collect()
+    let (_, first) = changes(0, &[], &[], records[0]);
+    let (_, second) = changes(1, records[0], &[], records[1]);
+    let mut out = Vec::with_capacity(first.len().max(second.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < first.len() || j < second.len() {
+        match (first.get(i), second.get(j)) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                out.push(*b);
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a.0 < b.0 => {
+                out.push(*a);
+                i += 1;
+            }
+            (Some(a), None) => {
+                out.push(*a);
+                i += 1;
+            }
+            (_, Some(b)) => {
+                out.push(*b);
+                j += 1;
+            }
+            (None, None) => unreachable!("the loop condition"),
+        }
+    }
+    out
 }
 
-/// Splits what a map holds (key, both halves) into the slots' own records: a key is in a slot's
-/// record where that slot's half is the generation's own value.
+/// Splits what a map holds (key, both halves, sorted by key) into the slots' own records: a key
+/// is in a slot's record where that slot's half is the generation's own value.
 #[allow(clippy::type_complexity)]
-pub(in crate::datapath) fn split<K: MapKey, H: Half>(mut elements: Vec<(K, [H; 2])>) -> [Vec<(K, H)>; 2] {
-    elements.sort_by_key(|e| e.0);
+pub(in crate::datapath) fn split<K: MapKey, H: Half>(elements: &[(K, [H; 2])]) -> [Vec<(K, H)>; 2] {
     let own = |s: usize| elements.iter().filter(|e| e.1[s].is_own()).map(|e| (e.0, e.1[s])).collect();
     [own(0), own(1)]
+}
+
+/// What turns `actual` into `wanted` (both sorted by key, one value per key): the keys to
+/// delete and the elements to write (new, or with another value).
+#[allow(clippy::type_complexity)]
+pub(in crate::datapath) fn differences<K: MapKey, H: Half>(actual: &[(K, [H; 2])], wanted: &[(K, [H; 2])]) -> (Vec<K>, Vec<(K, [H; 2])>) {
+    let (mut delete, mut write) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < actual.len() || j < wanted.len() {
+        match (actual.get(i), wanted.get(j)) {
+            (Some(a), Some(w)) if a.0 == w.0 => {
+                if a.1 != w.1 {
+                    write.push(*w);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(w)) if a.0 < w.0 => {
+                delete.push(a.0);
+                i += 1;
+            }
+            (Some(a), None) => {
+                delete.push(a.0);
+                i += 1;
+            }
+            (_, Some(w)) => {
+                write.push(*w);
+                j += 1;
+            }
+            (None, None) => unreachable!("the loop condition"),
+        }
+    }
+    (delete, write)
 }
 
 /// Keys as the kernel takes them, one after the other.
@@ -194,7 +245,7 @@ mod tests {
             assert_eq!(lookup(&c, 0, addr), truth(&a, addr), "slot 0, {addr}");
             assert_eq!(lookup(&c, 1, addr), truth(&b, addr), "slot 1, {addr}");
         }
-        assert_eq!(split(c), [a.to_vec(), b.to_vec()]);
+        assert_eq!(split(&c), [a.to_vec(), b.to_vec()]);
     }
 
     #[test]
@@ -265,6 +316,22 @@ mod tests {
                 assert_eq!(lookup(&map, 1 - slot, &a), truth(&live, &a), "live generation, {a}");
             }
         }
+    }
+
+    #[test]
+    fn elements_an_install_cut_short_left_stale_are_found_against_the_records() {
+        // Slot 1 live with 10.1.0.0/16; an install of 10.0.0.0/8 into slot 0 wrote its first
+        // element and stopped: 10.1.0.0/16 still says "nothing covers" for slot 0.
+        let live = [(p("10.1.0.0/16"), own(2))];
+        let new = [(p("10.0.0.0/8"), own(9))];
+        let actual = [(p("10.0.0.0/8"), [own(9), NONE]), (p("10.1.0.0/16"), [NONE, own(2)]), (p("192.0.2.0/24"), [NONE, NONE])];
+        let [r0, r1] = split(&actual);
+        assert_eq!((r0.as_slice(), r1.as_slice()), (new.as_slice(), live.as_slice()), "the own halves are right");
+        let (delete, write) = differences(&actual, &contents([&r0, &r1]));
+        // The stale covering half is rewritten; an element neither slot owns goes.
+        assert_eq!(delete, [p("192.0.2.0/24")]);
+        assert_eq!(write, [(p("10.1.0.0/16"), [cov(9), own(2)])]);
+        assert_eq!(differences(&contents([&r0, &r1]), &contents([&r0, &r1])), (vec![], vec![]));
     }
 
     #[test]

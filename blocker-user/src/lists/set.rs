@@ -318,7 +318,7 @@ impl ListSet {
     }
 
     /// Names with the entry that lists them, enforced and shadow alike: what the name maps are
-    /// filled from (`NameKey{hash, slot}` → `NameValue{entry.id, name.flags}`).
+    /// filled from (`NameKey{hash}` → a slot's `NameValue{entry.id, name.flags}`).
     pub fn names(&self, kind: ListKind) -> impl Iterator<Item = (&Entry, &NameEntry)> {
         self.entries.iter().filter(move |e| e.kind == kind).filter_map(|e| e.target.as_name().map(|n| (e, n)))
     }
