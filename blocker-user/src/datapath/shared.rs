@@ -304,10 +304,23 @@ mod tests {
             let (delete, write) = changes(slot, &live, &old, &new);
             let records = |mine: &[(V4, PrefixValue)]| if slot == 0 { contents([mine, &live]) } else { contents([&live, mine]) };
             let mut map: std::collections::BTreeMap<V4, [PrefixValue; 2]> = records(&old).into_iter().collect();
-            for k in delete {
-                assert!(map.remove(&k).is_some());
+            // The changes one at a time, in an order of their own (deletes and writes mixed): at
+            // every step the live slot answers as the live generation alone.
+            let mut steps: Vec<(V4, Option<[PrefixValue; 2]>)> = delete.iter().map(|k| (*k, None)).chain(write.iter().map(|(k, v)| (*k, Some(*v)))).collect();
+            for i in (1..steps.len()).rev() {
+                steps.swap(i, rng.next() as usize % (i + 1));
             }
-            map.extend(write);
+            for (k, v) in steps {
+                match v {
+                    Some(v) => map.insert(k, v),
+                    None => map.remove(&k),
+                };
+                let now: Vec<_> = map.iter().map(|(k, v)| (*k, *v)).collect();
+                for _ in 0..20 {
+                    let a = std::net::Ipv4Addr::from(0x0a00_0000 | (rng.next() & 0x00ff_ffff)).to_string();
+                    assert_eq!(lookup(&now, 1 - slot, &a), truth(&live, &a), "live generation mid-install, {a}");
+                }
+            }
             let map: Vec<_> = map.into_iter().collect();
             assert_eq!(map, records(&new));
             for _ in 0..300 {
