@@ -176,10 +176,10 @@ fn the_filter_switches_with_the_generation() {
     assert!(h.dp.switch_to_previous().expect("switching back"));
     sample(&h, "gen-a", DNS_BLOCKED);
     sample(&h, "gen-b", DNS_NOT_LISTED);
-    // Releasing the other slot (b) leaves the live one whole, filter and all.
-    h.dp.release_previous().expect("releasing the other slot");
+    // The rollback window's end leaves the live one whole, filter and all.
+    h.dp.end_rollback_window().expect("ending the rollback window");
     sample(&h, "gen-a", DNS_BLOCKED);
-    // A third generation into the released slot: the filter is written whole again.
+    // A third generation into the other slot: its filter is written whole again.
     h.dp.install(&set_b).expect("installing generation b again");
     sample(&h, "gen-b", DNS_BLOCKED);
     sample(&h, "gen-a", DNS_NOT_LISTED);

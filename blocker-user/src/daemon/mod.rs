@@ -51,8 +51,8 @@ impl Installer for Locked<'_> {
         Installer::forget_previous(&mut *lock(self.0))
     }
 
-    fn release_previous(&mut self) -> Result<(), DatapathError> {
-        Installer::release_previous(&mut *lock(self.0))
+    fn end_rollback_window(&mut self) -> Result<(), DatapathError> {
+        Installer::end_rollback_window(&mut *lock(self.0))
     }
 }
 

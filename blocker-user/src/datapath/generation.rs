@@ -121,8 +121,8 @@ impl Installer for Datapath {
         self.switch_to_previous()
     }
 
-    fn release_previous(&mut self) -> Result<(), DatapathError> {
-        Datapath::release_previous(self)
+    fn end_rollback_window(&mut self) -> Result<(), DatapathError> {
+        Datapath::end_rollback_window(self)
     }
 
     /// The other slot stays as it is in the kernel (and so does what is known of it), but is

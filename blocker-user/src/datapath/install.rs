@@ -207,7 +207,7 @@ impl Datapath {
     /// share one element per key, so it costs only the keys it alone lists (the entries the
     /// last update removed), and the next install turns it into the new generation by writing
     /// the difference, as it would have anyway.
-    pub fn release_previous(&mut self) -> Result<(), DatapathError> {
+    pub fn end_rollback_window(&mut self) -> Result<(), DatapathError> {
         crate::update::Installer::forget_previous(self);
         Ok(())
     }
@@ -622,7 +622,7 @@ mod tests {
         // The rollback window is over: no switch goes to the other slot any more; its
         // generation stays in the maps, and the next install writes only the difference to it.
         let live = dp.live_slot();
-        dp.release_previous().unwrap();
+        dp.end_rollback_window().unwrap();
         assert!(!dp.switch_to_previous().unwrap());
         assert_eq!(dp.live_slot(), live);
         assert_holds(&dp, [&slots[0], &slots[1]]);

@@ -42,7 +42,7 @@ pub trait Installer {
     fn forget_previous(&mut self) {}
     /// The rollback window is over: what the kernel holds beside the live generation is no
     /// longer one to switch to. A rollback after it installs the previous generation again.
-    fn release_previous(&mut self) -> Result<(), DatapathError> {
+    fn end_rollback_window(&mut self) -> Result<(), DatapathError> {
         Ok(())
     }
 }
@@ -50,7 +50,7 @@ pub trait Installer {
 /// What the kernel holds beside the live generation, for the rollback window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Beside {
-    /// Nothing (a fresh start, or released).
+    /// Nothing (a fresh start, or the rollback window is over).
     Nothing,
     /// The previous generation, whole, since then: a rollback is one write.
     Previous(Instant),
@@ -472,7 +472,7 @@ impl ListManager {
         if !due {
             return Ok(false);
         }
-        target.release_previous()?;
+        target.end_rollback_window()?;
         self.beside = Beside::Nothing;
         Ok(true)
     }

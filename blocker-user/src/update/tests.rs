@@ -34,7 +34,7 @@ impl Installer for Recorder {
         }
         Ok(self.switches > 0 && !self.holds_previous)
     }
-    fn release_previous(&mut self) -> Result<(), DatapathError> {
+    fn end_rollback_window(&mut self) -> Result<(), DatapathError> {
         self.releases += 1;
         self.holds_previous = false;
         Ok(())
