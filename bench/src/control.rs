@@ -26,8 +26,8 @@
 //!   memory-cgroup-accounted kmalloc caches of the sizes the elements take (`kmalloc-cg-64`:
 //!   trie nodes; `kmalloc-cg-96`: NAMES elements), system-wide, stand in. The growth of all
 //!   accounted slab pages, vmalloc and per-CPU memory is kept too (`kernel_growth`).
-//! - after the rollback window: the same once `ListManager::release_due` has freed the
-//!   generation before the live one and the kernel has given its elements back.
+//! - after the rollback window: the same once `ListManager::end_rollback_window_due` has ended
+//!   it (which writes nothing: both generations share their elements).
 //!
 //! Synthetic lists: names are `<letters>-<n>.<word>.example` (5% `=name`, 5% `*.name`, the rest
 //! name and subdomains); prefixes are 3/4 IPv4 (7/8 hosts, 1/8 /24s; never in 192.0.2/24,
@@ -392,11 +392,11 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
         m.objects_96
     );
 
-    // The rollback window ends (`ListManager::release_due`, as the daemon's loop calls it): the
+    // The rollback window ends (`ListManager::end_rollback_window_due`, as the daemon's loop calls it): the
     // previous generation is no longer one to switch back to. The slots share their elements,
     // so it stays in the maps, costing the keys only it lists, until the next install.
     let t = Instant::now();
-    anyhow::ensure!(manager.release_due(Instant::now() + DEFAULT_ROLLBACK_WINDOW, &mut dp)?, "nothing was released");
+    anyhow::ensure!(manager.end_rollback_window_due(Instant::now() + DEFAULT_ROLLBACK_WINDOW, &mut dp)?, "the rollback window did not end");
     m.release_s = t.elapsed().as_secs_f64();
     let wait_until = Instant::now() + Duration::from_secs(60);
     let one = settled()?;
@@ -415,7 +415,7 @@ fn measure(size: usize, change: f64, dir: &Path) -> anyhow::Result<Measurement> 
     m.objects_64_one = one.objects(64) - at_load.objects(64);
     m.objects_96_one = one.objects(96) - at_load.objects(96);
     eprintln!(
-        "  after the rollback window ({:.2} s to free it): memlock {} MiB, measured {} MiB",
+        "  after the rollback window (ended in {:.2} s): memlock {} MiB, measured {} MiB",
         m.release_s,
         mib(m.memlock_one),
         mib(m.kernel_measured_one())

@@ -95,7 +95,7 @@ pub fn write_control(dir: &Path, rows: &[crate::control::Measurement], stages: &
          loads the set into empty maps; updates 2 and 3 each change {:.0}% of each list, 2 into the empty slot, \
          3 into the slot that still holds update 1's generation, which the install turns into update 3's by writing \
          the difference (the steady state while the previous generation is kept). Then the rollback window ends \
-         (`ListManager::release_due`, as the daemon's loop calls it): the previous generation is no longer one to \
+         (`ListManager::end_rollback_window_due`, as the daemon's loop calls it): the previous generation is no longer one to \
          switch back to, but stays in the maps until the next install (both generations share one map element per \
          key, with a value half per slot), and the kernel memory is measured again. Each size runs in a fresh process. Times are wall-clock on a shared 2-core \
          machine (load average at the end of the run: {}): other work stretches them.\n\n",

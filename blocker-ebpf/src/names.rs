@@ -257,8 +257,11 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
 /// it while packets read it, and the kernel's hash map may hand a replaced element's memory to
 /// the next element it writes at once (bpf_mem_alloc): a copy taken from the old element could
 /// be another name's. It counts only if a second lookup still finds the same element; else the
-/// new one is read the same way, once more; a name replaced twice meanwhile is taken as not
-/// listed for this packet (fail open).
+/// new one is read the same way, once more. A name replaced twice meanwhile (an install writes
+/// each key once, so practically never) is taken as not listed for this packet. The copy and
+/// the second lookup are ordered on x86-64 (loads are not reordered with loads); arm64 may
+/// reorder them, and this program has no fence to offer there (no fetch atomics at its BPF
+/// CPU level), so on arm64 the check narrows the window to the reordering of one load.
 #[inline(always)]
 fn live_half(hash: u64, slot: u32) -> Option<NameValue> {
     let key = NameKey { hash };
@@ -267,7 +270,7 @@ fn live_half(hash: u64, slot: u32) -> Option<NameValue> {
     while tries < 2 {
         // SAFETY: a map value pointer from the lookup, valid for this program run; read once,
         // before the next lookup (a helper call, which the compiler does not move loads across).
-        let v = unsafe { core::ptr::read_volatile(&(*at).slot[(slot & 1) as usize]) };
+        let v = unsafe { core::ptr::read_volatile(at) }.slot[(slot & 1) as usize];
         let again = NAMES.get_ptr(&key)?;
         if again == at {
             return Some(v);

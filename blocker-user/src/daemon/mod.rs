@@ -208,13 +208,13 @@ impl Daemon {
         if !due.is_empty() {
             let _ = self.update(&UpdateRequest { lists: due, ..Default::default() });
         }
-        self.release_due();
+        self.end_rollback_window_due();
     }
 
     /// Ends the rollback window once it is over.
-    fn release_due(&self) {
+    fn end_rollback_window_due(&self) {
         let mut m = lock(&self.manager);
-        match m.release_due(std::time::Instant::now(), &mut Locked(&self.dp)) {
+        match m.end_rollback_window_due(std::time::Instant::now(), &mut Locked(&self.dp)) {
             Ok(true) => {
                 self.refresh(&m);
                 log::info!("rollback window over: a rollback now installs the previous generation again from the state directory");

@@ -15,7 +15,8 @@
 //! the hash map may reuse a replaced element at once (names.rs in the program copes, but there
 //! is no need to add replacements). The next install stops the thread first (at once: it is
 //! asleep between rounds; its own rewrites take over), so a rewrite never puts back a value an
-//! install has changed since.
+//! install has changed since. (At once between rounds and between CPUs; a CPU's rewrites, a
+//! few milliseconds, finish first.)
 
 use std::{
     os::fd::{AsRawFd, BorrowedFd, OwnedFd},
@@ -86,6 +87,9 @@ impl Datapath {
                 // The values as they are: nothing writes the maps while this thread runs.
                 let current: Vec<(Vec<u8>, Vec<u8>)> = maps.iter().map(|(m, keys)| present(m, keys)).collect();
                 for cpu in 0..cpus {
+                    if stopped.load(Ordering::Acquire) {
+                        return;
+                    }
                     thread::scope(|s| {
                         s.spawn(|| {
                             if !on_cpu(cpu) {

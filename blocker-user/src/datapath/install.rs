@@ -218,8 +218,9 @@ impl Datapath {
     /// generation's own value. With `repair`, every element that is not what the two records
     /// make is rewritten or deleted, so that the maps hold exactly that, as every install
     /// assumes: an install cut short leaves the own halves right but may leave a covering half
-    /// stale (the prefix it depends on written, the element that inherits it not yet). The live
-    /// slot's halves are right throughout (every write carries them), so packets see no change.
+    /// stale (the prefix it depends on written, the element that inherits it not yet). Every
+    /// install's write carries the live slot's half as the live generation answers it, so the
+    /// repair finds those halves right and packets see no change.
     /// Returns the records and the elements repaired.
     pub(super) fn read_back(&self, repair: bool) -> Result<([SlotRecord; 2], usize), DatapathError> {
         let [names, v4, v6, allow_v4, allow_v6] = LIST_MAPS.map(|(name, k, v)| self.raw_map(name, k, v));

@@ -86,7 +86,7 @@ pub struct Datapath {
     links: Vec<(std::path::PathBuf, aya::programs::links::FdLink)>,
     last_link: Option<aya::programs::xdp::XdpLinkId>,
     /// The return of the last install's freed elements, still running (freeing.rs): the next
-    /// write into the list maps waits for it.
+    /// write into the list maps stops it first.
     freeing: Option<freeing::Freeing>,
 }
 

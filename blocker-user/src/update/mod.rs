@@ -462,7 +462,7 @@ impl ListManager {
     /// Ends the rollback window once it is over (and at once for anything else held beside the
     /// live one, unless the window is "forever"): a rollback then installs instead of
     /// switching. Returns whether it ended one. Called from the daemon's loop.
-    pub fn release_due(&mut self, now: Instant, target: &mut dyn Installer) -> Result<bool, UpdateError> {
+    pub fn end_rollback_window_due(&mut self, now: Instant, target: &mut dyn Installer) -> Result<bool, UpdateError> {
         let Some(window) = self.settings.rollback_window else { return Ok(false) };
         let due = match self.beside {
             Beside::Nothing => false,

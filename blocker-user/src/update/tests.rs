@@ -18,7 +18,7 @@ struct Recorder {
     /// Whether the "kernel" still holds the generation before.
     holds_previous: bool,
     switches: usize,
-    releases: usize,
+    window_ends: usize,
 }
 
 impl Installer for Recorder {
@@ -35,7 +35,7 @@ impl Installer for Recorder {
         Ok(self.switches > 0 && !self.holds_previous)
     }
     fn end_rollback_window(&mut self) -> Result<(), DatapathError> {
-        self.releases += 1;
+        self.window_ends += 1;
         self.holds_previous = false;
         Ok(())
     }
@@ -331,13 +331,13 @@ fn the_previous_generation_leaves_the_kernel_when_the_rollback_window_ends() {
     b.write("a.txt", "192.0.2.1\n192.0.2.2\n");
     m.update(&mut k, &all()).unwrap();
     let now = Instant::now();
-    assert!(!m.release_due(now, &mut k).unwrap(), "inside the window");
+    assert!(!m.end_rollback_window_due(now, &mut k).unwrap(), "inside the window");
     let view = m.view();
     assert!(view.previous_in_kernel);
     assert!(view.to_string().contains("previous 1 kept for a one-step rollback for 10 min more"), "{view}");
-    assert!(m.release_due(now + Duration::from_secs(600), &mut k).unwrap());
-    assert_eq!(k.releases, 1);
-    assert!(!m.release_due(now + Duration::from_secs(1200), &mut k).unwrap(), "released once");
+    assert!(m.end_rollback_window_due(now + Duration::from_secs(600), &mut k).unwrap());
+    assert_eq!(k.window_ends, 1);
+    assert!(!m.end_rollback_window_due(now + Duration::from_secs(1200), &mut k).unwrap(), "ended once");
     let view = m.view();
     assert!(!view.previous_in_kernel);
     assert!(view.to_string().contains("previous 1 kept on disk (a rollback installs it again)"), "{view}");
@@ -346,10 +346,10 @@ fn the_previous_generation_leaves_the_kernel_when_the_rollback_window_ends() {
     assert_eq!((r.from, r.to, r.instant), (2, 1, false));
     assert_eq!(k.installs, vec![1, 2, 1]);
     assert_eq!(entries(&m), vec!["192.0.2.1/32"]);
-    // What the rollback left beside the live generation is no rollback target: freed at the
-    // next check.
-    assert!(m.release_due(Instant::now(), &mut k).unwrap());
-    assert_eq!(k.releases, 2);
+    // What the rollback left beside the live generation is no rollback target: its window ends
+    // at the next check.
+    assert!(m.end_rollback_window_due(Instant::now(), &mut k).unwrap());
+    assert_eq!(k.window_ends, 2);
 }
 
 #[test]
@@ -361,8 +361,8 @@ fn with_a_rollback_window_of_forever_the_previous_generation_stays() {
     m.update(&mut k, &all()).unwrap();
     b.write("a.txt", "192.0.2.2\n");
     m.update(&mut k, &UpdateRequest { force: true, ..all() }).unwrap();
-    assert!(!m.release_due(Instant::now() + Duration::from_secs(86400 * 365), &mut k).unwrap());
-    assert_eq!(k.releases, 0);
+    assert!(!m.end_rollback_window_due(Instant::now() + Duration::from_secs(86400 * 365), &mut k).unwrap());
+    assert_eq!(k.window_ends, 0);
     assert!(m.rollback(&mut k).unwrap().instant);
 }
 
