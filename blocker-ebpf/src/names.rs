@@ -44,6 +44,8 @@ pub struct NameScratch {
     blocked: u32,
     allowed: u32,
     shadowed: u32,
+    /// The target of `live_half`'s fence: a per-CPU counter nothing reads.
+    fence: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -236,7 +238,7 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
         return CONTINUE;
     }
     let want = if c.remaining == 0 { MATCH_SELF } else { MATCH_BELOW };
-    if let Some(v) = live_half(c.hash, c.slot) {
+    if let Some(v) = live_half(c.hash, c.slot, &raw mut c.fence) {
         if v.allow_mode as u32 & want != 0 && c.allowed == 0 {
             c.allowed = v.allow_id;
         }
@@ -258,12 +260,12 @@ extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
 /// the next element it writes at once (bpf_mem_alloc): a copy taken from the old element could
 /// be another name's. It counts only if a second lookup still finds the same element; else the
 /// new one is read the same way, once more. A name replaced twice meanwhile (an install writes
-/// each key once, so practically never) is taken as not listed for this packet. The copy and
-/// the second lookup are ordered on x86-64 (loads are not reordered with loads); arm64 may
-/// reorder them, and this program has no fence to offer there (no fetch atomics at its BPF
-/// CPU level), so on arm64 the check narrows the window to the reordering of one load.
+/// each key once, so practically never) is taken as not listed for this packet. The copy must
+/// happen before the second lookup: x86-64 keeps loads in order, and for arm64, which may not,
+/// an atomic fetch-or of 0 on `fence` stands between them (the JIT emits it with acquire and
+/// release semantics there; on x86-64 it is a locked instruction on a line of this CPU's own).
 #[inline(always)]
-fn live_half(hash: u64, slot: u32) -> Option<NameValue> {
+fn live_half(hash: u64, slot: u32, fence: *mut u64) -> Option<NameValue> {
     let key = NameKey { hash };
     let mut at = NAMES.get_ptr(&key)?;
     let mut tries = 0;
@@ -271,6 +273,12 @@ fn live_half(hash: u64, slot: u32) -> Option<NameValue> {
         // SAFETY: a map value pointer from the lookup, valid for this program run; read once,
         // before the next lookup (a helper call, which the compiler does not move loads across).
         let v = unsafe { core::ptr::read_volatile(at) }.slot[(slot & 1) as usize];
+        // SAFETY: `fence` points at this CPU's NameScratch, 8-aligned map memory.
+        let n = unsafe { core::intrinsics::atomic_or::<u64, u64, { core::intrinsics::AtomicOrdering::SeqCst }>(fence, 0) };
+        // Never true (nothing else writes `fence`); it keeps the fetch's result in use.
+        if n != 0 {
+            return None;
+        }
         let again = NAMES.get_ptr(&key)?;
         if again == at {
             return Some(v);
