@@ -67,6 +67,11 @@ impl Datapath {
                     self.keep_record(slot ^ 1, live);
                 }
                 let ([r0, r1], repaired) = self.read_back(true)?;
+                if repaired > 0 {
+                    log::warn!("the list maps held {repaired} elements an earlier install left half written; repaired before this install");
+                } else {
+                    log::info!("read the list maps back (what they held was not known to this process)");
+                }
                 let (held, live) = if slot == 0 { (r0, r1) } else { (r1, r0) };
                 Ok((held, Box::new(live), Some(repaired)))
             }
