@@ -94,6 +94,10 @@ struct Args {
     /// to listed addresses); the report is then throughput-<this>.{csv,md,svg}.
     #[arg(long)]
     tp_only: Option<String>,
+    /// throughput: only these variants, by name, separated by commas (e.g. "blocker,plain
+    /// forwarding"); the report is then throughput[-<tp-only>]-some-variants.{csv,md,svg}.
+    #[arg(long)]
+    tp_variants: Option<String>,
     /// Internal: measure one control size in this process and print the result.
     #[arg(long, hide = true)]
     control_child: Option<usize>,
@@ -129,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             gen_cpu: a.tp_gen_cpu,
             dut_cpu: a.tp_dut_cpu,
             only: a.tp_only.clone(),
+            variants: a.tp_variants.as_deref().map(throughput::Variant::parse_list).transpose()?.unwrap_or_default(),
         };
         let outcome = throughput::run(&o)?;
         report::write_throughput(&a.out, &outcome)?;

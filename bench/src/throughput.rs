@@ -138,6 +138,20 @@ impl Variant {
         }
     }
 
+    /// Parses `--tp-variants`: names as [`Variant::name`] spells them, separated by commas.
+    pub fn parse_list(list: &str) -> Result<Vec<Variant>> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                Variant::ALL.iter().copied().find(|v| v.name() == n).ok_or_else(|| {
+                    let known: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+                    anyhow::anyhow!("--tp-variants: no variant is called {n:?}; the variants are: {}", known.join(", "))
+                })
+            })
+            .collect()
+    }
+
     pub fn mode(self) -> Mode {
         match self {
             Variant::Blocker | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => Mode::Router,
@@ -175,6 +189,8 @@ pub struct Options {
     pub dut_cpu: usize,
     /// Only the classes of the mix whose name contains this.
     pub only: Option<String>,
+    /// Only these variants (empty: all).
+    pub variants: Vec<Variant>,
 }
 
 /// One variant in one round.
@@ -273,6 +289,20 @@ fn check_stop() -> Result<()> {
     Ok(())
 }
 
+/// The report files' name. A run of some variants only gets its own, so it never replaces
+/// the full comparison.
+fn stem(o: &Options) -> String {
+    let mut stem = String::from("throughput");
+    if let Some(f) = &o.only {
+        stem.push('-');
+        stem.extend(f.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }));
+    }
+    if !o.variants.is_empty() {
+        stem.push_str("-some-variants");
+    }
+    stem
+}
+
 pub fn run(o: &Options) -> Result<Outcome> {
     // SAFETY: the handler only stores to an atomic. Ctrl-C then ends the run through the normal
     // error path, so the namespaces are removed.
@@ -313,6 +343,9 @@ pub fn run(o: &Options) -> Result<Outcome> {
     let mut setups = Vec::new();
     for (i, &v) in Variant::ALL.iter().enumerate() {
         check_stop()?;
+        if !o.variants.is_empty() && !o.variants.contains(&v) {
+            continue;
+        }
         let dut = ns.add(&format!("dut{i}"))?;
         let path = net::build_path(&gen_ns, &dut, &sink_ns, i, v.forwarding())?;
         links.push(sink_prog.attach(&dut, &path.dut_out)?);
@@ -506,10 +539,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
     drop(ns);
     Ok(Outcome {
         program_times,
-        stem: match &o.only {
-            None => "throughput".into(),
-            Some(f) => format!("throughput-{}", f.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect::<String>()),
-        },
+        stem: stem(o),
         rounds,
         setups,
         classes: classes.iter().map(|c| (c.name.to_string(), c.share, c.listed, c.len())).collect(),
@@ -583,5 +613,30 @@ struct RemoveDir(PathBuf);
 impl Drop for RemoveDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(only: Option<&str>, variants: Vec<Variant>) -> Options {
+        Options { prefixes: 1, names: 1, rounds: 1, seconds: 1.0, gen_cpu: 0, dut_cpu: 1, only: only.map(String::from), variants }
+    }
+
+    #[test]
+    fn variants_are_named_as_the_report_spells_them() {
+        assert_eq!(Variant::parse_list("blocker, plain forwarding").unwrap(), vec![Variant::Blocker, Variant::Plain]);
+        assert_eq!(Variant::parse_list("blocker inline").unwrap(), vec![Variant::BlockerInline]);
+        let e = Variant::parse_list("blocker,nftables").unwrap_err().to_string();
+        assert!(e.contains("\"nftables\"") && e.contains("nftables netdev ingress"), "{e}");
+    }
+
+    #[test]
+    fn a_partial_run_never_writes_over_the_full_report() {
+        assert_eq!(stem(&options(None, vec![])), "throughput");
+        assert_eq!(stem(&options(Some("tcp ack"), vec![])), "throughput-tcp-ack");
+        assert_eq!(stem(&options(None, vec![Variant::Blocker])), "throughput-some-variants");
+        assert_eq!(stem(&options(Some("listed"), vec![Variant::Plain])), "throughput-listed-some-variants");
     }
 }
