@@ -4,8 +4,8 @@
 //! (name.rs). At a million listed names the NAMES hash table is far bigger than the caches, so
 //! each lookup is a cache miss or two, and almost every suffix of almost every name is not
 //! listed. So before each NAMES lookup the program tests one bit of a per-generation bitmap,
-//! indexed by the top bits of the suffix's chain hash (keyed per slot, so the bits are uniform
-//! and a list cannot be chosen to crowd them). The controller sets the bit of every key it
+//! indexed by the top bits of the suffix's chain hash (keyed with the deployment's secret key,
+//! so the bits are uniform and a list cannot be chosen to crowd them). The controller sets the bit of every key it
 //! writes into NAMES for that slot, before the slot goes live. A clear bit proves the suffix is
 //! not a NAMES key, so the lookup is skipped; a set bit (a listed name, or another hash sharing
 //! the bit) only sends the suffix on to the exact lookup. The filter can cost a lookup, never

@@ -70,7 +70,8 @@ pub static ALLOW_V4: LpmTrie<V4KeyData, PrefixSlots> = LpmTrie::with_max_entries
 #[map]
 pub static ALLOW_V6: LpmTrie<V6KeyData, PrefixSlots> = LpmTrie::with_max_entries(capacity::ALLOW_PREFIXES, 0);
 
-/// The secret name-hash key of each slot (blocker-common name.rs).
+/// The deployment's secret name-hash key, written to both slots alike: NAMES keys are shared
+/// by the two generations (blocker-common name.rs).
 #[map]
 pub static HASH_KEYS: Array<HashKey> = Array::with_max_entries(2, 0);
 

@@ -43,7 +43,8 @@ enum ListsCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Make the previous generation live again, at once.
+    /// Make the previous generation live again: one switch within the rollback window, else
+    /// installed again.
     Rollback,
     /// Pull, check signatures and parse, without a daemon: every list of --config, or one
     /// FILE/URL.

@@ -84,8 +84,8 @@ pub struct GuardsConfig {
     pub protected_file: Option<PathBuf>,
 }
 
-/// How long the generation before the live one stays in the kernel for an instant rollback:
-/// `"forever"`, or a duration (`"1h"`, `"15m"`, seconds).
+/// How long after an update a rollback is one switch back to the generation before:
+/// `"forever"` (until the next update), or a duration (`"1h"`, `"15m"`, seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RollbackWindow {
     Forever,
@@ -109,7 +109,8 @@ impl<'de> Deserialize<'de> for RollbackWindow {
 }
 
 impl RollbackWindow {
-    /// The window as the manager takes it: None keeps the previous generation for good.
+    /// The window as the manager takes it: None keeps a rollback one switch until the next
+    /// update.
     pub fn duration(self) -> Option<Duration> {
         match self {
             RollbackWindow::Forever => None,

@@ -37,7 +37,7 @@ pub struct ControllerConfig {
     /// How long after an update a rollback is one switch back to the generation before, which
     /// the kernel holds beside the live one (the two share their map elements, so it costs only
     /// the entries the update removed); after it, a rollback installs that generation again
-    /// from the state directory. Default one hour.
+    /// from the lists the daemon keeps (on disk in the state directory). Default one hour.
     #[serde(default)]
     pub rollback_window: Option<RollbackWindow>,
     /// The control socket the CLI talks to (default /run/blocker/control.sock).

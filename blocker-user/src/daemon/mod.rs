@@ -217,7 +217,7 @@ impl Daemon {
         match m.end_rollback_window_due(std::time::Instant::now(), &mut Locked(&self.dp)) {
             Ok(true) => {
                 self.refresh(&m);
-                log::info!("rollback window over: a rollback now installs the previous generation again from the state directory");
+                log::info!("rollback window over: a rollback now installs the previous generation again");
             }
             Ok(false) => {}
             Err(e) => log::error!("ending the rollback window failed: {e}; blocking is unaffected"),

@@ -38,7 +38,8 @@ impl Datapath {
         self.config.slot & 1
     }
 
-    /// Whether the other slot holds a whole generation (the one before the live one).
+    /// Whether the other slot holds a generation a rollback may switch to: the one before the
+    /// live one, whole, its rollback window not ended.
     pub fn has_previous(&self) -> bool {
         self.slots[(self.live_slot() ^ 1) as usize].as_ref().is_some_and(|s| s.whole)
     }
@@ -102,7 +103,7 @@ impl Datapath {
     }
 
     /// Makes the generation in the other slot live again with one write of the config, if that
-    /// slot holds one whole. Returns whether it did.
+    /// slot holds one a rollback may switch to (`has_previous`). Returns whether it did.
     pub fn switch_to_previous(&mut self) -> Result<bool, DatapathError> {
         let other = self.live_slot() ^ 1;
         let Some(v6_all_exact) = self.slots[other as usize].as_ref().filter(|s| s.whole).map(|s| s.v6_all_exact) else { return Ok(false) };

@@ -78,7 +78,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     config: Config,
     hash_key: HashKey,
-    /// What each list slot holds whole (None: empty, or an install into it did not finish).
+    /// Each list slot as this process knows it (`generation::SlotState`); None: untouched by
+    /// this process.
     slots: [Option<generation::SlotState>; 2],
     pin_root: Option<std::path::PathBuf>,
     adoption: Option<Adoption>,

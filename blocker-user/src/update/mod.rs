@@ -477,8 +477,8 @@ impl ListManager {
         Ok(true)
     }
 
-    /// Whether a rollback would be one step (the kernel still holds the previous generation),
-    /// and for how long more.
+    /// Whether a rollback would be one step (the previous generation is still one to switch
+    /// back to: within the rollback window), and for how long more.
     fn rollback_in_kernel(&self) -> (bool, Option<u64>) {
         match (self.beside, &self.previous) {
             (Beside::Previous(since), Some(_)) => {

@@ -143,7 +143,7 @@ pub struct RollbackReport {
 
 impl fmt::Display for RollbackReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let how = if self.instant { "switched back in one step" } else { "installed again from the state directory" };
+        let how = if self.instant { "switched back in one step" } else { "installed again" };
         write!(
             f,
             "rolled back from generation {} to {} ({how}); the versions rolled away from are refused until forced",
@@ -203,9 +203,11 @@ pub struct ListsView {
     pub installed_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<u64>,
-    /// The kernel still holds the previous generation: a rollback is one write.
+    /// A rollback is one write: the previous generation, which the kernel holds beside the
+    /// live one until the next install, is still a generation to switch back to (within the
+    /// rollback window).
     pub previous_in_kernel: bool,
-    /// For how many more seconds it does (the rollback window); None: for good.
+    /// For how many more seconds the rollback window lasts; None: until the next update.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_kept_secs: Option<u64>,
     pub entries: usize,

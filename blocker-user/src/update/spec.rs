@@ -57,13 +57,15 @@ pub struct Settings {
     pub specs: Vec<ListSpec>,
     pub key: Option<TrustedKey>,
     pub guards: Guards,
-    /// How long the kernel keeps the generation before the live one (None: for good).
+    /// How long after an update a rollback is one switch back to the generation before (None:
+    /// until the next update). The kernel keeps that generation until the next install either
+    /// way.
     pub rollback_window: Option<Duration>,
 }
 
 /// `rollback_window` when the configuration does not say: long enough for an operator to see
-/// a bad update in the hit counters and undo it in one step; after it, the kernel holds one
-/// generation, and a rollback reinstalls (seconds at a million entries).
+/// a bad update in the hit counters and undo it in one step; after it, a rollback installs the
+/// previous generation again (writing what differs into the slot that still holds it).
 pub const DEFAULT_ROLLBACK_WINDOW: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
