@@ -60,3 +60,46 @@ impl fmt::Display for InvalidDisplay<'_> {
         write!(f, "\n{p}: rejected: {} invalid {what}; nothing from this file was applied", self.total)
     }
 }
+
+impl ListError {
+    /// The refusal for logs: places and counts, never the text of a line, which may be an
+    /// entry (a list's entries must not leak through logs). The full message goes to whoever
+    /// asked.
+    pub fn log_line(&self) -> String {
+        match self {
+            ListError::Io { .. } => self.to_string(),
+            ListError::Malformed { path, problem } => {
+                let at = problem.at.as_ref().map(|a| format!(":{a}")).unwrap_or_default();
+                format!("{}{at}: not a list of its format; nothing from this file was applied", path.display())
+            }
+            ListError::Invalid { path, errors, total } => {
+                const SHOWN: usize = 5;
+                let p = path.display();
+                let places: Vec<String> = errors.iter().take(SHOWN).map(|e| format!("{p}:{}", e.at)).collect();
+                let more = if *total > places.len() { ", ..." } else { "" };
+                let what = if errors.iter().any(|e| matches!(e.at, Locus::Json(_))) { "element(s)" } else { "line(s)" };
+                format!("{p}: rejected: {total} invalid {what} ({}{more}); nothing from this file was applied", places.join(", "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_line_of_a_refused_list_names_places_and_counts_but_no_entry() {
+        let line = |n: usize, text: &str| LineError { at: Locus::Line(n), text: text.into(), reason: format!("label {text:?} is not allowed") };
+        let e = ListError::Invalid { path: "a.txt".into(), errors: vec![line(2, "bad,site.example"), line(9, "other!.example")], total: 2 };
+        assert!(e.to_string().contains("bad,site.example"), "the operator's message shows the line");
+        assert_eq!(e.log_line(), "a.txt: rejected: 2 invalid line(s) (a.txt:2, a.txt:9); nothing from this file was applied");
+        let many = ListError::Invalid { path: "a.txt".into(), errors: (1..=20).map(|n| line(n, "x!.example")).collect(), total: 31 };
+        assert!(many.log_line().starts_with("a.txt: rejected: 31 invalid line(s) (a.txt:1, a.txt:2, a.txt:3, a.txt:4, a.txt:5, ...)"), "{}", many.log_line());
+        let header = ListError::Malformed {
+            path: "a.csv".into(),
+            problem: SourceProblem { at: Some(Locus::Line(1)), reason: "no entry column in \"first.example\"".into() },
+        };
+        assert_eq!(header.log_line(), "a.csv:1: not a list of its format; nothing from this file was applied");
+    }
+}

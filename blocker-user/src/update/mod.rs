@@ -27,7 +27,7 @@ pub use state::{Manifest, Pointers, StateDir};
 
 use crate::{
     datapath::{DatapathError, InstallReport},
-    lists::{ListSet, ListSummary, ParsedEntry, Refusal, Validators, check_guards, diff_sets},
+    lists::{ListError, ListSet, ListSummary, ParsedEntry, Refusal, Validators, check_guards, diff_sets},
 };
 
 /// What receives generations: the datapath, or a recorder in tests.
@@ -113,6 +113,8 @@ pub struct ListManager {
 /// Why a list's update did not go in, as recorded per list.
 enum Held {
     Refused { kind: &'static str, reason: String },
+    /// A list refused for its content: `log` says where, without the lines themselves.
+    Invalid { reason: String, log: String },
     Failed { kind: &'static str, reason: String },
 }
 
@@ -313,7 +315,7 @@ impl ListManager {
                     parsed.insert(name, p);
                 }
                 Err(e) => {
-                    held.insert(name.clone(), Held::Refused { kind: "parse", reason: e.to_string() });
+                    held.insert(name.clone(), Held::Invalid { reason: e.to_string(), log: e.log_line() });
                     self.revert(&mut candidate, &live_versions, &name);
                     changed.remove(&name);
                 }
@@ -328,7 +330,15 @@ impl ListManager {
             // Entries the live set has keep their ids: the install writes only what changed.
             let (set, summaries) = match self.build_with(&candidate, &mut parsed, Some(&live_set)) {
                 Ok(x) => x,
-                Err((name, e)) => return Err(UpdateError::Invalid(format!("live list {name} no longer parses: {e}"))),
+                // A new version its list's settings refuse (allow entries in a shadow list):
+                // that list keeps its live version, and the others go on.
+                Err((name, e)) if changed.contains(&name) => {
+                    held.insert(name.clone(), Held::Invalid { reason: e.to_string(), log: e.log_line() });
+                    self.revert(&mut candidate, &live_versions, &name);
+                    changed.remove(&name);
+                    continue;
+                }
+                Err((name, e)) => return Err(UpdateError::Invalid(format!("live list {name} no longer builds: {e}"))),
             };
             if let Some(reason) = over_capacity(&set) {
                 for name in std::mem::take(&mut changed) {
@@ -357,16 +367,27 @@ impl ListManager {
         };
 
         for (name, h) in &held {
-            let (status, kind, reason) = match h {
-                Held::Refused { kind, reason } => ("refused", *kind, reason),
-                Held::Failed { kind, reason } => ("failed", *kind, reason),
+            let (status, kind, reason, log) = match h {
+                Held::Refused { kind, reason } => ("refused", *kind, reason, None),
+                Held::Invalid { reason, log } => ("refused", "parse", reason, Some(log.clone())),
+                Held::Failed { kind, reason } => ("failed", *kind, reason, None),
             };
-            outcomes.insert(name.clone(), ListOutcome { list: name.clone(), result: status.into(), kind: Some(kind.into()), detail: reason.clone(), diff: None });
+            outcomes.insert(
+                name.clone(),
+                ListOutcome { list: name.clone(), result: status.into(), kind: Some(kind.into()), detail: reason.clone(), diff: None, log },
+            );
         }
         for name in &changed {
             outcomes.insert(
                 name.clone(),
-                ListOutcome { list: name.clone(), result: "updated".into(), kind: None, detail: String::new(), diff: diff.list(name).cloned() },
+                ListOutcome {
+                    list: name.clone(),
+                    result: "updated".into(),
+                    kind: None,
+                    detail: String::new(),
+                    diff: diff.list(name).cloned(),
+                    log: None,
+                },
             );
         }
         report.lists = outcomes.into_values().collect();
@@ -548,7 +569,7 @@ impl ListManager {
     }
 
     /// Builds a set from versions, parsing each; with `ids_from`, see `build_with`.
-    fn build(&self, versions: &BTreeMap<String, Version>, ids_from: Option<&ListSet>) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
+    fn build(&self, versions: &BTreeMap<String, Version>, ids_from: Option<&ListSet>) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, ListError)> {
         self.build_with(versions, &mut BTreeMap::new(), ids_from)
     }
 
@@ -560,7 +581,7 @@ impl ListManager {
         versions: &BTreeMap<String, Version>,
         parsed: &mut BTreeMap<String, (Vec<ParsedEntry>, ListSummary)>,
         ids_from: Option<&ListSet>,
-    ) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, String)> {
+    ) -> Result<(ListSet, BTreeMap<String, ListSummary>), (String, ListError)> {
         let mut set = ListSet::new();
         let mut summaries = BTreeMap::new();
         for spec in &self.settings.specs {
@@ -569,9 +590,9 @@ impl ListManager {
             // round again, the lists still changing are parsed once more (a rare path).
             let (entries, summary) = match parsed.remove(&spec.name) {
                 Some(p) => p,
-                None => pull::parse(spec, v).map_err(|e| (spec.name.clone(), e.to_string()))?,
+                None => pull::parse(spec, v).map_err(|e| (spec.name.clone(), e))?,
             };
-            set.add_list(spec.info(), std::path::Path::new(&v.source), entries).map_err(|e| (spec.name.clone(), e.to_string()))?;
+            set.add_list(spec.info(), std::path::Path::new(&v.source), entries).map_err(|e| (spec.name.clone(), e))?;
             summaries.insert(spec.name.clone(), summary);
         }
         if let Some(prev) = ids_from {

@@ -38,11 +38,14 @@ pub struct ListOutcome {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<ListDiff>,
+    /// What the logs say instead of `detail`, where that may quote a list's lines.
+    #[serde(skip)]
+    pub log: Option<String>,
 }
 
 impl ListOutcome {
     pub fn note(list: &str, result: &str, detail: &str) -> ListOutcome {
-        ListOutcome { list: list.into(), result: result.into(), kind: None, detail: detail.into(), diff: None }
+        ListOutcome { list: list.into(), result: result.into(), kind: None, detail: detail.into(), diff: None, log: None }
     }
 
     /// One line for logs: no entries, only counts and places (error messages cite file:line).
@@ -50,8 +53,9 @@ impl ListOutcome {
         match (&self.diff, self.result.as_str()) {
             (Some(d), _) => format!("list {}: updated: {} -> {} entries (+{} -{})", self.list, d.before, d.after, d.added, d.removed),
             (None, "refused" | "failed") => {
-                // Guard refusals print entries to whoever asked; the log gets the summary line.
-                let first = self.detail.lines().next().unwrap_or("");
+                // Guard and parse refusals print entries to whoever asked; the log gets the
+                // summary line, or for a parse refusal only the places.
+                let first = self.log.as_deref().unwrap_or_else(|| self.detail.lines().next().unwrap_or(""));
                 format!("list {}: {} ({}): {first}", self.list, self.result, self.kind.as_deref().unwrap_or("?"))
             }
             (None, r) => format!("list {}: {r}", self.list),

@@ -174,6 +174,43 @@ fn one_refused_list_does_not_hold_back_the_others() {
 }
 
 #[test]
+fn a_refused_list_is_logged_by_place_without_its_lines() {
+    let b = Bench::new("logplaces");
+    b.write("a.txt", "192.0.2.1\n");
+    let mut m = b.manager(&b.list("a"));
+    let mut k = Recorder::default();
+    m.update(&mut k, &all()).unwrap();
+    b.write("a.txt", "192.0.2.1\nsecret-entry!.example\n");
+    let r = m.update(&mut k, &all()).unwrap();
+    let a = r.list("a").unwrap();
+    assert!(a.detail.contains("secret-entry!.example"), "the operator who asked sees the line: {}", a.detail);
+    let log = a.log_line();
+    assert!(!log.contains("secret-entry"), "logs carry places, not entries: {log}");
+    assert!(log.contains("a.txt:2") && log.contains("1 invalid line(s)"), "{log}");
+}
+
+#[test]
+fn a_shadow_list_whose_new_version_allows_is_refused_alone() {
+    let b = Bench::new("shadowallow");
+    b.write("a.txt", "192.0.2.1\n");
+    b.write("s.csv", "entry,action\nexample.net,block\n");
+    let shadow = format!("[[list]]\nname = \"s\"\nsource = {:?}\nshadow = true\n", b.path("s.csv"));
+    let mut m = b.manager(&format!("{}{shadow}", b.list("a")));
+    let mut k = Recorder::default();
+    m.update(&mut k, &all()).unwrap();
+    b.write("a.txt", "192.0.2.1\n192.0.2.2\n");
+    b.write("s.csv", "entry,action\nexample.net,block\nexample.org,allow\n");
+    let r = m.update(&mut k, &all()).unwrap();
+    assert_eq!(r.outcome, Outcome::Applied { generation: 2 });
+    let s = r.list("s").unwrap();
+    assert_eq!((s.result.as_str(), s.kind.as_deref()), ("refused", Some("parse")));
+    assert!(s.detail.contains("s.csv:3:") && s.detail.contains("shadow mode"), "{}", s.detail);
+    assert!(!s.log_line().contains("example.org"), "{}", s.log_line());
+    assert_eq!(r.list("a").unwrap().result, "updated");
+    assert_eq!(entries(&m), vec!["192.0.2.1/32", "192.0.2.2/32", "example.net"]);
+}
+
+#[test]
 fn the_change_ratio_guard_refuses_unless_forced() {
     let b = Bench::new("ratio");
     let ten: String = (1..=10).map(|i| format!("192.0.2.{i}\n")).collect();
