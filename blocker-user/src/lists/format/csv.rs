@@ -12,8 +12,10 @@
 //! The first row that is not a comment is the header. Column names are case-insensitive and
 //! trimmed, in any order: `entry` (required), `type`, `action` and `comment` (optional); other
 //! columns are ignored, so an export with more columns loads as it is. Every row has as many
-//! fields as the header (a field holding a comma is quoted: `"a,b"`); fields are trimmed. A
-//! row whose fields are all empty is skipped. `type` and `action` mean what `format/mod.rs`
+//! fields as the header (a field holding a comma is quoted: `"a,b"`; a quote inside a quoted
+//! field is doubled, and a quoted field may run over several lines); fields are trimmed. A
+//! quote never closed refuses the file at the line it opens on, where the csv crate would read
+//! the rest of the file as one field. A row whose fields are all empty is skipped. `type` and `action` mean what `format/mod.rs`
 //! says. Each bad row is reported as `file:LINE: reason (in "entry")`, and any bad row refuses
 //! the whole file.
 
@@ -46,26 +48,38 @@ pub(super) fn parse_csv(source: &Path, text: &str, opts: &ParseOptions) -> Resul
         .from_reader(text.as_bytes());
     let mut lines = LineCounter { text, at: 0, line: 1 };
     let mut records = reader.into_records();
-    let mut next = || {
-        records.next().map(|r| {
-            r.map(|record| (lines.start_line(record.position()), record)).map_err(|e| {
+    // Where the last record read starts: only the last one can hold a quote never closed,
+    // which runs to the end of the file.
+    let mut last = 0;
+    let mut next = || match records.next() {
+        Some(r) => Some(
+            r.map(|record| {
+                let line = lines.start_line(record.position());
+                last = lines.at;
+                (line, last, record)
+            })
+            .map_err(|e| {
                 let at = Locus::Line(lines.start_line(e.position()));
                 malformed(source, Some(at), format!("not readable as CSV: {e}"))
-            })
-        })
+            }),
+        ),
+        None => unterminated_quote(source, text, last).map(Err),
     };
 
     let Some(header) = next() else {
         let reason = format!("no header row: a CSV list starts with a header naming its columns: {COLUMNS}");
         return Err(malformed(source, Some(Locus::Line(1)), reason));
     };
-    let (header_line, header) = header?;
-    let columns = columns(&header).map_err(|reason| malformed(source, Some(Locus::Line(header_line)), reason))?;
+    let (header_line, header_start, header) = header?;
+    let columns = columns(&header).map_err(|reason| {
+        // A header that swallowed the file is refused for that, not for its columns.
+        unterminated_quote(source, text, header_start).unwrap_or_else(|| malformed(source, Some(Locus::Line(header_line)), reason))
+    })?;
     let width = header.len();
 
     let mut c = Collector::new();
     while let Some(record) = next() {
-        let (line, record) = record?;
+        let (line, _, record) = record?;
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -89,6 +103,40 @@ pub(super) fn parse_csv(source: &Path, text: &str, opts: &ParseOptions) -> Resul
     }
     c.set_lines(text.lines().count());
     c.finish(source)
+}
+
+/// The error for a quote opened in the record starting at byte `start` and never closed, if it
+/// was: the csv crate then reads the rest of the file as one field without a word. Scans the
+/// record as the crate reads it: a quote opens a field only as its first byte (elsewhere it is
+/// an ordinary character), and inside a quoted field a doubled quote is a quote.
+fn unterminated_quote(source: &Path, text: &str, start: usize) -> Option<ListError> {
+    enum State {
+        FieldStart,
+        Field,
+        Quoted { opened: usize },
+        QuoteInQuoted { opened: usize },
+    }
+    let mut state = State::FieldStart;
+    for (i, &b) in text.as_bytes().iter().enumerate().skip(start) {
+        state = match (state, b) {
+            (State::FieldStart, b'"') => State::Quoted { opened: i },
+            (State::FieldStart | State::Field | State::QuoteInQuoted { .. }, b'\n' | b'\r') => return None,
+            (State::FieldStart | State::Field | State::QuoteInQuoted { .. }, b',') => State::FieldStart,
+            (State::Quoted { opened }, b'"') => State::QuoteInQuoted { opened },
+            (State::QuoteInQuoted { opened }, b'"') => State::Quoted { opened },
+            (quoted @ State::Quoted { .. }, _) => quoted,
+            (State::FieldStart | State::Field | State::QuoteInQuoted { .. }, _) => State::Field,
+        };
+    }
+    let State::Quoted { opened } = state else { return None };
+    let before = &text[..opened];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    let reason = format!(
+        "unterminated quoted field: the quote at column {column} is never closed, so the rest of the file would be read \
+         as one field (a quote inside a quoted field is written twice: \"\")"
+    );
+    Some(malformed(source, Some(Locus::Line(line)), reason))
 }
 
 /// Finds the line a record starts on from the byte offset the csv crate gives it. Its line
@@ -245,6 +293,44 @@ example.com,
         assert_eq!(p.iter().map(|e| e.at.clone()).collect::<Vec<_>>(), [Locus::Line(3), Locus::Line(7)]);
         assert_eq!(errors(&body.replace("END", "b..example,")), ["block.csv:7: empty label: two dots in a row (in \"b..example\")"]);
         assert_eq!(errors(&body.replace("\r\n", "\n").replace("END", "b..example,")), ["block.csv:7: empty label: two dots in a row (in \"b..example\")"]);
+    }
+
+    #[test]
+    fn a_quoted_field_may_hold_commas_doubled_quotes_and_line_breaks_once_it_is_closed() {
+        let text = "\
+entry,comment
+\"example.com\",\"said \"\"x, y\"\"
+over two lines\"
+example.net,\"\"\"quoted\"\"\"
+203.0.113.9,\"closed at the end\"";
+        let (p, s) = parse(text).unwrap();
+        let at: Vec<_> = p.iter().map(|e| (e.target.to_string(), e.at.clone())).collect();
+        let expected = [("example.com", 2), ("example.net", 4), ("203.0.113.9/32", 5)].map(|(t, l)| (t.to_string(), Locus::Line(l)));
+        assert_eq!(at, expected);
+        assert_eq!(s.entries, 3);
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_refused_at_the_line_it_opens() {
+        // Read as CSV, the quote would run to the end of the file as one field, and the rows after
+        // it would vanish.
+        let text = "entry,comment\nexample.com,\"list body said \"\"x\"\"\nexample.net,ok\n203.0.113.9,ok\n";
+        assert_eq!(
+            malformed(text),
+            "block.csv:2: unterminated quoted field: the quote at column 13 is never closed, so the rest of the file would \
+             be read as one field (a quote inside a quoted field is written twice: \"\"); nothing from this file was applied"
+        );
+        // In a row that already spans lines, at the very end, in the header, on a Windows file.
+        let cases = [
+            ("entry,comment\na.example,\"two\nlines\"\nb.example,\"open\nc.example,\n", "block.csv:4:"),
+            ("entry\na.example\n\"b.example", "block.csv:3:"),
+            ("entry,\"comment\na.example,x\n", "block.csv:1:"),
+            ("# list\r\nentry,comment\r\n\r\na.example,\"ok\r\n\"\r\nb.example,\"\"\"\r\nc.example,\r\n", "block.csv:6:"),
+        ];
+        for (text, at) in cases {
+            let msg = malformed(text);
+            assert!(msg.starts_with(&format!("{at} unterminated quoted field")), "{text:?}: {msg}");
+        }
     }
 
     #[test]
