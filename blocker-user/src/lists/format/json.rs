@@ -10,15 +10,18 @@
 //! ```
 //!
 //! The document is an array of entries, or an object whose `entries` key holds that array (its
-//! other keys are ignored). An element is a string, written as a text list line (no comment) and
-//! taking the list's defaults, or an object with a string `entry` and optionally `type`, `action`
-//! and `comment` (strings or null), meaning what `format/mod.rs` says; other keys are ignored.
-//! Each bad element is reported at its JSON path, `file:$.entries[3]: reason (in "entry")`, or
-//! the path of the field at fault (`$.entries[3].action`); any bad element refuses the whole
-//! file. Broken JSON refuses it at the line of the syntax error.
+//! other keys are ignored: they are the publisher's). An element is a string, written as a text
+//! list line (no comment) and taking the list's defaults, or an object with a string `entry` and
+//! optionally `type`, `action` and `comment` (strings or null), meaning what `format/mod.rs`
+//! says, and no other key: a misspelt `type` must not leave a name to the list's default. Each
+//! bad element is reported at its JSON path, `file:$.entries[3]: reason (in "entry")`, or the
+//! path of the key at fault (`$.entries[3].action`); any bad element refuses the whole file.
+//! Broken JSON refuses it at the line of the syntax error, and so does a key given twice in any
+//! object (a JSON reader would keep one of the two values without a word).
 
-use std::path::Path;
+use std::{fmt, path::Path};
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{Field, Record, interpret, malformed};
@@ -36,7 +39,7 @@ pub(super) fn parse_json(source: &Path, text: &str, opts: &ParseOptions) -> Resu
     if text.trim().is_empty() {
         return Err(malformed(source, Some(Locus::Line(1)), format!("empty file: {EXPECTED}")));
     }
-    let doc: Value = serde_json::from_str(text).map_err(|e| syntax_error(source, &e))?;
+    let doc = read_document(text).map_err(|e| syntax_error(source, &e))?;
     let (base, elements) = match &doc {
         Value::Array(a) => ("$", a),
         Value::Object(o) => match o.get("entries") {
@@ -94,28 +97,143 @@ pub(super) fn parse_json(source: &Path, text: &str, opts: &ParseOptions) -> Resu
     c.finish(source)
 }
 
+/// The keys an entry object may have.
+const KEYS: [&str; 4] = ["entry", "type", "action", "comment"];
+
 /// The fields of an object element; on error, the path suffix of the key at fault (empty for
 /// the object itself) and why.
-fn object_record(o: &Map<String, Value>) -> Result<Record<'_>, (&'static str, String)> {
+fn object_record(o: &Map<String, Value>) -> Result<Record<'_>, (String, String)> {
     let entry = match o.get("entry") {
         Some(Value::String(s)) => s.trim(),
         None | Some(Value::Null) => {
-            return Err(("", "no \"entry\": an object element names its entry as {\"entry\": \"example.com\", ...}".to_string()));
+            return Err((String::new(), "no \"entry\": an object element names its entry as {\"entry\": \"example.com\", ...}".to_string()));
         }
-        Some(other) => return Err((".entry", format!("\"entry\" is {}, not a string", describe(other)))),
+        Some(other) => return Err((".entry".into(), format!("\"entry\" is {}, not a string", describe(other)))),
     };
-    let text = |key: &'static str, suffix: &'static str| match o.get(key) {
+    if let Some(key) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        let reason = format!("unknown key {key:?}: an entry object has \"entry\" and optionally \"type\", \"action\" and \"comment\"");
+        return Err((key_step(key), reason));
+    }
+    let text = |key: &'static str| match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim())),
-        Some(other) => Err((suffix, format!("{key:?} is {}, not a string", describe(other)))),
+        Some(other) => Err((format!(".{key}"), format!("{key:?} is {}, not a string", describe(other)))),
     };
-    Ok(Record { entry, ty: text("type", ".type")?, action: text("action", ".action")? })
+    Ok(Record { entry, ty: text("type")?, action: text("action")? })
 }
 
+/// Reads the document as `serde_json::Value` would, but refuses a key given twice in an object
+/// (a `Value` keeps the last value without a word), naming the key and its path.
+fn read_document(text: &str) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc = Strict(Step::Root).deserialize(&mut de)?;
+    de.end()?;
+    Ok(doc)
+}
+
+/// Where a value is in the document, written out only for a message.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Root,
+    Index(&'a Step<'a>, usize),
+    Key(&'a Step<'a>, &'a str),
+}
+
+impl fmt::Display for Step<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Root => f.write_str("$"),
+            Step::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Step::Key(parent, key) => write!(f, "{parent}{}", key_step(key)),
+        }
+    }
+}
+
+/// The step to a key in a path: `.key`, or `["the key"]` when it is not a plain word.
+fn key_step(key: &str) -> String {
+    let plain = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain { format!(".{key}") } else { format!("[{key:?}]") }
+}
+
+/// Reads the value at a step of the document.
+struct Strict<'a>(Step<'a>);
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(Strict(Step::Index(&self.0, out.len())))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                let at = Step::Key(&self.0, &key);
+                return Err(de::Error::custom(format!("key {key:?} given twice, at {at}")));
+            }
+            let v = map.next_value_seed(Strict(Step::Key(&self.0, &key)))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A syntax error, or a key given twice (the only error the document's reader makes itself).
 fn syntax_error(source: &Path, e: &serde_json::Error) -> ListError {
     let msg = e.to_string();
     let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m);
-    malformed(source, Some(Locus::Line(e.line().max(1))), format!("not valid JSON: {msg} (column {})", e.column()))
+    let reason = match e.classify() {
+        serde_json::error::Category::Data => {
+            format!("{msg} (column {}): a key is given once per object: one of the two values would be lost", e.column())
+        }
+        _ => format!("not valid JSON: {msg} (column {})", e.column()),
+    };
+    malformed(source, Some(Locus::Line(e.line().max(1))), reason)
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -205,9 +323,9 @@ mod tests {
     }
 
     #[test]
-    fn an_object_element_may_give_type_action_and_comment_and_other_keys_are_ignored() {
+    fn an_object_element_may_give_type_action_and_comment() {
         let doc = r#"[
-            {"entry": "a.example", "type": "Name_Only", "action": "ALLOW", "comment": "ours", "added": 2026},
+            {"entry": "a.example", "type": "Name_Only", "action": "ALLOW", "comment": "ours"},
             {"entry": "b.example", "type": "subdomains_only", "action": null, "comment": null},
             {"entry": "192.0.2.0/24", "type": "cidr"},
             {"entry": "=c.example", "type": ""},
@@ -255,6 +373,37 @@ mod tests {
              but \"*.b.example\" says subdomains only (in \"*.b.example\")"
         );
         assert_eq!(error(r#"{"entry": 42}"#), "block.json:$.entries[1].entry: \"entry\" is a number, not a string (in \"{\\\"entry\\\":42}\")");
+    }
+
+    #[test]
+    fn an_unknown_key_in_an_entry_object_is_an_error_at_its_path() {
+        // Ignored, a misspelt "type" would leave the name to the list's default, with its subdomains.
+        assert_eq!(
+            error(r#"{"entry": "www.example.com", "tpye": "name_only"}"#),
+            "block.json:$.entries[1].tpye: unknown key \"tpye\": an entry object has \"entry\" and optionally \"type\", \
+             \"action\" and \"comment\" (in \"{\\\"entry\\\":\\\"www.example.com\\\",\\\"tpye\\\":\\\"name_only\\\"}\")"
+        );
+        assert!(error(r#"{"entry": "b.example", "Type": "name_only"}"#).starts_with("block.json:$.entries[1].Type: unknown key \"Type\""));
+        assert!(error(r#"{"entry": "b.example", "added": 2026}"#).starts_with("block.json:$.entries[1].added: unknown key \"added\""));
+        assert!(error(r#"{"entry": "b.example", "the type": "x"}"#).starts_with("block.json:$.entries[1][\"the type\"]: unknown key \"the type\""));
+    }
+
+    #[test]
+    fn a_key_given_twice_refuses_the_file_at_its_line_naming_it_and_its_path() {
+        // A JSON reader keeps one of the two values and drops the other without a word.
+        let tail = "a key is given once per object: one of the two values would be lost; nothing from this file was applied";
+        assert_eq!(
+            malformed(r#"{"entries": ["a.example"], "entries": ["b.example"]}"#),
+            format!("block.json:1: key \"entries\" given twice, at $.entries (column 36): {tail}")
+        );
+        assert_eq!(
+            malformed("[\n  \"a.example\",\n  {\"entry\": \"b.example\",\n   \"entry\": \"c.example\"}\n]"),
+            format!("block.json:4: key \"entry\" given twice, at $[1].entry (column 10): {tail}")
+        );
+        let msg = malformed(r#"{"version": 1, "publisher": {"name": "x", "name": "y"}, "entries": []}"#);
+        assert!(msg.starts_with("block.json:1: key \"name\" given twice, at $.publisher.name (column "), "{msg}");
+        let msg = malformed(r#"[{"entry": "a.example", "action": "allow", "action": "block"}]"#);
+        assert!(msg.starts_with("block.json:1: key \"action\" given twice, at $[0].action (column "), "{msg}");
     }
 
     #[test]
