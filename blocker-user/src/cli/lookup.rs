@@ -14,10 +14,13 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct LookupArgs {
-    /// Block list file (repeatable); without any, the running daemon's live lists are asked.
+    /// Block list file (repeatable), in the format its extension says, as check-list reads it
+    /// (`.csv`, `.json`, anything else text); without any, the running daemon's live lists are
+    /// asked.
     #[arg(long = "list", value_name = "FILE")]
     lists: Vec<PathBuf>,
-    /// Allow list file: entries here win over block entries. Repeatable.
+    /// Allow list file (formats as --list): entries here win over block entries. Entries of a
+    /// CSV or JSON list may still say their own action. Repeatable.
     #[arg(long = "allow", value_name = "FILE")]
     allow: Vec<PathBuf>,
     /// Host names (`www.example.com`, `bücher.example`) or IPv4/IPv6 addresses.

@@ -26,11 +26,11 @@ pub use fetch::{
     FetchError, FetchLimits, Fetched, MAX_REDIRECTS, SIGNATURE_MAX_BYTES, SIGNATURE_SUFFIX, Source, USER_AGENT, Validators, fetch, fetch_signature,
     signature_source,
 };
-pub use format::{Format, load_source, parse_source};
+pub use format::{Format, load_list, load_source, parse_source};
 pub use lookup::{Lookup, Match, Query, QueryError, Verdict};
 pub use name::{EmptyAt, NameEntry, NameError, NameMode, normalise_name, normalise_query, parse_name_entry};
 pub use parse::{
-    Collector, EntryError, ListSummary, ParseOptions, ParsedEntry, load_list, parse_address_entry, parse_entry, parse_entry_with, parse_list,
+    Collector, EntryError, ListSummary, ParseOptions, ParsedEntry, parse_address_entry, parse_entry, parse_entry_with, parse_list,
     parse_text,
 };
 pub use prefix::{Prefix, parse_prefix};

@@ -398,12 +398,6 @@ fn summarise(entries: &[ParsedEntry], summary: &mut ListSummary) {
     summary.v6_lengths = v6.iter().enumerate().filter(|(_, n)| **n > 0).map(|(l, n)| (l as u8, *n)).collect();
 }
 
-/// Reads and parses one text list file.
-pub fn load_list(path: &Path, kind: ListKind) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ListError::Io { path: path.to_path_buf(), source })?;
-    parse_list(path, &text, kind)
-}
-
 #[cfg(test)]
 mod tests {
     use blocker_common::name::{MATCH_BELOW, MATCH_SELF};

@@ -14,8 +14,9 @@ use hashbrown::HashTable;
 use super::{
     entry::{At, Entry, ListKind, Target, intern_source, name_identity_hash, prefix_identity_hash},
     error::{LineError, ListError, MAX_REPORTED},
+    format::load_list,
     name::NameEntry,
-    parse::{ListSummary, ParsedEntry, load_list},
+    parse::{ListSummary, ParsedEntry},
     prefix::Prefix,
 };
 
@@ -86,8 +87,9 @@ impl ListSet {
         Self::default()
     }
 
-    /// Loads a text list file into the set as a list of its own (named by the file), every
-    /// entry of `kind`. On error the set is unchanged.
+    /// Loads a list file into the set as a list of its own (named by the file), in the format
+    /// its extension says (text, `.csv`, `.json`; see [`load_list`]); entries without an action
+    /// of their own are of `kind`. On error the set is unchanged.
     pub fn add_file(&mut self, path: &Path, kind: ListKind) -> Result<ListSummary, ListError> {
         let (parsed, summary) = load_list(path, kind)?;
         self.add_parsed(path, parsed);
@@ -383,6 +385,33 @@ mod tests {
     fn add(set: &mut ListSet, file: &str, kind: ListKind, text: &str) -> usize {
         let (p, _) = parse_list(Path::new(file), text, kind).unwrap();
         set.add_parsed(Path::new(file), p)
+    }
+
+    #[test]
+    fn add_file_reads_the_format_the_extension_says() {
+        let dir = std::env::temp_dir().join(format!("blocker-set-add-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [
+            ("block.list", "www.example.com\n192.0.2.0/24\n"),
+            ("block.csv", "entry,type,action,comment\nwww.example.com,,,a site\n192.0.2.0/24,cidr,,\n"),
+            ("block.json", r#"["www.example.com", {"entry": "192.0.2.0/24", "type": "cidr"}]"#),
+        ];
+        for (file, text) in files {
+            let path = dir.join(file);
+            std::fs::write(&path, text).unwrap();
+            let mut set = ListSet::new();
+            let s = set.add_file(&path, ListKind::Block).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!((s.entries, s.v4, s.names), (2, 1, 1), "{file}");
+            let shown: Vec<String> = set.entries().iter().map(|e| e.target.to_string()).collect();
+            assert_eq!(shown, ["www.example.com", "192.0.2.0/24"], "{file}");
+        }
+        // A CSV entry's own action wins over the list's, as check-list and run read it.
+        let path = dir.join("allow.csv");
+        std::fs::write(&path, "entry,action\nsafe.example,\nbad.example,block\n").unwrap();
+        let mut set = ListSet::new();
+        set.add_file(&path, ListKind::Allow).unwrap();
+        assert_eq!((set.allow().count(), set.block().count()), (1, 1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

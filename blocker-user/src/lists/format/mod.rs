@@ -105,6 +105,13 @@ pub fn load_source(path: &Path, format: Format, opts: &ParseOptions) -> Result<(
     parse_source(path, &bytes, format, opts)
 }
 
+/// Reads a list file in the format its name says ([`Format::from_name`]: `.csv`, `.json`,
+/// anything else text), every entry without an action of its own of `kind`: the files given on
+/// the command line (`lookup`, `replay`), read as `check-list` and `run --list` read them.
+pub fn load_list(path: &Path, kind: ListKind) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
+    load_source(path, Format::from_name(&path.to_string_lossy()), &ParseOptions::new(kind))
+}
+
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The source as text, without a byte-order mark.
