@@ -93,17 +93,19 @@ pub struct HttpSection {
     pub stop_page_url: String,
 }
 
+/// The io error is in `Io`'s message, not also its `source()` (anyhow's `{:#}` would print it
+/// twice).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}", path = path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read: {error}", path = path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: {message}", path = path.display())]
     Invalid { path: PathBuf, message: String },
 }
 
 impl ControllerConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io { path: path.to_path_buf(), error })?;
         Self::parse(path, &text)
     }
 
@@ -165,6 +167,14 @@ impl ControllerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_configuration_says_why_once_however_it_is_printed() {
+        let e = ControllerConfig::load(Path::new("/nonexistent.invalid/blocker.toml")).unwrap_err();
+        let chained = format!("{:#}", anyhow::Error::new(e));
+        assert_eq!(chained.matches("No such file or directory").count(), 1, "{chained}");
+        assert!(chained.starts_with("/nonexistent.invalid/blocker.toml: cannot read: "), "{chained}");
+    }
 
     #[test]
     fn the_example_configuration_is_valid() {

@@ -21,14 +21,12 @@ pub struct SourceProblem {
     pub reason: String,
 }
 
+/// Every message says its cause itself (the io error of `Io` too): none is also a `source()`,
+/// or a chain printer (anyhow's `{:#}`) would print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
-    #[error("{path}: cannot read: {source}", path = path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot read: {error}", path = path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     /// The source as a whole is not a list of this format (no CSV header, not JSON, ...).
     #[error("{path}{at}: {reason}; nothing from this file was applied", path = path.display(), at = problem.at.as_ref().map(|a| format!(":{a}")).unwrap_or_default(), reason = problem.reason)]
     Malformed { path: PathBuf, problem: SourceProblem },

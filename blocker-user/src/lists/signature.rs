@@ -48,12 +48,10 @@ pub enum SignatureError {
     Mismatch { key_id: String },
     #[error("malformed minisign public key: {reason}")]
     KeyMalformed { reason: String },
+    /// The io error is in the message, not also the `source()` (anyhow's `{:#}` would print it
+    /// twice).
     #[error("cannot read the minisign public key {}: {error}", path.display())]
-    KeyIo {
-        path: PathBuf,
-        #[source]
-        error: std::io::Error,
-    },
+    KeyIo { path: PathBuf, error: std::io::Error },
 }
 
 /// minisign's algorithm tags: legacy Ed25519 over the content, and Ed25519 over its BLAKE2b-512.
@@ -253,6 +251,8 @@ QtKMXWyYcwdpZAlPF7tE2ENJkRd1ujvKjlj1m9RtHTBnZPa5WKU5uWRs5GoP5M/VqE81QFuMKI5k/SfN
         let err = TrustedKey::load(&missing).unwrap_err();
         assert!(matches!(err, SignatureError::KeyIo { .. }), "{err}");
         assert!(err.to_string().contains("missing.pub"), "{err}");
+        let chained = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(chained.matches("No such file or directory").count(), 1, "printed once: {chained}");
         std::fs::write(&path, "untrusted comment: nothing else\n").unwrap();
         let err = TrustedKey::load(&path).unwrap_err();
         assert!(err.to_string().contains("minisign.pub"), "{err}");

@@ -68,14 +68,28 @@ pub struct Settings {
 /// previous generation again (writing what differs into the slot that still holds it).
 pub const DEFAULT_ROLLBACK_WINDOW: Duration = Duration::from_secs(3600);
 
+/// The message says the cause; it is not also a `source()`, which anyhow's `{:#}` would print
+/// again.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("[signing]: {0}")]
-    Key(#[from] SignatureError),
+    Key(SignatureError),
     #[error("[guards] protected: {0}")]
-    Protected(#[from] ListError),
+    Protected(ListError),
     #[error("{0}")]
     Lists(String),
+}
+
+impl From<SignatureError> for SettingsError {
+    fn from(e: SignatureError) -> Self {
+        SettingsError::Key(e)
+    }
+}
+
+impl From<ListError> for SettingsError {
+    fn from(e: ListError) -> Self {
+        SettingsError::Protected(e)
+    }
 }
 
 impl Settings {
@@ -95,7 +109,7 @@ impl Settings {
             guards.protected = Protected::parse(std::path::Path::new("[guards] protected"), &inline)?;
             if let Some(path) = &g.protected_file {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|source| SettingsError::Protected(ListError::Io { path: path.clone(), source }))?;
+                    .map_err(|error| SettingsError::Protected(ListError::Io { path: path.clone(), error }))?;
                 guards.protected.extend(Protected::parse(path, &text)?);
             }
         }
@@ -148,5 +162,32 @@ impl Settings {
 
     pub fn spec(&self, name: &str) -> Option<&ListSpec> {
         self.specs.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn settings(toml: &str) -> Result<Settings, SettingsError> {
+        Settings::from_config(&ControllerConfig::parse(Path::new("test.toml"), toml).unwrap())
+    }
+
+    /// A key or protected file that cannot be read says so, and why, once: the cause is in the
+    /// message, not also chained (anyhow's `{:#}` prints both).
+    #[test]
+    fn an_unreadable_key_or_protected_file_says_why_once_however_it_is_printed() {
+        let cases = [
+            ("[signing]\npublic_key_file = \"/nonexistent.invalid/list.pub\"\n", "[signing]: cannot read the minisign public key /nonexistent.invalid/list.pub: "),
+            ("[guards]\nprotected_file = \"/nonexistent.invalid/protected.list\"\n", "[guards] protected: /nonexistent.invalid/protected.list: cannot read: "),
+        ];
+        for (toml, starts) in cases {
+            let Err(e) = settings(toml) else { panic!("{toml}: loaded") };
+            let chained = format!("{:#}", anyhow::Error::new(e));
+            assert!(chained.starts_with(starts), "{chained}");
+            assert_eq!(chained.matches("No such file or directory").count(), 1, "{chained}");
+        }
     }
 }

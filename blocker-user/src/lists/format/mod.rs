@@ -101,7 +101,7 @@ pub fn parse_source(source: &Path, bytes: &[u8], format: Format, opts: &ParseOpt
 
 /// Reads a list file and parses it in `format`.
 pub fn load_source(path: &Path, format: Format, opts: &ParseOptions) -> Result<(Vec<ParsedEntry>, ListSummary), ListError> {
-    let bytes = std::fs::read(path).map_err(|source| ListError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| ListError::Io { path: path.to_path_buf(), error })?;
     parse_source(path, &bytes, format, opts)
 }
 
@@ -364,6 +364,16 @@ Bücher.Example.,,,
         let e = load_source(&path, Format::Csv, &BLOCK).unwrap_err();
         assert!(matches!(e, ListError::Io { .. }), "{e}");
         assert!(e.to_string().starts_with(&format!("{}: cannot read: ", path.display())), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_file_says_why_once_however_it_is_printed() {
+        let e = load_source(Path::new("/nonexistent.invalid/block.list"), Format::Text, &BLOCK).unwrap_err();
+        let why = "No such file or directory";
+        assert_eq!(e.to_string().matches(why).count(), 1, "{e}");
+        let chained = format!("{:#}", anyhow::Error::new(e));
+        assert_eq!(chained.matches(why).count(), 1, "{chained}");
+        assert!(chained.starts_with("/nonexistent.invalid/block.list: cannot read: "), "{chained}");
     }
 
     #[test]
