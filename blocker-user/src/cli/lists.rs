@@ -2,9 +2,11 @@
 //! over the control socket; `verify` pulls, checks signatures and parses on its own, so an
 //! operator can try a configuration or a list before any daemon sees it.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-use anyhow::Context;
 use blocker_user::{
     config::ControllerConfig,
     control::{DEFAULT_SOCKET, Request, call},
@@ -59,11 +61,13 @@ struct VerifyArgs {
     /// A list file or URL to verify instead.
     #[arg(value_name = "FILE|URL")]
     source: Option<String>,
-    /// The minisign public key (`RWQ…`) or a .pub file; with it, a signature is required.
-    #[arg(long, value_name = "KEY|FILE")]
+    /// The minisign public key (`RWQ…`) or the file holding it (a minisign .pub file); with it,
+    /// a signature is required. Not with --config, whose [signing] section gives the key.
+    #[arg(long, value_name = "KEY|FILE", conflicts_with = "config")]
     key: Option<String>,
-    /// Where the signature is (default: the source with .minisig added).
-    #[arg(long, value_name = "FILE|URL")]
+    /// Where the signature is (default: the source with .minisig added); needs --key. Not with
+    /// --config, whose lists say where their signatures are.
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "config")]
     signature: Option<String>,
     /// The list's format (default: by extension).
     #[arg(long)]
@@ -103,23 +107,7 @@ fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
             (s.specs, s.key)
         }
         (None, Some(source)) => {
-            let key = match &a.key {
-                Some(k) if std::path::Path::new(k).exists() => Some(TrustedKey::load(std::path::Path::new(k))?),
-                Some(k) => Some(TrustedKey::parse(k).context("--key")?),
-                None => None,
-            };
-            let source_parsed = Source::parse(source);
-            let kind = if a.allow { ListKind::Allow } else { ListKind::Block };
-            let spec = ListSpec {
-                name: source.clone(),
-                format: a.format.unwrap_or_else(|| Format::from_name(source)),
-                signature: key.as_ref().map(|_| blocker_user::lists::signature_source(&source_parsed, a.signature.as_deref())),
-                source: source_parsed,
-                options: ParseOptions::new(kind),
-                shadow: false,
-                poll: None,
-                limits: Default::default(),
-            };
+            let (spec, key) = source_spec(&a, source)?;
             (vec![spec], key)
         }
         (None, None) => anyhow::bail!("give --config FILE, or a list FILE or URL"),
@@ -136,6 +124,53 @@ fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The one list `lists verify FILE|URL` checks, and the key its signature must verify with.
+fn source_spec(a: &VerifyArgs, source: &str) -> anyhow::Result<(ListSpec, Option<TrustedKey>)> {
+    if a.signature.is_some() && a.key.is_none() {
+        anyhow::bail!("--signature needs --key KEY|FILE: without a key the signature cannot be checked");
+    }
+    let key = a.key.as_deref().map(key_arg).transpose()?;
+    let source_parsed = Source::parse(source);
+    let kind = if a.allow { ListKind::Allow } else { ListKind::Block };
+    let spec = ListSpec {
+        name: source.to_string(),
+        format: a.format.unwrap_or_else(|| Format::from_name(source)),
+        signature: key.as_ref().map(|_| blocker_user::lists::signature_source(&source_parsed, a.signature.as_deref())),
+        source: source_parsed,
+        options: ParseOptions::new(kind),
+        shadow: false,
+        poll: None,
+        limits: Default::default(),
+    };
+    Ok((spec, key))
+}
+
+/// `--key`: a file when there is one of that name, else the key itself (`RWQ…`, or a
+/// minisign.pub file's text). A value that is no key and looks like a path (a `/` outside a
+/// key, `.pub` at the end, or any character a key never has) is the file, and that it cannot
+/// be read the error.
+fn key_arg(value: &str) -> anyhow::Result<TrustedKey> {
+    let path = Path::new(value);
+    if path.exists() {
+        return TrustedKey::load(path).map_err(|e| anyhow::anyhow!("--key: {e}"));
+    }
+    match TrustedKey::parse(value) {
+        Ok(key) => Ok(key),
+        Err(_) if looks_like_path(value) => TrustedKey::load(path).map_err(|e| anyhow::anyhow!("--key: {e}")),
+        Err(e) => anyhow::bail!("--key {value:?} is neither a file nor a minisign public key: {e}"),
+    }
+}
+
+fn looks_like_path(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_empty() || v.contains('\n') {
+        return false;
+    }
+    let base64 = v.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    // Every minisign public key starts with RW (base64 of its algorithm, "Ed").
+    !base64 || v.to_ascii_lowercase().ends_with(".pub") || (v.contains('/') && !v.starts_with("RW"))
 }
 
 fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>) -> anyhow::Result<String> {
@@ -155,4 +190,77 @@ fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>) -> anyhow::Result<Strin
         "{} entries ({} IPv4, {} IPv6, {} names, {} allow), {} duplicate(s); {signed}; sha256 {}",
         s.entries, s.v4, s.v6, s.names, s.allow, s.duplicates, v.digest
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        verify: VerifyArgs,
+    }
+
+    fn args(a: &[&str]) -> Result<VerifyArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("verify").chain(a.iter().copied())).map(|c| c.verify)
+    }
+
+    fn spec(a: &[&str]) -> anyhow::Result<(ListSpec, Option<TrustedKey>)> {
+        let a = args(a).unwrap();
+        let source = a.source.clone().unwrap();
+        source_spec(&a, &source)
+    }
+
+    /// A public key whose base64 holds a '/', as about half of them do.
+    fn key_with_slash() -> String {
+        (0..200)
+            .map(|_| minisign::KeyPair::generate_unencrypted_keypair().unwrap().pk.to_base64())
+            .find(|k| k.contains('/'))
+            .expect("one of 200 keys has a '/'")
+    }
+
+    #[test]
+    fn a_key_that_names_a_missing_file_says_the_file_cannot_be_read() {
+        for path in ["/nonexistent.invalid/list.pub", "list-key.pub", "keys/list", "./RWQ", "~list.key"] {
+            let e = format!("{:#}", spec(&["x.list", "--key", path]).unwrap_err());
+            assert_eq!(e, format!("--key: cannot read the minisign public key file {path}: No such file or directory (os error 2)"));
+        }
+    }
+
+    #[test]
+    fn a_key_is_taken_inline_or_from_its_file() {
+        let key = key_with_slash();
+        let (s, k) = spec(&["x.list", "--key", &key]).unwrap();
+        assert!(k.is_some() && s.is_signed());
+        let dir = std::env::temp_dir().join(format!("blocker-cli-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("list.pub");
+        std::fs::write(&file, format!("untrusted comment: test key\n{key}\n")).unwrap();
+        let (_, from_file) = spec(&["x.list", "--key", file.to_str().unwrap()]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(from_file.unwrap().key_id(), k.unwrap().key_id());
+        // Not a file and not a key: both said.
+        let e = format!("{:#}", spec(&["x.list", "--key", "RWQnotakey"]).unwrap_err());
+        assert!(e.starts_with("--key \"RWQnotakey\" is neither a file nor a minisign public key: malformed minisign public key"), "{e}");
+    }
+
+    #[test]
+    fn a_signature_without_a_key_is_refused() {
+        let e = spec(&["x.list", "--signature", "x.list.minisig"]).unwrap_err().to_string();
+        assert_eq!(e, "--signature needs --key KEY|FILE: without a key the signature cannot be checked");
+        let (s, k) = spec(&["x.list"]).unwrap();
+        assert!(k.is_none() && !s.is_signed(), "no key, no signature: unsigned");
+    }
+
+    #[test]
+    fn key_and_signature_are_for_one_source_not_a_configuration() {
+        for extra in [["--key", "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"], ["--signature", "x.list.minisig"]] {
+            let e = args(&["--config", "blocker.toml", extra[0], extra[1]]).expect_err("refused");
+            assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
+        }
+        assert!(args(&["--config", "blocker.toml"]).is_ok());
+    }
 }

@@ -50,7 +50,7 @@ pub enum SignatureError {
     KeyMalformed { reason: String },
     /// The io error is in the message, not also the `source()` (anyhow's `{:#}` would print it
     /// twice).
-    #[error("cannot read the minisign public key {}: {error}", path.display())]
+    #[error("cannot read the minisign public key file {}: {error}", path.display())]
     KeyIo { path: PathBuf, error: std::io::Error },
 }
 

@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn an_unreadable_key_or_protected_file_says_why_once_however_it_is_printed() {
         let cases = [
-            ("[signing]\npublic_key_file = \"/nonexistent.invalid/list.pub\"\n", "[signing]: cannot read the minisign public key /nonexistent.invalid/list.pub: "),
+            ("[signing]\npublic_key_file = \"/nonexistent.invalid/list.pub\"\n", "[signing]: cannot read the minisign public key file /nonexistent.invalid/list.pub: "),
             ("[guards]\nprotected_file = \"/nonexistent.invalid/protected.list\"\n", "[guards] protected: /nonexistent.invalid/protected.list: cannot read: "),
         ];
         for (toml, starts) in cases {
