@@ -10,7 +10,7 @@ use std::{
 use blocker_user::{
     config::ControllerConfig,
     control::{DEFAULT_SOCKET, Request, call},
-    lists::{Format, ListKind, ParseOptions, Source, TrustedKey, Validators, parse_source, verify_signature},
+    lists::{Format, Guards, ListKind, ListSet, ParseOptions, Source, TrustedKey, Validators, check_protected, parse_source, verify_signature},
     update::{ListSpec, Pulled, Settings, Version, pull},
 };
 use clap::{Args, Subcommand};
@@ -100,21 +100,21 @@ pub fn run(a: ListsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let (specs, key) = match (&a.config, &a.source) {
+    let (specs, key, guards) = match (&a.config, &a.source) {
         (Some(path), _) => {
             let c = ControllerConfig::load(path)?;
             let s = Settings::from_config(&c)?;
-            (s.specs, s.key)
+            (s.specs, s.key, Some(s.guards))
         }
         (None, Some(source)) => {
             let (spec, key) = source_spec(&a, source)?;
-            (vec![spec], key)
+            (vec![spec], key, None)
         }
         (None, None) => anyhow::bail!("give --config FILE, or a list FILE or URL"),
     };
     let mut ok = true;
     for spec in &specs {
-        let result = verify_one(spec, key.as_ref());
+        let result = verify_one(spec, key.as_ref(), guards.as_ref());
         ok &= result.is_ok();
         match (&result, json) {
             (Ok(line), false) => println!("{}: ok: {line}", spec.name),
@@ -173,7 +173,9 @@ fn looks_like_path(value: &str) -> bool {
     !base64 || v.to_ascii_lowercase().ends_with(".pub") || (v.contains('/') && !v.starts_with("RW"))
 }
 
-fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>) -> anyhow::Result<String> {
+/// Pulls, checks the signature and parses one list, then takes it as the daemon would: its
+/// settings (a shadow list cannot allow) and, from a configuration, the protected names.
+fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>, guards: Option<&Guards>) -> anyhow::Result<String> {
     let v: Version = match pull::pull(spec, key, &Validators::default())? {
         Pulled::Fetched(v) => v,
         Pulled::NotModified => anyhow::bail!("the server answered 304 to an unconditional request"),
@@ -185,7 +187,12 @@ fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>) -> anyhow::Result<Strin
         }
         _ => "unsigned".to_string(),
     };
-    let (_, s) = parse_source(std::path::Path::new(&v.source), &v.body, spec.format, &spec.options)?;
+    let (entries, s) = parse_source(std::path::Path::new(&v.source), &v.body, spec.format, &spec.options)?;
+    let mut set = ListSet::new();
+    set.add_list(spec.info(), std::path::Path::new(&v.source), entries)?;
+    if let Some((_, refusal)) = guards.and_then(|g| check_protected(g, &set).into_iter().next()) {
+        anyhow::bail!("{refusal}");
+    }
     Ok(format!(
         "{} entries ({} IPv4, {} IPv6, {} names, {} allow), {} duplicate(s); {signed}; sha256 {}",
         s.entries, s.v4, s.v6, s.names, s.allow, s.duplicates, v.digest
@@ -262,5 +269,35 @@ mod tests {
             assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
         }
         assert!(args(&["--config", "blocker.toml"]).is_ok());
+    }
+
+    #[test]
+    fn a_configuration_s_lists_are_checked_as_the_daemon_would_take_them() {
+        let dir = std::env::temp_dir().join(format!("blocker-cli-verify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let good = file("good.txt", "192.0.2.1\nbad.example\n");
+        let protected = file("protected.txt", "192.0.2.0/24\nexample.net\n");
+        let shadow = file("shadow.csv", "entry,action\nx.example,block\ny.example,allow\n");
+        let config = format!(
+            "[guards]\nprotected = [\"www.example.net\"]\n\
+             [[list]]\nname = \"good\"\nsource = {good:?}\n\
+             [[list]]\nname = \"protected\"\nsource = {protected:?}\n\
+             [[list]]\nname = \"shadow\"\nsource = {shadow:?}\nshadow = true\n"
+        );
+        let c = ControllerConfig::parse(&dir.join("blocker.toml"), &config).unwrap();
+        let s = Settings::from_config(&c).unwrap();
+        let verify = |name: &str| verify_one(s.specs.iter().find(|l| l.name == name).unwrap(), None, Some(&s.guards));
+        let checked = (verify("good"), verify("protected"), verify("shadow"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(checked.0.unwrap().starts_with("2 entries"));
+        let e = format!("{:#}", checked.1.unwrap_err());
+        assert!(e.contains("protected") && e.contains("www.example.net"), "the protected name refuses the list: {e}");
+        let e = format!("{:#}", checked.2.unwrap_err());
+        assert!(e.contains("shadow.csv:3:") && e.contains("shadow mode"), "a shadow list cannot allow: {e}");
     }
 }

@@ -273,6 +273,13 @@ fn mask(bits: u128, len: u8, width: u32) -> u128 {
     bits & keep & all
 }
 
+/// What the guards say of `new` loaded from nothing (`blocker lists verify --config`, with no
+/// live set to compare against): the protected names and addresses only, since a change ratio
+/// needs a live list (an empty diff has none).
+pub fn check_protected(guards: &Guards, new: &ListSet) -> Vec<(u16, Refusal)> {
+    check(guards, &ListSet::new(), new, &SetDiff::default())
+}
+
 /// Applies the guards to the change from `old` to `new`; returns the refusal of each list the
 /// guards stop, by list index in `new`.
 pub fn check(guards: &Guards, old: &ListSet, new: &ListSet, diff: &SetDiff) -> Vec<(u16, Refusal)> {

@@ -20,7 +20,7 @@ mod signature;
 
 pub use diff::{ListDiff, SetDiff, diff_sets};
 pub use entry::{Entry, ListKind, Locus, Target};
-pub use guard::{Conflict, DEFAULT_MAX_CHANGE_RATIO, Guards, Protected, Refusal, check as check_guards};
+pub use guard::{Conflict, DEFAULT_MAX_CHANGE_RATIO, Guards, Protected, Refusal, check as check_guards, check_protected};
 pub use error::{LineError, ListError, SourceProblem};
 pub use fetch::{
     FetchError, FetchLimits, Fetched, MAX_REDIRECTS, SIGNATURE_MAX_BYTES, SIGNATURE_SUFFIX, Source, USER_AGENT, Validators, fetch, fetch_signature,
