@@ -118,9 +118,9 @@ fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
         ok &= result.is_ok();
         match (&result, json) {
             (Ok(line), false) => println!("{}: ok: {line}", spec.name),
-            (Err(e), false) => eprintln!("{}: rejected: {e:#}", spec.name),
+            (Err(e), false) => eprintln!("{}: rejected: {}", spec.name, super::error_text(e)),
             (Ok(line), true) => println!("{}", serde_json::json!({"list": spec.name, "valid": true, "summary": line})),
-            (Err(e), true) => println!("{}", serde_json::json!({"list": spec.name, "valid": false, "error": format!("{e:#}")})),
+            (Err(e), true) => println!("{}", serde_json::json!({"list": spec.name, "valid": false, "error": super::error_text(e)})),
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -4,6 +4,7 @@ mod check_list;
 mod daemon_cmds;
 mod detach;
 mod dns_args;
+mod error_text;
 mod lists;
 mod lists_arg;
 mod lookup;
@@ -14,6 +15,8 @@ mod startup_stop;
 mod stop_page_service;
 
 use std::process::ExitCode;
+
+pub use error_text::error_text;
 
 use clap::{Parser, Subcommand};
 

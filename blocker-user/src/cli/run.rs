@@ -163,7 +163,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         Some(sp) => match Service::start(sp) {
             Ok(s) => Some(s),
             Err(e) => {
-                log::error!("stop page service not running: {e:#}; blocking continues, and blocked HTTP still gets the 451");
+                log::error!("stop page service not running: {}; blocking continues, and blocked HTTP still gets the 451", super::error_text(&e));
                 None
             }
         },
@@ -296,7 +296,7 @@ fn reload(a: &RunArgs, daemon: &Daemon) {
                 log::info!("SIGHUP: {} reloaded ({} lists); [datapath] and [stop_page] changes apply at the next start", path.display(), settings.specs.len());
                 daemon.set_settings(settings);
             }
-            Err(e) => log::error!("SIGHUP: {}: {e:#}; keeping the running configuration", path.display()),
+            Err(e) => log::error!("SIGHUP: {}: {}; keeping the running configuration", path.display(), super::error_text(&e)),
         }
     } else {
         log::info!("SIGHUP: pulling every list");
