@@ -37,6 +37,13 @@ pub enum QueryError {
     NotAnAddress,
     #[error(transparent)]
     Name(#[from] NameError),
+    /// A list line pasted as a query: `=` (this name only) and `*.` (below it) are list syntax.
+    #[error("{written:?} is list syntax, not a name: look up {name:?} itself (or a name below it)")]
+    ListSyntax { written: String, name: String },
+    /// The program matches names of `a-z 0-9 - _` labels only; anything else it passes
+    /// unjudged (`tls_unparsed`, `dns_unparsed`, `http_unparsed`), listed or not.
+    #[error("character {ch:?} cannot be in a name the program matches: it passes such a name unjudged, whatever the lists say")]
+    NeverMatched { ch: char },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -138,7 +145,18 @@ impl ListSet {
         match q.parse::<IpAddr>() {
             Ok(ip) => Ok(self.match_addr(ip)),
             Err(_) if looks_like_address(q) => Err(QueryError::NotAnAddress),
-            Err(_) => Ok(self.match_name(query)?),
+            Err(_) => {
+                if let Some(name) = q.strip_prefix('=').or_else(|| q.strip_prefix("*.")) {
+                    return Err(QueryError::ListSyntax { written: q.to_string(), name: name.to_string() });
+                }
+                let l = self.match_name(query)?;
+                if let Query::Name { name, .. } = &l.query {
+                    if let Some(ch) = name.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_' | '.')) {
+                        return Err(QueryError::NeverMatched { ch });
+                    }
+                }
+                Ok(l)
+            }
         }
     }
 
@@ -392,6 +410,25 @@ mod tests {
         assert_eq!(check(&s, "example.co"), NOT_LISTED);
         assert_eq!(check(&s, "com"), NOT_LISTED);
         assert_eq!(check(&s, "www.example.com"), blocked_by("example.com"));
+    }
+
+    #[test]
+    fn a_pasted_list_line_is_explained_not_looked_up() {
+        let s = set("=www.example.net\ncdn.example.org\n", "");
+        assert_eq!(
+            s.lookup("=www.example.net").unwrap_err(),
+            QueryError::ListSyntax { written: "=www.example.net".into(), name: "www.example.net".into() }
+        );
+        assert!(matches!(s.lookup("*.cdn.example.org"), Err(QueryError::ListSyntax { .. })));
+        assert_eq!(check(&s, "www.example.net"), blocked_by("=www.example.net"));
+    }
+
+    #[test]
+    fn a_name_the_program_never_matches_is_said_to_pass_unjudged() {
+        let s = set("cdn.example.org\n", "");
+        assert_eq!(s.lookup("a*b.cdn.example.org").unwrap_err(), QueryError::NeverMatched { ch: '*' });
+        assert_eq!(s.lookup("x=y.cdn.example.org").unwrap_err(), QueryError::NeverMatched { ch: '=' });
+        assert_eq!(check(&s, "a_b.cdn.example.org"), blocked_by("cdn.example.org"));
     }
 
     #[test]
