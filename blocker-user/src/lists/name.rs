@@ -132,6 +132,8 @@ pub enum NameError {
     Path { host: String },
     #[error("contains ':': a port is not part of a host name; write the host name alone{}", suggest(host))]
     Port { host: String },
+    #[error("an address in brackets, as a URL writes it: write the address alone{}", suggest(addr))]
+    Bracketed { addr: String },
     #[error("'*' is only allowed as the whole first label, as in '*.example.com' (subdomains only)")]
     Wildcard,
     #[error("'=' is only allowed as the first character, as in '=example.com' (this name only)")]
@@ -307,6 +309,10 @@ fn reject_non_host(text: &str) -> Result<(), NameError> {
         let host = rest.split(['/', ':', '?', '#']).next().unwrap_or("");
         let host = host.rsplit('@').next().unwrap_or(host);
         return Err(NameError::Url { host: host.to_string() });
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let addr = rest.split(']').next().unwrap_or(rest);
+        return Err(NameError::Bracketed { addr: addr.to_string() });
     }
     if let Some((host, _)) = text.split_once('/') {
         return Err(NameError::Path { host: host.to_string() });
@@ -525,6 +531,11 @@ mod tests {
         let e = normalise_name("example.com:443").unwrap_err();
         assert!(e.to_string().contains("port") && e.to_string().contains("(example.com)"), "{e}");
         assert_eq!(normalise_name("exa mple.com").unwrap_err(), NameError::Whitespace);
+        for bracketed in ["[2001:db8::1]", "[2001:db8::1]:443"] {
+            let e = normalise_name(bracketed).unwrap_err();
+            assert_eq!(e, NameError::Bracketed { addr: "2001:db8::1".into() });
+            assert!(e.to_string().ends_with("write the address alone (2001:db8::1)"), "{e}");
+        }
     }
 
     #[test]
