@@ -69,11 +69,12 @@ struct VerifyArgs {
     /// --config, whose lists say where their signatures are.
     #[arg(long, value_name = "FILE|URL", conflicts_with = "config")]
     signature: Option<String>,
-    /// The list's format (default: by extension).
-    #[arg(long)]
+    /// The list's format (default: by extension). Not with --config, whose lists say theirs.
+    #[arg(long, conflicts_with = "config")]
     format: Option<Format>,
-    /// Entries without an action allow rather than block.
-    #[arg(long)]
+    /// Entries without an action allow rather than block. Not with --config, whose lists say
+    /// their action.
+    #[arg(long, conflicts_with = "config")]
     allow: bool,
 }
 
@@ -132,6 +133,9 @@ fn source_spec(a: &VerifyArgs, source: &str) -> anyhow::Result<(ListSpec, Option
         anyhow::bail!("--signature needs --key KEY|FILE: without a key the signature cannot be checked");
     }
     let key = a.key.as_deref().map(key_arg).transpose()?;
+    if let Some(scheme) = Source::unsupported_scheme(source) {
+        anyhow::bail!("{source}: {scheme}:// is not supported; lists are pulled over https://, http:// or read from a file");
+    }
     let source_parsed = Source::parse(source);
     let kind = if a.allow { ListKind::Allow } else { ListKind::Block };
     let spec = ListSpec {
@@ -264,7 +268,7 @@ mod tests {
 
     #[test]
     fn key_and_signature_are_for_one_source_not_a_configuration() {
-        for extra in [["--key", "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"], ["--signature", "x.list.minisig"]] {
+        for extra in [["--key", "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"], ["--signature", "x.list.minisig"], ["--format", "csv"], ["--allow", "--allow"]] {
             let e = args(&["--config", "blocker.toml", extra[0], extra[1]]).expect_err("refused");
             assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
         }

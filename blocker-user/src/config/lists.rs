@@ -196,6 +196,9 @@ impl ListConfig {
         if self.shadow && self.action == ListKind::Allow {
             return Err(format!("list {n}: shadow mode counts what a list would block; an allow list cannot be in shadow mode"));
         }
+        if let Some(scheme) = Source::unsupported_scheme(&self.source) {
+            return Err(format!("list {n}: source {:?}: {scheme}:// is not supported; lists are pulled over https://, http:// or read from a file", self.source));
+        }
         if self.signed == Some(true) && !have_key {
             return Err(format!("list {n}: signed = true needs a key in [signing] (public_key or public_key_file)"));
         }
@@ -229,5 +232,12 @@ mod tests {
         assert_eq!(parse_interval("45").unwrap(), Duration::from_secs(45));
         assert!(parse_interval("soon").unwrap_err().contains("not a duration"));
         assert!(parse_interval("5y").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn a_source_in_a_scheme_the_puller_does_not_speak_is_refused_by_name() {
+        let text = "[[list]]\nname = \"a\"\nsource = \"ftp://lists.example/a.list\"\nsigned = false\n";
+        let e = crate::config::ControllerConfig::parse(std::path::Path::new("b.toml"), text).unwrap_err().to_string();
+        assert!(e.contains("ftp:// is not supported"), "{e}");
     }
 }

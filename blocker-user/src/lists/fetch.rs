@@ -41,6 +41,16 @@ impl Source {
     /// `http://…` and `https://…` (scheme in any case) are URLs; `file:///path` is the path
     /// `/path` (`file://localhost/path` too); anything else is a path, taken as it is.
     /// Surrounding whitespace is ignored.
+    /// A source `parse` would take for a file path but that names a URL scheme the puller does
+    /// not speak (`ftp://`, `sftp://`): the scheme, to be refused with a clear error rather
+    /// than "no such file".
+    pub fn unsupported_scheme(text: &str) -> Option<&str> {
+        let (scheme, _) = text.trim().split_once("://")?;
+        let is_scheme = !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        let known = ["http", "https", "file"].iter().any(|k| scheme.eq_ignore_ascii_case(k));
+        (is_scheme && !known).then_some(scheme)
+    }
+
     pub fn parse(text: &str) -> Source {
         let text = text.trim();
         let scheme_is = |scheme: &str| text.get(..scheme.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme));
@@ -329,6 +339,11 @@ mod tests {
         assert_eq!(Source::parse("/etc/blocker/a.list"), Source::File("/etc/blocker/a.list".into()));
         assert_eq!(Source::parse("relative/a.list"), Source::File("relative/a.list".into()));
         assert_eq!(Source::parse("http:/x"), Source::File("http:/x".into()));
+        assert_eq!(Source::unsupported_scheme("ftp://lists.example/a.list"), Some("ftp"));
+        assert_eq!(Source::unsupported_scheme("SFTP://lists.example/a.list"), Some("SFTP"));
+        for fine in ["https://lists.example/a", "HTTP://lists.example/a", "file:///etc/a.list", "/etc/a.list", "a b://x"] {
+            assert_eq!(Source::unsupported_scheme(fine), None, "{fine}");
+        }
         assert_eq!(Source::parse("http://"), Source::Url("http://".into()));
         assert_eq!(Source::parse("é"), Source::File("é".into()));
     }
