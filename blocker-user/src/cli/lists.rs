@@ -10,7 +10,7 @@ use std::{
 use blocker_user::{
     config::ControllerConfig,
     control::{DEFAULT_SOCKET, Request, call},
-    lists::{Format, Guards, ListKind, ListSet, ParseOptions, Source, TrustedKey, Validators, check_protected, parse_source, verify_signature},
+    lists::{Format, Guards, ListKind, ListSet, ListSummary, ParseOptions, Source, TrustedKey, Validators, check_protected, parse_source, verify_signature},
     update::{ListSpec, Pulled, Settings, Version, pull},
 };
 use clap::{Args, Subcommand};
@@ -118,9 +118,16 @@ fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
         let result = verify_one(spec, key.as_ref(), guards.as_ref());
         ok &= result.is_ok();
         match (&result, json) {
-            (Ok(line), false) => println!("{}: ok: {line}", spec.name),
+            (Ok(v), false) => println!("{}: ok: {}", spec.name, v.line()),
             (Err(e), false) => eprintln!("{}: rejected: {}", spec.name, super::error_text(e)),
-            (Ok(line), true) => println!("{}", serde_json::json!({"list": spec.name, "valid": true, "summary": line})),
+            (Ok(v), true) => println!(
+                "{}",
+                serde_json::json!({
+                    "list": spec.name, "valid": true, "summary": v.line(), "counts": v.summary,
+                    "signed_by": v.signed_by.as_ref().map(|(key, comment)| serde_json::json!({"key_id": key, "trusted_comment": comment})),
+                    "sha256": v.sha256,
+                })
+            ),
             (Err(e), true) => println!("{}", serde_json::json!({"list": spec.name, "valid": false, "error": super::error_text(e)})),
         }
     }
@@ -179,17 +186,40 @@ fn looks_like_path(value: &str) -> bool {
 
 /// Pulls, checks the signature and parses one list, then takes it as the daemon would: its
 /// settings (a shadow list cannot allow) and, from a configuration, the protected names.
-fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>, guards: Option<&Guards>) -> anyhow::Result<String> {
+/// A list that passed `lists verify`.
+#[derive(Debug)]
+struct Verified {
+    summary: ListSummary,
+    /// Key id and trusted comment of a checked signature; None: unsigned.
+    signed_by: Option<(String, String)>,
+    sha256: String,
+}
+
+impl Verified {
+    fn line(&self) -> String {
+        let s = &self.summary;
+        let signed = match &self.signed_by {
+            Some((key, comment)) => format!("signed by key {key} ({comment})"),
+            None => "unsigned".into(),
+        };
+        format!(
+            "{} entries ({} IPv4, {} IPv6, {} names, {} allow), {} duplicate(s); {signed}; sha256 {}",
+            s.entries, s.v4, s.v6, s.names, s.allow, s.duplicates, self.sha256
+        )
+    }
+}
+
+fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>, guards: Option<&Guards>) -> anyhow::Result<Verified> {
     let v: Version = match pull::pull(spec, key, &Validators::default())? {
         Pulled::Fetched(v) => v,
         Pulled::NotModified => anyhow::bail!("the server answered 304 to an unconditional request"),
     };
-    let signed = match (&v.signature, key) {
+    let signed_by = match (&v.signature, key) {
         (Some(sig), Some(k)) => {
             let who = verify_signature(k, &v.body, sig)?;
-            format!("signed by key {} ({})", who.key_id, who.trusted_comment)
+            Some((who.key_id.to_string(), who.trusted_comment))
         }
-        _ => "unsigned".to_string(),
+        _ => None,
     };
     let (entries, s) = parse_source(std::path::Path::new(&v.source), &v.body, spec.format, &spec.options)?;
     let mut set = ListSet::new();
@@ -197,10 +227,7 @@ fn verify_one(spec: &ListSpec, key: Option<&TrustedKey>, guards: Option<&Guards>
     if let Some((_, refusal)) = guards.and_then(|g| check_protected(g, &set).into_iter().next()) {
         anyhow::bail!("{refusal}");
     }
-    Ok(format!(
-        "{} entries ({} IPv4, {} IPv6, {} names, {} allow), {} duplicate(s); {signed}; sha256 {}",
-        s.entries, s.v4, s.v6, s.names, s.allow, s.duplicates, v.digest
-    ))
+    Ok(Verified { summary: s, signed_by, sha256: v.digest })
 }
 
 #[cfg(test)]
@@ -298,7 +325,7 @@ mod tests {
         let verify = |name: &str| verify_one(s.specs.iter().find(|l| l.name == name).unwrap(), None, Some(&s.guards));
         let checked = (verify("good"), verify("protected"), verify("shadow"));
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(checked.0.unwrap().starts_with("2 entries"));
+        assert!(checked.0.unwrap().line().starts_with("2 entries"));
         let e = format!("{:#}", checked.1.unwrap_err());
         assert!(e.contains("protected") && e.contains("www.example.net"), "the protected name refuses the list: {e}");
         let e = format!("{:#}", checked.2.unwrap_err());
