@@ -189,7 +189,8 @@ impl ListManager {
         }
         let (set, summaries) = match self.build(&versions, None) {
             Ok(x) => x,
-            Err((name, e)) => return Err(UpdateError::Invalid(format!("stored list {name}: {e}"))),
+            // Logged: places and counts only (`ListError::log_line`), never the lines.
+            Err((name, e)) => return Err(UpdateError::Invalid(format!("stored list {name}: {}", e.log_line()))),
         };
         let install = target.install(&set)?;
         target.forget_previous();
@@ -338,7 +339,7 @@ impl ListManager {
                     changed.remove(&name);
                     continue;
                 }
-                Err((name, e)) => return Err(UpdateError::Invalid(format!("live list {name} no longer builds: {e}"))),
+                Err((name, e)) => return Err(UpdateError::Invalid(format!("live list {name} no longer builds: {}", e.log_line()))),
             };
             if let Some(reason) = over_capacity(&set) {
                 for name in std::mem::take(&mut changed) {
@@ -448,7 +449,7 @@ impl ListManager {
             Ok(x) => x,
             Err((name, e)) => {
                 self.previous = Some(prev);
-                return Err(UpdateError::Invalid(format!("previous list {name} no longer parses: {e}")));
+                return Err(UpdateError::Invalid(format!("previous list {name} no longer parses: {}", e.log_line())));
             }
         };
         // The set must carry the ids the kernel's copy of it carries. If it cannot (its ids are
