@@ -10,6 +10,7 @@ pub const MODE_NXDOMAIN: u8 = 1;
 
 /// Extended DNS Error info-codes (RFC 8914 §4).
 pub const EDE_BLOCKED: u16 = 15;
+pub const EDE_CENSORED: u16 = 16;
 pub const EDE_FILTERED: u16 = 17;
 
 /// The flags: the addresses below are set.

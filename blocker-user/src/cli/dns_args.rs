@@ -19,7 +19,9 @@ pub struct DnsArgs {
     /// Answer NXDOMAIN even when stop-page addresses are given (the default without them).
     #[arg(long = "dns-nxdomain")]
     pub nxdomain: bool,
-    /// The Extended DNS Error sent to clients that use EDNS (RFC 8914: 15 Blocked, 17 Filtered).
+    /// The Extended DNS Error sent to clients that use EDNS (RFC 8914): blocked (15, the
+    /// operator's own policy), censored (16, required by another entity: the law, a court) or
+    /// filtered (17, a filter the subscriber asked for).
     #[arg(long = "dns-ede", value_enum, value_name = "CODE", default_value_t = EdeArg::Blocked)]
     pub ede: EdeArg,
     /// Do not answer DNS queries for listed names: they pass (unless their destination is listed).
@@ -30,6 +32,7 @@ pub struct DnsArgs {
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EdeArg {
     Blocked,
+    Censored,
     Filtered,
 }
 
@@ -45,6 +48,7 @@ impl DnsArgs {
         p.ttl = self.ttl;
         p.ede = match self.ede {
             EdeArg::Blocked => BlockedBecause::Blocked,
+            EdeArg::Censored => BlockedBecause::Censored,
             EdeArg::Filtered => BlockedBecause::Filtered,
         };
         p
@@ -77,6 +81,7 @@ mod tests {
         let p = policy(&["--dns-v4", "192.0.2.80", "--dns-v6", "2001:db8::80", "--dns-ttl", "60", "--dns-ede", "filtered"]);
         assert_eq!(p.reply, DnsReply::StopPage { v4: Some("192.0.2.80".parse().unwrap()), v6: Some("2001:db8::80".parse().unwrap()) });
         assert_eq!((p.ttl, p.ede, p.enabled), (60, BlockedBecause::Filtered, true));
+        assert_eq!(policy(&["--dns-ede", "censored"]).ede, BlockedBecause::Censored);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{Array, MapData};
-use blocker_common::dns::{DnsConfig, EDE_BLOCKED, EDE_FILTERED, ENABLED, HAS_V4, HAS_V6, MODE_NXDOMAIN, MODE_STOP_PAGE};
+use blocker_common::dns::{DnsConfig, EDE_BLOCKED, EDE_CENSORED, EDE_FILTERED, ENABLED, HAS_V4, HAS_V6, MODE_NXDOMAIN, MODE_STOP_PAGE};
 
 use super::{Datapath, DatapathError};
 
@@ -21,8 +21,11 @@ pub enum DnsReply {
 /// The Extended DNS Error info-code (RFC 8914 §4) sent to clients that use EDNS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockedBecause {
-    /// 15 Blocked: the operator's own policy.
+    /// 15 Blocked: the operator's own policy (a voluntary block, as with the IWF list).
     Blocked,
+    /// 16 Censored: a requirement an entity other than the operator imposes (a block the law
+    /// or a court orders).
+    Censored,
     /// 17 Filtered: a filter the client asked for (e.g. a family-safe service).
     Filtered,
 }
@@ -31,6 +34,7 @@ impl BlockedBecause {
     pub fn code(self) -> u16 {
         match self {
             BlockedBecause::Blocked => EDE_BLOCKED,
+            BlockedBecause::Censored => EDE_CENSORED,
             BlockedBecause::Filtered => EDE_FILTERED,
         }
     }
@@ -131,9 +135,10 @@ mod tests {
     }
 
     #[test]
-    fn disabled_clears_the_enabled_flag_and_filtered_is_17() {
+    fn disabled_clears_the_enabled_flag_and_the_ede_codes_are_rfc_8914_s() {
         assert_eq!(DnsPolicy::disabled().to_config().flags & ENABLED, 0);
-        let p = DnsPolicy { ede: BlockedBecause::Filtered, ..DnsPolicy::default() };
-        assert_eq!(p.to_config().ede_code, 17);
+        for (ede, code) in [(BlockedBecause::Blocked, 15), (BlockedBecause::Censored, 16), (BlockedBecause::Filtered, 17)] {
+            assert_eq!(DnsPolicy { ede, ..DnsPolicy::default() }.to_config().ede_code, code, "{ede:?}");
+        }
     }
 }
