@@ -226,6 +226,20 @@ async fn get_is_451_with_link_no_store_and_csp() {
 }
 
 #[tokio::test]
+async fn the_blocked_by_link_names_the_operator_when_one_is_given() {
+    let mut c = config();
+    c.operator_url = Some("https://isp.example/blocking".into());
+    let srv = Server::start(c).await;
+    let r = get(srv.addr, "/", &[]).await;
+    assert_eq!(r.header("link"), Some("<https://isp.example/blocking>; rel=\"blocked-by\""));
+    assert!(r.text().contains("href=\"https://list-body.example/about?x=1\""), "the page still names the list body");
+    srv.stop().await;
+    let mut bad = config();
+    bad.operator_url = Some("isp.example".into());
+    assert!(bad.validate().is_err(), "not an absolute http(s) URL");
+}
+
+#[tokio::test]
 async fn head_has_the_headers_and_no_body() {
     let srv = Server::start(config()).await;
     let get_len = get(srv.addr, "/", &[]).await.body.len();

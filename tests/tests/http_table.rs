@@ -123,7 +123,7 @@ mod stop_page {
 
     fn harness() -> Harness {
         let mut h = Harness::new("blocked.example\n203.0.113.66\n2001:db8:f::66\n", ALLOW);
-        let r = StopPageResponse { service_url: "http://192.0.2.1".into(), list_body_url: "https://list-body.example/about".into() };
+        let r = StopPageResponse { service_url: "http://192.0.2.1".into(), blocked_by_url: "https://list-body.example/about".into() };
         h.dp.set_stop_page(Some(&r)).unwrap();
         h
     }

@@ -63,7 +63,7 @@ fn harness() -> Harness {
     let mut h = Harness::with_shadow(BLOCK, ALLOW, SHADOW);
     let dns = DnsPolicy { reply: DnsReply::StopPage { v4: Some("192.0.2.80".parse().unwrap()), v6: None }, ..DnsPolicy::default() };
     h.dp.set_dns(&dns).expect("DNS policy");
-    let page = StopPageResponse { service_url: "http://192.0.2.1".into(), list_body_url: "https://list-body.example/about".into() };
+    let page = StopPageResponse { service_url: "http://192.0.2.1".into(), blocked_by_url: "https://list-body.example/about".into() };
     h.dp.set_stop_page(Some(&page)).expect("stop page");
     h
 }

@@ -160,7 +160,7 @@ impl ControllerConfig {
     pub fn stop_page_response(&self) -> Option<StopPageResponse> {
         let http = self.http.as_ref()?;
         let sp = self.stop_page.as_ref()?;
-        Some(StopPageResponse { service_url: http.stop_page_url.clone(), list_body_url: sp.list_body.url.clone() })
+        Some(StopPageResponse { service_url: http.stop_page_url.clone(), blocked_by_url: sp.blocked_by_url().to_string() })
     }
 }
 
@@ -223,5 +223,17 @@ mod tests {
         assert!(e.to_string().contains("[stop_page]"), "{e}");
         let e = ControllerConfig::parse(Path::new("b.toml"), "[htp]\n").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn the_data_plane_451_links_the_operator_when_the_stop_page_names_one() {
+        let base = "[http]\nstop_page_url = \"http://192.0.2.1\"\n\
+                    [stop_page]\nlisten = []\n\
+                    [stop_page.list_body]\nname = \"List body\"\nurl = \"https://list-body.example/\"\n\
+                    [stop_page.appeal]\nemail = \"appeal@isp.example\"\n";
+        let link = |text: &str| ControllerConfig::parse(Path::new("b.toml"), text).unwrap().stop_page_response().unwrap().blocked_by_url;
+        assert_eq!(link(base), "https://list-body.example/");
+        let with_operator = base.replace("[stop_page]\n", "[stop_page]\noperator_url = \"https://isp.example/\"\n");
+        assert_eq!(link(&with_operator), "https://isp.example/");
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP 451 response the program sends to blocked HTTP requests. It is deliberately small:
-//! it carries the status and the `Link: <list body>; rel="blocked-by"` header (RFC 7725) that
+//! it carries the status and the `Link: <operator>; rel="blocked-by"` header (RFC 7725) that
 //! tools and crawlers read, and sends the browser on to the stop-page service, which renders the
 //! real page (language, reason, appeal contact) with the requested host escaped there.
 
@@ -16,8 +16,9 @@ use super::{Datapath, DatapathError};
 pub struct StopPageResponse {
     /// Base URL of the stop-page service as clients reach it, e.g. `http://192.0.2.1`.
     pub service_url: String,
-    /// The list body's page, for the `Link: rel="blocked-by"` header.
-    pub list_body_url: String,
+    /// Whoever implements the block (the operator's page, else the list body's), for the
+    /// `Link: rel="blocked-by"` header.
+    pub blocked_by_url: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl StopPageResponse {
     /// (`a-z 0-9 - _ .`), safe in both a URL and HTML.
     pub fn render(&self) -> Result<(Vec<u8>, Vec<u8>), StopPageError> {
         check_url("the stop-page service URL", &self.service_url)?;
-        check_url("the list body URL", &self.list_body_url)?;
+        check_url("the blocked-by URL", &self.blocked_by_url)?;
         let base = self.service_url.trim_end_matches('/');
         // As small as the job allows: the frame it replaces may have little room to grow
         // (resize.rs), and everything a person reads comes from the service.
@@ -53,7 +54,7 @@ impl StopPageResponse {
              Link: <{}>; rel=\"blocked-by\"\r\n\
              Content-Type: text/html\r\n\
              Cache-Control: no-store\r\n\r\n",
-            self.list_body_url
+            self.blocked_by_url
         );
         let mut body = format!("<!DOCTYPE html><meta http-equiv=\"refresh\" content=\"0;url={base}/?host=");
         // The host must start on a 16-bit boundary (the program sums it as 16-bit words).
@@ -105,7 +106,7 @@ mod tests {
     use super::*;
 
     fn response() -> StopPageResponse {
-        StopPageResponse { service_url: "http://192.0.2.1".into(), list_body_url: "https://list-body.example/".into() }
+        StopPageResponse { service_url: "http://192.0.2.1".into(), blocked_by_url: "https://list-body.example/".into() }
     }
 
     #[test]

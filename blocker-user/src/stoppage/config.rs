@@ -104,7 +104,8 @@ impl LocalText {
 pub struct ListBody {
     /// Its name, e.g. "Internet Content Safety Association" (a single string or `{ja, en}`).
     pub name: LocalText,
-    /// Its web page: `Link: <url>; rel="blocked-by"` and the page's link. Must be an absolute
+    /// Its web page: the page's link (and the 451's `Link: rel="blocked-by"` when no
+    /// `operator_url` is given). Must be an absolute
     /// `http://` or `https://` URL in ASCII (percent-encoded, A-labels), without spaces, `<`, `>` or `"`.
     pub url: String,
 }
@@ -182,6 +183,12 @@ pub struct StopPageConfig {
     pub freebind: bool,
     /// The list body: its name and URL.
     pub list_body: ListBody,
+    /// The web page of whoever implements the block (the ISP), for the 451's
+    /// `Link: <url>; rel="blocked-by"`: RFC 7725 §4 has that link name the implementer, not
+    /// the body that mandates the block. Unset: the list body's URL is linked instead (what
+    /// earlier versions did).
+    #[serde(default)]
+    pub operator_url: Option<String>,
     /// Reason shown when the request names no configured list (`?list=`). Default: a neutral
     /// "this site is on a blocking list".
     #[serde(default = "default_reason")]
@@ -226,6 +233,7 @@ impl StopPageConfig {
             listen: default_listen(),
             freebind: false,
             list_body,
+            operator_url: None,
             default_reason: default_reason(),
             reasons: BTreeMap::new(),
             appeal,
@@ -237,10 +245,18 @@ impl StopPageConfig {
 
     /// Checks everything [`StopPage::new`](super::StopPage::new) relies on. `listen` may be empty here
     /// (listeners can be passed to `serve` directly); [`bind`](super::bind) refuses an empty list.
+    /// The URL of the 451's `Link: rel="blocked-by"`: the operator's, else the list body's.
+    pub fn blocked_by_url(&self) -> &str {
+        self.operator_url.as_deref().unwrap_or(&self.list_body.url)
+    }
+
     pub fn validate(&self) -> Result<(), StopPageError> {
         let err = |m: String| Err(StopPageError::Config(m));
         check_text("list_body.name", &self.list_body.name)?;
         check_url("list_body.url", &self.list_body.url)?;
+        if let Some(url) = &self.operator_url {
+            check_url("operator_url", url)?;
+        }
         check_text("default_reason", &self.default_reason)?;
         for (id, text) in &self.reasons {
             if !valid_list_id(id) {

@@ -147,8 +147,8 @@ impl StopPage {
     /// Checks the configuration ([`StopPageConfig::validate`]) and prepares the fixed headers.
     pub fn new(config: Arc<StopPageConfig>) -> Result<Self, StopPageError> {
         config.validate()?;
-        let link = HeaderValue::from_str(&format!("<{}>; rel=\"blocked-by\"", config.list_body.url))
-            .map_err(|_| StopPageError::Config("list_body.url is not usable in a header".into()))?;
+        let link = HeaderValue::from_str(&format!("<{}>; rel=\"blocked-by\"", config.blocked_by_url()))
+            .map_err(|_| StopPageError::Config("the blocked-by URL is not usable in a header".into()))?;
         Ok(StopPage { shared: Arc::new(Shared { config, stats: Arc::default(), link }) })
     }
 
