@@ -53,7 +53,8 @@ impl StopPageResponse {
             "HTTP/1.1 451 Unavailable For Legal Reasons\r\n\
              Link: <{}>; rel=\"blocked-by\"\r\n\
              Content-Type: text/html\r\n\
-             Cache-Control: no-store\r\n\r\n",
+             Cache-Control: no-store\r\n\
+             Connection: close\r\n\r\n",
             self.blocked_by_url
         );
         let mut body = format!("<!DOCTYPE html><meta http-equiv=\"refresh\" content=\"0;url={base}/?host=");
@@ -116,6 +117,8 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 451 Unavailable For Legal Reasons\r\n"));
         assert!(text.contains("Link: <https://list-body.example/>; rel=\"blocked-by\"\r\n"));
         assert!(text.contains("Cache-Control: no-store"));
+        // The response ends with the connection (a FIN, no Content-Length): RFC 9112 §9.6.
+        assert!(text.contains("Connection: close\r\n\r\n"));
         assert!(text.ends_with("url=http://192.0.2.1/?host="));
         assert!(prefix.len() + suffix.len() < 300, "small enough to fit where frames can grow");
         assert_eq!(prefix.len() % 2, 0, "the host starts on a 16-bit boundary");
