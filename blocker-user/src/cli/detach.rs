@@ -17,6 +17,7 @@ pub struct DetachArgs {
     /// The daemon's control socket: a running daemon must be stopped first.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Print what was detached and unpinned as one JSON object.
     #[arg(long)]
     json: bool,
 }

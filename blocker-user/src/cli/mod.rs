@@ -48,7 +48,7 @@ enum Command {
     /// Run every frame of an Ethernet capture through the real program and print the verdicts.
     Replay(replay::ReplayArgs),
     /// Run the conformance corpus through the XDP program built into this binary (the one `run`
-    /// attaches) and print a pass/fail table to file with a list body.
+    /// attaches) and print a pass/fail table, a report to file with a list body.
     #[command(name = "selftest", long_about = selftest::LONG_ABOUT)]
     SelfTest(selftest::SelfTestArgs),
 }

@@ -117,8 +117,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     dp.set_dns(&a.dns.policy())?;
-    if let Some(resp) = config.stop_page_response() {
-        dp.set_stop_page(Some(&resp))?;
+    // Set either way: adopted maps keep the previous daemon's switches, and a stop page since
+    // taken out of the configuration must not keep sending browsers to a service that no
+    // longer runs.
+    let stop_page = config.stop_page_response();
+    dp.set_stop_page(stop_page.as_ref())?;
+    if let Some(resp) = &stop_page {
         log::info!("blocked HTTP requests get a 451 that sends browsers to {}", resp.service_url);
     }
     let daemon = Daemon::new(dp, ListManager::new(settings, state));
@@ -211,9 +215,18 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let _metrics = match a.metrics.or(config.metrics_listen) {
         Some(addr) => {
             let d = daemon.clone();
-            let server = MetricsServer::start(addr, Arc::new(move || d.snapshot())).context("starting the metrics server")?;
-            log::info!("metrics: http://{}/metrics", server.local_addr());
-            Some(server)
+            // As for the stop page: a port that cannot be had is logged, and blocking goes on
+            // (exiting would only restart the daemon every few seconds, and not free the port).
+            match MetricsServer::start(addr, Arc::new(move || d.snapshot())) {
+                Ok(server) => {
+                    log::info!("metrics: http://{}/metrics", server.local_addr());
+                    Some(server)
+                }
+                Err(e) => {
+                    log::error!("{e}; blocking continues without the metrics endpoint");
+                    None
+                }
+            }
         }
         None => None,
     };
@@ -293,7 +306,11 @@ fn reload(a: &RunArgs, daemon: &Daemon) {
         });
         match loaded {
             Ok(settings) => {
-                log::info!("SIGHUP: {} reloaded ({} lists); [datapath] and [stop_page] changes apply at the next start", path.display(), settings.specs.len());
+                log::info!(
+                    "SIGHUP: {} reloaded ({} lists); changes to [datapath], [http], [stop_page], metrics_listen, control_socket and state_dir apply at the next start",
+                    path.display(),
+                    settings.specs.len()
+                );
                 daemon.set_settings(settings);
             }
             Err(e) => log::error!("SIGHUP: {}: {}; keeping the running configuration", path.display(), super::error_text(&e)),

@@ -7,7 +7,7 @@ use clap::Args;
 
 /// `blocker selftest --help`.
 pub const LONG_ABOUT: &str = "Run the conformance corpus through the XDP program built into this binary, \
-the one `blocker run` attaches, and print a pass/fail table to file with a list body.\n\n\
+the one `blocker run` attaches, and print a pass/fail table, a report to file with a list body.\n\n\
 The corpus (captures with the verdict each frame must get: ClientHellos split every way, HTTP Host \
 tricks, DNS, VLAN and QinQ, IPv4 options and fragments, IPv6 extension headers, look-alike names \
 that must pass, and the known limits) is built into the binary. Each case runs on a freshly loaded \

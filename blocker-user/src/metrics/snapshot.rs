@@ -330,15 +330,22 @@ pub fn attach_label(mode: Option<&str>) -> &'static str {
 }
 
 /// A list name as a label value: characters outside `A-Z a-z 0-9 - _ .` become `_`, at most
-/// [`MAX_LIST_LABEL`] bytes. Configured names are already of that form and pass unchanged.
+/// [`MAX_LIST_LABEL`] bytes, and a name so changed ends in `-` and 8 hex digits of its digest.
+/// Configured names are already of that form and pass unchanged.
 pub fn list_label(name: &str) -> String {
-    let mut s: String =
+    let s: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
-    s.truncate(MAX_LIST_LABEL);
-    if s.is_empty() {
-        s.push('_');
+    if s == name && !s.is_empty() && s.len() <= MAX_LIST_LABEL {
+        return s;
     }
-    s
+    // Masked or cut: two names could now meet in one series (`児童.list` and `違法.list` both
+    // mask to `__.list`), so the label ends in a digest of the whole name, stable across runs.
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(name.as_bytes());
+    let tag: String = d[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let mut s = s;
+    s.truncate(MAX_LIST_LABEL - tag.len() - 1);
+    format!("{s}-{tag}")
 }
 
 /// The names of every reason, for label checks.
@@ -375,10 +382,16 @@ mod tests {
     #[test]
     fn list_labels_keep_configured_names_and_mask_anything_else() {
         assert_eq!(list_label("jp-csam_2024.v1"), "jp-csam_2024.v1");
-        assert_eq!(list_label("a b/c\"d"), "a_b_c_d");
-        assert_eq!(list_label("ドメイン"), "____");
-        assert_eq!(list_label(""), "_");
+        let masked = list_label("a b/c\"d");
+        assert!(masked.starts_with("a_b_c_d-") && masked.len() == "a_b_c_d-".len() + 8, "{masked}");
+        assert!(list_label("ドメイン").starts_with("____-"));
+        assert!(list_label("").starts_with('-'));
         assert_eq!(list_label(&"x".repeat(100)).len(), MAX_LIST_LABEL);
+        // Names that mask or cut alike still get series of their own, and keep them.
+        assert_ne!(list_label("児童.list"), list_label("違法.list"));
+        assert_ne!(list_label("a b.list"), list_label("a_b.list"));
+        assert_ne!(list_label(&"x".repeat(100)), list_label(&"x".repeat(101)));
+        assert_eq!(list_label("児童.list"), list_label("児童.list"));
     }
 
     fn set() -> ListSet {
