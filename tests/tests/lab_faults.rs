@@ -289,3 +289,43 @@ fn a_daemon_stopped_while_a_slow_first_pull_holds_it_up_exits_at_once_and_attach
     assert!(stopped.output().contains("SIGTERM during start-up"), "{}", stopped.output());
     assert!(lab.wait_for_xdp(Node::Appliance, APPLIANCE_CLIENT_IF, Duration::ZERO).is_err(), "a program was left attached");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_daemon_stopped_while_a_slow_pull_after_start_up_holds_it_up_exits_at_once() {
+    let lab = Lab::create(LabOptions::default()).unwrap();
+    let script = lab.dir().join("faulty.py");
+    fs::write(&script, FAULTY_SERVER).unwrap();
+    let (s, addr, port) = (script.to_string_lossy().into_owned(), INTERNET_V4.to_string(), LIST_PORT.to_string());
+    let _server = Background::new(lab.spawn(Node::Internet, &["python3", &s, "", &addr, &port]).unwrap(), "faulty list server");
+    let url = |path: &str| format!("http://{INTERNET_V4}:{LIST_PORT}/{path}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.exec(Node::Appliance, &["curl", "-sf", "-o", "/dev/null", "--max-time", "1", &url("good.list")]).status.success() {
+        assert!(Instant::now() < deadline, "the list server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Start with a list that comes at once; then a SIGHUP brings in one that comes one byte a
+    // second, and the stop comes while that pull runs.
+    let state = format!("state_dir = {:?}\n", lab.dir().join("state"));
+    let list = |name: &str, path: &str| format!("[[list]]\nname = \"{name}\"\nsource = \"{}\"\nsigned = false\ntimeout = \"60s\"\npoll_interval = \"1h\"\n", url(path));
+    let cfg = lab.dir().join("blocker.toml");
+    fs::write(&cfg, format!("{state}{}", list("good", "good.list"))).unwrap();
+    let binary = blocker_binary().unwrap().to_string_lossy().into_owned();
+    let (c, sock) = (cfg.to_string_lossy().into_owned(), lab.dir().join("control.sock").to_string_lossy().into_owned());
+    let argv = [&*binary, "run", "--iface", APPLIANCE_CLIENT_IF, "--config", &c, "--socket", &sock, "--no-pin"];
+    let mut daemon = Background::new(lab.spawn(Node::Appliance, &argv).unwrap(), "blocker run");
+    lab.wait_for_xdp(Node::Appliance, APPLIANCE_CLIENT_IF, Duration::from_secs(30)).expect("the daemon attached");
+
+    fs::write(&cfg, format!("{state}{}{}", list("good", "good.list"), list("slow", "slow.list"))).unwrap();
+    // SAFETY: a plain kill(2) of the daemon's pid.
+    assert_eq!(unsafe { libc::kill(daemon.pid() as i32, libc::SIGHUP) }, 0);
+    assert!(daemon.wait_for_stderr("SIGHUP:", Duration::from_secs(10)), "the daemon did not take the SIGHUP");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon ended during the slow pull");
+
+    let asked = Instant::now();
+    let stopped = daemon.stop(libc::SIGTERM, Duration::from_secs(20));
+    assert!(!stopped.killed && stopped.status.success(), "SIGTERM during a pull: {} {}", stopped.status, stopped.output());
+    assert!(asked.elapsed() < Duration::from_secs(3), "SIGTERM waited {:?} for the pull", asked.elapsed());
+    assert!(stopped.output().contains("blocker: detaching"), "it shut down in order: {}", stopped.output());
+}

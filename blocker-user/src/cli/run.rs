@@ -5,7 +5,7 @@
 use std::{
     path::PathBuf,
     process::ExitCode,
-    sync::Arc,
+    sync::{Arc, mpsc::RecvTimeoutError},
     time::{Duration, Instant},
 };
 
@@ -239,12 +239,32 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         control.path().display()
     );
 
+    // Pulls run on a thread of their own, so that a stop is answered at once even while a slow
+    // list server holds a pull up to its timeout (systemd gives a stop 30 s, a pull may take
+    // 60 s per list). A pull still running at the stop ends with the process: as safe as a
+    // crash, the pinned program goes on blocking with the live generation.
+    let (reload_tx, reload_rx) = std::sync::mpsc::channel::<()>();
+    {
+        let (d, config, lists) = (daemon.clone(), a.config.clone(), a.lists.clone());
+        std::thread::Builder::new()
+            .name("lists".into())
+            .spawn(move || {
+                loop {
+                    match reload_rx.recv_timeout(Duration::from_millis(100)) {
+                        Ok(()) => reload(config.as_deref(), &lists, &d),
+                        Err(RecvTimeoutError::Timeout) => d.poll_due(),
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            })
+            .context("starting the list thread")?;
+    }
     let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs(s));
     let mut last_pin_check = Instant::now();
     'run: loop {
         for sig in signals.pending() {
             if sig == SIGHUP {
-                reload(&a, &daemon);
+                let _ = reload_tx.send(());
             } else {
                 break 'run;
             }
@@ -252,13 +272,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        daemon.poll_due();
         if options.pin_dir.is_some() && last_pin_check.elapsed() >= PIN_CHECK {
             daemon.check_pins();
             last_pin_check = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    drop(reload_tx);
     drop(control);
     // No reader after this: QUIC off in the program, so UDP to port 443 passes as before.
     drop(quic);
@@ -297,11 +317,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 /// SIGHUP: read the configuration again (lists, signing key, guards) and pull every list. A
 /// configuration that does not load is logged and the running one kept. Interfaces, pinning
 /// and the stop page are set at start: changing them needs a restart (gapless with pinning).
-fn reload(a: &RunArgs, daemon: &Daemon) {
-    if let Some(path) = &a.config {
+fn reload(config: Option<&std::path::Path>, lists: &ListArgs, daemon: &Daemon) {
+    if let Some(path) = config {
         let loaded = ControllerConfig::load(path).map_err(anyhow::Error::from).and_then(|c| {
             let mut s = Settings::from_config(&c)?;
-            s.add_files(&a.lists.lists, &a.lists.allow)?;
+            s.add_files(&lists.lists, &lists.allow)?;
             Ok(s)
         });
         match loaded {
