@@ -19,7 +19,7 @@ use blocker_common::{
 
 use crate::{
     maps::{ALLOW_V4, ALLOW_V6, BLOCK_V4, BLOCK_V6, COARSE_V4, COARSE_V6, CONFIG, PACKET},
-    parse::{self, MAX_V6_EXT, Packet, ParseError, TCP_ACK, TCP_RST, TCP_SYN},
+    parse::{self, MAX_V6_EXT, Packet, ParseError, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     tcp_names,
 };
 
@@ -101,10 +101,14 @@ fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
     }
     if let Some(l4) = pkt.tcp() {
         // Segments without payload carry no name: the common ACK skips the call. A client's
-        // SYN marks its flow's first data byte as awaited (tcp_names.rs).
+        // SYN marks its flow's first data byte as awaited, and a FIN may close a flow that was
+        // answered in place of its server (tcp_names.rs).
         if l4.payload_len == 0 {
             if l4.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
                 return tcp_names::syn(ctx, pkt);
+            }
+            if l4.tcp_flags & TCP_FIN != 0 {
+                return tcp_names::fin(ctx, pkt, flags);
             }
             return Verdict::pass(Reason::NoMatch);
         }

@@ -156,6 +156,23 @@ pub fn syn(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     not_judged
 }
 
+/// A client's FIN without payload. On a flow remembered as blocked it is answered with a reset
+/// and not passed: after the 451 that stood in for the server (a listed Host), the server never
+/// got the request, and the FIN, acknowledging data the server never sent, would only start an
+/// exchange of ACKs and retransmitted FINs with it while the client's side waits to close (the
+/// server's side waits for its own timeout either way: ARCHITECTURE.md, known limit). Any other
+/// FIN passes. A separate BPF function, off the path of every other packet.
+#[inline(never)]
+pub fn fin(ctx: &XdpContext, pkt: &Packet, flags: u32) -> Verdict {
+    let not_judged = pass(Reason::NoMatch, 0);
+    let Some(l4) = pkt.tcp() else { return not_judged };
+    let Some(key) = flow::key_of(ctx, pkt, l4.sport, l4.dport) else { return not_judged };
+    let (Some(p), _) = flow::lookup(&key) else { return not_judged };
+    // SAFETY: a valid LRU value pointer for the duration of this program run.
+    let st = unsafe { &*p };
+    if st.kind == KIND_BLOCKED { block(pkt, flags, Reason::FlowBlocked, st.entry_id) } else { not_judged }
+}
+
 /// Judges a TCP segment that belongs to a followed flow or starts a ClientHello or an HTTP
 /// request; anything else passes as not listed. (Returns a plain `Verdict`: a BPF function's
 /// BTF signature cannot carry a Rust `Option`.) A separate BPF function: its locals occupy the stack only on this path, not in

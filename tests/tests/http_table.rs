@@ -182,6 +182,37 @@ mod stop_page {
         }
     }
 
+    fn closing(sport: u16, seq: u32, ack: u32, flags: u8) -> Vec<u8> {
+        Frame::new(CLIENT, SERVER, L4::Tcp { sport, dport: 80, seq, ack, flags, options: vec![], payload: vec![] }).build()
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn the_client_s_fin_after_the_451_is_reset_not_passed_to_the_server() {
+        let h = harness();
+        let req = "GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n";
+        let o = h.run(&segment(750, 0, req.as_bytes()));
+        assert_eq!(o.verdict, Action::StopPage);
+        let page = reply(&o.frame);
+        // The client acknowledges the page and its FIN, then closes: its FIN acknowledges
+        // data the server never sent.
+        let (seq, ack) = (500_000 + req.len() as u32, 9 + page.payload.len() as u32 + 1);
+        let bare_ack = h.run(&closing(750, seq, ack, TCP_ACK));
+        assert_eq!((bare_ack.action, bare_ack.reason), (XdpAction::Pass, Reason::NoMatch), "a bare ACK costs no lookup");
+        let fin = h.run(&closing(750, seq, ack, TCP_ACK | TCP_FIN));
+        assert_eq!((fin.action, fin.reason, fin.verdict), (XdpAction::Tx, Reason::FlowBlocked, Action::TcpReset));
+        let rst = reply(&fin.frame);
+        assert!(rst.rst && !rst.fin && !rst.syn);
+        assert_eq!(rst.seq, ack, "the sequence number the client expects next: accepted (RFC 5961)");
+        // Another flow's FIN, and a FIN on these ports after a new SYN, pass.
+        let other = h.run(&closing(751, seq, ack, TCP_ACK | TCP_FIN));
+        assert_eq!((other.action, other.reason), (XdpAction::Pass, Reason::NoMatch));
+        let syn = h.run(&Frame::new(CLIENT, SERVER, L4::Tcp { sport: 750, dport: 80, seq: 1, ack: 0, flags: TCP_SYN, options: vec![], payload: vec![] }).build());
+        assert_eq!(syn.action, XdpAction::Pass);
+        let again = h.run(&closing(750, 2, 1, TCP_ACK | TCP_FIN));
+        assert_eq!((again.action, again.reason), (XdpAction::Pass, Reason::NoMatch));
+    }
+
     fn to_listed(dst: &str, sport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let src = if dst.contains(':') { "2001:db8:c::2" } else { CLIENT };
         Frame::new(src, dst, L4::Tcp { sport, dport: 80, seq, ack, flags, options: vec![], payload: payload.to_vec() }).build()
