@@ -22,7 +22,8 @@ pub const ENABLED: u8 = 1 << 2;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DnsConfig {
-    /// TTL of the answer records and of the SOA-less negative answer.
+    /// TTL of the answer records. Negative answers (NXDOMAIN, NODATA) carry no SOA, so resolvers
+    /// do not cache them (RFC 2308 §5): each query for a listed name comes back here.
     pub ttl: u32,
     pub ede_code: u16,
     pub mode: u8,
