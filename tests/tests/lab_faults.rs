@@ -86,22 +86,33 @@ fn assert_blocking(lab: &Lab) {
     assert_eq!(lab.http_get(Node::Client, ALLOWED_V4.into()), HttpOutcome::Status(200), "{ALLOWED_V4} keeps flowing");
 }
 
+/// The misbehaving list server on the internet node, serving `good` as `/good.list`, once it
+/// answers.
+fn faulty_server(lab: &Lab, good: &str) -> Background {
+    let script = lab.dir().join("faulty.py");
+    fs::write(&script, FAULTY_SERVER).unwrap();
+    let (s, addr, port) = (script.to_string_lossy().into_owned(), INTERNET_V4.to_string(), LIST_PORT.to_string());
+    let server = Background::new(lab.spawn(Node::Internet, &["python3", &s, good, &addr, &port]).unwrap(), "faulty list server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.exec(Node::Appliance, &["curl", "-sf", "-o", "/dev/null", "--max-time", "1", &list_url("good.list")]).status.success() {
+        assert!(Instant::now() < deadline, "the list server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// The URL of one of its paths.
+fn list_url(path: &str) -> String {
+    format!("http://{INTERNET_V4}:{LIST_PORT}/{path}")
+}
+
 #[test]
 #[ignore = "needs root"]
 fn a_misbehaving_list_server_changes_nothing_and_says_what_went_wrong() {
     let mut lab = Lab::create(LabOptions::default()).unwrap();
     lab.start_http_server().unwrap();
-    let script = lab.dir().join("faulty.py");
-    fs::write(&script, FAULTY_SERVER).unwrap();
-    let good = format!("{BLOCKED_V4}\n");
-    let (s, addr, port) = (script.to_string_lossy().into_owned(), INTERNET_V4.to_string(), LIST_PORT.to_string());
-    let _server = Background::new(lab.spawn(Node::Internet, &["python3", &s, &good, &addr, &port]).unwrap(), "faulty list server");
-    let url = |p: &str| format!("http://{INTERNET_V4}:{LIST_PORT}/{p}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.exec(Node::Appliance, &["curl", "-sf", "-o", "/dev/null", "--max-time", "1", &url("good.list")]).status.success() {
-        assert!(Instant::now() < deadline, "the list server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = faulty_server(&lab, &format!("{BLOCKED_V4}\n"));
+    let url = list_url;
     // One good list, and one list per fault, each pulled unsigned with tight limits.
     let mut config = format!("state_dir = {:?}\n[guards]\nmax_change_ratio = 100.0\n", lab.dir().join("state"));
     for name in ["good", "garbage", "slow", "huge"] {
@@ -256,16 +267,8 @@ fn a_daemon_killed_during_a_list_swap_leaves_the_live_generation_blocking() {
 #[ignore = "needs root"]
 fn a_daemon_stopped_while_a_slow_first_pull_holds_it_up_exits_at_once_and_attaches_nothing() {
     let lab = Lab::create(LabOptions::default()).unwrap();
-    let script = lab.dir().join("faulty.py");
-    fs::write(&script, FAULTY_SERVER).unwrap();
-    let (s, addr, port) = (script.to_string_lossy().into_owned(), INTERNET_V4.to_string(), LIST_PORT.to_string());
-    let _server = Background::new(lab.spawn(Node::Internet, &["python3", &s, "", &addr, &port]).unwrap(), "faulty list server");
-    let url = format!("http://{INTERNET_V4}:{LIST_PORT}/slow.list");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.exec(Node::Appliance, &["curl", "-sf", "-o", "/dev/null", "--max-time", "1", &format!("http://{INTERNET_V4}:{LIST_PORT}/good.list")]).status.success() {
-        assert!(Instant::now() < deadline, "the list server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = faulty_server(&lab, "");
+    let url = list_url("slow.list");
     // The only list comes one byte a second and may take a minute: start-up waits for it.
     let config = format!(
         "state_dir = {:?}\n[[list]]\nname = \"slow\"\nsource = \"{url}\"\nsigned = false\ntimeout = \"60s\"\npoll_interval = \"1h\"\n",
@@ -294,16 +297,8 @@ fn a_daemon_stopped_while_a_slow_first_pull_holds_it_up_exits_at_once_and_attach
 #[ignore = "needs root"]
 fn a_daemon_stopped_while_a_slow_pull_after_start_up_holds_it_up_exits_at_once() {
     let lab = Lab::create(LabOptions::default()).unwrap();
-    let script = lab.dir().join("faulty.py");
-    fs::write(&script, FAULTY_SERVER).unwrap();
-    let (s, addr, port) = (script.to_string_lossy().into_owned(), INTERNET_V4.to_string(), LIST_PORT.to_string());
-    let _server = Background::new(lab.spawn(Node::Internet, &["python3", &s, "", &addr, &port]).unwrap(), "faulty list server");
-    let url = |path: &str| format!("http://{INTERNET_V4}:{LIST_PORT}/{path}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.exec(Node::Appliance, &["curl", "-sf", "-o", "/dev/null", "--max-time", "1", &url("good.list")]).status.success() {
-        assert!(Instant::now() < deadline, "the list server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = faulty_server(&lab, "");
+    let url = list_url;
     // Start with a list that comes at once; then a SIGHUP brings in one that comes one byte a
     // second, and the stop comes while that pull runs.
     let state = format!("state_dir = {:?}\n", lab.dir().join("state"));
