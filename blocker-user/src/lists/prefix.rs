@@ -83,8 +83,10 @@ pub fn parse_prefix(text: &str) -> Result<Prefix, String> {
     // IPv4 traffic is IPv4 on the wire: an IPv4-mapped IPv6 entry would never match it.
     if let Prefix::V6 { addr, len } = prefix {
         if let (Some(v4), true) = (addr.to_ipv4_mapped(), len >= 96) {
-            let v4_len = len - 96;
-            let write = if v4_len == 32 { v4.to_string() } else { format!("{v4}/{v4_len}") };
+            let write = match canonical(Prefix::V4 { addr: v4, len: len - 96 }) {
+                Prefix::V4 { addr, len: 32 } => addr.to_string(),
+                p => p.to_string(),
+            };
             return Err(format!("an IPv4-mapped IPv6 address, which never appears on the wire: write {write}"));
         }
     }
@@ -118,6 +120,7 @@ mod tests {
     fn ipv4_mapped_ipv6_entries_are_refused_with_the_ipv4_form() {
         assert_eq!(parse_prefix("::ffff:192.0.2.1").unwrap_err(), "an IPv4-mapped IPv6 address, which never appears on the wire: write 192.0.2.1");
         assert!(parse_prefix("::ffff:198.51.100.0/120").unwrap_err().ends_with("write 198.51.100.0/24"));
+        assert!(parse_prefix("::ffff:198.51.100.7/120").unwrap_err().ends_with("write 198.51.100.0/24"), "the network, as written right");
         assert!(parse_prefix("::ffff:0:0/96").unwrap_err().ends_with("write 0.0.0.0/0"));
         assert!(parse_prefix("2001:db8::ffff:c000:201").is_ok(), "only the mapped range is meant");
         assert!(parse_prefix("::/0").is_ok(), "a prefix that merely covers the mapped range is a real IPv6 prefix");
