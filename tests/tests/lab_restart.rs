@@ -139,6 +139,12 @@ fn a_killed_daemon_leaves_blocking_in_place_and_a_new_one_adopts_it_without_a_ga
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(300));
+    // The QUIC maps too, which the daemon's QUIC thread holds apart from the others.
+    let maps = pins.entries().into_iter().find(|e| e.starts_with("maps-")).expect("the maps pinned again");
+    let pinned: Vec<String> = fs::read_dir(pins.dir.join(maps)).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    for name in ["CONFIG", "QUIC_CONFIG", "QUIC_VERDICTS", "QUIC_RING"] {
+        assert!(pinned.iter().any(|p| p == name), "{name} not pinned again: {pinned:?}");
+    }
     let log = running.stop().unwrap().stopped.output();
     assert!(log.contains("pinned again so blocking outlives it"), "{log}");
     assert!(xdp_attached(&lab), "the re-pinned program outlives the daemon");

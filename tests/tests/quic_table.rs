@@ -22,9 +22,12 @@ use blocker_common::{
     verdict::{Action, Reason},
 };
 use blocker_user::{
-    daemon::{Daemon, QuicSettings, quic::QuicJudge},
+    daemon::{
+        Daemon, QuicSettings,
+        quic::{QuicJudge, epoch_of},
+    },
     datapath::{
-        Options, QuicMaps, XdpAction,
+        Adoption, Options, QuicMaps, XdpAction,
         quic::{Copied, flow_key},
     },
     quic::{
@@ -155,6 +158,50 @@ fn client_initials_of_flows_without_a_verdict_pass_and_are_copied() {
         assert_eq!(c.flow, flow(src, sport, dst, 443), "{what}: the flow key");
         assert_eq!((c.payload.as_slice(), c.wire_len as usize, c.epoch), (payload.as_slice(), payload.len(), 1), "{what}");
     }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pinned_quic_maps_hand_verdicts_and_unread_initials_to_the_next_daemon() {
+    let pins = blocker_tests::lab::PrivateBpffs::mount("quic-pins").expect("a bpf filesystem of the test's own");
+    let options = || Options { pin_dir: Some(pins.dir.clone()), ..Options::default() };
+    let blocked = |p: &[u8]| datagram(CLIENT4, 53000, SERVER4, 443, p);
+    let unread = datagram(CLIENT4, 53001, SERVER4, 443, &fixtures::rfc9001_initial());
+
+    // A daemon judges one flow blocked; another flow's Initial is copied and not yet read
+    // when it exits.
+    let epoch = {
+        let mut h = Harness::with_set(support::list_set(CHROMIUM_NAME, ""), options());
+        let mut maps = h.dp.take_quic().expect("the QUIC maps");
+        let epoch = epoch_of(&h.set);
+        maps.set_config(QuicConfig::new(true, epoch, 1_000_000, 100_000)).expect("QUIC_CONFIG");
+        let mut judge = QuicJudge::new(Arc::new(h.set.clone()), epoch, Limits::default());
+        let [a, b] = fixtures::chromium_first_flight(false);
+        h.run(&blocked(&a));
+        h.run(&blocked(&b));
+        while let Some(c) = maps.next() {
+            judge.handle(&c, &mut maps);
+        }
+        assert_eq!(maps.verdict(&flow(CLIENT4, 53000, SERVER4, 443)).map(|v| v.kind), Some(VERDICT_BLOCK));
+        assert_eq!(h.run(&unread).reason, Reason::QuicPending);
+        epoch
+    };
+
+    // The next daemon of the same build, with the same lists, starts QUIC as `blocker run` does.
+    let mut h = Harness::with_set(support::list_set(CHROMIUM_NAME, ""), options());
+    assert_eq!(h.dp.adoption(), Some(Adoption::Adopted));
+    let mut maps = h.dp.take_quic().expect("the pinned QUIC maps");
+    assert_eq!(epoch_of(&h.set), epoch, "the same lists, the same epoch");
+    maps.set_config(QuicConfig::new(true, epoch_of(&h.set), 1_000_000, 100_000)).expect("QUIC_CONFIG");
+    for (what, p) in [("handshake", handshake_packet()), ("1-RTT", short_packet())] {
+        let o = h.run(&blocked(&p));
+        assert_eq!((o.action, o.reason), (XdpAction::Drop, Reason::Quic), "the blocked flow's {what} packet");
+    }
+    let waiting: Vec<Copied> = std::iter::from_fn(|| maps.next()).collect();
+    assert_eq!(waiting.len(), 1, "the Initial copied before the restart waits in the ring");
+    assert_eq!(waiting[0].flow, flow(CLIENT4, 53001, SERVER4, 443));
+    let mut judge = QuicJudge::new(Arc::new(h.set.clone()), epoch, Limits::default());
+    assert_eq!(judge.handle(&waiting[0], &mut maps).map(|v| v.kind), Some(VERDICT_PASS), "and is judged by the next daemon");
 }
 
 #[test]
@@ -473,6 +520,56 @@ fn the_daemon_thread_reads_the_ring_and_follows_list_updates() {
     drop(thread);
     daemon.stop_quic();
     assert_eq!(run(&at(&fixtures::rfc9001_initial())), XdpAction::Pass);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `blocker run`'s path across a restart with pinned maps: the next daemon restores the same
+/// lists from its state directory, takes the same epoch, and the flow its predecessor blocked
+/// stays blocked without a new Initial.
+#[test]
+#[ignore = "needs root"]
+fn a_daemon_restarted_on_the_same_lists_keeps_its_predecessors_quic_blocks() {
+    let pins = blocker_tests::lab::PrivateBpffs::mount("quic-restart").expect("a bpf filesystem of the test's own");
+    let dir = std::env::temp_dir().join(format!("blocker-quic-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("block.txt");
+    std::fs::write(&list, format!("{CHROMIUM_NAME}\nother.example.test\n")).unwrap();
+    let start = || {
+        let mut settings = Settings::default();
+        settings.add_files(std::slice::from_ref(&list), &[]).unwrap();
+        let dp = blocker_user::datapath::Datapath::load(Options { pin_dir: Some(pins.dir.clone()), ..Options::default() }).unwrap();
+        let state = blocker_user::update::StateDir::open(&dir.join("state")).unwrap();
+        let daemon = Daemon::new(dp, ListManager::new(settings, Some(state)));
+        daemon.restore().unwrap();
+        daemon.update(&Default::default()).unwrap();
+        let thread = daemon.start_quic(QuicSettings::default()).unwrap();
+        (daemon, thread)
+    };
+    let at = |p: &[u8]| datagram(CLIENT4, 62000, SERVER4, 443, p);
+
+    let (first, thread) = start();
+    let [a, b] = fixtures::chromium_first_flight(false);
+    for d in [&a, &b] {
+        assert_eq!(first.datapath().run_frame(&at(d)).unwrap().action, XdpAction::Pass);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while first.datapath().run_frame(&at(&short_packet())).unwrap().action != XdpAction::Drop {
+        assert!(Instant::now() < deadline, "the first daemon did not judge the flow");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let epoch = first.quic_epoch();
+    // As `run` exits with pinned maps: the thread stops, QUIC stays on.
+    drop(thread);
+    drop(first);
+
+    let (second, thread) = start();
+    assert_eq!(second.datapath().adoption(), Some(Adoption::Adopted));
+    assert_eq!(second.quic_epoch(), epoch, "the same lists restored: the same epoch");
+    let o = second.datapath().run_frame(&at(&short_packet())).unwrap();
+    assert_eq!(o.action, XdpAction::Drop, "the predecessor's verdict holds");
+    assert_eq!(second.quic_stats().unwrap().copies, 0, "without a copy read again");
+    drop(thread);
+    second.stop_quic();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

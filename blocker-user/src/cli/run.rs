@@ -280,9 +280,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     drop(reload_tx);
     drop(control);
-    // No reader after this: QUIC off in the program, so UDP to port 443 passes as before.
     drop(quic);
-    daemon.stop_quic();
+    // Unpinned, the program goes with this process: QUIC off first, so nothing fills a ring
+    // nobody drains. Pinned, QUIC stays on for the next daemon: verdicts hold, and for the
+    // reader's lease Initials are copied into the pinned ring, where it reads them.
+    if options.pin_dir.is_none() {
+        daemon.stop_quic();
+    }
     let dp = daemon.datapath();
     let counters = dp.counters()?;
     match &options.pin_dir {

@@ -98,7 +98,11 @@ impl fmt::Display for Stats {
                 writeln!(f, "quic (copied Initials read in user space; overload is the quic_overload row above):")?;
                 writeln!(f, "  copies read {:>12}   initials opened {:>10}   undecryptable {:>10}   not quic {:>10}", q.copies, q.initials, q.undecryptable, q.not_quic)?;
                 writeln!(f, "  names read  {:>12}   without a name  {:>10}   unreadable    {:>10}   evicted  {:>10}", q.sni, q.no_sni, q.failed, q.evictions)?;
-                writeln!(f, "  verdicts: blocked {} shadow {} pass {} (given up {}), judged again {}, refused by the map {}", q.blocked, q.shadowed, q.passed, q.given_up, q.rejudged, q.write_errors)?;
+                writeln!(
+                    f,
+                    "  verdicts: blocked {} shadow {} pass {} (given up {}), judged again {}, a previous daemon's carried over {}, refused by the map {}",
+                    q.blocked, q.shadowed, q.passed, q.given_up, q.rejudged, q.carried, q.write_errors
+                )?;
                 writeln!(f, "  held now: {} connections, {} bytes", q.connections, q.memory)
             }
             None => writeln!(f, "quic: off"),

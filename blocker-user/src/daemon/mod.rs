@@ -79,7 +79,8 @@ impl Daemon {
 
     /// Starts judging QUIC: takes the QUIC maps out of the datapath, turns QUIC on in the
     /// program and starts the thread that reads copied Initials. The thread stops when the
-    /// returned handle is dropped; [`Daemon::stop_quic`] then turns QUIC off in the program.
+    /// returned handle is dropped; [`Daemon::stop_quic`] then turns QUIC off in the program
+    /// (unpinned runs: pinned maps keep QUIC on for the next daemon, see daemon/quic.rs).
     pub fn start_quic(&self, settings: QuicSettings) -> Result<QuicThread, DatapathError> {
         let maps = self.datapath().take_quic()?;
         let (state, thread) = quic::start(maps, self.live(), settings)?;
@@ -95,6 +96,11 @@ impl Daemon {
         if let Some(q) = self.quic.get() {
             quic::disable(q);
         }
+    }
+
+    /// The epoch of the list set QUIC verdicts are judged against (None: QUIC is off).
+    pub fn quic_epoch(&self) -> Option<u32> {
+        self.quic.get().map(|q| lock(q).judge.epoch())
     }
 
     /// What the QUIC thread did (None: QUIC is off).

@@ -10,12 +10,22 @@
 //!   stops copying the flow.
 //!
 //! **Verdicts and list changes.** Every verdict carries the epoch of the list set it was judged
-//! against; the program ignores verdicts of another epoch than its QUIC_CONFIG's. When the live
-//! set changes, [`QuicJudge::relist`] takes the next epoch, writes it to the program, and
-//! judges again the flows it blocked (their names are kept in memory, bounded, never logged):
-//! those still listed get a block verdict of the new epoch, those no longer listed get pass.
-//! Between the two writes (a few map updates) blocked flows pass. Passed flows are not judged
-//! again, as a TCP connection whose ClientHello passed is not.
+//! against ([`epoch_of`]: the set's content and entry ids, so equal sets have equal epochs);
+//! the program ignores verdicts of another epoch than its QUIC_CONFIG's. When the live set
+//! changes, [`QuicJudge::relist`] writes the new set's epoch to the program and judges again
+//! the flows it blocked (their names are kept in memory, bounded, never logged): those still
+//! listed get a block verdict of the new epoch, those no longer listed get pass. Between the
+//! two writes (a few map updates) blocked flows pass. Passed flows are not judged again, as a
+//! TCP connection whose ClientHello passed is not.
+//!
+//! **Restarts.** The QUIC maps are pinned with the others (datapath/pin.rs). A daemon that
+//! exits leaves QUIC on: verdicts stay in force, and for the reader's lease ([`LEASE`]) the
+//! program goes on copying Initials into the ring, where the next daemon finds them. That one
+//! starts with the epoch of its live set, so when it adopted the same lists the verdicts it
+//! finds hold as they are. It does not know their names: at its first list change it carries a
+//! block or shadow verdict over to the new epoch when the entry it names is in the new set
+//! unchanged ([`QuicStats::carried`]); a verdict whose entry left the set or changed lapses,
+//! and that flow is judged again from its next client Initial.
 //!
 //! Privacy: names and addresses stay in memory; counters are aggregate.
 
@@ -79,6 +89,8 @@ pub trait VerdictSink {
     fn write(&mut self, flow: &QuicFlow, v: QuicVerdict) -> Result<(), DatapathError>;
     /// Tells the program the epoch of the live list set.
     fn set_epoch(&mut self, epoch: u32) -> Result<(), DatapathError>;
+    /// The block and shadow verdicts of `epoch` held now.
+    fn held(&self, epoch: u32) -> Vec<(QuicFlow, QuicVerdict)>;
 }
 
 impl VerdictSink for QuicMaps {
@@ -90,6 +102,10 @@ impl VerdictSink for QuicMaps {
         let mut c = self.config()?;
         c.epoch = epoch;
         self.set_config(c)
+    }
+
+    fn held(&self, epoch: u32) -> Vec<(QuicFlow, QuicVerdict)> {
+        self.verdicts_of(epoch).into_iter().filter(|(_, v)| v.kind != VERDICT_PASS).collect()
     }
 }
 
@@ -106,6 +122,9 @@ pub struct QuicStats {
     pub given_up: u64,
     /// Blocked flows judged again after a list change.
     pub rejudged: u64,
+    /// Block and shadow verdicts this daemon found (a previous daemon's) and carried over to a
+    /// new list set whose entry they name is unchanged.
+    pub carried: u64,
     /// Verdicts the map refused (the flow stays unjudged: fails open).
     pub write_errors: u64,
     /// The reader's own counters.
@@ -139,6 +158,7 @@ impl QuicStats {
                 ("verdict_pass", self.passed),
                 ("given_up", self.given_up),
                 ("rejudged", self.rejudged),
+                ("carried", self.carried),
                 ("write_errors", self.write_errors),
             ],
             connections: self.connections,
@@ -179,6 +199,13 @@ pub struct QuicJudge {
     /// Insertion order of `flows`, oldest first (entries may be stale: checked on eviction).
     order: VecDeque<QuicFlow>,
     stats: QuicStats,
+}
+
+/// The epoch verdicts judged against `set` carry: never 0 (no verdict's epoch), equal for
+/// equal sets (`ListSet::content_id`).
+pub fn epoch_of(set: &ListSet) -> u32 {
+    let id = set.content_id();
+    ((id >> 32) as u32 ^ id as u32).max(1)
 }
 
 /// The verdict a server name gets from a list set: (kind, entry id).
@@ -262,13 +289,33 @@ impl QuicJudge {
         }
     }
 
-    /// A new live list set: the next epoch goes to the program, and the flows blocked (or
-    /// counted) by name are judged again against `live`.
+    /// A new live list set: its epoch goes to the program, and the flows blocked (or counted)
+    /// by name are judged again against `live`; those whose names this daemon never read (a
+    /// previous daemon's) keep their verdict if the entry it names is unchanged.
     pub fn relist(&mut self, live: Arc<ListSet>, sink: &mut dyn VerdictSink) {
-        self.live = live;
-        self.epoch = self.epoch.wrapping_add(1).max(1);
+        let old = std::mem::replace(&mut self.live, live);
+        let epoch = epoch_of(&self.live);
+        if epoch == self.epoch {
+            // The same entries with the same ids: every verdict holds as it is.
+            return;
+        }
+        let unread: Vec<(QuicFlow, QuicVerdict)> =
+            sink.held(self.epoch).into_iter().filter(|(f, _)| !matches!(self.flows.get(f), Some(Held::Judged(_)))).collect();
+        self.epoch = epoch;
         if let Err(e) = sink.set_epoch(self.epoch) {
             log::error!("QUIC: cannot write the new list epoch: {e}; verdicts of the old lists stay in force");
+        }
+        for (flow, v) in unread {
+            // The same entry: same id, name, mode and enforcement. (An allow entry new to the
+            // set for the flow's own name is not seen: that flow stays blocked until it ends,
+            // and the client's next connection is judged afresh.)
+            let unchanged = old
+                .entry(v.entry_id)
+                .and_then(|was| self.live.find_identity(was).filter(|now| now.id == was.id && now.target == was.target));
+            if unchanged.is_some() {
+                self.stats.carried += 1;
+                self.write(sink, &flow, v.kind, v.entry_id);
+            }
         }
         let judged: Vec<(QuicFlow, String)> = self
             .flows
@@ -376,7 +423,9 @@ pub(super) fn start(
     live: Arc<ListSet>,
     settings: QuicSettings,
 ) -> Result<(Arc<Mutex<QuicState>>, QuicThread), DatapathError> {
-    let epoch = 1;
+    // The epoch of the live set: the verdicts a previous daemon left against the same lists
+    // (pinned maps) hold on.
+    let epoch = epoch_of(&live);
     maps.set_config(QuicConfig::new(true, epoch, settings.rate, settings.burst))?;
     let fd = maps.ring_fd();
     let state = Arc::new(Mutex::new(QuicState { maps, judge: QuicJudge::new(live, epoch, settings.limits) }));

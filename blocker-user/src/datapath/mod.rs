@@ -89,6 +89,9 @@ pub struct Datapath {
     /// The return of the last install's freed elements, still running (freeing.rs): the next
     /// write into the list maps stops it first.
     freeing: Option<freeing::Freeing>,
+    /// The QUIC maps, once taken out of `ebpf` for the QUIC thread (`take_quic`): kept here
+    /// too so that pins removed under the daemon are made again (`repin_missing`).
+    quic_pins: Vec<(&'static str, aya::maps::MapData)>,
 }
 
 impl Datapath {
@@ -128,6 +131,7 @@ impl Datapath {
             links: Vec::new(),
             last_link: None,
             freeing: None,
+            quic_pins: Vec::new(),
         };
         if adoption == Some(Adoption::Adopted) {
             dp.adopt(options.tcp_reset)?;

@@ -41,7 +41,8 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/blocker";
 /// program instance may use its own.
 pub const PINNED_MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6", "HASH_KEYS", "NAMES", "NAME_FILTER",
-    "FLOWS", "FLOW_FILTER", "HEADS", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE", "PORTS",
+    "FLOWS", "FLOW_FILTER", "HEADS", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS",
+    "QUIC_RING",
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -181,8 +182,13 @@ impl Datapath {
                 continue;
             }
             fs::create_dir_all(&maps).map_err(|e| io_err("creating the maps directory", &maps, e))?;
-            let Some(map) = self.ebpf.map(name) else { continue };
-            map.pin(&path).map_err(|e| io_err("pinning a map again", &path, io::Error::other(e)))?;
+            // The QUIC maps live with the QUIC thread; their second handles are here.
+            if let Some((_, map)) = self.quic_pins.iter().find(|(n, _)| n == name) {
+                map.pin(&path).map_err(|e| io_err("pinning a map again", &path, io::Error::other(e)))?;
+            } else {
+                let Some(map) = self.ebpf.map(name) else { continue };
+                map.pin(&path).map_err(|e| io_err("pinning a map again", &path, io::Error::other(e)))?;
+            }
             done.push(format!("{}/{name}", maps.file_name().unwrap_or_default().to_string_lossy()));
         }
         let links = std::mem::take(&mut self.links);

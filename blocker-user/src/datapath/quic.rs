@@ -4,17 +4,17 @@
 //! (crate::daemon's QUIC thread). ARCHITECTURE.md, QUIC, has the whole path.
 //!
 //! The maps are taken out of the loaded object ([`Datapath::take_quic`]) so the thread that
-//! drains the ring owns them and never waits on the datapath lock. They are not pinned: a new
-//! daemon starts with empty verdicts and its own ring, and flows are judged again from their
-//! next Initial.
+//! drains the ring owns them and never waits on the datapath lock. They are pinned with the
+//! others: the next daemon of the same build finds the verdicts in force and the Initials
+//! copied while no daemon ran (daemon/quic.rs, "Restarts").
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd, RawFd},
+    os::fd::{AsFd, AsRawFd, RawFd},
     time::Duration,
 };
 
-use aya::maps::{Array, HashMap, MapData, RingBuf};
+use aya::maps::{Array, HashMap, Map, MapData, RingBuf};
 pub use blocker_common::quic::{
     COPY_CAP, QuicConfig, QuicCopy, QuicFlow, QuicVerdict, VERDICT_BLOCK, VERDICT_PASS, VERDICT_SHADOW,
 };
@@ -66,7 +66,18 @@ pub struct QuicMaps {
 impl Datapath {
     /// Takes the QUIC maps out of the loaded object (once: a second call finds them gone).
     pub fn take_quic(&mut self) -> Result<QuicMaps, DatapathError> {
-        let mut take = |name: &'static str| self.ebpf.take_map(name).ok_or(DatapathError::MissingMap(name));
+        let mut taken = Vec::new();
+        for name in [RING, VERDICTS, CONFIG] {
+            let map = self.ebpf.take_map(name).ok_or(DatapathError::MissingMap(name))?;
+            taken.push((name, map));
+        }
+        for (name, map) in &taken {
+            self.quic_pins.push((name, duplicate(name, map)?));
+        }
+        let mut take = |name: &'static str| {
+            let at = taken.iter().position(|(n, _)| *n == name).ok_or(DatapathError::MissingMap(name))?;
+            Ok::<_, DatapathError>(taken.swap_remove(at).1)
+        };
         let ring = take(RING)?;
         let verdicts = take(VERDICTS)?;
         let config = take(CONFIG)?;
@@ -76,6 +87,16 @@ impl Datapath {
             config: Array::try_from(config).map_err(|e| DatapathError::map(CONFIG, e))?,
         })
     }
+}
+
+/// A second handle on a map (its fd duplicated), for pinning it again.
+fn duplicate(name: &'static str, map: &Map) -> Result<MapData, DatapathError> {
+    let data = match map {
+        Map::RingBuf(d) | Map::LruHashMap(d) | Map::HashMap(d) | Map::Array(d) => d,
+        _ => return Err(DatapathError::MissingMap(name)),
+    };
+    let fd = data.fd().as_fd().try_clone_to_owned().map_err(|source| DatapathError::Io { name, what: "duplicating a map handle", source })?;
+    MapData::from_fd(fd).map_err(|e| DatapathError::map(name, e))
 }
 
 impl QuicMaps {
@@ -109,6 +130,11 @@ impl QuicMaps {
 
     pub fn verdict(&self, flow: &QuicFlow) -> Option<QuicVerdict> {
         self.verdicts.get(flow, 0).ok()
+    }
+
+    /// The verdicts of `epoch` held now (walks the map: at most its 65 536 entries).
+    pub fn verdicts_of(&self, epoch: u32) -> Vec<(QuicFlow, QuicVerdict)> {
+        self.verdicts.iter().filter_map(Result::ok).filter(|(_, v)| v.epoch == epoch).collect()
     }
 
     /// Verdicts held now (walks the map: for tests and diagnostics).

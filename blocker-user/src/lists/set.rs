@@ -252,6 +252,14 @@ impl ListSet {
         fold(self.fingerprint, self.entries.len() as u64)
     }
 
+    /// What the set judges by: its entries in order (identity, mode, list, enforcement) and
+    /// their ids. Two sets with the same value judge every name and address alike and count
+    /// against the same ids, in this process or the next (QUIC verdicts carry it across a
+    /// restart, daemon/quic.rs).
+    pub fn content_id(&self) -> u64 {
+        self.entries.iter().fold(self.fingerprint(), |f, e| fold(f, e.id as u64))
+    }
+
     fn set_ids(&mut self, ids: &[u32]) {
         let max = ids.iter().copied().max().unwrap_or(0) as usize;
         assert!(max < 1 << 31, "entry ids stay below 2^31 (ENTRY_HITS keys carry the slot in bit 31)");

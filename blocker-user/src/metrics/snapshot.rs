@@ -171,6 +171,7 @@ pub const QUIC_EVENTS: &[&str] = &[
     "verdict_pass",
     "given_up",
     "rejudged",
+    "carried",
     "write_errors",
 ];
 

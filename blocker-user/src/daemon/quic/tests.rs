@@ -26,6 +26,10 @@ impl VerdictSink for Table {
         self.epoch = epoch;
         Ok(())
     }
+
+    fn held(&self, epoch: u32) -> Vec<(QuicFlow, QuicVerdict)> {
+        self.verdicts.iter().filter(|(_, v)| v.epoch == epoch && v.kind != VERDICT_PASS).map(|(f, v)| (*f, *v)).collect()
+    }
 }
 
 fn set(block: &str, allow: &str, shadow: &str) -> Arc<ListSet> {
@@ -134,15 +138,75 @@ fn a_list_change_takes_a_new_epoch_and_judges_blocked_flows_again() {
 
     // example.com is unlisted; quic.example.test stays listed.
     let after = set("quic.example.test\n", "", "");
+    let epoch = epoch_of(&after);
     j.relist(after.clone(), &mut t);
-    assert_eq!((t.epoch, j.epoch()), (2, 2));
+    assert_ne!(epoch, 1);
+    assert_eq!((t.epoch, j.epoch()), (epoch, epoch));
     let entry = after.match_name(CHROMIUM_NAME).unwrap().block.unwrap().entry.id;
-    assert_eq!(t.verdicts[&flow(1)], QuicVerdict { kind: VERDICT_BLOCK, entry_id: entry, epoch: 2, reserved: 0 });
-    assert_eq!(t.verdicts[&flow(2)], QuicVerdict { kind: VERDICT_PASS, entry_id: 0, epoch: 2, reserved: 0 });
+    assert_eq!(t.verdicts[&flow(1)], QuicVerdict { kind: VERDICT_BLOCK, entry_id: entry, epoch, reserved: 0 });
+    assert_eq!(t.verdicts[&flow(2)], QuicVerdict { kind: VERDICT_PASS, entry_id: 0, epoch, reserved: 0 });
     assert_eq!(j.stats().rejudged, 2);
     // The unlisted flow is forgotten: the next change judges only the one still blocked.
-    j.relist(after, &mut t);
-    assert_eq!((j.stats().rejudged, t.epoch), (3, 3));
+    let third = set("quic.example.test\nother.example\n", "", "");
+    j.relist(third.clone(), &mut t);
+    assert_eq!((j.stats().rejudged, t.epoch), (3, epoch_of(&third)));
+    assert_eq!(j.stats().carried, 0, "every blocked flow was judged by its name");
+}
+
+#[test]
+fn sets_of_the_same_entries_share_an_epoch_and_a_change_to_an_equal_set_rewrites_nothing() {
+    let a = set("quic.example.test\nexample.com\n", "ok.example.com\n", "trial.example.test\n");
+    let again = set("quic.example.test\nexample.com\n", "ok.example.com\n", "trial.example.test\n");
+    assert_eq!(epoch_of(&a), epoch_of(&again));
+    assert_ne!(epoch_of(&a), 0);
+    for other in [
+        set("quic.example.test\n", "ok.example.com\n", "trial.example.test\n"),
+        set("=quic.example.test\nexample.com\n", "ok.example.com\n", "trial.example.test\n"),
+        set("quic.example.test\nexample.com\n", "", "trial.example.test\n"),
+        set("quic.example.test\nexample.com\n", "ok.example.com\n", ""),
+        set("", "ok.example.com\n", "quic.example.test\nexample.com\ntrial.example.test\n"),
+    ] {
+        assert_ne!(epoch_of(&a), epoch_of(&other), "a different set takes another epoch");
+    }
+
+    let mut j = QuicJudge::new(a.clone(), epoch_of(&a), Limits::default());
+    let mut t = Table { epoch: epoch_of(&a), ..Table::default() };
+    j.handle(&copy(2, &fixtures::rfc9001_initial()), &mut t);
+    let before = t.verdicts.clone();
+    j.relist(again, &mut t);
+    assert_eq!((t.epoch, &t.verdicts, j.stats().rejudged), (epoch_of(&a), &before, 0));
+}
+
+#[test]
+fn a_previous_daemons_verdicts_hold_and_carry_over_a_change_that_keeps_their_entry() {
+    // What a daemon finds in the pinned map after a restart: verdicts judged against the same
+    // lists, whose names it never read.
+    let lists = set("quic.example.test\nexample.com\nmode.example\n", "", "trial.example.test\n");
+    let epoch = epoch_of(&lists);
+    let id = |s: &ListSet, name: &str| judge_name(s, name).1;
+    let verdict = |kind, name| QuicVerdict { kind, entry_id: id(&lists, name), epoch, reserved: 0 };
+    let mut t = Table { epoch, ..Table::default() };
+    t.verdicts.insert(flow(1), verdict(VERDICT_BLOCK, CHROMIUM_NAME));
+    t.verdicts.insert(flow(2), verdict(VERDICT_BLOCK, RFC_NAME));
+    t.verdicts.insert(flow(3), verdict(VERDICT_BLOCK, "www.mode.example"));
+    t.verdicts.insert(flow(4), verdict(VERDICT_SHADOW, "trial.example.test"));
+    t.verdicts.insert(flow(5), QuicVerdict { kind: VERDICT_PASS, entry_id: 0, epoch, reserved: 0 });
+    let mut j = QuicJudge::new(lists.clone(), epoch, Limits::default());
+
+    // example.com leaves; mode.example now lists that name only, no longer its subdomains.
+    // The entries the live set has keep their ids, as in the daemon's updates.
+    let mut next = (*set("quic.example.test\n=mode.example\n", "", "trial.example.test\n")).clone();
+    next.inherit_ids(&lists);
+    let next = Arc::new(next);
+    j.relist(next.clone(), &mut t);
+    let new = epoch_of(&next);
+    assert_eq!(t.epoch, new);
+    assert_eq!((t.verdicts[&flow(1)].kind, t.verdicts[&flow(1)].epoch), (VERDICT_BLOCK, new), "its entry is unchanged");
+    assert_eq!((t.verdicts[&flow(4)].kind, t.verdicts[&flow(4)].epoch), (VERDICT_SHADOW, new), "a shadow entry too");
+    assert_eq!(t.verdicts[&flow(2)].epoch, epoch, "its entry left the set: the old verdict lapses");
+    assert_eq!(t.verdicts[&flow(3)].epoch, epoch, "its entry changed mode: the old verdict lapses");
+    assert_eq!(t.verdicts[&flow(5)].epoch, epoch, "pass verdicts are not carried");
+    assert_eq!((j.stats().carried, j.stats().rejudged), (2, 0));
 }
 
 #[test]
