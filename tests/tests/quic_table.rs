@@ -202,6 +202,13 @@ fn pinned_quic_maps_hand_verdicts_and_unread_initials_to_the_next_daemon() {
     assert_eq!(waiting[0].flow, flow(CLIENT4, 53001, SERVER4, 443));
     let mut judge = QuicJudge::new(Arc::new(h.set.clone()), epoch, Limits::default());
     assert_eq!(judge.handle(&waiting[0], &mut maps).map(|v| v.kind), Some(VERDICT_PASS), "and is judged by the next daemon");
+    drop((maps, h));
+
+    // A daemon run with --no-quic turns QUIC off in the maps it adopts.
+    let mut h = Harness::with_set(support::list_set(CHROMIUM_NAME, ""), options());
+    h.dp.quic_off().expect("QUIC off");
+    let o = h.run(&blocked(&short_packet()));
+    assert_eq!((o.action, o.reason), (XdpAction::Pass, Reason::NoMatch), "judged by address only");
 }
 
 #[test]

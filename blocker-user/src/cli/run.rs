@@ -156,6 +156,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     } else {
+        // Adopted maps may hold a previous daemon's switch: off means off.
+        if let Err(e) = daemon.datapath().quic_off() {
+            log::error!("cannot turn QUIC off in the program: {e}");
+        }
         log::info!("QUIC: off (--no-quic); UDP to port 443 is judged by address only");
         None
     };

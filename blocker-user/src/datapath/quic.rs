@@ -89,6 +89,17 @@ impl Datapath {
     }
 }
 
+impl Datapath {
+    /// Turns QUIC off in the program (UDP to port 443 then passes to the address checks),
+    /// also where adopted maps had it on. Takes the QUIC maps, as no thread will.
+    pub fn quic_off(&mut self) -> Result<(), DatapathError> {
+        let mut maps = self.take_quic()?;
+        let mut c = maps.config()?;
+        c.flags &= !blocker_common::quic::QUIC_ENABLED;
+        maps.set_config(c)
+    }
+}
+
 /// A second handle on a map (its fd duplicated), for pinning it again.
 fn duplicate(name: &'static str, map: &Map) -> Result<MapData, DatapathError> {
     let data = match map {
