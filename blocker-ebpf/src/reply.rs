@@ -2,7 +2,8 @@
 //! or (stop_page.rs) a response carrying data.
 //!
 //! The new frame keeps the Ethernet header and VLAN tags (MACs swapped, so the reply leaves on
-//! the same VLAN), then a fresh option-less IPv4/IPv6 header and a fresh 20-byte TCP header,
+//! the same VLAN), then a fresh option-less IPv4/IPv6 header and a fresh TCP header (20 bytes,
+//! or 32 with the timestamps option a reply in place of the server echoes, see [`Timestamps`]),
 //! then the payload if any; the tail is cut or grown to fit. Everything the new headers need is
 //! read before anything is written. Fields are written one by one and checksums summed from
 //! values: these functions must stay small on the stack.
@@ -18,7 +19,8 @@ use aya_ebpf::{
 
 use crate::{
     csum::fold,
-    cursor::write,
+    cursor::{MAX_OFF, read, read_u8, write},
+    looping::{BREAK, CONTINUE, repeat},
     maps::{PACKET, REPLY_SCRATCH},
     parse::{IPPROTO_TCP, L4, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
 };
@@ -37,8 +39,88 @@ pub struct ReplyScratch {
     seq: u32,
     ack: u32,
     payload_len: u32,
-    reserved: u32,
+    /// 1: the reply carries the timestamps option with `ts_val`/`ts_ecr`.
+    with_ts: u32,
     payload_sum: u64,
+    ts_val: u32,
+    ts_ecr: u32,
+}
+
+/// The TCP timestamps option (RFC 7323) a data segment sent in place of the server carries
+/// when the client's segment carried one: once a connection has negotiated timestamps, a stack
+/// may drop segments without them (§3.2). TSval is the client's TSecr, the newest TSval it
+/// holds from the server, so the segment passes its PAWS check (§5.3); TSecr echoes the
+/// client's TSval.
+#[derive(Clone, Copy)]
+pub struct Timestamps {
+    pub val: u32,
+    pub ecr: u32,
+}
+
+/// NOP, NOP, kind 8, length 10: the layout RFC 7323 Appendix A recommends, which every common
+/// stack sends on data segments.
+const TS_LEAD: u32 = 0x0101_080a;
+const TS_OPTION_LEN: u32 = 12;
+
+/// The timestamps a reply in place of the server carries, if the segment the parser described
+/// carries the option: its TSecr and TSval, crossed. The usual layout is read in one go; any
+/// other is walked (at most 40 option bytes).
+#[inline(always)]
+pub fn echo_timestamps(ctx: &XdpContext) -> Option<Timestamps> {
+    let (_, l4) = tcp_packet()?;
+    let (start, end) = (l4.off as usize + 20, (l4.off + l4.hdr_len) as usize);
+    if start + TS_OPTION_LEN as usize <= end && read_be32(ctx, start) == Some(TS_LEAD) {
+        return Some(Timestamps { val: read_be32(ctx, start + 8)?, ecr: read_be32(ctx, start + 4)? });
+    }
+    let mut c = OptionsCtx { xdp: ctx.ctx, at: start as u32, end: end as u32, found: 0, val: 0, ecr: 0 };
+    repeat(40, options_step, &mut c);
+    (c.found != 0).then_some(Timestamps { val: c.ecr, ecr: c.val })
+}
+
+struct OptionsCtx {
+    xdp: *mut aya_ebpf::bindings::xdp_md,
+    at: u32,
+    end: u32,
+    found: u32,
+    val: u32,
+    ecr: u32,
+}
+
+extern "C" fn options_step(_: u64, c: *mut OptionsCtx) -> i64 {
+    // SAFETY: bpf_loop hands back the context timestamps() passed, on its stack for the loop.
+    let c = unsafe { &mut *c };
+    let ctx = XdpContext::new(c.xdp);
+    let at = c.at as usize & MAX_OFF;
+    if c.at >= c.end {
+        return BREAK;
+    }
+    let Some(kind) = read_u8(&ctx, at) else { return BREAK };
+    match kind {
+        0 => BREAK,
+        1 => {
+            c.at += 1;
+            CONTINUE
+        }
+        _ => {
+            let Some(len) = read_u8(&ctx, at + 1) else { return BREAK };
+            if len < 2 || c.at + len as u32 > c.end {
+                return BREAK;
+            }
+            if kind == 8 && len == 10 {
+                if let (Some(val), Some(ecr)) = (read_be32(&ctx, at + 2), read_be32(&ctx, at + 6)) {
+                    (c.found, c.val, c.ecr) = (1, val, ecr);
+                }
+                return BREAK;
+            }
+            c.at += len as u32;
+            CONTINUE
+        }
+    }
+}
+
+#[inline(always)]
+fn read_be32(ctx: &XdpContext, off: usize) -> Option<u32> {
+    read::<[u8; 4]>(ctx, off).map(u32::from_be_bytes)
 }
 
 /// Sum of `n` bytes as big-endian 16-bit words.
@@ -104,7 +186,7 @@ pub fn seq_len(l4: &L4) -> u32 {
 /// `payload_len` bytes of payload, written by the caller afterwards at the returned offset.
 /// `payload_sum` is the payload's unfolded one's-complement sum.
 #[inline(always)]
-pub fn reply(ctx: &XdpContext, seq: u32, ack: u32, flags: u16, payload_len: u32, payload_sum: u64) -> Option<usize> {
+pub fn reply(ctx: &XdpContext, seq: u32, ack: u32, flags: u16, payload_len: u32, payload_sum: u64, ts: Option<Timestamps>) -> Option<usize> {
     let sp = REPLY_SCRATCH.get_ptr_mut(0)?;
     // SAFETY: per-CPU scratch used by this program run only.
     let sc = unsafe { &mut *sp };
@@ -113,6 +195,10 @@ pub fn reply(ctx: &XdpContext, seq: u32, ack: u32, flags: u16, payload_len: u32,
     sc.flags = flags as u32;
     sc.payload_len = payload_len;
     sc.payload_sum = payload_sum;
+    (sc.with_ts, sc.ts_val, sc.ts_ecr) = match ts {
+        Some(t) => (1, t.val, t.ecr),
+        None => (0, 0, 0),
+    };
     match write_reply(ctx) {
         0 => None,
         off => Some(off as usize),
@@ -129,12 +215,20 @@ fn write_reply(ctx: &XdpContext) -> u32 {
     // SAFETY: per-CPU scratch used by this program run only.
     let sc = unsafe { &mut *sp };
     let (seq, ack, flags, payload_len, payload_sum) = (sc.seq, sc.ack, sc.flags as u16, sc.payload_len, sc.payload_sum);
+    let (with_ts, ts_val, ts_ecr) = (sc.with_ts != 0, sc.ts_val, sc.ts_ecr);
     let l3 = pkt.l3();
     let (sport, dport) = (l4.dport, l4.sport);
-    let off_flags = (5u16 << 12) | flags;
-    let tcp_len = 20 + payload_len;
-    // TCP header words (checksum field zero), then the payload.
-    let tcp_sum = sport as u64
+    let opt_len = if with_ts { TS_OPTION_LEN } else { 0 };
+    let off_flags = (((20 + opt_len) as u16 / 4) << 12) | flags;
+    let tcp_len = 20 + opt_len + payload_len;
+    let opt_sum = if with_ts {
+        (TS_LEAD >> 16) as u64 + (TS_LEAD & 0xffff) as u64 + (ts_val >> 16) as u64 + (ts_val & 0xffff) as u64 + (ts_ecr >> 16) as u64 + (ts_ecr & 0xffff) as u64
+    } else {
+        0
+    };
+    // TCP header words (checksum field zero), options, then the payload.
+    let tcp_sum = opt_sum
+        + sport as u64
         + dport as u64
         + (seq >> 16) as u64
         + (seq & 0xffff) as u64
@@ -194,6 +288,7 @@ fn write_reply(ctx: &XdpContext) -> u32 {
         && wr16(ctx, tcp_off + 14, WINDOW)
         && wr16(ctx, tcp_off + 16, csum)
         && wr16(ctx, tcp_off + 18, 0)
+        && (!with_ts || (wr32(ctx, tcp_off + 20, TS_LEAD) && wr32(ctx, tcp_off + 24, ts_val) && wr32(ctx, tcp_off + 28, ts_ecr)))
         // MACs swapped: the old source (bytes 6..12) becomes the destination.
         // SAFETY: both halves lie inside `macs`.
         && store(ctx, 0, unsafe { macs.add(6) }, 6)
@@ -201,7 +296,7 @@ fn write_reply(ctx: &XdpContext) -> u32 {
     if !ok {
         return 0;
     }
-    (tcp_off + 20) as u32
+    (tcp_off + 20 + opt_len as usize) as u32
 }
 
 /// A separate BPF function, not inlined: its locals take stack only while it runs, instead of
@@ -214,5 +309,5 @@ pub fn rewrite_into_reset(ctx: &XdpContext) -> bool {
     } else {
         (0u32, l4.seq.wrapping_add(seq_len(&l4)), TCP_RST | TCP_ACK)
     };
-    reply(ctx, seq, ack, flags as u16, 0, 0).is_some()
+    reply(ctx, seq, ack, flags as u16, 0, 0, None).is_some()
 }

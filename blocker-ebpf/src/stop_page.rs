@@ -115,7 +115,8 @@ pub fn answer(ctx: &XdpContext, named: bool) -> Action {
         let c = cookie(ctx, key, pkt, &l4);
         if flags & TCP_SYN != 0 && flags & TCP_ACK == 0 {
             let ack = l4.seq.wrapping_add(1);
-            let ok = reply(ctx, c, ack, (TCP_SYN | TCP_ACK) as u16, 0, 0).is_some();
+            // No timestamps: the synthetic connection never negotiates them.
+            let ok = reply(ctx, c, ack, (TCP_SYN | TCP_ACK) as u16, 0, 0, None).is_some();
             return if ok { Action::StopPage } else { Action::Drop };
         }
         if l4.payload_len == 0 || l4.ack != c.wrapping_add(1) {
@@ -148,7 +149,11 @@ pub fn answer(ctx: &XdpContext, named: bool) -> Action {
     let seq = l4.ack;
     let ack = l4.seq.wrapping_add(seq_len(&l4));
     let rflags = (TCP_PSH | TCP_ACK | TCP_FIN) as u16;
-    let Some(off) = reply(ctx, seq, ack, rflags, payload_len, tpl.prefix_sum as u64 + hsum + ssum) else {
+    // The request's timestamps are echoed (a named request's connection may have negotiated
+    // them with the server); the request carried the option too, so the frame grows no more
+    // for it.
+    let ts = reply::echo_timestamps(ctx);
+    let Some(off) = reply(ctx, seq, ack, rflags, payload_len, tpl.prefix_sum as u64 + hsum + ssum, ts) else {
         // The frame could not grow to hold the page (reply.rs left it as it was): the client
         // still learns at once that the request failed.
         return if reply::rewrite_into_reset(ctx) { Action::TcpReset } else { Action::Drop };

@@ -134,6 +134,8 @@ mod stop_page {
         syn: bool,
         fin: bool,
         rst: bool,
+        /// The TCP options as sent.
+        options: Vec<u8>,
         payload: String,
     }
 
@@ -159,6 +161,7 @@ mod stop_page {
             syn: t.syn(),
             fin: t.fin(),
             rst: t.rst(),
+            options: t.options().to_vec(),
             payload: String::from_utf8_lossy(t.payload()).into_owned(),
         }
     }
@@ -179,6 +182,34 @@ mod stop_page {
             assert!(r.fin && !r.syn && !r.rst);
             assert_eq!(r.seq, 9, "continues the server's sequence (the request's ack)");
             assert_eq!(r.ack, 500_000 + req.len() as u32, "acknowledges the request");
+        }
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn the_451_echoes_the_request_s_timestamps_so_a_stack_that_requires_them_takes_it() {
+        let h = harness();
+        let req = b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n";
+        let (val, ecr) = (0x1122_3344u32, 0xa0b0_c0d0u32);
+        let ts = |v: u32, e: u32| [&[8u8, 10][..], &v.to_be_bytes(), &e.to_be_bytes()].concat();
+        // NOP NOP TS, as Linux, Windows and Apple stacks send it; TS after a SACK block, padded
+        // with EOL; no options at all.
+        let usual = [&[1u8, 1][..], &ts(val, ecr)].concat();
+        let after_sack = [&[1u8, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2][..], &ts(val, ecr), &[0, 0]].concat();
+        let echoed = [&[1u8, 1][..], &ts(ecr, val)].concat();
+        for (i, (what, options, expect)) in [("NOP NOP TS", usual, echoed.clone()), ("SACK, then TS", after_sack, echoed), ("none", vec![], vec![])].into_iter().enumerate() {
+            let frame = Frame::new(
+                CLIENT,
+                SERVER,
+                L4::Tcp { sport: 760 + i as u16, dport: 80, seq: 500_000, ack: 9, flags: TCP_ACK | TCP_PSH, options, payload: req.to_vec() },
+            )
+            .build();
+            let o = h.run(&frame);
+            assert_eq!(o.verdict, Action::StopPage, "{what}");
+            let r = reply(&o.frame);
+            assert!(r.payload.starts_with("HTTP/1.1 451 "), "{what}: {}", r.payload);
+            assert_eq!(r.options, expect, "{what}: TSval is the client's TSecr, TSecr its TSval");
+            assert_eq!((r.seq, r.ack), (9, 500_000 + req.len() as u32), "{what}");
         }
     }
 
