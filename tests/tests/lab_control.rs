@@ -71,16 +71,35 @@ fn every_command_works_through_the_control_socket() {
     fs::write(
         &config,
         format!(
-            "state_dir = {:?}\n[guards]\nmax_change_ratio = 10.0\n\
+            "state_dir = {:?}\ncontrol_socket = {:?}\n[guards]\nmax_change_ratio = 10.0\n\
              [[list]]\nname = \"main\"\nsource = {list:?}\n\
              [[list]]\nname = \"trial\"\nsource = {trial:?}\nshadow = true\n",
-            lab.dir().join("state")
+            lab.dir().join("state"),
+            lab.dir().join("control.sock")
         ),
     )
     .unwrap();
     let cli = Cli { binary: blocker_binary().unwrap(), socket: lab.dir().join("control.sock").to_string_lossy().into_owned() };
-    let (c, s) = (config.to_string_lossy().into_owned(), cli.socket.clone());
-    let blocker = lab.start_blocker(&cli.binary, APPLIANCE_CLIENT_IF, &["--config", &c, "--socket", &s, "--metrics", METRICS]).unwrap();
+    let c = config.to_string_lossy().into_owned();
+    let blocker = lab.start_blocker(&cli.binary, APPLIANCE_CLIENT_IF, &["--config", &c, "--metrics", METRICS]).unwrap();
+
+    // The configuration's control_socket, found by the client commands through --config.
+    let b = cli.binary.to_string_lossy();
+    let with_config: [&[&str]; 5] = [
+        &["status", "--config", &c],
+        &["stats", "--config", &c],
+        &["lists", "show", "--config", &c],
+        &["lists", "--config", &c, "show"],
+        &["lookup", "blocked.example", "--config", &c],
+    ];
+    for args in with_config {
+        let mut argv = vec![&*b];
+        argv.extend_from_slice(args);
+        let out = lab.exec_timeout(Node::Appliance, &argv, Duration::from_secs(60));
+        assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = lab.exec_timeout(Node::Appliance, &[&*b, "status"], Duration::from_secs(60));
+    assert!(!out.status.success(), "without --config the default socket has no daemon");
     let before = scrape(&lab);
 
     // status

@@ -3,14 +3,18 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use blocker_user::control::{DEFAULT_SOCKET, Request, call};
+use blocker_user::control::{Request, call};
 use clap::{Args, ValueEnum};
 
 #[derive(Args, Debug)]
 pub struct SocketArgs {
-    /// The daemon's control socket.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
-    socket: PathBuf,
+    /// The daemon's control socket (default: the configuration's `control_socket`, else
+    /// /run/blocker/control.sock).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The configuration file the daemon runs with: where to find its control socket.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Print the daemon's answer as JSON.
     #[arg(long)]
     json: bool,
@@ -44,7 +48,8 @@ pub fn bypass(a: BypassArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn ask(a: &SocketArgs, req: &Request) -> anyhow::Result<ExitCode> {
-    let r = call(&a.socket, req)?;
+    let socket = super::daemon_address::control_socket(a.socket.as_deref(), a.config.as_deref())?;
+    let r = call(&socket, req)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r.result)?);
     } else if let Some(e) = &r.error {

@@ -9,7 +9,7 @@ use std::{
 
 use blocker_user::{
     config::ControllerConfig,
-    control::{DEFAULT_SOCKET, Request, call},
+    control::{Request, call},
     lists::{Format, Guards, ListKind, ListSet, ListSummary, ParseOptions, Source, TrustedKey, Validators, check_protected, parse_source, verify_signature},
     update::{ListSpec, Pulled, Settings, Version, pull},
 };
@@ -19,9 +19,14 @@ use clap::{Args, Subcommand};
 pub struct ListsArgs {
     #[command(subcommand)]
     command: ListsCommand,
-    /// The daemon's control socket.
-    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
-    socket: PathBuf,
+    /// The daemon's control socket (default: the configuration's `control_socket`, else
+    /// /run/blocker/control.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The configuration file the daemon runs with: show, diff, reload and rollback ask the
+    /// daemon at its `control_socket`; verify checks each of its lists as the daemon would.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Print the daemon's answer as JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -55,11 +60,8 @@ enum ListsCommand {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// A configuration file: verify each of its lists as the daemon would.
-    #[arg(long, value_name = "FILE", conflicts_with = "source")]
-    config: Option<PathBuf>,
-    /// A list file or URL to verify instead.
-    #[arg(value_name = "FILE|URL")]
+    /// A list file or URL to verify instead of the lists of --config.
+    #[arg(value_name = "FILE|URL", conflicts_with = "config")]
     source: Option<String>,
     /// The minisign public key (`RWQ…`) or the file holding it (a minisign .pub file); with it,
     /// a signature is required. Not with --config, whose [signing] section gives the key.
@@ -84,9 +86,10 @@ pub fn run(a: ListsArgs) -> anyhow::Result<ExitCode> {
         ListsCommand::Diff { lists } => Request::ListsDiff { lists },
         ListsCommand::Reload { lists, force } => Request::ListsReload { lists, force },
         ListsCommand::Rollback => Request::ListsRollback,
-        ListsCommand::Verify(v) => return verify(v, a.json),
+        ListsCommand::Verify(v) => return verify(v, a.config.as_deref(), a.json),
     };
-    let response = call(&a.socket, &request)?;
+    let socket = super::daemon_address::control_socket(a.socket.as_deref(), a.config.as_deref())?;
+    let response = call(&socket, &request)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
     } else if let Some(e) = &response.error {
@@ -100,11 +103,14 @@ pub fn run(a: ListsArgs) -> anyhow::Result<ExitCode> {
     Ok(if response.ok && !response.problem { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn verify(a: VerifyArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let (specs, key, guards) = match (&a.config, &a.source) {
+fn verify(a: VerifyArgs, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    let (specs, key, guards) = match (config, &a.source) {
         (Some(path), _) => {
             let c = ControllerConfig::load(path)?;
             let s = Settings::from_config(&c)?;
+            if s.specs.is_empty() {
+                anyhow::bail!("{}: no [[list]] sections: nothing to verify", path.display());
+            }
             (s.specs, s.key, Some(s.guards))
         }
         (None, Some(source)) => {
@@ -239,11 +245,20 @@ mod tests {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        verify: VerifyArgs,
+        lists: ListsArgs,
+    }
+
+    /// `blocker lists verify ARGS`, as parsed: the verify arguments and the global --config.
+    fn parse(a: &[&str]) -> Result<(VerifyArgs, Option<PathBuf>), clap::Error> {
+        let c = Cli::try_parse_from(["lists", "verify"].into_iter().chain(a.iter().copied()))?;
+        match c.lists.command {
+            ListsCommand::Verify(v) => Ok((v, c.lists.config)),
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     fn args(a: &[&str]) -> Result<VerifyArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("verify").chain(a.iter().copied())).map(|c| c.verify)
+        parse(a).map(|(v, _)| v)
     }
 
     fn spec(a: &[&str]) -> anyhow::Result<(ListSpec, Option<TrustedKey>)> {
@@ -300,6 +315,13 @@ mod tests {
             assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
         }
         assert!(args(&["--config", "blocker.toml"]).is_ok());
+        let e = args(&["--config", "blocker.toml", "x.list"]).expect_err("a configuration or a list, not both");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
+        // Before the subcommand too: --config is the lists commands' own.
+        let c = Cli::try_parse_from(["lists", "--config", "blocker.toml", "verify"]).unwrap();
+        assert_eq!(c.lists.config.as_deref(), Some(Path::new("blocker.toml")));
+        let (_, config) = parse(&["--config", "blocker.toml"]).unwrap();
+        assert_eq!(config.as_deref(), Some(Path::new("blocker.toml")));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use blocker_user::{
-    control::{DEFAULT_SOCKET, Request, call},
+    control::{Request, call},
     lists::{ListKind, ListSet},
 };
 use clap::Args;
@@ -26,9 +26,13 @@ pub struct LookupArgs {
     /// Host names (`www.example.com`, `bücher.example`) or IPv4/IPv6 addresses.
     #[arg(required = true, value_name = "QUERY")]
     queries: Vec<String>,
-    /// The daemon's control socket.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
-    socket: PathBuf,
+    /// The daemon's control socket (default: the configuration's `control_socket`, else
+    /// /run/blocker/control.sock).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The configuration file the daemon runs with: where to find its control socket.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Print one JSON object per query.
     #[arg(long)]
     json: bool,
@@ -66,9 +70,10 @@ pub fn run(a: LookupArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn ask_daemon(a: &LookupArgs) -> anyhow::Result<ExitCode> {
+    let socket = super::daemon_address::control_socket(a.socket.as_deref(), a.config.as_deref())?;
     let mut ok = true;
     for q in &a.queries {
-        let r = call(&a.socket, &Request::Lookup { query: q.clone() })?;
+        let r = call(&socket, &Request::Lookup { query: q.clone() })?;
         match (&r.error, a.json) {
             (None, true) => println!("{}", r.result),
             (None, false) => print!("{}", r.text),

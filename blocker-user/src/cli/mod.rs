@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod check_list;
+mod daemon_address;
 mod daemon_cmds;
 mod detach;
 mod dns_args;

@@ -14,7 +14,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{}: no blocker daemon is listening (is `blocker run` running? is --socket right?)", path.display())]
+    #[error("{}: no blocker daemon is listening (is `blocker run` running? is --socket, or --config's control_socket, right?)", path.display())]
     NotRunning { path: PathBuf },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
