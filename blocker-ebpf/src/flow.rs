@@ -3,18 +3,24 @@
 //!
 //! Every TCP segment with payload pays one array lookup in FLOW_FILTER (a count per bucket of
 //! flow hashes) to learn whether its flow might have state; only then does it pay the LRU hash
-//! lookup. Counts go up when state is created and down when it is removed by the program.
+//! lookup (or first, where the count says so, the read of a reader parked in WAITS). Counts go
+//! up when state is created and down when it is removed by the program.
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{helpers::generated::bpf_ktime_get_coarse_ns, programs::XdpContext};
 
 use crate::{
     cursor::read,
-    maps::{FLOWS, FLOW_FILTER, HEADS},
+    maps::{FLOWS, FLOW_FILTER, HEADS, WAITS},
     names::BUF,
     parse::Packet,
 };
 
 pub const FILTER_BUCKETS: u32 = 1 << 16;
+
+/// A bucket's count: FLOWS entries and awaited heads in the low 16 bits, parked readers
+/// (`park`) from bit 16, so a segment looks only where its bucket holds something.
+pub const PARKED_ONE: u32 = 1 << 16;
+const STORED_MASK: u32 = PARKED_ONE - 1;
 
 pub const KIND_PENDING: u32 = 1;
 pub const KIND_BLOCKED: u32 = 2;
@@ -113,11 +119,32 @@ fn bucket(k: &FlowKey) -> u32 {
 /// entry or a head awaited): only then is `head_check` worth its lookup.
 #[inline(always)]
 pub fn lookup(k: &FlowKey) -> (Option<*mut FlowState>, bool) {
-    let b = bucket(k);
-    match FLOW_FILTER.get(b) {
-        Some(n) if *n != 0 => (FLOWS.get_ptr_mut(k), true),
-        _ => (None, false),
-    }
+    let n = count(k);
+    (if n & STORED_MASK != 0 { FLOWS.get_ptr_mut(k) } else { None }, n != 0)
+}
+
+/// The flow's bucket count (see PARKED_ONE).
+#[inline(always)]
+pub fn count(k: &FlowKey) -> u32 {
+    FLOW_FILTER.get(bucket(k)).copied().unwrap_or(0)
+}
+
+/// Whether the count says a FLOWS entry or an awaited head may be the flow's.
+#[inline(always)]
+pub fn may_have_entry(n: u32) -> bool {
+    n & STORED_MASK != 0
+}
+
+/// Whether the count says a parked reader may be the flow's.
+#[inline(always)]
+pub fn may_be_parked(n: u32) -> bool {
+    n >= PARKED_ONE
+}
+
+/// The flow's FLOWS entry (ask `count` first: most segments' buckets hold nothing).
+#[inline(always)]
+pub fn get(k: &FlowKey) -> Option<*mut FlowState> {
+    FLOWS.get_ptr_mut(k)
 }
 
 /// A flow whose SYN was seen and whose first data byte was not yet (tcp_names.rs): one slot
@@ -225,10 +252,114 @@ fn filter_add(k: &FlowKey, delta: i32) {
 #[inline(always)]
 pub fn forget_earlier(k: &FlowKey) {
     match FLOW_FILTER.get(bucket(k)) {
-        Some(n) if *n != 0 => remove(k),
+        Some(n) if *n != 0 => {
+            remove(k);
+            if let Some(p) = WAITS.get_ptr_mut(bucket(k)) {
+                // SAFETY: a valid map value pointer for this program run.
+                let slot = unsafe { &mut *p };
+                if slot.tag != 0 && slot.tag == tag(k) {
+                    slot.tag = 0;
+                    filter_add(k, -(PARKED_ONE as i32));
+                }
+            }
+        }
         _ => {}
     }
 }
+
+/// A ClientHello reader parked between segments at an extension header (the common wait: a
+/// browser's post-quantum key share fills the first segment, the server name follows in the
+/// next), one slot per filter bucket, counted in the bucket like a FLOWS entry while in use.
+/// Such a reader is a handful of numbers; parking them here instead of in FLOWS saves the LRU's
+/// insert, lookup and delete of a 456-byte value, each with a hash of the 40-byte key and a
+/// bucket lock, for one cache line written and read. A reader in any other state, or one whose
+/// bucket's slot another flow holds, goes to FLOWS as before.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Wait {
+    /// `tag` of the flow key (never 0); 0: the slot is free.
+    pub tag: u32,
+    /// Sequence number of the next stream byte the reader expects.
+    pub next_seq: u32,
+    /// Bytes of the current extension's body still to pass over before the next header.
+    pub skip: u32,
+    /// Bytes left in the current record and in the extensions.
+    pub rec_remaining: u32,
+    pub ext_remaining: u32,
+    pub reserved: u32,
+    /// bpf_ktime_get_coarse_ns() after which another flow may take the slot.
+    pub until: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Wait>() == 32);
+
+/// How long a parked reader keeps its slot against other flows: far longer than a client
+/// takes to send a hello's next segment, retransmissions included.
+pub const WAIT_NS: u64 = 10_000_000_000;
+
+/// Parks `st` (a TLS reader before an extension header, nothing of the name read) in its
+/// bucket's slot; false when it is not in that state or the slot is another flow's.
+#[inline(always)]
+pub fn park(k: &FlowKey, st: &FlowState) -> bool {
+    if st.proto != PROTO_TLS || !crate::tls::before_extension_header(st) || st.rec_hdr != 5 || st.rec_remaining == 0 || st.ext_remaining == 0 || st.ahead_drops != 0 {
+        return false;
+    }
+    let b = bucket(k);
+    let Some(p) = WAITS.get_ptr_mut(b) else { return false };
+    // SAFETY: a valid map value pointer for this program run.
+    let slot = unsafe { &mut *p };
+    // SAFETY: a plain helper call.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let t = tag(k);
+    if slot.tag == 0 {
+        filter_add(k, PARKED_ONE as i32);
+    } else if slot.tag != t && now < slot.until {
+        return false;
+    }
+    // A free slot, this flow's own, or one whose wait is over (its count is taken over).
+    slot.tag = t;
+    slot.next_seq = st.next_seq;
+    slot.skip = st.skip;
+    slot.rec_remaining = st.rec_remaining;
+    slot.ext_remaining = st.ext_remaining;
+    slot.until = now + WAIT_NS;
+    true
+}
+
+/// The flow's parked reader, if its bucket's slot holds one, taken out of the slot into `st`
+/// (the state the streaming reader had when parked).
+#[inline(always)]
+pub fn unpark(k: &FlowKey, st: &mut FlowState) -> bool {
+    let b = bucket(k);
+    let Some(p) = WAITS.get_ptr_mut(b) else { return false };
+    // SAFETY: a valid map value pointer for this program run.
+    let slot = unsafe { &mut *p };
+    if slot.tag == 0 || slot.tag != tag(k) {
+        return false;
+    }
+    crate::tls::reset(st, slot.next_seq);
+    crate::tls::at_extension_header(st, slot.rec_remaining, slot.ext_remaining);
+    st.skip = slot.skip;
+    slot.tag = 0;
+    filter_add(k, -(PARKED_ONE as i32));
+    true
+}
+
+/// Copies a reader between its FLOWS entry and the scratch, in 8-byte words (a plain struct
+/// copy becomes a byte-by-byte memcpy call).
+#[inline(always)]
+pub fn copy_state(dst: &mut FlowState, src: &FlowState) {
+    const WORDS: usize = core::mem::size_of::<FlowState>() / 8;
+    let (d, s) = (dst as *mut FlowState as *mut u64, src as *const FlowState as *const u64);
+    let mut i = 0;
+    while i < WORDS {
+        // SAFETY: both are whole FlowStates, 8-aligned, of WORDS words; i < WORDS.
+        unsafe { core::ptr::write_volatile(d.add(i), core::ptr::read_volatile(s.add(i))) };
+        i += 1;
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<FlowState>() % 8 == 0);
 
 /// Stores new state for a flow (counted in the filter).
 #[inline(always)]

@@ -22,7 +22,7 @@ use blocker_common::{
 };
 
 use crate::{
-    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head},
+    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head, Wait},
     names::NameScratch,
     parse::{ExtWalk, Packet},
     reply::ReplyScratch,
@@ -103,6 +103,11 @@ pub static FLOW_FILTER: Array<u32> = Array::with_max_entries(FILTER_BUCKETS, BPF
 /// bucket (flow.rs, tcp_names.rs): data ahead of that byte is dropped until it has passed.
 #[map]
 pub static HEADS: Array<Head> = Array::with_max_entries(FILTER_BUCKETS, 0);
+
+/// ClientHello readers parked at an extension header between segments, one slot per
+/// FLOW_FILTER bucket (flow.rs `park`): the common wait, without a FLOWS entry.
+#[map]
+pub static WAITS: Array<Wait> = Array::with_max_entries(FILTER_BUCKETS, 0);
 
 /// A reader for a ClientHello's first segment, before it earns a FLOWS entry (one per CPU).
 #[map]

@@ -190,7 +190,21 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let payload_off = (l4.off + l4.hdr_len) as usize;
     let len = l4.payload_len;
 
-    let (state, busy) = flow::lookup(&key);
+    let n = flow::count(&key);
+    // A reader parked at an extension header (flow.rs `park`), taken out into the scratch: the
+    // segment it waits for is read on below, as a first segment is, without a FLOWS entry.
+    let Some(scratch) = TLS_SCRATCH.get_ptr_mut(0) else { return not_judged };
+    // SAFETY: per-CPU scratch, used only by this program run on this CPU.
+    let parked = flow::may_be_parked(n) && flow::unpark(&key, unsafe { &mut *scratch });
+    // SAFETY: as above; the reference ends before the scratch is borrowed again.
+    if parked && l4.seq != unsafe { (*scratch).next_seq } {
+        // Out of order, or a retransmission: the general path, from FLOWS.
+        flow::insert(&key, unsafe { &*scratch });
+    }
+    let parked = parked && l4.seq == unsafe { (*scratch).next_seq };
+    // A FLOWS entry or an awaited head may be this flow's.
+    let busy = !parked && n != 0;
+    let state = if busy { flow::get(&key) } else { None };
     if let Some(p) = state {
         // SAFETY: a valid LRU value pointer for the duration of this program run.
         let st = unsafe { &mut *p };
@@ -256,12 +270,23 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
         }
     }
 
-    let Some(p) = TLS_SCRATCH.get_ptr_mut(0) else { return not_judged };
     // SAFETY: per-CPU scratch, used only by this program run on this CPU.
-    let st = unsafe { &mut *p };
+    let st = unsafe { &mut *scratch };
     // Where in the segment the streaming reader starts.
     let mut from = payload_off;
-    if tls::starts_client_hello(ctx, payload_off, len) {
+    if parked {
+        st.next_seq = l4.seq.wrapping_add(len);
+        if let Some(s) = names::scratch() {
+            match tls_quick::continue_hello(ctx, st, payload_off, len, s) {
+                Quick::Name => {
+                    let m = judge_loaded(s, slot);
+                    return conclude_match(&key, st, false, pkt, flags, m);
+                }
+                Quick::Resume(at) => from = at,
+                Quick::Start => {}
+            }
+        }
+    } else if tls::starts_client_hello(ctx, payload_off, len) {
         tls::reset(st, l4.seq);
         st.next_seq = l4.seq.wrapping_add(len);
         // The common case first: the hello up to its server name in this segment.
@@ -284,7 +309,10 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let left = len - (from - payload_off) as u32;
     match feed(ctx, st, from, left) {
         Outcome::NeedMore => {
-            flow::insert(&key, st);
+            // Parked if it waits at an extension header, else in FLOWS.
+            if !flow::park(&key, st) {
+                flow::insert(&key, st);
+            }
             pass(pending(st), 0)
         }
         Outcome::Name => conclude(&key, st, false, pkt, flags, slot),

@@ -9,7 +9,7 @@ use blocker_user::datapath::XdpAction;
 use support::{
     Harness, Outcome,
     frames::{Frame, L4, TCP_SYN},
-    tls::{Hello, client_hello, records, segment, sni_offset, stream, with_leading_extensions},
+    tls::{Hello, client_hello, records, segment, sni_offset, stream, with_leading_extensions, with_name_last},
 };
 
 const CLIENT: &str = "192.0.2.2";
@@ -242,6 +242,39 @@ fn out_of_order_segments_are_dropped_until_the_gap_is_filled() {
     assert_eq!((o.action, o.reason), (XdpAction::Drop, Reason::TlsOutOfOrder));
     assert_eq!(h.run(&segment(CLIENT, SERVER, 6000, a, &s[a..b]).build()).reason, Reason::TlsPending);
     assert!(is_reset(&h.run(&segment(CLIENT, SERVER, 6000, b, &s[b..c]).build()), Reason::Sni));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_reader_waiting_behind_the_key_share_survives_retransmission_and_reordering_and_a_new_syn_forgets_it() {
+    // A post-quantum browser's hello: the first 1448-byte segment ends in the key share, the
+    // name follows in the second. The reader waits at the next extension header (parked in its
+    // bucket's slot, not in FLOWS: flow.rs `park`), counted like any waiting reader.
+    let h = harness();
+    let s = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "blocked.example"), 16384);
+    let at = sni_offset(&s, "blocked.example");
+    assert!(at > 1448 + 4, "the name lies in the second segment, after the key share");
+    let seg = |sport: u16, from: usize, to: usize| h.run(&segment(CLIENT, SERVER, sport, from, &s[from..to]).build());
+
+    assert_eq!(verdict(&seg(7000, 0, 1448)), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(h.dp.flow_entries().unwrap(), 1, "the waiting reader is counted");
+    assert_eq!(verdict(&seg(7000, 0, 1448)), (XdpAction::Pass, Reason::TlsPending), "a retransmission is not read again");
+    assert!(is_reset(&seg(7000, 1448, s.len()), Reason::Sni));
+
+    // The rest in two pieces, the second first: dropped until the gap is filled.
+    assert_eq!(verdict(&seg(7001, 0, 1448)), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(verdict(&seg(7001, at + 4, s.len())), (XdpAction::Drop, Reason::TlsOutOfOrder));
+    assert_eq!(verdict(&seg(7001, 1448, at + 4)), (XdpAction::Pass, Reason::TlsPending));
+    assert!(is_reset(&seg(7001, at + 4, s.len()), Reason::Sni));
+
+    // A new connection from the port of a waiting reader: the old reader is forgotten, and the
+    // new hello is read from its own first byte.
+    assert_eq!(verdict(&seg(7002, 0, 1448)), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(verdict(&h.run(&syn(CLIENT, SERVER, 7002))), (XdpAction::Pass, Reason::NoMatch));
+    let other = stream(&Hello { sni: Some("allowed.example"), ..Default::default() });
+    assert_eq!(verdict(&h.run(&segment(CLIENT, SERVER, 7002, 0, &other).build())), (XdpAction::Pass, Reason::NoMatch));
+    // The two blocked flows keep state; nothing else does.
+    assert_eq!(h.dp.flow_entries().unwrap(), 2);
 }
 
 /// The client's SYN for the flow whose first data byte `segment` puts at stream offset 0.

@@ -10,16 +10,18 @@ use super::{Datapath, DatapathError, mmap::MappedArray};
 const FILTER_BUCKETS: usize = 1 << 16;
 
 impl Datapath {
-    /// Flows with state now, and flows whose first data segment is awaited after their SYN
-    /// (a HEADS slot counts in its bucket too): an upper bound, since LRU evictions are not
-    /// seen by the counts.
+    /// Flows with state now, flows whose first data segment is awaited after their SYN (a
+    /// HEADS slot counts in its bucket too) and ClientHello readers parked between segments
+    /// (WAITS): an upper bound, since LRU evictions are not seen by the counts.
     pub fn flow_entries(&self) -> Result<u64, DatapathError> {
         let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
         let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
         // An array map keeps each value in a slot of 8 bytes (the kernel rounds the value size
         // up to 8), so every u32 count has a word of its own, in the word's low half.
         let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS)?;
-        let sum = mapped.words_mut().iter().map(|w| (*w as u32) as u64).sum();
+        // Each count: FLOWS entries and awaited heads in its low 16 bits, readers parked at an
+        // extension header (WAITS) from bit 16.
+        let sum = mapped.words_mut().iter().map(|w| ((*w as u32) & 0xffff) as u64 + ((*w as u32) >> 16) as u64).sum();
         Ok(sum)
     }
 }
