@@ -141,6 +141,16 @@ fn feed(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32) -> Outcome {
     if st.proto == PROTO_HTTP { http::feed(ctx, st, off, len) } else { tls::feed(ctx, st, off, len) }
 }
 
+/// A reader in the scratch that needs the next segment: parked if it waits at an extension
+/// header, else in FLOWS.
+#[inline(always)]
+fn wait(key: &FlowKey, st: &FlowState) -> Verdict {
+    if !flow::park(key, st) {
+        flow::insert(key, st);
+    }
+    pass(pending(st), 0)
+}
+
 /// A client's SYN (no ACK, no payload): a new connection, so whatever was kept for an earlier
 /// one on the same ports goes, and its first data byte is awaited from now on. A separate BPF
 /// function, like `judge`, off the path of every other packet.
@@ -241,6 +251,8 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
                     return conclude_match(&key, st, true, pkt, flags, m);
                 }
                 Quick::Resume(p) => at = p,
+                // The reader (its FLOWS entry) waits for the next segment.
+                Quick::Wait => return pass(pending(st), 0),
                 Quick::Start => {}
             }
         }
@@ -283,6 +295,7 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
                     return conclude_match(&key, st, false, pkt, flags, m);
                 }
                 Quick::Resume(at) => from = at,
+                Quick::Wait => return wait(&key, st),
                 Quick::Start => {}
             }
         }
@@ -297,6 +310,7 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
                     return conclude_match(&key, st, false, pkt, flags, m);
                 }
                 Quick::Resume(at) => from = at,
+                Quick::Wait => return wait(&key, st),
                 Quick::Start => {}
             }
         }
@@ -308,13 +322,7 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     }
     let left = len - (from - payload_off) as u32;
     match feed(ctx, st, from, left) {
-        Outcome::NeedMore => {
-            // Parked if it waits at an extension header, else in FLOWS.
-            if !flow::park(&key, st) {
-                flow::insert(&key, st);
-            }
-            pass(pending(st), 0)
-        }
+        Outcome::NeedMore => wait(&key, st),
         Outcome::Name => conclude(&key, st, false, pkt, flags, slot),
         Outcome::NoName => pass(Reason::NoMatch, 0),
         Outcome::Unparsed => pass(unparsed(st), 0),

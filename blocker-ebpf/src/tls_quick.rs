@@ -30,6 +30,11 @@ pub enum Quick {
     Resume(usize),
     /// Left to the streaming reader as it stands: from the segment's first byte.
     Start,
+    /// The segment ends inside an extension before the name, which ends in this record with
+    /// more extensions after it: the reader is set to pass over the rest of it and then read the
+    /// next header, as the streaming reader would have left it at the segment's end. Nothing
+    /// more to read here.
+    Wait,
 }
 
 /// Extension headers walked before the server name at most. Browsers send 15–20 extensions
@@ -84,13 +89,18 @@ pub fn read_hello(ctx: &XdpContext, off: usize, len: u32, s: &mut NameScratch, s
         return Quick::Start;
     }
     let Some(ext_total) = read_be16(ctx, p) else { return Quick::Start };
-    match walk(ctx, p + 2, lim, ext_total as usize, s) {
+    match walk(ctx, p + 2, lim, rec_end, ext_total as usize, s) {
         Walk::Name => Quick::Name,
         Walk::At(p, ext_remaining) => {
             // Nothing past this segment or the first record was taken (p <= lim): the
             // streaming reader's state there.
             tls::at_extension_header(st, (rec_end - p) as u32, ext_remaining as u32);
             Quick::Resume(p)
+        }
+        Walk::Skipping(skip, ext_remaining) => {
+            tls::at_extension_header(st, (rec_end - lim) as u32, ext_remaining as u32);
+            st.skip = skip as u32;
+            Quick::Wait
         }
         Walk::Irregular => Quick::Start,
     }
@@ -119,13 +129,19 @@ pub fn continue_hello(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32
     if p > lim {
         return Quick::Start;
     }
-    match walk(ctx, p, lim, st.ext_remaining as usize, s) {
+    match walk(ctx, p, lim, rec_end, st.ext_remaining as usize, s) {
         Walk::Name => Quick::Name,
         Walk::At(p, ext_remaining) => {
             st.skip = 0;
             st.rec_remaining = (rec_end - p) as u32;
             st.ext_remaining = ext_remaining as u32;
             Quick::Resume(p)
+        }
+        Walk::Skipping(skip, ext_remaining) => {
+            st.skip = skip as u32;
+            st.rec_remaining = (rec_end - lim) as u32;
+            st.ext_remaining = ext_remaining as u32;
+            Quick::Wait
         }
         Walk::Irregular => Quick::Start,
     }
@@ -138,14 +154,18 @@ enum Walk {
     /// At the extension header at this offset, with this many extension bytes left: the
     /// segment or record ends first, or the name does not lie whole before its end.
     At(usize, usize),
+    /// The segment (`lim`) ends inside an extension that is not the name and ends in this
+    /// record, with extensions after it: this many of its bytes still to pass over, this many
+    /// extension bytes after it.
+    Skipping(usize, usize),
     /// Something the streaming reader decides: no server name, a length that does not add up.
     Irregular,
 }
 
 /// Walks the extension headers from `p` (`ext_remaining` bytes of extensions left), never
-/// reading at or past `lim`, to the server name.
+/// reading at or past `lim` (the segment's or the record's end, `rec_end`), to the server name.
 #[inline(always)]
-fn walk(ctx: &XdpContext, mut p: usize, lim: usize, mut ext_remaining: usize, s: &mut NameScratch) -> Walk {
+fn walk(ctx: &XdpContext, mut p: usize, lim: usize, rec_end: usize, mut ext_remaining: usize, s: &mut NameScratch) -> Walk {
     let mut n = 0;
     while n < QUICK_EXTS {
         if ext_remaining == 0 {
@@ -167,7 +187,12 @@ fn walk(ctx: &XdpContext, mut p: usize, lim: usize, mut ext_remaining: usize, s:
             break;
         }
         if p + 4 + ext_len > lim {
-            // Its body goes on past the segment or the record: the streaming reader skips it.
+            // Its body goes on past the segment: passed over in the next one, if it ends in
+            // this record and others follow (the key share a browser sends first). Else (it
+            // crosses the record, or is the last) the streaming reader skips it.
+            if lim < rec_end && p + 4 + ext_len <= rec_end && ext_remaining > 4 + ext_len {
+                return Walk::Skipping(p + 4 + ext_len - lim, ext_remaining - 4 - ext_len);
+            }
             break;
         }
         ext_remaining -= 4 + ext_len;
