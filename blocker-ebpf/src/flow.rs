@@ -6,7 +6,7 @@
 //! lookup (or first, where the count says so, the read of a reader parked in WAITS). Counts go
 //! up when state is created and down when it is removed by the program.
 
-use aya_ebpf::{helpers::generated::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use aya_ebpf::{helpers::generated::bpf_jiffies64, programs::XdpContext};
 
 use crate::{
     cursor::read,
@@ -287,15 +287,18 @@ pub struct Wait {
     pub rec_remaining: u32,
     pub ext_remaining: u32,
     pub reserved: u32,
-    /// bpf_ktime_get_coarse_ns() after which another flow may take the slot.
+    /// bpf_jiffies64() after which another flow may take the slot.
     pub until: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Wait>() == 32);
 
-/// How long a parked reader keeps its slot against other flows: far longer than a client
-/// takes to send a hello's next segment, retransmissions included.
-pub const WAIT_NS: u64 = 10_000_000_000;
+/// How long a parked reader keeps its slot against other flows, in jiffies: 10 s at the
+/// highest tick rate Linux builds with (HZ = 1000), 40 s at 250, 100 s at 100; far longer than a
+/// client takes to send a hello's next segment either way, retransmissions included. (Jiffies,
+/// not nanoseconds: the verifier turns bpf_jiffies64 into one load, where a clock read is a
+/// helper call on the path of every parked reader.)
+pub const WAIT_JIFFIES: u64 = 10_000;
 
 /// Parks `st` (a TLS reader before an extension header, nothing of the name read) in its
 /// bucket's slot; false when it is not in that state or the slot is another flow's.
@@ -309,7 +312,7 @@ pub fn park(k: &FlowKey, st: &FlowState) -> bool {
     // SAFETY: a valid map value pointer for this program run.
     let slot = unsafe { &mut *p };
     // SAFETY: a plain helper call.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = unsafe { bpf_jiffies64() };
     let t = tag(k);
     if slot.tag == 0 {
         filter_add(k, PARKED_ONE as i32);
@@ -322,7 +325,7 @@ pub fn park(k: &FlowKey, st: &FlowState) -> bool {
     slot.skip = st.skip;
     slot.rec_remaining = st.rec_remaining;
     slot.ext_remaining = st.ext_remaining;
-    slot.until = now + WAIT_NS;
+    slot.until = now + WAIT_JIFFIES;
     true
 }
 
