@@ -129,12 +129,6 @@ pub fn count(k: &FlowKey) -> u32 {
     FLOW_FILTER.get(bucket(k)).copied().unwrap_or(0)
 }
 
-/// Whether the count says a FLOWS entry or an awaited head may be the flow's.
-#[inline(always)]
-pub fn may_have_entry(n: u32) -> bool {
-    n & STORED_MASK != 0
-}
-
 /// Whether the count says a parked reader may be the flow's.
 #[inline(always)]
 pub fn may_be_parked(n: u32) -> bool {
