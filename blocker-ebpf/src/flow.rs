@@ -342,22 +342,6 @@ pub fn unpark(k: &FlowKey, st: &mut FlowState) -> bool {
     true
 }
 
-/// Copies a reader between its FLOWS entry and the scratch, in 8-byte words (a plain struct
-/// copy becomes a byte-by-byte memcpy call).
-#[inline(always)]
-pub fn copy_state(dst: &mut FlowState, src: &FlowState) {
-    const WORDS: usize = core::mem::size_of::<FlowState>() / 8;
-    let (d, s) = (dst as *mut FlowState as *mut u64, src as *const FlowState as *const u64);
-    let mut i = 0;
-    while i < WORDS {
-        // SAFETY: both are whole FlowStates, 8-aligned, of WORDS words; i < WORDS.
-        unsafe { core::ptr::write_volatile(d.add(i), core::ptr::read_volatile(s.add(i))) };
-        i += 1;
-    }
-}
-
-const _: () = assert!(core::mem::size_of::<FlowState>() % 8 == 0);
-
 /// Stores new state for a flow (counted in the filter).
 #[inline(always)]
 pub fn insert(k: &FlowKey, st: &FlowState) -> bool {
