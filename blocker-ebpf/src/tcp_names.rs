@@ -284,41 +284,34 @@ pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
 
     // SAFETY: per-CPU scratch, used only by this program run on this CPU.
     let st = unsafe { &mut *scratch };
-    // Where in the segment the streaming reader starts.
-    let mut from = payload_off;
-    if parked {
+    let Some(s) = names::scratch() else { return not_judged };
+    // A parked reader goes on where it stopped; a ClientHello's first segment is read up to its
+    // server name in straight code first (the common case). Then, where the name did not come,
+    // the streaming reader from where that read stopped.
+    let quick = if parked {
         st.next_seq = l4.seq.wrapping_add(len);
-        if let Some(s) = names::scratch() {
-            match tls_quick::continue_hello(ctx, st, payload_off, len, s) {
-                Quick::Name => {
-                    let m = judge_loaded(s, slot);
-                    return conclude_match(&key, st, false, pkt, flags, m);
-                }
-                Quick::Resume(at) => from = at,
-                Quick::Wait => return wait(&key, st),
-                Quick::Start => {}
-            }
-        }
+        tls_quick::continue_hello(ctx, st, payload_off, len, s)
     } else if tls::starts_client_hello(ctx, payload_off, len) {
         tls::reset(st, l4.seq);
         st.next_seq = l4.seq.wrapping_add(len);
-        // The common case first: the hello up to its server name in this segment.
-        if let Some(s) = names::scratch() {
-            match tls_quick::read_hello(ctx, payload_off, len, s, st) {
-                Quick::Name => {
-                    let m = judge_loaded(s, slot);
-                    return conclude_match(&key, st, false, pkt, flags, m);
-                }
-                Quick::Resume(at) => from = at,
-                Quick::Wait => return wait(&key, st),
-                Quick::Start => {}
-            }
-        }
+        tls_quick::read_hello(ctx, payload_off, len, s, st)
     } else if http::starts_request(ctx, payload_off, len) {
         http::reset(st, l4.seq);
         st.next_seq = l4.seq.wrapping_add(len);
+        Quick::Start
     } else {
         return not_judged;
+    };
+    // Where in the segment the streaming reader starts.
+    let mut from = payload_off;
+    match quick {
+        Quick::Name => {
+            let m = judge_loaded(s, slot);
+            return conclude_match(&key, st, false, pkt, flags, m);
+        }
+        Quick::Resume(at) => from = at,
+        Quick::Wait => return wait(&key, st),
+        Quick::Start => {}
     }
     let left = len - (from - payload_off) as u32;
     match feed(ctx, st, from, left) {
