@@ -287,12 +287,14 @@ pub struct Wait {
 
 const _: () = assert!(core::mem::size_of::<Wait>() == 32);
 
-/// How long a parked reader keeps its slot against other flows, in jiffies: 10 s at the
-/// highest tick rate Linux builds with (HZ = 1000), 40 s at 250, 100 s at 100; far longer than a
-/// client takes to send a hello's next segment either way, retransmissions included. (Jiffies,
-/// not nanoseconds: the verifier turns bpf_jiffies64 into one load, where a clock read is a
-/// helper call on the path of every parked reader.)
-pub const WAIT_JIFFIES: u64 = 10_000;
+/// How long a parked reader keeps its slot against other flows, in jiffies: 2.5 s at the
+/// highest tick rate Linux builds with (HZ = 1000), 10 s at 250, 25 s at 100. A client sends a
+/// hello's next segment in the same flight, and a lost one again after its retransmission
+/// timeout (1 s at first); a reader whose slot was taken over after that passes its flow
+/// unjudged (fail open), as an evicted FLOWS reader does. (Jiffies, not nanoseconds: the
+/// verifier turns bpf_jiffies64 into one load, where a clock read is a helper call on the path
+/// of every parked reader.)
+pub const WAIT_JIFFIES: u64 = 2_500;
 
 /// Parks `st` (a TLS reader before an extension header, nothing of the name read) in its
 /// bucket's slot; false when it is not in that state or the slot is another flow's.
@@ -324,14 +326,25 @@ pub fn park(k: &FlowKey, st: &FlowState) -> bool {
 }
 
 /// The flow's parked reader, if its bucket's slot holds one, taken out of the slot into `st`
-/// (the state the streaming reader had when parked).
+/// (the state the streaming reader had when parked). Another flow's reader whose wait is over
+/// (a hello abandoned after its first segment) is freed on the way, as `head_check` frees an
+/// expired head: otherwise its count would make every data segment of the bucket's flows pay
+/// the lookups until some other reader took the slot over.
 #[inline(always)]
 pub fn unpark(k: &FlowKey, st: &mut FlowState) -> bool {
     let b = bucket(k);
     let Some(p) = WAITS.get_ptr_mut(b) else { return false };
     // SAFETY: a valid map value pointer for this program run.
     let slot = unsafe { &mut *p };
-    if slot.tag == 0 || slot.tag != tag(k) {
+    if slot.tag == 0 {
+        return false;
+    }
+    if slot.tag != tag(k) {
+        // SAFETY: a plain helper call (inlined to a load).
+        if unsafe { bpf_jiffies64() } >= slot.until {
+            slot.tag = 0;
+            filter_add(k, -(PARKED_ONE as i32));
+        }
         return false;
     }
     crate::tls::reset(st, slot.next_seq);

@@ -277,6 +277,54 @@ fn a_reader_waiting_behind_the_key_share_survives_retransmission_and_reordering_
     assert_eq!(h.dp.flow_entries().unwrap(), 2);
 }
 
+/// The FLOW_FILTER bucket of an IPv4 flow to port 443, as blocker-ebpf/src/flow.rs `bucket`
+/// computes it (the flow key's words read little-endian, as on bpfel): to put two flows in one
+/// bucket, and so in one parking slot, on purpose.
+fn bucket(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, sport: u16) -> u32 {
+    let w = |a: std::net::Ipv4Addr| u32::from_le_bytes(a.octets());
+    let mut h = (sport as u32) << 16 | 443;
+    h = h.wrapping_mul(0x9E37_79B1) ^ w(src);
+    h = h.wrapping_mul(0x85EB_CA6B) ^ w(dst);
+    h = h.wrapping_mul(0xC2B2_AE35);
+    (h >> 16) & 0xffff
+}
+
+#[test]
+#[ignore = "needs root"]
+fn two_waiting_readers_in_one_bucket_are_both_judged_and_an_abandoned_one_is_freed_after_its_wait() {
+    let h = harness();
+    let s = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "blocked.example"), 16384);
+    let server: std::net::Ipv4Addr = SERVER.parse().unwrap();
+    let (a_src, a_port) = ("192.0.2.2".parse::<std::net::Ipv4Addr>().unwrap(), 7100u16);
+    let b = (1..=254u8)
+        .flat_map(|o| (1024..=65535u16).step_by(7).map(move |p| (std::net::Ipv4Addr::new(192, 0, 2, o), p)))
+        .find(|&(src, p)| (src, p) != (a_src, a_port) && bucket(src, server, p) == bucket(a_src, server, a_port))
+        .expect("another flow in the same bucket");
+    let (a_src, b_src) = (a_src.to_string(), b.0.to_string());
+    let seg = |src: &str, sport: u16, from: usize, to: usize| h.run(&segment(src, SERVER, sport, from, &s[from..to]).build());
+
+    // Both wait behind their key share: the first parked, the second in FLOWS (the slot is
+    // the first's). Both are judged by their own name.
+    assert_eq!(verdict(&seg(&a_src, a_port, 0, 1448)), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(verdict(&seg(&b_src, b.1, 0, 1448)), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(h.dp.flow_entries().unwrap(), 2);
+    assert!(is_reset(&seg(&b_src, b.1, 1448, s.len()), Reason::Sni), "the reader in FLOWS");
+    assert_eq!(h.dp.flow_entries().unwrap(), 2, "the blocked flow is remembered; the first still waits");
+
+    // The first is abandoned. Its slot holds for its wait (2 500 jiffies: at least 2.5 s), then
+    // a data segment of its bucket frees it. Bounded: at most 60 s of polling.
+    let start = std::time::Instant::now();
+    // The blocked flow's later data: the same bucket (it is still reset).
+    let later = segment(&b_src, SERVER, b.1, s.len(), b"later data").build();
+    while h.dp.flow_entries().unwrap() == 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the abandoned reader's slot was never freed");
+        assert!(is_reset(&h.run(&later), Reason::FlowBlocked));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(start.elapsed() >= std::time::Duration::from_millis(2_400), "freed after {:?}, before its wait", start.elapsed());
+    assert_eq!(h.dp.flow_entries().unwrap(), 1, "only the blocked flow keeps state");
+}
+
 /// The client's SYN for the flow whose first data byte `segment` puts at stream offset 0.
 fn syn(src: &str, dst: &str, sport: u16) -> Vec<u8> {
     let l4 = L4::Tcp { sport, dport: 443, seq: 1_000_000 - 1, ack: 0, flags: TCP_SYN, options: vec![], payload: vec![] };
