@@ -65,7 +65,8 @@ pub fn all(n: usize) -> Vec<Class> {
         },
         Class {
             // A browser that shuffles its extensions and put the 1.2 KB post-quantum key share
-            // before the name: the name whole in segment 2, the reader waiting in FLOWS.
+            // before the name: the name whole in segment 2, the reader parked in WAITS between
+            // the segments (flow.rs `park`).
             name: "clienthello name after the key share, in segment 2, unlisted (sum)",
             once: true,
             sequences: (0..n)

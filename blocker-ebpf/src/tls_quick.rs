@@ -165,10 +165,13 @@ enum Walk {
 /// Walks the extension headers from `p` (`ext_remaining` bytes of extensions left), never
 /// reading at or past `lim` (the segment's or the record's end, `rec_end`), to the server name.
 #[inline(always)]
-fn walk(ctx: &XdpContext, mut p: usize, lim: usize, rec_end: usize, mut ext_remaining: usize, s: &mut NameScratch) -> Walk {
+fn walk(ctx: &XdpContext, mut p: usize, lim: usize, rec_end: usize, ext_remaining: usize, s: &mut NameScratch) -> Walk {
+    // Where the extensions end: each header and body passed moves `p` towards it, so the
+    // bytes left are `ext_end - p` (one value less to keep through the loop).
+    let ext_end = p + ext_remaining;
     let mut n = 0;
     while n < QUICK_EXTS {
-        if ext_remaining == 0 {
+        if p >= ext_end {
             // No server name (the reader says so).
             return Walk::Irregular;
         }
@@ -176,8 +179,8 @@ fn walk(ctx: &XdpContext, mut p: usize, lim: usize, rec_end: usize, mut ext_rema
             break;
         }
         let Some(eh) = read::<[u8; 4]>(ctx, p).map(u32::from_be_bytes) else { return Walk::Irregular };
-        let (ext_type, ext_len) = (eh >> 16, (eh & 0xffff) as usize);
-        if ext_remaining < 4 + ext_len {
+        let (ext_type, next) = (eh >> 16, p + 4 + (eh & 0xffff) as usize);
+        if next > ext_end {
             return Walk::Irregular;
         }
         if ext_type == EXT_SERVER_NAME {
@@ -186,20 +189,19 @@ fn walk(ctx: &XdpContext, mut p: usize, lim: usize, rec_end: usize, mut ext_rema
             }
             break;
         }
-        if p + 4 + ext_len > lim {
+        if next > lim {
             // Its body goes on past the segment: passed over in the next one, if it ends in
             // this record and others follow (the key share a browser sends first). Else (it
             // crosses the record, or is the last) the streaming reader skips it.
-            if lim < rec_end && p + 4 + ext_len <= rec_end && ext_remaining > 4 + ext_len {
-                return Walk::Skipping(p + 4 + ext_len - lim, ext_remaining - 4 - ext_len);
+            if lim < rec_end && next <= rec_end && ext_end > next {
+                return Walk::Skipping(next - lim, ext_end - next);
             }
             break;
         }
-        ext_remaining -= 4 + ext_len;
-        p += 4 + ext_len;
+        p = next;
         n += 1;
     }
-    Walk::At(p, ext_remaining)
+    Walk::At(p, ext_end - p)
 }
 
 /// A reader inside the server name: the bytes it holds and the rest from this segment, when the
