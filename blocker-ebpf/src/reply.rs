@@ -22,7 +22,7 @@ use crate::{
     cursor::{MAX_OFF, read, read_u8, write},
     looping::{BREAK, CONTINUE, repeat},
     maps::{PACKET, REPLY_SCRATCH},
-    parse::{IPPROTO_TCP, L4, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+    parse::{IPPROTO_TCP, L4, MAX_V6_EXT, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
 const TTL: u8 = 64;
@@ -243,6 +243,21 @@ fn write_reply(ctx: &XdpContext) -> u32 {
     let aoff = if v6 { l3 + 8 } else { l3 + 12 };
     if !load(ctx, 0, sc.macs.as_mut_ptr(), 12) || !load(ctx, aoff, sc.addrs.as_mut_ptr(), alen) {
         return 0;
+    }
+    if v6 && pkt.n_finals != 0 {
+        // Source-routed (a routing header with segments left): the client's connection is with
+        // the final destination, the address in its pseudo-header checksum (RFC 8200 §8.1), not
+        // with the waypoint in the destination field. A reply from the waypoint would match no
+        // socket and be dropped. With several routing headers (RFC 8200 asks for one), the last
+        // one's final destination is where the packet ends.
+        let last = &pkt.finals[((pkt.n_finals - 1) as usize) & (MAX_V6_EXT - 1)];
+        let mut i = 0;
+        while i < 16 {
+            // SAFETY: i < 16: inside `last` and inside the second half of `addrs`. Volatile, so
+            // the copy stays sixteen byte moves and does not become a memcpy call.
+            unsafe { core::ptr::write_volatile(sc.addrs.as_mut_ptr().add(16 + i), core::ptr::read_volatile(last.as_ptr().add(i))) };
+            i += 1;
+        }
     }
     let addr_sum = sum_bytes(&sc.addrs, alen as usize);
     let tcp_off = if v6 { l3 + 40 } else { l3 + 20 };

@@ -36,6 +36,12 @@ fn expect(h: &Harness, f: &Frame, action: XdpAction, reason: Reason) -> Vec<u8> 
 /// Checks a reset the program built in reply to `orig`: addresses, ports and MACs swapped,
 /// VLAN tags kept, RST flags and sequence numbers per RFC 9293, valid checksums, no options.
 fn assert_reset(orig: &Frame, out: &[u8]) {
+    assert_reset_from(orig, out, orig.dst);
+}
+
+/// `assert_reset` for a reset sent from `from` (the final destination of a source-routed
+/// segment), its checksum over that address.
+fn assert_reset_from(orig: &Frame, out: &[u8], from: std::net::IpAddr) {
     let p = SlicedPacket::from_ethernet(out).expect("reset parses");
     let eth = p.link.as_ref().unwrap().to_header().unwrap();
     let eth = match eth {
@@ -70,7 +76,7 @@ fn assert_reset(orig: &Frame, out: &[u8]) {
     match p.net.as_ref().expect("ip") {
         NetSlice::Ipv4(v4) => {
             let h = v4.header().to_header();
-            assert_eq!(h.source, match orig.dst { std::net::IpAddr::V4(a) => a.octets(), _ => panic!() });
+            assert_eq!(h.source, match from { std::net::IpAddr::V4(a) => a.octets(), _ => panic!() });
             assert_eq!(h.destination, match orig.src { std::net::IpAddr::V4(a) => a.octets(), _ => panic!() });
             assert_eq!(h.options.len(), 0, "no IPv4 options in the reset");
             assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 header checksum");
@@ -80,7 +86,7 @@ fn assert_reset(orig: &Frame, out: &[u8]) {
         }
         NetSlice::Ipv6(v6) => {
             let h = v6.header().to_header();
-            assert_eq!(std::net::IpAddr::from(h.source), orig.dst);
+            assert_eq!(std::net::IpAddr::from(h.source), from, "sent from the connection's peer");
             assert_eq!(std::net::IpAddr::from(h.destination), orig.src);
             assert_eq!(h.payload_length, 20);
             assert_eq!(h.next_header, etherparse::IpNumber::TCP, "no extension headers in the reset");
@@ -270,9 +276,25 @@ fn a_source_routed_packet_is_judged_by_its_final_destination_too() {
     let mut srh = vec![4, 1, 0, 0, 0, 0];
     srh.extend("2001:db8:f::66".parse::<std::net::Ipv6Addr>().unwrap().octets());
     let f = tcp(CLIENT6, "2001:db8:f::10", 443, TCP_SYN).ext(ROUTING, &srh);
-    let o = h.run(&f.build());
-    assert_eq!(o.reason, Reason::DstV6);
-    assert_ne!(o.action, XdpAction::Pass);
+    let out = expect(&h, &f, XdpAction::Tx, Reason::DstV6);
+    // The client's connection is with the final destination (its pseudo-header checksum
+    // names it, RFC 8200 §8.1): the reset comes from there, not from the waypoint.
+    assert_reset_from(&f, &out, "2001:db8:f::66".parse().unwrap());
+
+    // A listed waypoint with an unlisted final destination: blocked by the destination field,
+    // and still answered from the final destination, the client's peer.
+    let mut srh = vec![4, 1, 0, 0, 0, 0];
+    srh.extend("2001:db8:e::5".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    let f = tcp(CLIENT6, "2001:db8:f::66", 443, TCP_SYN).ext(ROUTING, &srh);
+    let out = expect(&h, &f, XdpAction::Tx, Reason::DstV6);
+    assert_reset_from(&f, &out, "2001:db8:e::5".parse().unwrap());
+
+    // Segments left 0: the destination field is final, and the reset comes from it.
+    let mut done = vec![4, 0, 0, 0, 0, 0];
+    done.extend("2001:db8:e::5".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    let f = tcp(CLIENT6, "2001:db8:f::66", 443, TCP_SYN).ext(ROUTING, &done);
+    let out = expect(&h, &f, XdpAction::Tx, Reason::DstV6);
+    assert_reset(&f, &out);
 }
 
 #[test]
