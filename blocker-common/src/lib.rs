@@ -8,6 +8,7 @@ pub mod coarse;
 pub mod config;
 pub mod counters;
 pub mod dns;
+pub mod flow;
 pub mod name;
 pub mod name_filter;
 pub mod prefix;
@@ -41,4 +42,5 @@ mod pod {
     unsafe impl aya::Pod for crate::quic::QuicFlow {}
     unsafe impl aya::Pod for crate::quic::QuicVerdict {}
     unsafe impl aya::Pod for crate::quic::QuicConfig {}
+    unsafe impl aya::Pod for crate::flow::FlowKey {}
 }

@@ -15,12 +15,8 @@ use crate::{
     parse::Packet,
 };
 
-pub const FILTER_BUCKETS: u32 = 1 << 16;
-
-/// A bucket's count: FLOWS entries and awaited heads in the low 16 bits, parked readers
-/// (`park`) from bit 16, so a segment looks only where its bucket holds something.
-pub const PARKED_ONE: u32 = 1 << 16;
-const STORED_MASK: u32 = PARKED_ONE - 1;
+pub use blocker_common::flow::{FILTER_BUCKETS, FlowKey, PARKED_ONE};
+use blocker_common::flow::{FLOW_STATE_SIZE, HEAD_SIZE, STORED_MASK};
 
 pub const KIND_PENDING: u32 = 1;
 pub const KIND_BLOCKED: u32 = 2;
@@ -33,19 +29,9 @@ pub const PROTO_HTTP: u32 = 1;
 /// copy needs past its masked offset.
 pub const NAME_ROOM: usize = BUF + 128;
 
-// Aligned to 8 so that copies of these (and of the name inside FlowState) are whole-word
+// Aligned to 8 (as FlowKey is) so that copies of it and of the name inside it are whole-word
 // loads and stores: at byte alignment LLVM turns them into calls of a byte-by-byte memcpy or
 // memset, several hundred instructions for a name.
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-pub struct FlowKey {
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
-    pub sport: u16,
-    pub dport: u16,
-    pub v6: u32,
-}
-
 /// The streaming ClientHello reader's position (tls.rs) plus, once decided, the verdict.
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
@@ -105,14 +91,13 @@ const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
 // The name is copied in 8-byte words (tcp_names.rs).
 const _: () = assert!(core::mem::offset_of!(FlowState, name) % 8 == 0);
 
+// The controller handles FLOWS values and HEADS slots by these sizes (its upkeep).
+const _: () = assert!(core::mem::size_of::<FlowState>() == FLOW_STATE_SIZE);
+const _: () = assert!(core::mem::size_of::<Head>() == HEAD_SIZE && core::mem::offset_of!(Head, tag) == 0);
+
 #[inline(always)]
 fn bucket(k: &FlowKey) -> u32 {
-    let w = |b: &[u8; 16], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let mut h = (k.sport as u32) << 16 | k.dport as u32;
-    h = h.wrapping_mul(0x9E37_79B1) ^ w(&k.src, 0) ^ w(&k.src, 12);
-    h = h.wrapping_mul(0x85EB_CA6B) ^ w(&k.dst, 0) ^ w(&k.dst, 12);
-    h = h.wrapping_mul(0xC2B2_AE35);
-    (h >> 16) & (FILTER_BUCKETS - 1)
+    k.bucket()
 }
 
 /// The flow's state, if it has any, and whether any flow in its bucket has state (a FLOWS

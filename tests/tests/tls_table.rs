@@ -4,7 +4,10 @@
 
 mod support;
 
-use blocker_common::verdict::{Action, Reason};
+use blocker_common::{
+    flow::FlowKey,
+    verdict::{Action, Reason},
+};
 use blocker_user::datapath::XdpAction;
 use support::{
     Harness, Outcome,
@@ -277,16 +280,16 @@ fn a_reader_waiting_behind_the_key_share_survives_retransmission_and_reordering_
     assert_eq!(h.dp.flow_entries().unwrap(), 2);
 }
 
-/// The FLOW_FILTER bucket of an IPv4 flow to port 443, as blocker-ebpf/src/flow.rs `bucket`
-/// computes it (the flow key's words read little-endian, as on bpfel): to put two flows in one
-/// bucket, and so in one parking slot, on purpose.
+/// The FLOW_FILTER bucket of an IPv4 flow to port 443, by the program's own function (its flow
+/// key as flow.rs `key_of` builds it): to put two flows in one bucket, and so in one parking
+/// slot, on purpose.
 fn bucket(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, sport: u16) -> u32 {
-    let w = |a: std::net::Ipv4Addr| u32::from_le_bytes(a.octets());
-    let mut h = (sport as u32) << 16 | 443;
-    h = h.wrapping_mul(0x9E37_79B1) ^ w(src);
-    h = h.wrapping_mul(0x85EB_CA6B) ^ w(dst);
-    h = h.wrapping_mul(0xC2B2_AE35);
-    (h >> 16) & 0xffff
+    let addr = |a: std::net::Ipv4Addr| {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&a.octets());
+        b
+    };
+    FlowKey { src: addr(src), dst: addr(dst), sport, dport: 443, v6: 0 }.bucket()
 }
 
 #[test]

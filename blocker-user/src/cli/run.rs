@@ -72,6 +72,9 @@ pub struct RunArgs {
 
 /// How often the daemon checks that its pins are still there.
 const PIN_CHECK: Duration = Duration::from_secs(2);
+/// How often the flow table's upkeep runs: a flow whose entry stays unchanged from one upkeep
+/// to the next (one to two intervals) is forgotten.
+const FLOW_UPKEEP: Duration = Duration::from_secs(60);
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let config = match &a.config {
@@ -265,6 +268,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs(s));
     let mut last_pin_check = Instant::now();
+    let mut last_flow_upkeep = Instant::now();
     'run: loop {
         for sig in signals.pending() {
             if sig == SIGHUP {
@@ -279,6 +283,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         if options.pin_dir.is_some() && last_pin_check.elapsed() >= PIN_CHECK {
             daemon.check_pins();
             last_pin_check = Instant::now();
+        }
+        if last_flow_upkeep.elapsed() >= FLOW_UPKEEP {
+            daemon.flow_upkeep();
+            last_flow_upkeep = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -18,7 +18,7 @@ pub use quic::{QuicSettings, QuicStats, QuicThread};
 
 use crate::{
     control::{Request, Response},
-    datapath::{Datapath, DatapathError, InstallReport},
+    datapath::{Datapath, DatapathError, FlowUpkeep, InstallReport},
     lists::ListSet,
     update::{Installer, ListManager, ListsView, RollbackReport, UpdateError, UpdateReport, UpdateRequest},
 };
@@ -33,6 +33,8 @@ pub struct Daemon {
     tally: metrics::Tally,
     /// The QUIC judge and its maps, once `start_quic` ran.
     quic: OnceLock<Arc<Mutex<quic::QuicState>>>,
+    /// The flow table's entries at the last upkeep (`flow_upkeep`).
+    flows: Mutex<FlowUpkeep>,
 }
 
 /// The datapath as an installer, locked only while it installs or switches.
@@ -74,6 +76,7 @@ impl Daemon {
             info: RwLock::new(RunInfo::default()),
             tally: metrics::Tally::default(),
             quic: OnceLock::new(),
+            flows: Mutex::new(FlowUpkeep::default()),
         })
     }
 
@@ -205,6 +208,20 @@ impl Daemon {
             }
             Ok(_) => {}
             Err(e) => log::error!("pins were removed under the running daemon and cannot be pinned again: {e}; blocking ends with this daemon"),
+        }
+    }
+
+    /// Upkeep of the flow table (`Datapath::flow_upkeep`): forgets flows idle since the last
+    /// upkeep and repairs the bucket counts evictions left. Run every `FLOW_UPKEEP`; logs only
+    /// totals (no flow is ever named).
+    pub fn flow_upkeep(&self) {
+        let mut last = lock(&self.flows);
+        match self.datapath().flow_upkeep(&mut last) {
+            Ok(r) if r.idle > 0 || r.repaired > 0 => {
+                log::info!("flow table upkeep: {} idle flows forgotten, {} stale bucket counts repaired; {} flows followed", r.idle, r.repaired, r.entries)
+            }
+            Ok(_) => {}
+            Err(e) => log::error!("flow table upkeep failed: {e}; blocking is unaffected, idle flows stay until evicted"),
         }
     }
 

@@ -2,12 +2,12 @@
 //! program raises when it stores flow state and lowers when it removes it. (The LRU table
 //! evicts its oldest flows when full; a count near capacity means readers lose state.)
 
-use aya::maps::Map;
+use std::sync::atomic::Ordering;
+
+use aya::maps::{Array, HashMap, Map, MapData};
+use blocker_common::flow::{FILTER_BUCKETS, FLOW_STATE_SIZE, FlowKey, HEAD_SIZE, STORED_MASK};
 
 use super::{Datapath, DatapathError, mmap::MappedArray};
-
-/// FLOW_FILTER's buckets (blocker-ebpf/src/flow.rs).
-const FILTER_BUCKETS: usize = 1 << 16;
 
 impl Datapath {
     /// Flows with state now, flows whose first data segment is awaited after their SYN (a
@@ -18,10 +18,118 @@ impl Datapath {
         let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
         // An array map keeps each value in a slot of 8 bytes (the kernel rounds the value size
         // up to 8), so every u32 count has a word of its own, in the word's low half.
-        let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS)?;
+        let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS as usize)?;
         // Each count: FLOWS entries and awaited heads in its low 16 bits, readers parked at an
         // extension header (WAITS) from bit 16.
         let sum = mapped.words_mut().iter().map(|w| ((*w as u32) & 0xffff) as u64 + ((*w as u32) >> 16) as u64).sum();
         Ok(sum)
     }
+}
+
+/// What the controller remembers between two upkeeps of the flow table: every FLOWS entry it
+/// saw, with a hash of its value.
+#[derive(Default)]
+pub struct FlowUpkeep {
+    seen: std::collections::HashMap<FlowKey, u64>,
+}
+
+/// What one upkeep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpkeepReport {
+    /// FLOWS entries left.
+    pub entries: usize,
+    /// Entries removed because they had not changed since the upkeep before.
+    pub idle: usize,
+    /// Counts taken off buckets whose count was above what they hold.
+    pub repaired: u64,
+}
+
+impl Datapath {
+    /// Upkeep of the flow table, for the daemon to run every minute or so.
+    ///
+    /// - Forgets flows whose FLOWS entry has not changed since the previous upkeep (the same
+    ///   value as `last` recorded): a blocked flow's verdict is needed for its last segments
+    ///   and its FIN, seconds after the block, and a reader that has not moved for that long
+    ///   waits for a client that has gone. Left alone, such entries stayed until the LRU
+    ///   evicted them, and each kept its bucket busy, so every data segment of the bucket's
+    ///   other flows paid a FLOWS lookup and a HEADS read.
+    /// - Repairs the bucket counts: an entry the LRU evicts to make room is not uncounted (no
+    ///   program sees the eviction), so after a flood of blocked flows or readers (more than
+    ///   FLOWS holds) counts stayed up for good. A bucket whose count is higher than the FLOWS
+    ///   entries and the awaited head it holds is brought down to them; only where its count
+    ///   did not change while it was being counted, so a flow the program adds or removes
+    ///   meanwhile is never uncounted (that would hide its state: fail open).
+    ///
+    /// The program removes entries concurrently; an entry removed here is uncounted here, one
+    /// the program removed first is not (the delete that succeeds uncounts).
+    pub fn flow_upkeep(&mut self, last: &mut FlowUpkeep) -> Result<UpkeepReport, DatapathError> {
+        let mut report = UpkeepReport::default();
+        let filter = {
+            let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
+            let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
+            MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS as usize)?
+        };
+        let count = |b: u32| filter.atomic_u32(b as usize).load(Ordering::SeqCst);
+
+        // Idle entries: unchanged since the last upkeep.
+        let mut flows: HashMap<&mut MapData, FlowKey, [u8; FLOW_STATE_SIZE]> = self.map_mut("FLOWS")?;
+        let mut seen = std::collections::HashMap::new();
+        let mut idle = Vec::new();
+        for entry in flows.iter() {
+            let (key, value) = entry.map_err(|e| DatapathError::map("FLOWS", e))?;
+            let h = value_hash(&value);
+            if last.seen.get(&key) == Some(&h) {
+                idle.push(key);
+            } else {
+                seen.insert(key, h);
+            }
+        }
+        for key in &idle {
+            // Gone already when the program removed it first (its delete uncounted it).
+            if flows.remove(key).is_ok() {
+                filter.atomic_u32(key.bucket() as usize).fetch_sub(1, Ordering::SeqCst);
+                report.idle += 1;
+            }
+        }
+        last.seen = seen;
+
+        // Counts above what their buckets hold: counted between two looks at the count.
+        let before: Vec<u32> = (0..FILTER_BUCKETS).map(count).collect();
+        let mut held = vec![0u32; FILTER_BUCKETS as usize];
+        for key in flows.keys() {
+            let key = key.map_err(|e| DatapathError::map("FLOWS", e))?;
+            held[key.bucket() as usize] += 1;
+            report.entries += 1;
+        }
+        drop(flows);
+        let heads: Array<&MapData, [u8; HEAD_SIZE]> = self.map_ref("HEADS")?;
+        for b in 0..FILTER_BUCKETS {
+            let stored = before[b as usize] & STORED_MASK;
+            if stored <= held[b as usize] {
+                continue;
+            }
+            // An awaited head counts in its bucket too (only read where it could matter).
+            let head = heads.get(&b, 0).map_err(|e| DatapathError::map("HEADS", e))?;
+            let holds = held[b as usize] + u32::from(head[..4] != [0; 4]);
+            let now = count(b);
+            if now != before[b as usize] || stored <= holds {
+                continue;
+            }
+            let excess = stored - holds;
+            // Only if the count is still what was counted against; else next time.
+            if filter.atomic_u32(b as usize).compare_exchange(now, now - excess, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                report.repaired += u64::from(excess);
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// A hash of a FLOWS value: equal values, equal hashes (a reader that moved, a flow blocked
+/// since, hash differently).
+fn value_hash(v: &[u8; FLOW_STATE_SIZE]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
 }

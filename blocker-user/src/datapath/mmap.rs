@@ -38,6 +38,17 @@ impl MappedArray {
     }
 }
 
+impl MappedArray {
+    /// The u32 value of slot `i` (the first 4 bytes of its 8-byte slot) for atomic updates
+    /// beside the program's own (`lock add` on x86-64): plain stores would lose its changes.
+    pub(super) fn atomic_u32(&self, i: usize) -> &std::sync::atomic::AtomicU32 {
+        assert!(i < self.words, "slot {i} of {}", self.words);
+        // SAFETY: slot i lies inside the mapping, 8-aligned; AtomicU32 has the size and
+        // alignment of u32; the mapping lives as long as the returned reference.
+        unsafe { &*(self.ptr.as_ptr().add(i) as *const std::sync::atomic::AtomicU32) }
+    }
+}
+
 impl Drop for MappedArray {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what new() mapped.

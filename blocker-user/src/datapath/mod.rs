@@ -34,6 +34,7 @@ pub use counters::{CounterRow, Counters};
 pub use dns::{BlockedBecause, DnsPolicy, DnsReply};
 pub use error::DatapathError;
 pub use install::InstallReport;
+pub use flows::{FlowUpkeep, UpkeepReport};
 pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};
 pub use pin::{Adoption, DEFAULT_PIN_DIR, Detached, PINNED_MAPS, detach_all, fingerprint, pinned_links};

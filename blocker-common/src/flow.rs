@@ -1,0 +1,48 @@
+//! The TCP flow table's layout, shared by the program (blocker-ebpf flow.rs), which keeps it,
+//! and the controller's upkeep (blocker-user datapath/flows.rs), which forgets idle flows and
+//! repairs the per-bucket counts the LRU's evictions leave behind.
+
+use crate::assert_size;
+
+/// Buckets of FLOW_FILTER (and slots of HEADS and WAITS), by `FlowKey::bucket`.
+pub const FILTER_BUCKETS: u32 = 1 << 16;
+
+/// A bucket's count in FLOW_FILTER: FLOWS entries and awaited heads in the low 16 bits,
+/// parked readers from bit 16, so a segment looks only where its bucket holds something.
+pub const PARKED_ONE: u32 = 1 << 16;
+pub const STORED_MASK: u32 = PARKED_ONE - 1;
+
+/// FLOWS values (the program's `FlowState`, a reader's position or a blocked flow's verdict):
+/// the controller handles them as bytes of this size and never interprets them.
+pub const FLOW_STATE_SIZE: usize = 464;
+
+/// HEADS slots (the program's `Head`): a 4-byte tag first, 0 when the slot is free.
+pub const HEAD_SIZE: usize = 16;
+
+/// A TCP flow as FLOWS keys it, client to server. Aligned to 8 so that the program copies it
+/// as whole words.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub v6: u32,
+}
+
+assert_size!(FlowKey, 40);
+
+impl FlowKey {
+    /// The flow's FLOW_FILTER bucket. The program and the controller must agree on it bit for
+    /// bit: the controller's repair of the counts depends on it.
+    #[inline(always)]
+    pub fn bucket(&self) -> u32 {
+        let w = |b: &[u8; 16], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut h = (self.sport as u32) << 16 | self.dport as u32;
+        h = h.wrapping_mul(0x9E37_79B1) ^ w(&self.src, 0) ^ w(&self.src, 12);
+        h = h.wrapping_mul(0x85EB_CA6B) ^ w(&self.dst, 0) ^ w(&self.dst, 12);
+        h = h.wrapping_mul(0xC2B2_AE35);
+        (h >> 16) & (FILTER_BUCKETS - 1)
+    }
+}
