@@ -1,18 +1,39 @@
 //! Traffic classes: many distinct frames each, built with the tests' frame builders.
 
+use std::borrow::Cow;
+
 use blocker_tests::packets::{
     dns,
-    frames::{TCP_ACK, TCP_PSH, tcp, udp},
+    frames::{Frame, L4, TCP_ACK, TCP_PSH, tcp, udp},
     tls::{Hello, client_hello, records, segment, sni_offset, stream, with_name_last},
 };
+use blocker_user::datapath::XdpAction;
 
 pub struct Class {
     pub name: &'static str,
     /// Each sequence is run in order; most classes are single frames.
     pub sequences: Vec<Vec<Vec<u8>>>,
+    /// Instead of `sequences`, for listed flows: the program remembers a flow it blocked, and
+    /// the same frames again would take the "already blocked" path (one lookup, a reset), not
+    /// the one the class names. Such a class gets new flows every round: flow `k` is
+    /// `fresh(k)`, built before its runs are timed.
+    pub fresh: Option<fn(usize) -> Vec<Vec<u8>>>,
     /// Run each frame once instead of `--repeat` times: the program rewrites it (an answer) or
     /// keeps state for it (a flow), so a repetition would not see the same frame again.
     pub once: bool,
+    /// What the program does with each sequence's last frame; the frames before it pass. A
+    /// frame that took another path than its class names stops the run.
+    pub last: XdpAction,
+}
+
+impl Class {
+    /// The sequences of round `round` (of `n` each).
+    pub fn sequences(&self, round: usize, n: usize) -> Cow<'_, [Vec<Vec<u8>>]> {
+        match self.fresh {
+            None => Cow::Borrowed(&self.sequences),
+            Some(f) => Cow::Owned((0..n).map(|i| f(round * n + i)).collect()),
+        }
+    }
 }
 
 fn dst4(i: usize) -> String {
@@ -20,15 +41,46 @@ fn dst4(i: usize) -> String {
 }
 
 
+/// The source of the classes with fresh flows: an address of its own, so that no flow of
+/// theirs, remembered as blocked, is ever one of another class's flows.
+const FRESH_SRC: &str = "192.0.2.3";
+
+/// Flow `k` of a class with fresh flows: its source port and destination, distinct for the
+/// first 60 million.
+fn fresh_flow(k: usize) -> (u16, String) {
+    (1024 + (k % 60_000) as u16, dst4(k / 60_000))
+}
+
+/// A ClientHello naming a listed host (`blocked.example` is listed with its subdomains at
+/// every size), whole in one segment: read, matched, answered with a reset, the flow
+/// remembered as blocked.
+fn listed_hello(k: usize) -> Vec<Vec<u8>> {
+    let (sport, dst) = fresh_flow(k);
+    vec![segment(FRESH_SRC, &dst, sport, 0, &stream(&Hello { sni: Some("www.blocked.example"), before: 8, key_share: 32 })).build()]
+}
+
+/// An HTTP request for a listed host on an unlisted address: read, matched, and answered with
+/// the 451 in place of the server (the stop page on, as `blocker run` with `[http]` has it).
+fn listed_http(k: usize) -> Vec<Vec<u8>> {
+    let (sport, dst) = fresh_flow(k);
+    let req = format!("GET /{k} HTTP/1.1\r\nHost: www.blocked.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n");
+    let l4 = L4::Tcp { sport, dport: 80, seq: 1_000, ack: 5_000, flags: TCP_ACK | TCP_PSH, options: vec![], payload: req.into_bytes() };
+    vec![Frame::new(FRESH_SRC, &dst, l4).build()]
+}
+
 pub fn all(n: usize) -> Vec<Class> {
     let single = |f: &dyn Fn(usize) -> Vec<u8>| (0..n).map(|i| vec![f(i)]).collect::<Vec<_>>();
     vec![
-        Class { name: "allowed tcp ack v4", once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
+        Class { fresh: None, last: XdpAction::Pass, name: "allowed tcp ack v4", once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
         Class {
+            fresh: None,
+            last: XdpAction::Pass,
             name: "allowed tcp ack v6",
             once: false, sequences: single(&|i| tcp("2001:db8:c::2", &format!("2001:db8:e::{:x}", i + 1), 443, TCP_ACK).build()),
         },
         Class {
+            fresh: None,
+            last: XdpAction::Pass,
             name: "allowed tcp data v4",
             once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
         },
@@ -36,12 +88,16 @@ pub fn all(n: usize) -> Vec<Class> {
         // keep state: beside the row above, what running a frame once (caches cold after the
         // system call, no repetition) adds on the simplest path with a payload.
         Class {
+            fresh: None,
+            last: XdpAction::Pass,
             name: "allowed tcp data v4, 1448 B, run once",
             once: true, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1448]).build()),
         },
-        Class { name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
-        Class { name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
+        Class { fresh: None, last: XdpAction::Pass, name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
+        Class { fresh: None, last: XdpAction::Tx, name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
         Class {
+            fresh: None,
+            last: XdpAction::Pass,
             name: "http request unlisted",
             once: false, sequences: single(&|i| {
                 let req = format!("GET /{i} HTTP/1.1\r\nHost: www.allowed.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n");
@@ -49,10 +105,28 @@ pub fn all(n: usize) -> Vec<Class> {
             }),
         },
         Class {
+            name: "http request listed (451 in place of the server)",
+            sequences: vec![],
+            fresh: Some(listed_http),
+            once: true,
+            last: XdpAction::Tx,
+        },
+        Class {
+            fresh: None,
+            last: XdpAction::Pass,
             name: "clienthello 1 segment unlisted",
             once: false, sequences: single(&|i| segment("192.0.2.2", &dst4(i), 10_000 + i as u16, 0, &stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 })).build()),
         },
         Class {
+            name: "clienthello 1 segment listed (reset)",
+            sequences: vec![],
+            fresh: Some(listed_hello),
+            once: true,
+            last: XdpAction::Tx,
+        },
+        Class {
+            fresh: None,
+            last: XdpAction::Pass,
             name: "clienthello 2 segments unlisted (sum)",
             once: true,
             sequences: (0..n)
@@ -64,6 +138,8 @@ pub fn all(n: usize) -> Vec<Class> {
                 .collect(),
         },
         Class {
+            fresh: None,
+            last: XdpAction::Pass,
             // A browser that shuffles its extensions and put the 1.2 KB post-quantum key share
             // before the name: the name whole in segment 2, the reader parked in WAITS between
             // the segments (flow.rs `park`).
@@ -79,6 +155,8 @@ pub fn all(n: usize) -> Vec<Class> {
                 .collect(),
         },
         Class {
+            fresh: None,
+            last: XdpAction::Pass,
             // The name cut off by the segment boundary, as when a browser's shuffled extensions put
             // the key share first: segment 1's reader waits in FLOWS, segment 2 finishes the name.
             name: "clienthello name in segment 2 unlisted (sum)",

@@ -20,8 +20,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM};
+use anyhow::{Context, Result, bail};
+use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM, StopPageResponse, XdpAction};
 
 use crate::{
     Args, classes, lists, report,
@@ -65,8 +65,11 @@ pub fn run(a: &Args) -> Result<()> {
             }
             .context("loading the XDP program (root needed)")?;
             let report = dp.install(&set)?;
-            // Answer DNS as `blocker run` does, so the DNS classes measure the real path.
+            // Answer DNS and HTTP as `blocker run` with a stop page does, so the listed
+            // classes measure the real path (the 451, the DNS answer).
             dp.set_dns(&DnsPolicy::stop_page(Some("192.0.2.1".parse()?), None))?;
+            let page = StopPageResponse { service_url: "http://192.0.2.1".into(), blocked_by_url: "https://list-body.example/about".into() };
+            dp.set_stop_page(Some(&page))?;
             eprintln!("list size {size}: installed in {:?}", report.elapsed);
             hold_in_dispatcher(&mut dp, &mut ns, &format!("micro{size}-{k}"))?;
             loaded.push(Loaded { size, other: object.map(|(label, _)| label.clone()), dp });
@@ -90,19 +93,24 @@ fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces, role: &str) -> Res
 }
 
 /// ns per packet above the empty program for one class at one list size, one round.
-fn sample(a: &Args, dp: &Datapath, class: &classes::Class) -> Result<f64> {
+fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<u8>>]) -> Result<f64> {
     let (mut base, mut prog) = (0u64, 0u64);
-    for seq in &class.sequences {
+    for seq in sequences {
         // Classes that rewrite frames or keep flow state run each frame once; the empty
         // program is then timed the same way, so the per-call overhead of a single run
         // cancels out.
         let reps = if class.once { 1 } else { a.repeat };
-        for f in seq {
+        for (j, f) in seq.iter().enumerate() {
             base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
-            prog += dp.run_frame_with(PROGRAM, f, reps)?.duration_ns;
+            let run = dp.run_frame_with(PROGRAM, f, reps)?;
+            let want = if j + 1 == seq.len() { class.last } else { XdpAction::Pass };
+            if run.action != want {
+                bail!("class \"{}\": frame {} of a sequence got {:?} from the program, the class is {want:?}: it would measure another path", class.name, j + 1, run.action);
+            }
+            prog += run.duration_ns;
         }
     }
-    Ok((prog as f64 - base as f64) / class.sequences.len() as f64)
+    Ok((prog as f64 - base as f64) / sequences.len() as f64)
 }
 
 /// Every class at every list size (and object), on a pinned real-time thread of its own.
@@ -120,11 +128,14 @@ fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
             let mut deltas = vec![vec![Vec::with_capacity(a.rounds); classes.len()]; loaded.len()];
             for round in 0..a.rounds {
                 for (c, class) in classes.iter().enumerate() {
+                    // The same frames for every program of the round (each has maps of its
+                    // own); new flows every round where the class needs them.
+                    let sequences = class.sequences(round, a.frames);
                     // Every other round in reverse: whichever runs right after another
                     // program's run of the class finds more of the machine warm.
                     for k in 0..loaded.len() {
                         let i = if round % 2 == 0 { k } else { loaded.len() - 1 - k };
-                        deltas[i][c].push(sample(a, &loaded[i].dp, class)?);
+                        deltas[i][c].push(sample(a, &loaded[i].dp, class, &sequences)?);
                     }
                 }
                 eprintln!("round {} of {} done", round + 1, a.rounds);
