@@ -270,7 +270,7 @@ fn full() -> Snapshot {
         maps: vec![MapFill { map: "names", entries: 1, capacity: 2 }],
         attach_mode: Some("native".into()),
         bypass: false,
-        flows: FlowPressure { entries: 1, capacity: 2 },
+        flows: FlowPressure { entries: 1, capacity: 2, ..FlowPressure::default() },
         update_results: vec![UpdateCount { list: "l".into(), result: "updated".into(), count: 1 }],
         quic: None,
         build_version: "0".into(),

@@ -50,7 +50,10 @@ impl Daemon {
             maps: MapFill::from_list_set(&live),
             attach_mode: (!info.attach_mode.is_empty()).then(|| info.attach_mode.clone()),
             bypass,
-            flows: FlowPressure { entries: flows, capacity: capacity::FLOWS as u64 },
+            flows: {
+                let upkeep = lock(&self.flows);
+                FlowPressure { entries: flows, capacity: capacity::FLOWS as u64, idle_forgotten: upkeep.idle_total, counts_repaired: upkeep.repaired_total }
+            },
             update_results: lock(&self.tally.0).counts(),
             quic: self.quic_stats().map(|q| q.metrics()),
             ..Snapshot::default()

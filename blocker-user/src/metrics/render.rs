@@ -4,7 +4,7 @@
 use prometheus::core::{Collector, GenericCounterVec, GenericGaugeVec};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use super::snapshot::{ATTACH_MODES, LIST_RESULTS, QUIC_EVENTS, Snapshot, attach_label, list_label, result_label};
+use super::snapshot::{ATTACH_MODES, FLOW_UPKEEP_EVENTS, LIST_RESULTS, QUIC_EVENTS, Snapshot, attach_label, list_label, result_label};
 
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -31,6 +31,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("blocker_bypass", "gauge"),
     ("blocker_flow_entries", "gauge"),
     ("blocker_flow_capacity", "gauge"),
+    ("blocker_flow_upkeep_total", "counter"),
     ("blocker_quic_events_total", "counter"),
     ("blocker_quic_connections", "gauge"),
     ("blocker_quic_memory_bytes", "gauge"),
@@ -141,6 +142,14 @@ pub fn render(s: &Snapshot) -> String {
     .set(clamp(s.flows.entries));
     r.int_gauge("blocker_flow_capacity", "Capacity of the flow table; when full the oldest flows are evicted.")
         .set(clamp(s.flows.capacity));
+    let upkeep = r.counter_vec(
+        "blocker_flow_upkeep_total",
+        "The flow table's upkeep: flows forgotten as idle for a minute (idle), and counts taken off buckets that evictions had left counted (repaired).",
+        &["event"],
+    );
+    let [idle, repaired] = FLOW_UPKEEP_EVENTS;
+    upkeep.with_label_values(&[idle]).inc_by(s.flows.idle_forgotten);
+    upkeep.with_label_values(&[repaired]).inc_by(s.flows.counts_repaired);
 
     if let Some(q) = &s.quic {
         let events = r.counter_vec(
@@ -282,7 +291,7 @@ mod tests {
             ],
             attach_mode: Some("generic".into()),
             bypass: true,
-            flows: FlowPressure { entries: 100, capacity: 32_768 },
+            flows: FlowPressure { entries: 100, capacity: 32_768, idle_forgotten: 7, counts_repaired: 3 },
             update_results: vec![
                 UpdateCount { list: "jp-csam".into(), result: "updated".into(), count: 4 },
                 UpdateCount { list: "jp-csam".into(), result: "not_modified".into(), count: 9 },
@@ -382,6 +391,8 @@ mod tests {
         assert_eq!(value(&t, "blocker_bypass", &[]), Some(1.0));
         assert_eq!(value(&t, "blocker_flow_entries", &[]), Some(100.0));
         assert_eq!(value(&t, "blocker_flow_capacity", &[]), Some(32_768.0));
+        assert_eq!(value(&t, "blocker_flow_upkeep_total", &[("event", "idle")]), Some(7.0));
+        assert_eq!(value(&t, "blocker_flow_upkeep_total", &[("event", "repaired")]), Some(3.0));
         assert_eq!(value(&t, "blocker_build_info", &[("version", "1.2.3")]), Some(1.0));
         assert_eq!(value(&t, "process_cpu_seconds_total", &[]), Some(1.5));
         assert_eq!(value(&t, "process_resident_memory_bytes", &[]), Some((10 << 20) as f64));
@@ -447,7 +458,7 @@ mod tests {
             ("map", s.maps.iter().map(|m| m.map.to_string()).collect()),
             ("mode", ATTACH_MODES.map(String::from).into()),
             ("version", ["1.2.3".to_string()].into()),
-            ("event", QUIC_EVENTS.iter().map(|e| e.to_string()).collect()),
+            ("event", QUIC_EVENTS.iter().chain(FLOW_UPKEEP_EVENTS.iter()).map(|e| e.to_string()).collect()),
         ]);
         let all = samples(&t);
         assert!(all.len() > 40);

@@ -135,11 +135,18 @@ impl MapFill {
     }
 }
 
+/// The events of `blocker_flow_upkeep_total` ([`FlowPressure`]).
+pub const FLOW_UPKEEP_EVENTS: [&str; 2] = ["idle", "repaired"];
+
 /// The flow-state table (`FLOWS`, an LRU hash): under pressure it evicts the oldest readers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowPressure {
     pub entries: u64,
     pub capacity: u64,
+    /// Since start, by the daemon's upkeep: flows forgotten as idle, and bucket counts taken
+    /// off that LRU evictions had left (many: a flood filled the table).
+    pub idle_forgotten: u64,
+    pub counts_repaired: u64,
 }
 
 /// The daemon's QUIC reading (None in [`Snapshot::quic`]: QUIC is off). Datagrams the program
