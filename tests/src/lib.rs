@@ -10,4 +10,5 @@ pub mod conformance;
 pub mod lab;
 pub mod model;
 pub mod packets;
+pub mod rawbpf;
 pub mod signing;

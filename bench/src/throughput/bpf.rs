@@ -1,5 +1,5 @@
-//! The throughput benchmark's own small XDP programs, assembled here and loaded through the raw
-//! bpf syscall (no object file, the technique of tests/src/lab/xdp.rs):
+//! The throughput benchmark's own small XDP programs, assembled here and loaded and attached
+//! through the raw bpf syscall (no object file: blocker-tests' rawbpf.rs, as the lab's are):
 //!
 //! - [`Program::pass`]: `return XDP_PASS`, on the DUT's ingress veth for the variants without
 //!   the blocker (a veth receives redirected frames only when it has an XDP program: NAPI).
@@ -17,30 +17,24 @@
 
 use std::{
     ffi::CString,
-    fs::File,
     io,
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-    thread,
 };
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
+pub use blocker_tests::rawbpf::{ifindex, in_netns};
+use blocker_tests::rawbpf::{
+    self, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_XDP, BPF_TCX_EGRESS, BPF_XDP, BPF_XDP_DEVMAP, XDP_FLAGS_DRV_MODE, sys, sys_fd,
+};
 
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
-const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
-const BPF_PROG_TYPE_XDP: u32 = 6;
-const BPF_XDP: u32 = 37;
-const BPF_XDP_DEVMAP: u32 = 33;
 const BPF_MAP_TYPE_DEVMAP: u32 = 14;
-const BPF_TCX_EGRESS: u32 = 47;
 const TC_ACT_SHOT: i32 = 2;
-const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 
 /// Frame lengths the counting program tells apart (longer ones share buckets, masked).
@@ -54,18 +48,6 @@ const TEMPLATE_VALUE: usize = 8 + COPY_BYTES;
 pub const FILLER: u8 = 0x17;
 /// How many destinations (and sources) the generator cycles one template through.
 pub const SPREAD: u8 = 100;
-
-fn sys<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
-    // SAFETY: attr is a fully initialised prefix of union bpf_attr and its size is passed along.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, size_of::<T>()) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
-}
-
-fn sys_fd<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
-    let fd = sys(cmd, attr)?;
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
 
 /// An array map of u32 keys.
 pub struct ArrayMap {
@@ -239,56 +221,13 @@ pub struct Program {
     prog_type: u32,
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
 impl Program {
     fn load(name: &'static str, insns: &[u64]) -> Result<Program> {
         Program::load_typed(name, insns, BPF_PROG_TYPE_XDP, 0)
     }
 
     fn load_typed(name: &'static str, insns: &[u64], prog_type: u32, expected_attach_type: u32) -> Result<Program> {
-        let license = c"GPL";
-        let mut prog_name = [0u8; 16];
-        prog_name[..name.len()].copy_from_slice(name.as_bytes());
-        let attr = |log: &mut [u8]| ProgLoadAttr {
-            prog_type,
-            insn_cnt: insns.len() as u32,
-            insns: insns.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: u32::from(!log.is_empty()),
-            log_size: log.len() as u32,
-            log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
-            prog_name,
-            expected_attach_type,
-            ..Default::default()
-        };
-        match sys_fd(BPF_PROG_LOAD, &mut attr(&mut [])) {
-            Ok(fd) => Ok(Program { fd, name, prog_type }),
-            Err(e) => {
-                // Again with the verifier's log, for the error (its last lines say why).
-                let mut log = vec![0u8; 1 << 22];
-                let _ = sys_fd(BPF_PROG_LOAD, &mut attr(&mut log));
-                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-                let text = String::from_utf8_lossy(&log[..end]);
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                Err(anyhow!("loading {name} (BPF_PROG_LOAD): {e}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
-            }
-        }
+        Ok(Program { fd: rawbpf::load_program(name, insns, prog_type, expected_attach_type)?, name, prog_type })
     }
 
     /// `return XDP_PASS`.
@@ -449,15 +388,8 @@ impl Program {
     /// Attaches the program to `dev` in network namespace `ns` for as long as the returned link
     /// lives: XDP in native mode, tc programs on egress (tcx).
     pub fn attach(&self, ns: &str, dev: &str) -> Result<OwnedFd> {
-        let prog = self.fd.as_raw_fd();
-        let dev_c = CString::new(dev)?;
         let (attach_type, flags, how) = if self.prog_type == BPF_PROG_TYPE_XDP { (BPF_XDP, XDP_FLAGS_DRV_MODE, "native XDP") } else { (BPF_TCX_EGRESS, 0, "tcx egress") };
-        in_netns(ns, move || -> Result<OwnedFd> {
-            let ifindex = ifindex(&dev_c)?;
-            let mut attr = LinkAttr { prog_fd: prog as u32, target_ifindex: ifindex, attach_type, flags, ..Default::default() };
-            Ok(sys_fd(BPF_LINK_CREATE, &mut attr)?)
-        })
-        .with_context(|| format!("attaching {} to {ns}/{dev} ({how})", self.name))
+        rawbpf::attach(&self.fd, ns, dev, attach_type, flags).with_context(|| format!("attaching {} ({how})", self.name))
     }
 
     /// One BPF_PROG_TEST_RUN with live frames: the program runs `repeat` times on `frame`
@@ -594,16 +526,6 @@ pub fn base_frame(len: usize) -> Vec<u8> {
 
 #[repr(C)]
 #[derive(Default)]
-struct LinkAttr {
-    prog_fd: u32,
-    target_ifindex: u32,
-    attach_type: u32,
-    flags: u32,
-    _rest: [u64; 4],
-}
-
-#[repr(C)]
-#[derive(Default)]
 struct XdpMd {
     data: u32,
     data_end: u32,
@@ -632,37 +554,6 @@ struct TestRunAttr {
     cpu: u32,
     batch_size: u32,
     _pad: u32,
-}
-
-pub fn ifindex(dev: &CString) -> Result<u32> {
-    // SAFETY: a NUL-terminated interface name.
-    let i = unsafe { libc::if_nametoindex(dev.as_ptr()) };
-    if i == 0 {
-        bail!("no interface {dev:?}: {}", io::Error::last_os_error());
-    }
-    Ok(i)
-}
-
-/// Moves the calling thread into network namespace `ns` (only this thread moves).
-pub fn enter_netns(ns: &str) -> Result<()> {
-    let f = File::open(format!("/run/netns/{ns}")).with_context(|| format!("opening netns {ns}"))?;
-    // SAFETY: a valid namespace descriptor; setns moves only the calling thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error()).context("setns");
-    }
-    Ok(())
-}
-
-/// Runs `f` on a thread of its own inside namespace `ns`; the thread ends with `f`.
-pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    thread::scope(|s| {
-        s.spawn(|| {
-            enter_netns(ns)?;
-            f()
-        })
-        .join()
-        .map_err(|_| anyhow!("the thread in {ns} panicked"))?
-    })
 }
 
 /// Puts thread `tid` (0: the calling thread) in the real-time class (SCHED_FIFO, `prio`), so
