@@ -19,6 +19,7 @@ mod lists;
 mod memcg;
 mod micro;
 mod report;
+mod stop;
 mod throughput;
 
 use std::path::PathBuf;

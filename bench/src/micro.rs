@@ -52,7 +52,9 @@ pub fn run(a: &Args) -> Result<()> {
         }
         None => None,
     };
-    // Dropped at the end (namespaces, veths and attachments gone), also on error.
+    // Dropped at the end (namespaces, veths and attachments gone), also on error, Ctrl-C and
+    // SIGTERM.
+    crate::stop::install();
     let mut ns = Namespaces::new();
     let mut loaded = Vec::new();
     for &size in &a.sizes {
@@ -128,6 +130,7 @@ fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
             let mut deltas = vec![vec![Vec::with_capacity(a.rounds); classes.len()]; loaded.len()];
             for round in 0..a.rounds {
                 for (c, class) in classes.iter().enumerate() {
+                    crate::stop::check()?;
                     // The same frames for every program of the round (each has maps of its
                     // own); new flows every round where the class needs them.
                     let sequences = class.sequences(round, a.frames);

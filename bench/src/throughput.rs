@@ -45,7 +45,6 @@ use std::{
     fs,
     os::fd::OwnedFd,
     path::PathBuf,
-    sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
 };
@@ -276,17 +275,8 @@ pub struct Outcome {
     pub options: String,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
 fn check_stop() -> Result<()> {
-    if STOP.load(Ordering::SeqCst) {
-        bail!("interrupted");
-    }
-    Ok(())
+    crate::stop::check()
 }
 
 /// The report files' name. A run of some variants only gets its own, so it never replaces
@@ -304,12 +294,8 @@ fn stem(o: &Options) -> String {
 }
 
 pub fn run(o: &Options) -> Result<Outcome> {
-    // SAFETY: the handler only stores to an atomic. Ctrl-C then ends the run through the normal
-    // error path, so the namespaces are removed.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
+    // Ctrl-C then ends the run through the normal error path, so the namespaces are removed.
+    crate::stop::install();
     let classes = traffic::mix(o.only.as_deref())?;
     let schedule = traffic::schedule(&classes);
     eprintln!("throughput: building the list ({} prefixes)", o.prefixes);
