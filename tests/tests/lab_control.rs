@@ -192,3 +192,42 @@ fn every_command_works_through_the_control_socket() {
     let (ok, text) = cli.run(&lab, &["status"]);
     assert!(!ok && text.contains("no blocker daemon is listening"), "{text}");
 }
+
+/// The daemon's flow-table upkeep, end to end: a flow blocked by its Host is remembered (one
+/// `FLOWS` entry) and forgotten by the second upkeep after it (60 s apart), its count with it.
+#[test]
+#[ignore = "needs root"]
+fn the_daemon_forgets_a_blocked_flow_within_two_upkeeps() {
+    let mut lab = Lab::create(LabOptions::default()).unwrap();
+    lab.start_http_server().unwrap();
+    let list = lab.dir().join("block.list");
+    fs::write(&list, "blocked.example\n").unwrap();
+    let binary = blocker_binary().unwrap();
+    let l = list.to_string_lossy().into_owned();
+    let socket = lab.dir().join("control.sock").to_string_lossy().into_owned();
+    let _blocker = lab.start_blocker(&binary, APPLIANCE_CLIENT_IF, &["--list", &l, "--socket", &socket, "--metrics", METRICS]).unwrap();
+
+    // A request for a listed Host at an allowed address: reset (no stop page configured), the
+    // flow remembered as blocked.
+    let url = format!("http://{ALLOWED_V4}/");
+    let out = lab.exec_timeout(Node::Client, &["curl", "-sS", "-o", "/dev/null", "--max-time", "5", "-H", "Host: blocked.example", &url], Duration::from_secs(8));
+    assert!(!out.status.success(), "the request for blocked.example is reset: {}", String::from_utf8_lossy(&out.stderr));
+    let text = scrape(&lab);
+    assert!(sample(&text, r#"blocker_packets_total{action="tcp_reset",reason="http_host"}"#) >= 1.0, "{text}");
+    assert_eq!(sample(&text, "blocker_flow_entries"), 1.0, "the blocked flow is remembered: {text}");
+    assert_eq!(sample(&text, r#"blocker_flow_upkeep_total{event="idle"}"#), 0.0);
+
+    // The first upkeep (60 s after the start) sees it, the second (120 s) forgets it. Polled,
+    // bounded at 150 s.
+    let start = std::time::Instant::now();
+    let text = loop {
+        let text = scrape(&lab);
+        if sample(&text, "blocker_flow_entries") == 0.0 || start.elapsed() > Duration::from_secs(150) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    };
+    assert_eq!(sample(&text, "blocker_flow_entries"), 0.0, "forgotten within two upkeeps: {text}");
+    assert_eq!(sample(&text, r#"blocker_flow_upkeep_total{event="idle"}"#), 1.0, "{text}");
+    assert_eq!(sample(&text, r#"blocker_flow_upkeep_total{event="repaired"}"#), 0.0, "{text}");
+}
