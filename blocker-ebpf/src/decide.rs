@@ -194,8 +194,10 @@ pub fn block_action(pkt: &Packet, flags: u32) -> Action {
 fn v6_listed(slot: u8, dst: &[u8; 16], flags: u32) -> PrefixValue {
     const NONE: PrefixValue = PrefixValue { entry_id: 0, flags: 0 };
     if flags & FLAG_V6_ALL_EXACT == 0 {
+        // A listed host or /64 marks its /48, a shorter prefix its /32s (blocker-common
+        // coarse.rs): neither set proves "not listed".
         let top32 = u32::from_be_bytes([dst[0], dst[1], dst[2], dst[3]]);
-        if !coarse_hit(&COARSE_V6, slot, coarse::v6_bit(top32)) {
+        if !coarse_hit(&COARSE_V6, slot, coarse::v6_site_bit(coarse::v6_top48(dst))) && !coarse_hit(&COARSE_V6, slot, coarse::v6_bit(top32)) {
             return NONE;
         }
     }

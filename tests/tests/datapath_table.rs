@@ -17,6 +17,7 @@ const BLOCK: &str = "\
 198.51.100.0/24
 2001:db8:f::66
 2001:db8:f:1::/64
+2001:db8:a00::/40
 ";
 const ALLOW: &str = "203.0.113.200\n2001:db8:f:1::200\n";
 
@@ -108,6 +109,11 @@ fn unlisted_destinations_pass() {
     expect(&h, &tcp(CLIENT4, "203.0.113.127", 80, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
     expect(&h, &tcp(CLIENT6, "2001:db8:f::67", 80, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
     expect(&h, &tcp(CLIENT6, "2001:db8:f:2::1", 80, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
+    // Other /48s of the listed hosts' /32 (the coarse filter lets them by), and of the /32 a
+    // listed /40 marks (the trie decides).
+    expect(&h, &tcp(CLIENT6, "2001:db8:e::66", 80, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
+    expect(&h, &tcp(CLIENT6, "2001:db8:b00::1", 80, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
+    expect(&h, &tcp(CLIENT6, "2001:db8:9ff:ffff::1", 80, TCP_SYN), XdpAction::Pass, Reason::NoMatch);
 }
 
 #[test]
@@ -139,8 +145,12 @@ fn prefixes_block_every_address_inside_them() {
         let f = tcp(CLIENT4, dst, 80, TCP_SYN);
         assert_reset(&f, &expect(&h, &f, XdpAction::Tx, Reason::DstV4));
     }
-    let f = tcp(CLIENT6, "2001:db8:f:1::abcd", 80, TCP_SYN);
-    assert_reset(&f, &expect(&h, &f, XdpAction::Tx, Reason::DstV6));
+    // A /64 marks its /48 in the coarse filter, a /40 its /32 (blocker-common coarse.rs): both
+    // must reach the trie from every address they cover.
+    for dst in ["2001:db8:f:1::abcd", "2001:db8:a00::1", "2001:db8:a42:1::1", "2001:db8:aff:ffff:ffff:ffff:ffff:ffff"] {
+        let f = tcp(CLIENT6, dst, 80, TCP_SYN);
+        assert_reset(&f, &expect(&h, &f, XdpAction::Tx, Reason::DstV6));
+    }
 }
 
 #[test]

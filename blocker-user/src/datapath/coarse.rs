@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use blocker_common::coarse::{self, BITS, V6_MIN_COARSE_LEN, WORDS};
+use blocker_common::coarse::{self, BITS, V6_MIN_COARSE_LEN, V6_SITE_LEN, WORDS};
 
 use crate::lists::Prefix;
 
@@ -43,7 +43,9 @@ impl Bitmap {
             }
             Prefix::V6 { addr, len } => {
                 let top32 = (u128::from(addr) >> 96) as u32;
-                if len >= 32 {
+                if len >= V6_SITE_LEN {
+                    set(&mut self.v6, coarse::v6_site_bit(coarse::v6_top48(&addr.octets())));
+                } else if len >= 32 {
                     set(&mut self.v6, coarse::v6_bit(top32));
                 } else if len >= V6_MIN_COARSE_LEN {
                     let count = 1u64 << (32 - len as u32);
@@ -67,8 +69,11 @@ impl Bitmap {
         if self.v6_all_exact {
             return true;
         }
-        let (w, m) = coarse::word_and_mask(coarse::v6_bit((u128::from(a) >> 96) as u32));
-        self.v6[w as usize] & m != 0
+        let hit = |bit| {
+            let (w, m) = coarse::word_and_mask(bit);
+            self.v6[w as usize] & m != 0
+        };
+        hit(coarse::v6_site_bit(coarse::v6_top48(&a.octets()))) || hit(coarse::v6_bit((u128::from(a) >> 96) as u32))
     }
 
     pub fn bits_set(&self) -> (u64, u64) {
@@ -107,13 +112,30 @@ mod tests {
     }
 
     #[test]
-    fn v6_prefixes_set_their_slash_32_and_short_ones_fall_back_to_exact() {
-        let b = bitmap(&["2001:db8:f::66"]);
-        assert!(b.hit_v6("2001:db8:1234::1".parse().unwrap()));
+    fn a_v6_host_or_slash_64_marks_only_its_slash_48() {
+        let b = bitmap(&["2001:db8:f::66", "2001:db8:f:1::/64", "2001:db8:a::/48"]);
+        assert!(b.hit_v6("2001:db8:f::66".parse().unwrap()));
+        assert!(b.hit_v6("2001:db8:f:2::1".parse().unwrap()), "the same /48: the trie decides");
+        assert!(b.hit_v6("2001:db8:a:ffff::1".parse().unwrap()));
+        // The rest of the provider's /32 never pays for the trie.
+        assert!(!b.hit_v6("2001:db8:e::1".parse().unwrap()));
+        assert!(!b.hit_v6("2001:db8:ffff::1".parse().unwrap()));
+        assert_eq!(b.bits_set().1, 2);
         assert!(!b.v6_all_exact);
+    }
+
+    #[test]
+    fn v6_prefixes_from_slash_16_to_47_mark_their_slash_32s_and_shorter_fall_back_to_exact() {
+        let b = bitmap(&["2001:db8:f00::/40"]);
+        assert!(b.hit_v6("2001:db8:f00::1".parse().unwrap()));
+        assert!(b.hit_v6("2001:db8:1::1".parse().unwrap()), "another /48 of the same /32: the trie decides");
+        assert!(!b.hit_v6("2001:db9::1".parse().unwrap()));
+        assert_eq!(b.bits_set().1, 1);
         let b = bitmap(&["2001::/16"]);
         assert!(b.bits_set().1 > 60_000, "a /16 covers 65 536 /32s");
+        assert!(b.hit_v6("2001:ffff:1::1".parse().unwrap()));
         let b = bitmap(&["2000::/3"]);
         assert!(b.v6_all_exact);
+        assert!(b.hit_v6("2600::1".parse().unwrap()));
     }
 }
