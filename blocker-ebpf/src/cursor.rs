@@ -202,3 +202,15 @@ pub fn load_bytes(ctx: &XdpContext, off: usize, dst: *mut u8, len: u32) -> bool 
     let r = unsafe { aya_ebpf::helpers::generated::bpf_xdp_load_bytes(ctx.ctx, (off & MAX_OFF) as u32, dst.cast(), len) };
     r == 0
 }
+
+/// `v` through a register move LLVM cannot see through, so that a mask or test that follows
+/// stays on the register the verifier checks: LLVM would otherwise drop a mask it can prove
+/// redundant, or move a test onto an earlier form of the value (before a byte swap or a
+/// subtraction, or another copy of it), where the verifier cannot use it.
+#[inline(always)]
+pub fn opaque(v: usize) -> usize {
+    let k: u64;
+    // SAFETY: a register move.
+    unsafe { core::arch::asm!("{k} = {v}", k = lateout(reg) k, v = in(reg) v as u64, options(pure, nomem, nostack)) };
+    k as usize
+}

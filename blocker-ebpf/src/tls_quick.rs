@@ -225,7 +225,7 @@ fn rest_of_name(ctx: &XdpContext, st: &FlowState, off: usize, lim: usize, s: &mu
         unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
         i += 1;
     }
-    let k = opaque(name_len - got) & 0xff;
+    let k = crate::cursor::opaque(name_len - got) & 0xff;
     if k == 0 {
         return false;
     }
@@ -237,17 +237,6 @@ fn rest_of_name(ctx: &XdpContext, st: &FlowState, off: usize, lim: usize, s: &mu
     }
     s.len = name_len as u32;
     true
-}
-
-/// `v` through a register move LLVM cannot see through: a helper's length must be provably
-/// 1..=255 in the register passed, and LLVM would otherwise move a zero test onto an earlier
-/// form of the value (before a byte swap or a subtraction), where the verifier cannot use it.
-#[inline(always)]
-fn opaque(v: usize) -> usize {
-    let k: u64;
-    // SAFETY: a register move.
-    unsafe { core::arch::asm!("{k} = {v}", k = lateout(reg) k, v = in(reg) v as u64, options(pure, nomem, nostack)) };
-    k as usize
 }
 
 /// The server_name extension's body at `p`: the list's length (not checked, as the streaming
@@ -262,7 +251,7 @@ fn server_name(ctx: &XdpContext, p: usize, lim: usize, s: &mut NameScratch) -> b
     if b.u8(2) != 0 || name_len == 0 || name_len > 253 || p + 5 + name_len > lim {
         return false;
     }
-    let k = (opaque(name_len) & 0xff) as u32;
+    let k = (crate::cursor::opaque(name_len) & 0xff) as u32;
     if k == 0 {
         return false;
     }
