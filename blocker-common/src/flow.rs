@@ -7,6 +7,19 @@ use crate::assert_size;
 /// Buckets of FLOW_FILTER (and slots of HEADS and WAITS), by `FlowKey::bucket`.
 pub const FILTER_BUCKETS: u32 = 1 << 16;
 
+/// FLOW_BITS: one bit per bucket, set while its FLOW_FILTER count is not 0, in 64-bit words
+/// (8 KiB in all). A segment reads its bucket's bit first and the count only where the bit is
+/// set: the counts' 512 KiB (the kernel keeps each u32 of an array in 8 bytes) stay out of the
+/// CPU's caches on a busy link, and a data segment's first read of its bucket was the dearest
+/// part of its path.
+pub const BIT_WORDS: u32 = FILTER_BUCKETS / 64;
+
+/// The FLOW_BITS word and mask of bucket `b`.
+#[inline(always)]
+pub const fn bit_of(b: u32) -> (u32, u64) {
+    (b / 64, 1u64 << (b % 64))
+}
+
 /// A bucket's count in FLOW_FILTER: FLOWS entries and awaited heads in the low 16 bits,
 /// parked readers from bit 16, so a segment looks only where its bucket holds something.
 pub const PARKED_ONE: u32 = 1 << 16;

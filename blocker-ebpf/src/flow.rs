@@ -1,21 +1,23 @@
 //! Per-flow state for TCP flows we must follow across segments: a ClientHello still being
 //! read, or a flow already blocked.
 //!
-//! Every TCP segment with payload pays one array lookup in FLOW_FILTER (a count per bucket of
-//! flow hashes) to learn whether its flow might have state; only then does it pay the LRU hash
-//! lookup (or first, where the count says so, the read of a reader parked in WAITS). Counts go
-//! up when state is created and down when it is removed by the program.
+//! Every TCP segment with payload reads its bucket's bit in FLOW_BITS (8 KiB, one bit per
+//! bucket of flow hashes) to learn whether its flow might have state; only where the bit is
+//! set does it read the bucket's count in FLOW_FILTER and then pay the LRU hash lookup (or
+//! first, where the count says so, the read of a reader parked in WAITS). Counts go up when
+//! state is created and down when it is removed; the bit follows the count (`bucket_add`).
 
 use aya_ebpf::{helpers::generated::bpf_jiffies64, programs::XdpContext};
 
 use crate::{
     cursor::read,
-    maps::{FLOWS, FLOW_FILTER, HEADS, WAITS},
+    maps::{FLOWS, FLOW_BITS, FLOW_FILTER, HEADS, WAITS},
     names::BUF,
     parse::Packet,
 };
 
 pub use blocker_common::flow::{FILTER_BUCKETS, FlowKey, PARKED_ONE};
+use blocker_common::flow::bit_of;
 use blocker_common::flow::{FLOW_STATE_SIZE, HEAD_SIZE, STORED_MASK};
 
 pub const KIND_PENDING: u32 = 1;
@@ -108,10 +110,48 @@ pub fn lookup(k: &FlowKey) -> (Option<*mut FlowState>, bool) {
     (if n & STORED_MASK != 0 { FLOWS.get_ptr_mut(k) } else { None }, n != 0)
 }
 
-/// The flow's bucket count (see PARKED_ONE).
+/// The flow's bucket count (see PARKED_ONE); 0 without reading it where the bucket's bit is
+/// clear.
 #[inline(always)]
 pub fn count(k: &FlowKey) -> u32 {
-    FLOW_FILTER.get(bucket(k)).copied().unwrap_or(0)
+    let b = bucket(k);
+    let (w, m) = bit_of(b);
+    match FLOW_BITS.get(w) {
+        Some(bits) if *bits & m == 0 => 0,
+        // Set, or (never: the word index is always in range) unreadable: the count decides.
+        _ => FLOW_FILTER.get(b).copied().unwrap_or(0),
+    }
+}
+
+/// Adds `delta` to bucket `b`'s count and keeps its bit: whoever changes a count reads it
+/// back, sets the bit if it is not 0, and clears it if it is, reading the count once more after
+/// the clear and setting the bit back if it is no longer 0. (The build's BPF target has no
+/// atomic add that returns the value before.) Whatever the interleaving of two CPUs' changes
+/// to one bucket, the last thing done to its bit then follows the count's last change, so a
+/// bit is clear over a count that is not 0 only in the instant between such a clear and its
+/// undoing: a segment of that bucket passing then goes without its flow's state (fail open,
+/// as after an LRU eviction). A bit left set over a count of 0 costs a count read; the
+/// controller's upkeep clears it. (The reads after the atomic operations rely on x86-64's
+/// locked instructions ordering them, as elsewhere in this program.)
+#[inline(always)]
+fn bucket_add(b: u32, delta: i32) {
+    let Some(p) = FLOW_FILTER.get_ptr_mut(b) else { return };
+    let (w, m) = bit_of(b);
+    let Some(bits) = FLOW_BITS.get_ptr_mut(w) else { return };
+    // SAFETY: valid, aligned map value pointers for this program run.
+    unsafe {
+        crate::atomic::add_u32(p, delta as u32);
+        if core::ptr::read_volatile(p) != 0 {
+            if core::ptr::read_volatile(bits) & m == 0 {
+                crate::atomic::set_bits(bits, m);
+            }
+        } else {
+            crate::atomic::clear_bits(bits, m);
+            if core::ptr::read_volatile(p) != 0 {
+                crate::atomic::set_bits(bits, m);
+            }
+        }
+    }
 }
 
 /// Whether the count says a parked reader may be the flow's.
@@ -165,10 +205,7 @@ fn tag(k: &FlowKey) -> u32 {
 #[inline(always)]
 fn free_head(b: u32, slot: &mut Head) {
     slot.tag = 0;
-    if let Some(p) = FLOW_FILTER.get_ptr_mut(b) {
-        // SAFETY: a valid, aligned map value pointer.
-        unsafe { crate::atomic::add_u32(p, (-1i32) as u32) };
-    }
+    bucket_add(b, -1);
 }
 
 /// A client's SYN: await the flow's first data byte, `next_seq`. A slot another flow holds
@@ -218,10 +255,7 @@ pub fn head_check(k: &FlowKey, seq: u32, now: u64) -> u32 {
 
 #[inline(always)]
 fn filter_add(k: &FlowKey, delta: i32) {
-    if let Some(p) = FLOW_FILTER.get_ptr_mut(bucket(k)) {
-        // SAFETY: a valid, aligned map value pointer.
-        unsafe { crate::atomic::add_u32(p, delta as u32) };
-    }
+    bucket_add(bucket(k), delta);
 }
 
 /// A client's SYN opens a new connection on the flow's addresses and ports: what was kept for
@@ -230,8 +264,8 @@ fn filter_add(k: &FlowKey, delta: i32) {
 /// connection would otherwise reset the new one, whatever name it asks for.
 #[inline(always)]
 pub fn forget_earlier(k: &FlowKey) {
-    match FLOW_FILTER.get(bucket(k)) {
-        Some(n) if *n != 0 => {
+    match count(k) {
+        n if n != 0 => {
             remove(k);
             if let Some(p) = WAITS.get_ptr_mut(bucket(k)) {
                 // SAFETY: a valid map value pointer for this program run.

@@ -13,6 +13,7 @@ use blocker_common::{
     capacity, coarse,
     config::Config,
     counters::CounterTable,
+    flow::BIT_WORDS,
     dns::DnsConfig,
     name::{HashKey, NameKey, NameSlots},
     name_filter,
@@ -98,6 +99,11 @@ pub static FLOWS: LruHashMap<FlowKey, FlowState> = LruHashMap::with_max_entries(
 /// Memory-mappable so the controller can inspect and repair it.
 #[map]
 pub static FLOW_FILTER: Array<u32> = Array::with_max_entries(FILTER_BUCKETS, BPF_F_MMAPABLE);
+
+/// One bit per FLOW_FILTER bucket, set while its count is not 0 (blocker-common flow.rs
+/// `BIT_WORDS`): what a segment reads first. Memory-mappable so the controller can repair it.
+#[map]
+pub static FLOW_BITS: Array<u64> = Array::with_max_entries(BIT_WORDS, BPF_F_MMAPABLE);
 
 /// Flows whose SYN was seen and whose first data byte was not yet, one slot per FLOW_FILTER
 /// bucket (flow.rs, tcp_names.rs): data ahead of that byte is dropped until it has passed.

@@ -1,15 +1,17 @@
 //! The flow table's upkeep (`Datapath::flow_upkeep`, run by the daemon every minute): a flow
 //! whose state stays the same from one upkeep to the next is forgotten and its bucket freed, a
 //! reader that moves on in between is kept, and the bucket counts the LRU's evictions leave
-//! behind are brought back to what the buckets hold.
+//! behind are brought back to what the buckets hold. The per-bucket bits segments read first
+//! (FLOW_BITS) follow the counts through all of it.
 
 mod support;
 
 use blocker_common::{capacity, verdict::Reason};
-use blocker_user::datapath::{FlowUpkeep, PROGRAM, UpkeepReport, XdpAction};
+use blocker_user::datapath::{FlowBitsCheck, FlowUpkeep, PROGRAM, UpkeepReport, XdpAction};
 use support::{
     Harness, NEEDS_ROOT,
-    tls::{Hello, segment, sni_offset, stream},
+    frames::{Frame, L4, TCP_SYN},
+    tls::{Hello, client_hello, records, segment, sni_offset, stream, with_name_last},
 };
 
 const CLIENT: &str = "192.0.2.2";
@@ -33,6 +35,13 @@ fn upkeep(h: &mut Harness, last: &mut FlowUpkeep) -> UpkeepReport {
     h.dp.flow_upkeep(last).expect("flow table upkeep")
 }
 
+/// Every bucket's bit set exactly where its count is not 0; the number of such buckets.
+fn bits_follow_counts(h: &Harness) -> u32 {
+    let c = h.dp.flow_bits_check().expect("reading FLOW_BITS and FLOW_FILTER");
+    assert_eq!(c, FlowBitsCheck { busy: c.busy, hidden: 0, stale: 0 }, "bits against counts");
+    c.busy
+}
+
 #[test]
 #[ignore = "needs root"]
 fn blocked_flows_unchanged_between_two_upkeeps_are_forgotten_and_their_buckets_freed() {
@@ -42,6 +51,7 @@ fn blocked_flows_unchanged_between_two_upkeeps_are_forgotten_and_their_buckets_f
         assert_eq!(h.run(&blocked_hello(2000 + i)).reason, Reason::Sni);
     }
     assert_eq!(h.dp.flow_entries().unwrap(), 200);
+    assert!(bits_follow_counts(&h) > 150, "200 flows in 65 536 buckets: few share one");
     let mut last = FlowUpkeep::default();
     assert_eq!(upkeep(&mut h, &mut last), UpkeepReport { entries: 200, idle: 0, repaired: 0 }, "the first upkeep only looks");
 
@@ -52,6 +62,7 @@ fn blocked_flows_unchanged_between_two_upkeeps_are_forgotten_and_their_buckets_f
     let r = upkeep(&mut h, &mut last);
     assert_eq!(r, UpkeepReport { entries: 1, idle: 200, repaired: 0 }, "the 200 unchanged since the last upkeep go, the newer one stays");
     assert_eq!(h.dp.flow_entries().unwrap(), 1, "their buckets' counts went with them");
+    assert_eq!(bits_follow_counts(&h), 1, "and their bits");
     let o = h.run(&next_segment(2000));
     assert_eq!((o.action, o.reason), (XdpAction::Pass, Reason::NoMatch), "a forgotten flow's segment is ordinary data");
     assert_eq!(h.run(&next_segment(3000)).reason, Reason::FlowBlocked);
@@ -109,4 +120,36 @@ fn counts_left_behind_by_evictions_are_repaired() {
     assert_eq!(h.dp.flow_entries().unwrap(), r.entries as u64);
     // A second look finds nothing more to repair.
     assert_eq!(upkeep(&mut h, &mut last).repaired, 0);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_buckets_bit_is_set_while_it_holds_state_and_cleared_when_it_is_empty_again() {
+    let h = harness();
+    assert_eq!(bits_follow_counts(&h), 0);
+    // A SYN awaits its flow's first data byte (HEADS): the bucket is busy until it comes.
+    let syn = L4::Tcp { sport: 5000, dport: 443, seq: 1_000_000 - 1, ack: 0, flags: TCP_SYN, options: vec![], payload: vec![] };
+    let o = h.run(&Frame::new(CLIENT, SERVER, syn).build());
+    assert_eq!(o.action, XdpAction::Pass);
+    assert_eq!(bits_follow_counts(&h), 1);
+    let hello = stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 });
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 5000, 0, &hello).build()).reason, Reason::NoMatch);
+    assert_eq!(bits_follow_counts(&h), 0, "read whole and allowed: nothing kept");
+
+    // A reader parked behind a post-quantum key share (WAITS), then taken out by its name's
+    // segment; a reader kept in FLOWS (the name cut), then done.
+    let s = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "www.allowed.example"), 16384);
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 5001, 0, &s[..1448]).build()).reason, Reason::TlsPending);
+    assert_eq!(bits_follow_counts(&h), 1);
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 5001, 1448, &s[1448..]).build()).reason, Reason::NoMatch);
+    assert_eq!(bits_follow_counts(&h), 0);
+    let at = sni_offset(&s, "www.allowed.example");
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 5002, 0, &s[..at + 3]).build()).reason, Reason::TlsPending);
+    assert_eq!(bits_follow_counts(&h), 1);
+    assert_eq!(h.run(&segment(CLIENT, SERVER, 5002, at + 3, &s[at + 3..]).build()).reason, Reason::NoMatch);
+    assert_eq!(bits_follow_counts(&h), 0);
+
+    // A blocked flow stays busy until its FIN.
+    assert_eq!(h.run(&blocked_hello(5003)).reason, Reason::Sni);
+    assert_eq!(bits_follow_counts(&h), 1);
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use aya::maps::{Array, HashMap, Map, MapData};
-use blocker_common::flow::{FILTER_BUCKETS, FLOW_STATE_SIZE, FlowKey, HEAD_SIZE, STORED_MASK};
+use blocker_common::flow::{BIT_WORDS, FILTER_BUCKETS, FLOW_STATE_SIZE, FlowKey, HEAD_SIZE, STORED_MASK, bit_of};
 
 use super::{Datapath, DatapathError, mmap::MappedArray};
 
@@ -14,11 +14,9 @@ impl Datapath {
     /// HEADS slot counts in its bucket too) and ClientHello readers parked between segments
     /// (WAITS): an upper bound, since LRU evictions are not seen by the counts.
     pub fn flow_entries(&self) -> Result<u64, DatapathError> {
-        let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
-        let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
         // An array map keeps each value in a slot of 8 bytes (the kernel rounds the value size
         // up to 8), so every u32 count has a word of its own, in the word's low half.
-        let mut mapped = MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS as usize)?;
+        let mut mapped = self.mapped_filter()?;
         // Each count: FLOWS entries and awaited heads in its low 16 bits, readers parked at an
         // extension header (WAITS) from bit 16.
         let sum = mapped.words_mut().iter().map(|w| ((*w as u32) & 0xffff) as u64 + ((*w as u32) >> 16) as u64).sum();
@@ -71,11 +69,7 @@ impl Datapath {
     /// brought one too low, hiding one flow's state until the program uncounts it.
     pub fn flow_upkeep(&mut self, last: &mut FlowUpkeep) -> Result<UpkeepReport, DatapathError> {
         let mut report = UpkeepReport::default();
-        let filter = {
-            let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
-            let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
-            MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS as usize)?
-        };
+        let filter = self.mapped_filter()?;
         let count = |b: u32| filter.atomic_u32(b as usize).load(Ordering::SeqCst);
 
         // Idle entries: unchanged since the last upkeep.
@@ -128,10 +122,69 @@ impl Datapath {
                 report.repaired += u64::from(excess);
             }
         }
+
+        // Each bucket's bit set exactly where its count is not 0. The counts lowered above
+        // leave their bits set (only the program keeps bits as it changes counts); a bit is
+        // cleared the program's way, the count read again after the clear.
+        let bits = self.mapped_bits()?;
+        for b in 0..FILTER_BUCKETS {
+            let (w, m) = bit_of(b);
+            let word = bits.atomic_u64(w as usize);
+            let set = word.load(Ordering::SeqCst) & m != 0;
+            if count(b) != 0 {
+                if !set {
+                    word.fetch_or(m, Ordering::SeqCst);
+                }
+            } else if set {
+                word.fetch_and(!m, Ordering::SeqCst);
+                if count(b) != 0 {
+                    word.fetch_or(m, Ordering::SeqCst);
+                }
+            }
+        }
         last.idle_total += report.idle as u64;
         last.repaired_total += report.repaired;
         Ok(report)
     }
+
+    /// How FLOW_BITS stands against the counts it summarises, at one look (the program may
+    /// change both meanwhile): buckets whose count is not 0, those of them whose bit is clear
+    /// (their flows' state is not seen), and bits set over a count of 0 (an extra count read
+    /// for their segments until the next upkeep).
+    pub fn flow_bits_check(&self) -> Result<FlowBitsCheck, DatapathError> {
+        let filter = self.mapped_filter()?;
+        let bits = self.mapped_bits()?;
+        let mut c = FlowBitsCheck::default();
+        for b in 0..FILTER_BUCKETS {
+            let (w, m) = bit_of(b);
+            let set = bits.atomic_u64(w as usize).load(Ordering::SeqCst) & m != 0;
+            let busy = filter.atomic_u32(b as usize).load(Ordering::SeqCst) != 0;
+            c.busy += u32::from(busy);
+            c.hidden += u32::from(busy && !set);
+            c.stale += u32::from(!busy && set);
+        }
+        Ok(c)
+    }
+
+    fn mapped_filter(&self) -> Result<MappedArray, DatapathError> {
+        let map = self.ebpf.map("FLOW_FILTER").ok_or(DatapathError::MissingMap("FLOW_FILTER"))?;
+        let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_FILTER")) };
+        MappedArray::new(data, "FLOW_FILTER", FILTER_BUCKETS as usize)
+    }
+
+    fn mapped_bits(&self) -> Result<MappedArray, DatapathError> {
+        let map = self.ebpf.map("FLOW_BITS").ok_or(DatapathError::MissingMap("FLOW_BITS"))?;
+        let Map::Array(data) = map else { return Err(DatapathError::MissingMap("FLOW_BITS")) };
+        MappedArray::new(data, "FLOW_BITS", BIT_WORDS as usize)
+    }
+}
+
+/// `Datapath::flow_bits_check`'s findings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowBitsCheck {
+    pub busy: u32,
+    pub hidden: u32,
+    pub stale: u32,
 }
 
 /// A hash of a FLOWS value: equal values, equal hashes (a reader that moved, a flow blocked

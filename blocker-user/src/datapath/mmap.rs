@@ -47,6 +47,14 @@ impl MappedArray {
         // alignment of u32; the mapping lives as long as the returned reference.
         unsafe { &*(self.ptr.as_ptr().add(i) as *const std::sync::atomic::AtomicU32) }
     }
+
+    /// Word `i` for atomic updates beside the program's own.
+    pub(super) fn atomic_u64(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!(i < self.words, "word {i} of {}", self.words);
+        // SAFETY: word i lies inside the mapping, 8-aligned; AtomicU64 has the size and
+        // alignment of u64; the mapping lives as long as the returned reference.
+        unsafe { &*(self.ptr.as_ptr().add(i) as *const std::sync::atomic::AtomicU64) }
+    }
 }
 
 impl Drop for MappedArray {

@@ -34,7 +34,7 @@ pub use counters::{CounterRow, Counters};
 pub use dns::{BlockedBecause, DnsPolicy, DnsReply};
 pub use error::DatapathError;
 pub use install::InstallReport;
-pub use flows::{FlowUpkeep, UpkeepReport};
+pub use flows::{FlowBitsCheck, FlowUpkeep, UpkeepReport};
 pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};
 pub use pin::{Adoption, DEFAULT_PIN_DIR, Detached, PINNED_MAPS, detach_all, fingerprint, pinned_links};
@@ -50,7 +50,7 @@ pub const WIRE_PROGRAM: &str = "blocker_wire";
 pub const PROGRAMS: &[&str] = &[PROGRAM, PASS_PROGRAM, WIRE_PROGRAM];
 pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
-    "HASH_KEYS", "NAMES", "NAME_FILTER", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "HEADS", "WAITS", "TLS_SCRATCH", "DNS_CONFIG",
+    "HASH_KEYS", "NAMES", "NAME_FILTER", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "FLOW_BITS", "HEADS", "WAITS", "TLS_SCRATCH", "DNS_CONFIG",
     "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS", "QUIC_RING",
     "QUIC_BUCKET",
 ];
