@@ -558,11 +558,15 @@ struct Counts {
     seconds: f64,
 }
 
-/// The TCP flow key the program keys its flow state by, as the model parses the frame.
+/// The TCP flow key the program keys its flow state by, as the model parses the frame, for a
+/// segment the program judges by that state: one with payload, or a FIN without (it may close
+/// a flow answered in place of its server, or meet one remembered as blocked: tcp_names.rs
+/// `fin`). A client's SYN is `syn_key`'s.
 fn flow_key(frame: &[u8]) -> Option<(IpAddr, IpAddr, u16, u16)> {
     let p = model::frame::parse(frame).ok()?;
-    let (l4, _) = p.tcp()?;
-    (l4.payload.declared > 0).then_some((p.src, p.dst, l4.sport, l4.dport))
+    let (l4, flags) = p.tcp()?;
+    let fin = flags & 0x01 != 0 && flags & 0x12 != 0x02;
+    (l4.payload.declared > 0 || fin).then_some((p.src, p.dst, l4.sport, l4.dport))
 }
 
 /// The flow of a client's SYN (SYN without ACK, no payload).
