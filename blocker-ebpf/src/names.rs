@@ -85,6 +85,29 @@ fn lanes_eq(x: u64, c: u8) -> u64 {
     !((x ^ c as u64 * LANES_LOW) + 0x7f * LANES_LOW) & LANES_HIGH
 }
 
+/// The name bytes of word `w` in `lanes` (0xff for each lane that holds one), all at once:
+/// None when one is a byte no listed name holds (`a-z A-Z 0-9 - _`, and `.` where `dots`);
+/// else `w` with those capitals lowered, and the high bit of each dot's lane.
+#[inline(always)]
+fn lower_lanes(w: u64, lanes: u64, dots: bool) -> Option<(u64, u64)> {
+    let high = LANES_HIGH & lanes;
+    if w & high != 0 {
+        // A byte of 0x80 or more.
+        return None;
+    }
+    let x = w & lanes;
+    let upper = lanes_ge(x, b'A') & !lanes_ge(x, b'Z' + 1);
+    let lower = lanes_ge(x, b'a') & !lanes_ge(x, b'z' + 1);
+    let digit = lanes_ge(x, b'0') & !lanes_ge(x, b'9' + 1);
+    let dot_lanes = if dots { lanes_eq(x, b'.') & high } else { 0 };
+    let valid = upper | lower | digit | lanes_eq(x, b'-') | lanes_eq(x, b'_') | dot_lanes;
+    if valid & high != high {
+        return None;
+    }
+    // 'A' + 0x20 = 'a': the high bit of each capital's lane, shifted to 0x20.
+    Some((w + ((upper & high) >> 2), dot_lanes))
+}
+
 /// Records the label that ends at `end` (a dot, or the end of the name); false when it cannot
 /// be one (empty, longer than 63 bytes, one label too many).
 #[inline(always)]
@@ -112,29 +135,16 @@ extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
     let len = s.len as usize;
     let lanes = len.saturating_sub(base);
     let in_name = if lanes >= 8 { !0u64 } else { (1u64 << (8 * lanes)) - 1 };
-    let high = LANES_HIGH & in_name;
     let p = s.bytes.as_mut_ptr().wrapping_add(base) as *mut u64;
     // SAFETY: base < BUF and the buffer holds BUF_ALLOC >= BUF + 8 bytes; base is a multiple
     // of 8 and the buffer 8-aligned (NameScratch is align(8), the bytes at offset 0).
     let w = unsafe { core::ptr::read(p) };
-    if w & high != 0 {
-        // A byte of 0x80 or more.
+    let Some((lowered, dots)) = lower_lanes(w, in_name, true) else {
         s.ok = 0;
         return BREAK;
-    }
-    let x = w & in_name;
-    let upper = lanes_ge(x, b'A') & !lanes_ge(x, b'Z' + 1);
-    let lower = lanes_ge(x, b'a') & !lanes_ge(x, b'z' + 1);
-    let digit = lanes_ge(x, b'0') & !lanes_ge(x, b'9' + 1);
-    let dots = lanes_eq(x, b'.') & high;
-    let valid = upper | lower | digit | lanes_eq(x, b'-') | lanes_eq(x, b'_') | dots;
-    if valid & high != high {
-        s.ok = 0;
-        return BREAK;
-    }
-    // 'A' + 0x20 = 'a': the high bit of each capital's lane, shifted to 0x20.
+    };
     // SAFETY: as the read above.
-    unsafe { core::ptr::write(p, w + ((upper & high) >> 2)) };
+    unsafe { core::ptr::write(p, lowered) };
     let mut d = dots;
     let mut k = 0;
     while k < SPLIT_STRIDE {
@@ -371,23 +381,13 @@ extern "C" fn wire_step(i: u64, c: *mut ScratchCtx) -> i64 {
     }
     // The label bytes: lanes before the name's end (or the copy's), less the length bytes.
     let in_labels = if end >= 8 { !0u64 } else { (1u64 << (8 * end)) - 1 } & !length_lanes;
-    let high = LANES_HIGH & in_labels;
-    if w & high != 0 {
-        // A byte of 0x80 or more.
+    // A dot inside a wire label is a byte no listed name holds.
+    let Some((lowered, _)) = lower_lanes(w, in_labels, false) else {
         s.ok = 0;
         return BREAK;
-    }
-    let x = w & in_labels;
-    let upper = lanes_ge(x, b'A') & !lanes_ge(x, b'Z' + 1);
-    let lower = lanes_ge(x, b'a') & !lanes_ge(x, b'z' + 1);
-    let digit = lanes_ge(x, b'0') & !lanes_ge(x, b'9' + 1);
-    let valid = upper | lower | digit | lanes_eq(x, b'-') | lanes_eq(x, b'_');
-    if valid & high != high {
-        s.ok = 0;
-        return BREAK;
-    }
+    };
     // SAFETY: as the read above.
-    unsafe { core::ptr::write(p, w + ((upper & high) >> 2)) };
+    unsafe { core::ptr::write(p, lowered) };
     if done {
         s.ok = WIRE_DONE;
         return BREAK;
