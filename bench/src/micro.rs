@@ -94,22 +94,54 @@ fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces, role: &str) -> Res
     .context("attaching the programs in the benchmark's namespace")
 }
 
-/// ns per packet above the empty program for one class at one list size, one round.
-fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<u8>>]) -> Result<f64> {
+/// ns per packet above the empty program for one class at one list size, one round. With
+/// `check` (the first round), each frame's runs must all have been counted under one reason and
+/// action, and a repeated frame must leave no flow state behind: a repetition or a warmer that
+/// took another path than the first run (state the first one left behind) would be timed as the
+/// class's path.
+fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<u8>>], warmers: Option<&[Vec<Vec<u8>>]>, check: bool) -> Result<f64> {
     let (mut base, mut prog) = (0u64, 0u64);
-    for seq in sequences {
+    for (k, seq) in sequences.iter().enumerate() {
         // Classes that rewrite frames or keep flow state run each frame once; the empty
         // program is then timed the same way, so the per-call overhead of a single run
         // cancels out.
         let reps = if class.once { 1 } else { a.repeat };
+        let warmer = warmers.map(|w| &w[k]);
         for (j, f) in seq.iter().enumerate() {
-            base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
-            let run = dp.run_frame_with(PROGRAM, f, reps)?;
             let want = if j + 1 == seq.len() { class.last } else { XdpAction::Pass };
+            // Each program right after its own warmer's frame: what it finds warm is what
+            // that frame left, not what the other program's run did.
+            if let Some(w) = warmer {
+                dp.run_frame_with(PASS_PROGRAM, &w[j], 1)?;
+            }
+            base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
+            let before = if check { Some((dp.counters()?, dp.flow_bits_check()?.busy)) } else { None };
+            if let Some(w) = warmer {
+                let run = dp.run_frame_with(PROGRAM, &w[j], 1)?;
+                if run.action != want {
+                    bail!("class \"{}\": frame {} of a warmer got {:?} from the program, the class is {want:?}", class.name, j + 1, run.action);
+                }
+            }
+            let run = dp.run_frame_with(PROGRAM, f, reps)?;
             if run.action != want {
                 bail!("class \"{}\": frame {} of a sequence got {:?} from the program, the class is {want:?}: it would measure another path", class.name, j + 1, run.action);
             }
             prog += run.duration_ns;
+            if let Some((counters, busy)) = before {
+                let runs = u64::from(reps) + u64::from(warmer.is_some());
+                let delta = dp.counters()?.delta(&counters);
+                if !matches!(delta.as_slice(), [(_, _, n)] if *n == runs) {
+                    bail!("class \"{}\": frame {} of sequence {k}: its {runs} runs were counted as {delta:?}, not all alike: they took different paths", class.name, j + 1);
+                }
+                let now = dp.flow_bits_check()?.busy;
+                if !class.once && now != busy {
+                    bail!(
+                        "class \"{}\": frame {} of sequence {k} left flow state behind (flow buckets in use {busy} -> {now}), so its repetitions took another path than its first run: the class must be run once",
+                        class.name,
+                        j + 1
+                    );
+                }
+            }
         }
     }
     Ok((prog as f64 - base as f64) / sequences.len() as f64)
@@ -134,11 +166,13 @@ fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
                     // The same frames for every program of the round (each has maps of its
                     // own); new flows every round where the class needs them.
                     let sequences = class.sequences(round, a.frames);
+                    let warmers = class.warmers(round, a.frames);
+                    let warmers = class.warmers(round, a.frames);
                     // Every other round in reverse: whichever runs right after another
                     // program's run of the class finds more of the machine warm.
                     for k in 0..loaded.len() {
                         let i = if round % 2 == 0 { k } else { loaded.len() - 1 - k };
-                        deltas[i][c].push(sample(a, &loaded[i].dp, class, &sequences)?);
+                        deltas[i][c].push(sample(a, &loaded[i].dp, class, &sequences, warmers.as_deref(), round == 0)?);
                     }
                 }
                 eprintln!("round {} of {} done", round + 1, a.rounds);

@@ -45,7 +45,10 @@ pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
     let mut md = format!(
         "# Micro benchmark\n\n{}\n\nns per packet above an empty XDP program timed in the same run, frame by frame: the median of \
          {rounds} rounds, with the lowest and the highest round in brackets. Columns: prefixes (90% IPv4 hosts, 10% IPv6 /64s) + names listed; at every size also `blocked.example` and 2001:db8:bad::/48, \
-         in the /32 of the IPv6 classes' destinations.\n\n",
+         in the /32 of the IPv6 classes' destinations. Each test run repeats its frame in the kernel, except for the classes whose \
+         frames change state or are rewritten (\"run once\", the listed classes, the hellos whose reader waits between segments): \
+         those run each frame once, right after an untimed frame of another flow of the class at the same point, as on a loaded \
+         link, where the frames before keep the program warm and only the flow's own state is cold.\n\n",
         machine()
     );
     md += "| class |";

@@ -49,7 +49,6 @@ assert_size!(FlowKey, 40);
 impl FlowKey {
     /// The flow's FLOW_FILTER bucket. The program and the controller must agree on it bit for
     /// bit: the controller's repair of the counts depends on it.
-    #[inline(always)]
     ///
     /// Every word is multiplied into the hash before the next is added, so differences in two
     /// words cannot cancel: with the words XORed together, two IPv6 sources whose first and last

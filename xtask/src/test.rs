@@ -1,4 +1,5 @@
-//! `cargo xtask test`: host unit tests, then the privileged tests, then one summary. Every
+//! `cargo xtask test`: host unit tests, then the privileged tests and a smoke run of the micro
+//! benchmark, then one summary. Every
 //! step runs even when an earlier one failed, so one run reports everything.
 
 use std::{
@@ -69,6 +70,15 @@ pub fn run(harness_args: &[String]) -> Result<()> {
             privileged.env(BLOCKER_BIN_ENV, bin);
         }
         steps.push(step("privileged tests", privileged));
+
+        // The micro benchmark at its smallest, untimed: every traffic class must still take
+        // the path it names (the bench stops at a frame that gets another action, or whose
+        // repetitions are counted under different reasons), so a change that moves a class
+        // onto another path fails here rather than in the next benchmark run.
+        let mut bench = cargo();
+        let out = target_dir().join("bench-smoke");
+        bench.args(["run", "--release", "-p", "blocker-bench", "--", "micro", "--sizes", "0,1000", "--frames", "4", "--rounds", "2", "--repeat", "3", "--out"]).arg(&out);
+        steps.push(step("bench smoke", bench));
     } else {
         steps.push(Step {
             name: "privileged tests",
