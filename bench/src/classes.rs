@@ -19,14 +19,12 @@ pub struct Class {
     /// `fresh(k)`, built before its runs are timed.
     pub fresh: Option<fn(usize) -> Vec<Vec<u8>>>,
     /// Run each frame once instead of `--repeat` times: the program rewrites it (an answer) or
-    /// keeps state for it (a flow), so a repetition would not see the same frame again.
+    /// keeps state for it (a flow), so a repetition would not see the same frame again. Each
+    /// such frame follows, untimed, the same frame of another flow of the class (its warmer),
+    /// as on a loaded link, where the frames before it keep the program's code and per-CPU
+    /// state in the caches and only this flow's own state is cold; without it, the frame would
+    /// also pay for a program gone cold in the system call between two test runs.
     pub once: bool,
-    /// For a class run once: whether each timed frame follows, untimed, the same frame of
-    /// another flow (its warmer), as on a loaded link, where the frames before it keep the
-    /// program's code and per-CPU state in the caches and only this flow's own state is cold.
-    /// Without it, the frame also pays for a program gone cold in the system call between two
-    /// test runs.
-    pub warmed: bool,
     /// What the program does with each sequence's last frame; the frames before it pass. A
     /// frame that took another path than its class names stops the run.
     pub last: XdpAction,
@@ -42,9 +40,9 @@ impl Class {
     }
 
     /// The warmers of round `round`, one per sequence: flows of the same class that no timed
-    /// sequence shares (`warmed` classes only).
+    /// sequence shares (classes run once only).
     pub fn warmers(&self, round: usize, n: usize) -> Option<Cow<'_, [Vec<Vec<u8>>]>> {
-        if !self.warmed {
+        if !self.once {
             return None;
         }
         Some(match self.fresh {
@@ -96,39 +94,40 @@ fn two_segments(i: usize, base: u16) -> Vec<Vec<u8>> {
     vec![segment("192.0.2.2", &dst4(i), sport, 0, &s[..1448]).build(), segment("192.0.2.2", &dst4(i), sport, 1448, &s[1448..]).build()]
 }
 
-/// Every class, with `n` timed flows each and, for the classes run once, `n` warmers besides.
+/// Every class. The classes with fixed frames hold `2n` flows: the first `n` are timed, the
+/// rest are the warmers of the classes run once.
 pub fn all(n: usize) -> Vec<Class> {
     let single = |f: &dyn Fn(usize) -> Vec<u8>| (0..2 * n).map(|i| vec![f(i)]).collect::<Vec<_>>();
     vec![
-        Class { fresh: None, last: XdpAction::Pass, name: "allowed tcp ack v4", once: false, warmed: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
+        Class { fresh: None, last: XdpAction::Pass, name: "allowed tcp ack v4", once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
         Class {
             fresh: None,
             last: XdpAction::Pass,
             name: "allowed tcp ack v6",
-            once: false, warmed: false, sequences: single(&|i| tcp("2001:db8:c::2", &format!("2001:db8:e::{:x}", i + 1), 443, TCP_ACK).build()),
+            once: false, sequences: single(&|i| tcp("2001:db8:c::2", &format!("2001:db8:e::{:x}", i + 1), 443, TCP_ACK).build()),
         },
         Class {
             fresh: None,
             last: XdpAction::Pass,
             name: "allowed tcp data v4",
-            once: false, warmed: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
+            once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
         },
-        // The data segment above at full size, run once per test run like the classes that
-        // keep state: beside the row above, what running a frame once (caches cold after the
-        // system call, no repetition) adds on the simplest path with a payload.
+        // The data segment above at full size, run once per test run (after a warmer) like the
+        // classes that keep state: beside the row above, what running a frame once (a system
+        // call between two runs, no repetition) adds on the simplest path with a payload.
         Class {
             fresh: None,
             last: XdpAction::Pass,
             name: "allowed tcp data v4, 1448 B, run once",
-            once: true, warmed: true, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1448]).build()),
+            once: true, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1448]).build()),
         },
-        Class { fresh: None, last: XdpAction::Pass, name: "dns query unlisted", once: false, warmed: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
-        Class { fresh: None, last: XdpAction::Tx, name: "dns query listed (answered)", once: true, warmed: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
+        Class { fresh: None, last: XdpAction::Pass, name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
+        Class { fresh: None, last: XdpAction::Tx, name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
         Class {
             fresh: None,
             last: XdpAction::Pass,
             name: "http request unlisted",
-            once: false, warmed: false, sequences: single(&|i| {
+            once: false, sequences: single(&|i| {
                 let req = format!("GET /{i} HTTP/1.1\r\nHost: www.allowed.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n");
                 tcp("192.0.2.2", &dst4(i), 80, TCP_ACK | TCP_PSH).payload(req.as_bytes()).build()
             }),
@@ -137,26 +136,26 @@ pub fn all(n: usize) -> Vec<Class> {
             name: "http request listed (451 in place of the server)",
             sequences: vec![],
             fresh: Some(listed_http),
-            once: true, warmed: true,
+            once: true,
             last: XdpAction::Tx,
         },
         Class {
             fresh: None,
             last: XdpAction::Pass,
             name: "clienthello 1 segment unlisted",
-            once: false, warmed: false, sequences: single(&|i| segment("192.0.2.2", &dst4(i), 10_000 + i as u16, 0, &stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 })).build()),
+            once: false, sequences: single(&|i| segment("192.0.2.2", &dst4(i), 10_000 + i as u16, 0, &stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 })).build()),
         },
         Class {
             name: "clienthello 1 segment listed (reset)",
             sequences: vec![],
             fresh: Some(listed_hello),
-            once: true, warmed: true,
+            once: true,
             last: XdpAction::Tx,
         },
         // Neither segment leaves state behind (the name is judged in segment 1; segment 2 is
         // data of a flow the program does not follow), so each is repeated like a single frame
         // (the bench checks that every repetition takes the same path, `sample`).
-        Class { fresh: None, last: XdpAction::Pass, name: "clienthello 2 segments unlisted (sum)", once: false, warmed: false, sequences: (0..2 * n).map(|i| two_segments(i, 20_000)).collect() },
+        Class { fresh: None, last: XdpAction::Pass, name: "clienthello 2 segments unlisted (sum)", once: false, sequences: (0..2 * n).map(|i| two_segments(i, 20_000)).collect() },
         // The same, each segment run once after a warmer, as the classes that keep state must be
         // run: beside the row above, what one run adds (this flow's bucket bit and the other
         // lines of its own cold, the system call's traces in the caches and predictors).
@@ -165,7 +164,6 @@ pub fn all(n: usize) -> Vec<Class> {
             last: XdpAction::Pass,
             name: "clienthello 2 segments unlisted (sum), run once",
             once: true,
-            warmed: true,
             sequences: (0..2 * n).map(|i| two_segments(i, 50_000)).collect(),
         },
         Class {
@@ -175,7 +173,7 @@ pub fn all(n: usize) -> Vec<Class> {
             // before the name: the name whole in segment 2, the reader parked in WAITS between
             // the segments (flow.rs `park`).
             name: "clienthello name after the key share, in segment 2, unlisted (sum)",
-            once: true, warmed: true,
+            once: true,
             sequences: (0..2 * n)
                 .map(|i| {
                     let s = records(&with_name_last(&client_hello(&Hello { sni: None, before: 8, key_share: 1248 }), "www.allowed.example"), 16384);
@@ -191,7 +189,7 @@ pub fn all(n: usize) -> Vec<Class> {
             // The name cut off by the segment boundary, as when a browser's shuffled extensions put
             // the key share first: segment 1's reader waits in FLOWS, segment 2 finishes the name.
             name: "clienthello name in segment 2 unlisted (sum)",
-            once: true, warmed: true,
+            once: true,
             sequences: (0..2 * n)
                 .map(|i| {
                     let sni = "www.allowed.example";
