@@ -2,7 +2,7 @@
 //! program raises when it stores flow state and lowers when it removes it. (The LRU table
 //! evicts its oldest flows when full; a count near capacity means readers lose state.)
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aya::maps::{Array, HashMap, Map, MapData};
 use blocker_common::flow::{BIT_WORDS, FILTER_BUCKETS, FLOW_STATE_SIZE, FlowKey, HEAD_SIZE, STORED_MASK, bit_of};
@@ -129,18 +129,7 @@ impl Datapath {
         let bits = self.mapped_bits()?;
         for b in 0..FILTER_BUCKETS {
             let (w, m) = bit_of(b);
-            let word = bits.atomic_u64(w as usize);
-            let set = word.load(Ordering::SeqCst) & m != 0;
-            if count(b) != 0 {
-                if !set {
-                    word.fetch_or(m, Ordering::SeqCst);
-                }
-            } else if set {
-                word.fetch_and(!m, Ordering::SeqCst);
-                if count(b) != 0 {
-                    word.fetch_or(m, Ordering::SeqCst);
-                }
-            }
+            reconcile_bit(bits.atomic_u64(w as usize), m, || count(b));
         }
         last.idle_total += report.idle as u64;
         last.repaired_total += report.repaired;
@@ -179,6 +168,24 @@ impl Datapath {
     }
 }
 
+/// Sets or clears one bucket's bit (`mask` in `word`) to match its count, the way the program
+/// does as it changes counts: a bit over a count of 0 is cleared and the count read again, and
+/// set back if a segment filled the bucket meanwhile (else that bucket's state would be hidden
+/// from its segments until the next upkeep). A bit a race left clear over a busy bucket is set.
+fn reconcile_bit(word: &AtomicU64, mask: u64, count: impl Fn() -> u32) {
+    let set = word.load(Ordering::SeqCst) & mask != 0;
+    if count() != 0 {
+        if !set {
+            word.fetch_or(mask, Ordering::SeqCst);
+        }
+    } else if set {
+        word.fetch_and(!mask, Ordering::SeqCst);
+        if count() != 0 {
+            word.fetch_or(mask, Ordering::SeqCst);
+        }
+    }
+}
+
 /// `Datapath::flow_bits_check`'s findings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowBitsCheck {
@@ -194,4 +201,51 @@ fn value_hash(v: &[u8; FLOW_STATE_SIZE]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     v.hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    const OTHERS: u64 = 0b1010_0000;
+    const MINE: u64 = 0b0000_0100;
+
+    #[test]
+    fn a_busy_bucket_whose_bit_a_race_left_clear_gets_it_set() {
+        let word = AtomicU64::new(OTHERS);
+        reconcile_bit(&word, MINE, || 1);
+        assert_eq!(word.load(Ordering::SeqCst), OTHERS | MINE);
+    }
+
+    #[test]
+    fn an_empty_buckets_bit_is_cleared_and_the_other_bits_of_its_word_stay() {
+        let word = AtomicU64::new(OTHERS | MINE);
+        reconcile_bit(&word, MINE, || 0);
+        assert_eq!(word.load(Ordering::SeqCst), OTHERS);
+    }
+
+    #[test]
+    fn a_bucket_filled_again_between_the_clear_and_the_second_look_keeps_its_bit() {
+        let word = AtomicU64::new(OTHERS | MINE);
+        // Empty at the first look; a segment stores state before the second.
+        let looks = Cell::new(0);
+        reconcile_bit(&word, MINE, || {
+            looks.set(looks.get() + 1);
+            if looks.get() == 1 { 0 } else { 1 }
+        });
+        assert_eq!(looks.get(), 2);
+        assert_eq!(word.load(Ordering::SeqCst), OTHERS | MINE);
+    }
+
+    #[test]
+    fn bits_that_match_their_counts_are_left_alone() {
+        let busy = AtomicU64::new(OTHERS | MINE);
+        reconcile_bit(&busy, MINE, || 3);
+        assert_eq!(busy.load(Ordering::SeqCst), OTHERS | MINE);
+        let empty = AtomicU64::new(OTHERS);
+        reconcile_bit(&empty, MINE, || 0);
+        assert_eq!(empty.load(Ordering::SeqCst), OTHERS);
+    }
 }
