@@ -187,13 +187,19 @@ mod tests {
     use std::process::{Command, Stdio};
 
     fn sh(script: &str) -> Background {
-        let child = Command::new("sh")
-            .args(["-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // A shell cannot trap a signal that was ignored when it started (POSIX), and a test
+        // run started in the background by another shell inherits SIGINT ignored: give the
+        // child the default disposition, as a terminal's foreground job has.
+        // SAFETY: signal() is async-signal-safe; nothing else runs in the child before exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
         Background::new(child, "sh")
     }
 
