@@ -167,7 +167,6 @@ fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
                     // own); new flows every round where the class needs them.
                     let sequences = class.sequences(round, a.frames);
                     let warmers = class.warmers(round, a.frames);
-                    let warmers = class.warmers(round, a.frames);
                     // Every other round in reverse: whichever runs right after another
                     // program's run of the class finds more of the machine warm.
                     for k in 0..loaded.len() {
