@@ -52,6 +52,10 @@ impl Class {
     }
 }
 
+/// Most flows per class: the classes with fixed frames take source ports `base + i` for their
+/// `2n` flows (timed and warmers), with bases 10 000 apart.
+pub const MAX_FRAMES: usize = 5_000;
+
 /// Fresh flow numbers from here on are warmers': far above any timed flow's (rounds × frames).
 const WARMER_FLOWS: usize = 30_000_000;
 

@@ -48,11 +48,11 @@ struct Args {
     /// List sizes to measure: that many prefixes AND that many names.
     #[arg(long, value_delimiter = ',', default_value = "0,10000")]
     sizes: Vec<usize>,
-    /// Distinct frames per traffic class.
-    #[arg(long, default_value_t = 256)]
+    /// Distinct frames per traffic class (1 to 5000: the classes' flows must stay apart).
+    #[arg(long, default_value_t = 256, value_parser = frames)]
     frames: usize,
     /// Kernel repetitions per frame and test run.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// micro: also time the program of this XDP object (another build's, e.g. before a change),
     /// in the same rounds; its rows carry the file's name.
@@ -62,7 +62,7 @@ struct Args {
     #[arg(long)]
     micro_only: Option<String>,
     /// Rounds per class; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     rounds: usize,
     /// Where the CSV and Markdown reports go.
     #[arg(long, default_value = "bench/results")]
@@ -105,6 +105,25 @@ struct Args {
     /// Internal: with --control-child, time the stages of a swap instead.
     #[arg(long, hide = true)]
     control_profile: bool,
+}
+
+/// `--frames`: each class's flows (and as many warmers) take source ports from a range of
+/// their own, `classes::MAX_FRAMES` per class at most.
+fn frames(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if (1..=classes::MAX_FRAMES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} frames: between 1 and {} per class (each class's flows and their warmers share a range of 10000 source ports)", classes::MAX_FRAMES))
+    }
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("at least 1: the report is the median of the rounds".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -72,8 +72,9 @@ pub fn run(harness_args: &[String]) -> Result<()> {
         steps.push(step("privileged tests", privileged));
 
         // The micro benchmark at its smallest, untimed: every traffic class must still take
-        // the path it names (the bench stops at a frame that gets another action, or whose
-        // repetitions are counted under different reasons), so a change that moves a class
+        // the path it names (the bench stops at a frame that gets another action, whose runs
+        // are counted under different reasons, or that leaves flow state behind where it is
+        // repeated), so a change that moves a class
         // onto another path fails here rather than in the next benchmark run.
         let mut bench = cargo();
         let out = target_dir().join("bench-smoke");
