@@ -15,6 +15,11 @@ pub const FLAG_STOP_PAGE: u32 = 1 << 3;
 /// (`PORTS[0]`) instead of continuing into the kernel stack. Replies still go back out of
 /// the port the frame came in on (XDP_TX).
 pub const FLAG_INLINE: u32 = 1 << 4;
+/// Router mode, opt-in: allowed frames are forwarded by the program itself (FIB lookup, TTL
+/// decrement, MAC rewrite, redirect) when the FIB's egress port is in `FORWARD_PORTS`; the rest
+/// go into the kernel stack as usual. It skips the kernel's forwarding path, and with it
+/// netfilter, tc and rp_filter for those frames (see forward.rs).
+pub const FLAG_XDP_FORWARD: u32 = 1 << 5;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod counters;
 pub mod dns;
 pub mod flow;
+pub mod forward;
 pub mod name;
 pub mod name_filter;
 pub mod prefix;
@@ -43,4 +44,6 @@ mod pod {
     unsafe impl aya::Pod for crate::quic::QuicVerdict {}
     unsafe impl aya::Pod for crate::quic::QuicConfig {}
     unsafe impl aya::Pod for crate::flow::FlowKey {}
+    unsafe impl aya::Pod for crate::forward::ForwardCounts {}
+    unsafe impl aya::Pod for crate::forward::PortMac {}
 }

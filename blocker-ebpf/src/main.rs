@@ -24,6 +24,8 @@ mod dns;
 #[cfg(target_arch = "bpf")]
 mod flow;
 #[cfg(target_arch = "bpf")]
+mod forward;
+#[cfg(target_arch = "bpf")]
 mod http;
 #[cfg(target_arch = "bpf")]
 mod looping;

@@ -7,13 +7,14 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMap, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use blocker_common::{
     capacity, coarse,
     config::Config,
     counters::CounterTable,
     flow::BIT_WORDS,
+    forward::{ForwardCounts, PortMac},
     dns::DnsConfig,
     name::{HashKey, NameKey, NameSlots},
     name_filter,
@@ -39,6 +40,21 @@ pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 /// frames go). Empty in router mode.
 #[map]
 pub static PORTS: DevMap = DevMap::with_max_entries(2, 0);
+
+/// Router mode's XDP forwarding (forward.rs): the egress ports it may redirect to, keyed by
+/// interface index. The controller puts a port here only after checking that it takes
+/// redirected frames; a route out of any other port is left to the kernel.
+#[map]
+pub static FORWARD_PORTS: DevMapHash = DevMapHash::with_max_entries(64, 0);
+
+/// The MAC of the port the program judges on, for XDP forwarding: frames to any other MAC are
+/// not the router's to forward.
+#[map]
+pub static PORT_MAC: Array<PortMac> = Array::with_max_entries(1, 0);
+
+/// XDP forwarding's outcomes (forwarded, or why the kernel got the frame), per CPU.
+#[map]
+pub static FORWARD_COUNTS: PerCpuArray<ForwardCounts> = PerCpuArray::with_max_entries(1, 0);
 
 /// Packets and bytes per (reason, action), per CPU; summed by the controller.
 #[map]

@@ -4,11 +4,12 @@
 //! Where a passing frame goes depends on the run mode: in router mode it continues into the
 //! kernel stack (XDP_PASS); in inline mode (`FLAG_INLINE`) it is redirected out of the other
 //! port through `PORTS`. A redirect whose port entry is missing falls back to XDP_PASS, so a
-//! half-configured inline appliance still fails open into its own stack.
+//! half-configured inline appliance still fails open into its own stack. In router mode with
+//! `FLAG_XDP_FORWARD`, the program forwards what it can itself (forward.rs) and passes the rest.
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use blocker_common::{
-    config::{Config, FLAG_INLINE},
+    config::{Config, FLAG_INLINE, FLAG_XDP_FORWARD},
     counters::{ACTION_SLOTS, CELLS, cell_index},
     verdict::{Action, Reason},
 };
@@ -53,6 +54,9 @@ pub fn apply(ctx: &XdpContext, v: Verdict, cfg: Option<Config>) -> u32 {
         Action::Pass | Action::Shadow => {
             if flags & FLAG_INLINE != 0 {
                 forward(TO_INTERNET)
+            } else if flags & FLAG_XDP_FORWARD != 0 && v.reason != Reason::Bypass {
+                // The bypass switch hands everything to the kernel, as if the program were not there.
+                crate::forward::route(ctx)
             } else {
                 xdp_action::XDP_PASS
             }

@@ -33,6 +33,11 @@ pub struct RunArgs {
     /// between it and --iface (or `[datapath] internet`).
     #[arg(long, value_name = "IF")]
     internet_iface: Option<String>,
+    /// Router mode: forward allowed frames in XDP (FIB lookup, TTL, MACs, redirect) when
+    /// the route leaves through one of these ports (or `[datapath] xdp_forward`). Those frames
+    /// skip this host's netfilter, tc and rp_filter; the rest go through the kernel as usual.
+    #[arg(long, value_name = "IF[,IF...]", value_delimiter = ',', conflicts_with = "internet_iface")]
+    xdp_forward: Vec<String>,
     #[command(flatten)]
     lists: ListArgs,
     #[command(flatten)]
@@ -72,6 +77,9 @@ pub struct RunArgs {
 
 /// How often the daemon checks that its pins are still there.
 const PIN_CHECK: Duration = Duration::from_secs(2);
+/// How often XDP forwarding's egress ports are checked again for taking redirected frames: a
+/// port that stops taking them drops what is redirected to it until then.
+const FORWARD_CHECK: Duration = Duration::from_secs(2);
 /// How often the flow table's upkeep runs: a flow whose entry stays unchanged from one upkeep
 /// to the next (one to two intervals) is forgotten.
 const FLOW_UPKEEP: Duration = Duration::from_secs(60);
@@ -183,9 +191,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = AttachPlan {
         subscriber: iface,
         internet: a.internet_iface.clone().or(dpc.internet.clone()),
+        xdp_forward: if a.xdp_forward.is_empty() { dpc.xdp_forward.clone() } else { a.xdp_forward.clone() },
         skb_mode,
         pinned: options.pin_dir.is_some(),
     };
+    if plan.xdp_forward.iter().any(|p| p.trim().is_empty()) {
+        anyhow::bail!("--xdp-forward: an empty port name");
+    }
     if plan.internet.is_some() && config.stop_page.is_some() {
         log::warn!(
             "inline mode: subscriber traffic is forwarded past this host's IP stack, so a stop-page service listening here is not reachable through the wire; serve it from a host subscribers reach"
@@ -193,6 +205,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     startup.over();
     let attached = daemon.attach(&plan)?;
+    if !plan.xdp_forward.is_empty() {
+        log::info!(
+            "router mode with XDP forwarding: allowed frames routed out of {} are forwarded by the program and skip this host's netfilter, tc and rp_filter; all others go through the kernel",
+            plan.xdp_forward.join(", ")
+        );
+    }
     if let (RunMode::Inline, Some(internet)) = (&attached.mode, &plan.internet) {
         log::info!("inline mode: subscriber port {}, internet port {internet}; allowed frames are forwarded between them", plan.subscriber);
     }
@@ -269,6 +287,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs(s));
     let mut last_pin_check = Instant::now();
     let mut last_flow_upkeep = Instant::now();
+    let mut last_forward_check = Instant::now();
     'run: loop {
         for sig in signals.pending() {
             if sig == SIGHUP {
@@ -283,6 +302,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         if options.pin_dir.is_some() && last_pin_check.elapsed() >= PIN_CHECK {
             daemon.check_pins();
             last_pin_check = Instant::now();
+        }
+        if last_forward_check.elapsed() >= FORWARD_CHECK {
+            daemon.forward_check();
+            last_forward_check = Instant::now();
         }
         if last_flow_upkeep.elapsed() >= FLOW_UPKEEP {
             daemon.flow_upkeep();

@@ -69,6 +69,11 @@ pub struct DatapathSection {
     /// it and `subscriber`; without it, router mode (allowed packets go to the kernel).
     #[serde(default)]
     pub internet: Option<String>,
+    /// Router mode, opt-in: the egress ports the program forwards allowed frames to itself
+    /// (FIB lookup and redirect in XDP), e.g. `["ens1f1"]`. Those frames skip this host's
+    /// netfilter, tc and rp_filter: only for a router with no policy on that path.
+    #[serde(default)]
+    pub xdp_forward: Vec<String>,
     /// Use generic (skb) XDP even where the driver has native XDP.
     #[serde(default)]
     pub skb_mode: bool,
@@ -124,6 +129,12 @@ impl ControllerConfig {
         if let Some(d) = &c.datapath {
             if d.internet.is_some() && d.internet == d.subscriber {
                 return Err(invalid("[datapath]: internet and subscriber must be two different ports".into()));
+            }
+            if d.internet.is_some() && !d.xdp_forward.is_empty() {
+                return Err(invalid("[datapath]: xdp_forward is router mode's; inline mode (internet) forwards from port to port already".into()));
+            }
+            if d.xdp_forward.iter().any(|p| p.trim().is_empty()) {
+                return Err(invalid("[datapath]: xdp_forward has an empty port name".into()));
             }
         }
         let have_key = c.signing.as_ref().is_some_and(|s| s.public_key.is_some() || s.public_key_file.is_some());
@@ -191,6 +202,18 @@ mod tests {
         assert_eq!(s.specs[0].format, crate::lists::Format::Csv);
         assert_eq!(s.specs[0].poll, Some(std::time::Duration::from_secs(900)));
         assert_eq!(s.guards.protected.len(), 4);
+    }
+
+    #[test]
+    fn xdp_forwarding_is_a_list_of_router_mode_egress_ports() {
+        let parse = |text: &str| ControllerConfig::parse(Path::new("b.toml"), text);
+        let c = parse("[datapath]\nsubscriber = \"sub0\"\nxdp_forward = [\"up0\", \"up1\"]\n").unwrap();
+        assert_eq!(c.datapath.unwrap().xdp_forward, vec!["up0", "up1"]);
+        assert!(parse("[datapath]\nsubscriber = \"sub0\"\n").unwrap().datapath.unwrap().xdp_forward.is_empty());
+        let inline = parse("[datapath]\nsubscriber = \"sub0\"\ninternet = \"up0\"\nxdp_forward = [\"up0\"]\n").unwrap_err().to_string();
+        assert!(inline.contains("xdp_forward is router mode's"), "{inline}");
+        let empty = parse("[datapath]\nxdp_forward = [\"\"]\n").unwrap_err().to_string();
+        assert!(empty.contains("empty port name"), "{empty}");
     }
 
     #[test]

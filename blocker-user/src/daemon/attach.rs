@@ -14,6 +14,9 @@ pub struct AttachPlan {
     pub subscriber: String,
     /// Inline mode: the upstream port; frames are forwarded between the two ports.
     pub internet: Option<String>,
+    /// Router mode: the egress ports the program forwards allowed frames to itself (XDP
+    /// forwarding); empty: every allowed frame goes to the kernel.
+    pub xdp_forward: Vec<String>,
     pub skb_mode: bool,
     /// Pin the links (the datapath was loaded with a pin directory).
     pub pinned: bool,
@@ -53,7 +56,7 @@ impl Attached {
 
 impl Daemon {
     /// Router mode: the blocking program on the subscriber port; passing frames continue into
-    /// the kernel stack. Inline mode: the ports go into `PORTS`, `blocker_wire` goes on the
+    /// the kernel stack, or, with XDP forwarding, are routed by the program where it can. Inline mode: the ports go into `PORTS`, `blocker_wire` goes on the
     /// internet port first (so replies find their way back the moment the subscriber side
     /// forwards), then the blocking program on the subscriber port.
     pub fn attach(&self, plan: &AttachPlan) -> Result<Attached, DatapathError> {
@@ -61,6 +64,12 @@ impl Daemon {
         let Some(internet) = &plan.internet else {
             // Also undoes inline mode kept in adopted maps.
             dp.clear_ports()?;
+            if plan.xdp_forward.is_empty() {
+                dp.clear_xdp_forward()?;
+            } else {
+                let ports = dp.set_xdp_forward(&plan.subscriber, &plan.xdp_forward)?;
+                self.set_forward(plan.xdp_forward.clone(), ports);
+            }
             let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
             return Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced });
         };
@@ -69,7 +78,20 @@ impl Daemon {
                 "inline mode needs two ports: the internet port is the subscriber port ({internet})"
             )));
         }
-        dp.set_ports(&plan.subscriber, internet)?;
+        if !plan.xdp_forward.is_empty() {
+            return Err(DatapathError::Unsupported(
+                "XDP forwarding is router mode's: inline mode forwards from port to port already".into(),
+            ));
+        }
+        dp.clear_xdp_forward()?;
+        let ports = dp.set_ports(&plan.subscriber, internet)?;
+        for (name, index) in [(&plan.subscriber, ports.subscriber), (internet, ports.internet)] {
+            if let Ok(false) = crate::datapath::xdp_features::can_receive_redirects(index) {
+                log::warn!(
+                    "inline mode: {name} does not take frames redirected from XDP now (no ndo-xmit), so what is forwarded to it is dropped; a veth takes them only while its peer has an XDP program or GRO on"
+                );
+            }
+        }
         let (wire, wire_replaced) =
             if plan.pinned { dp.attach_wire_pinned(internet, plan.skb_mode)? } else { (dp.attach_wire(internet, plan.skb_mode)?, false) };
         let (sub, sub_replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };

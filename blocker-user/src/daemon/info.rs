@@ -6,7 +6,10 @@ use std::fmt;
 use serde::Serialize;
 
 use super::QuicStats;
-use crate::{datapath::Counters, datapath::CounterRow, lists::ListSet};
+use crate::{
+    datapath::{CounterRow, Counters, ForwardPort},
+    lists::ListSet,
+};
 
 /// What `run` set up.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -36,6 +39,9 @@ pub struct Status {
     pub lists: usize,
     /// QUIC Initials are read and QUIC flows judged by name.
     pub quic: bool,
+    /// Router mode's XDP forwarding ports (empty: off).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub xdp_forward: Vec<ForwardPort>,
 }
 
 impl fmt::Display for Status {
@@ -50,6 +56,15 @@ impl fmt::Display for Status {
         let prev = self.previous.map(|p| format!(", previous {p} kept for rollback")).unwrap_or_default();
         writeln!(f, "  generation:  {} ({} entries in {} lists{prev})", self.generation, self.entries, self.lists)?;
         writeln!(f, "  quic:        {}", if self.quic { "on: HTTP/3 flows judged by server name" } else { "off: UDP to port 443 judged by address only" })?;
+        if !self.xdp_forward.is_empty() {
+            writeln!(f, "  forwarding:  in XDP where the route leaves through a port marked yes, else by the kernel")?;
+            for p in &self.xdp_forward {
+                match &p.why_not {
+                    None => writeln!(f, "    {:<16} yes", p.name)?,
+                    Some(why) => writeln!(f, "    {:<16} no: {why}", p.name)?,
+                }
+            }
+        }
         writeln!(f, "  control:     {}", self.info.control_socket)
     }
 }
@@ -68,6 +83,9 @@ pub struct Stats {
     pub lists: Vec<ListHits>,
     /// The QUIC thread's counts (None: QUIC is off).
     pub quic: Option<QuicStats>,
+    /// XDP forwarding's outcomes, `(outcome, packets)` (None: forwarding is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_forward: Option<Vec<(&'static str, u64)>>,
 }
 
 impl Stats {
@@ -79,7 +97,7 @@ impl Stats {
                 per_list[e.list as usize].packets += n;
             }
         }
-        Stats { counters: counters.rows(), lists: per_list, quic: None }
+        Stats { counters: counters.rows(), lists: per_list, quic: None, xdp_forward: None }
     }
 }
 
@@ -92,6 +110,12 @@ impl fmt::Display for Stats {
         writeln!(f, "per list (packets blocked; shadow lists: would have blocked):")?;
         for l in &self.lists {
             writeln!(f, "  {:<24} {:>14}{}", l.list, l.packets, if l.shadow { "  (shadow)" } else { "" })?;
+        }
+        if let Some(rows) = &self.xdp_forward {
+            writeln!(f, "xdp forwarding (allowed packets: forwarded by the program, or why the kernel got them):")?;
+            for (outcome, n) in rows {
+                writeln!(f, "  {outcome:<18} {n:>14}")?;
+            }
         }
         match &self.quic {
             Some(q) => {

@@ -33,13 +33,14 @@ impl Daemon {
         let live = self.live();
         let view = self.view();
         let info = self.info();
-        let (counters, hits, bypass, flows) = {
+        let (counters, hits, bypass, flows, xdp_forward) = {
             let dp = self.datapath();
             (
                 dp.counters().ok(),
                 dp.entry_hits().unwrap_or_default(),
                 dp.config().flags & blocker_common::config::FLAG_BYPASS != 0,
                 dp.flow_entries().unwrap_or(0),
+                if dp.is_xdp_forwarding() { dp.forward_counts().ok().map(|c| c.rows()) } else { None },
             )
         };
         Snapshot {
@@ -56,6 +57,7 @@ impl Daemon {
             },
             update_results: lock(&self.tally.0).counts(),
             quic: self.quic_stats().map(|q| q.metrics()),
+            xdp_forward,
             ..Snapshot::default()
         }
     }

@@ -6,6 +6,7 @@
 //! `lists show` reads a view refreshed after each change, so it never waits either.
 
 mod attach;
+mod forward;
 mod info;
 mod metrics;
 pub mod quic;
@@ -13,6 +14,7 @@ pub mod quic;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 pub use attach::{AttachPlan, Attached, RunMode};
+pub use forward::log_changes as log_forward_changes;
 pub use info::{ListHits, RunInfo, Stats, Status};
 pub use quic::{QuicSettings, QuicStats, QuicThread};
 
@@ -35,6 +37,8 @@ pub struct Daemon {
     quic: OnceLock<Arc<Mutex<quic::QuicState>>>,
     /// The flow table's entries at the last upkeep (`flow_upkeep`).
     flows: Mutex<FlowUpkeep>,
+    /// Router mode's XDP forwarding ports (forward.rs).
+    forward: Mutex<forward::ForwardState>,
 }
 
 /// The datapath as an installer, locked only while it installs or switches.
@@ -77,6 +81,7 @@ impl Daemon {
             tally: metrics::Tally::default(),
             quic: OnceLock::new(),
             flows: Mutex::new(FlowUpkeep::default()),
+            forward: Mutex::new(forward::ForwardState::default()),
         })
     }
 
@@ -304,17 +309,20 @@ impl Daemon {
             entries: view.entries,
             lists: view.lists.len(),
             quic: self.quic.get().is_some(),
+            xdp_forward: self.forward_ports(),
         })
     }
 
     pub fn stats(&self) -> Result<Stats, DatapathError> {
-        let (counters, hits) = {
+        let (counters, hits, forward) = {
             let dp = self.datapath();
-            (dp.counters()?, dp.entry_hits()?)
+            let forward = if dp.is_xdp_forwarding() { Some(dp.forward_counts()?.rows()) } else { None };
+            (dp.counters()?, dp.entry_hits()?, forward)
         };
         let live = self.live();
         let mut stats = Stats::new(&counters, &live, &hits);
         stats.quic = self.quic_stats();
+        stats.xdp_forward = forward;
         Ok(stats)
     }
 

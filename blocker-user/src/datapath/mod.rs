@@ -8,6 +8,7 @@ mod counters;
 mod dns;
 mod error;
 mod flows;
+mod forward;
 mod freeing;
 mod generation;
 mod install;
@@ -21,6 +22,7 @@ mod shared;
 mod slot;
 mod stop_page;
 mod testrun;
+pub mod xdp_features;
 
 use aya::Ebpf;
 use blocker_common::{
@@ -34,6 +36,7 @@ pub use counters::{CounterRow, Counters};
 pub use dns::{BlockedBecause, DnsPolicy, DnsReply};
 pub use error::DatapathError;
 pub use install::InstallReport;
+pub use forward::{ForwardCountsSum, ForwardPort};
 pub use flows::{FlowBitsCheck, FlowUpkeep, UpkeepReport};
 pub use stop_page::{StopPageError, StopPageResponse};
 pub use names::{name_hash, random_key};

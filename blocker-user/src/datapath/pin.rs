@@ -42,7 +42,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/blocker";
 pub const PINNED_MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6", "HASH_KEYS", "NAMES", "NAME_FILTER",
     "FLOWS", "FLOW_FILTER", "FLOW_BITS", "HEADS", "WAITS", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS",
-    "QUIC_RING",
+    "QUIC_RING", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS",
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;

@@ -13,7 +13,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// only when the snapshot carries [`ProcessStats`](super::ProcessStats);
 /// `blocker_generation_installed_timestamp_seconds` only once a generation is installed, and
 /// the per-list, per-map and per-cell families only when they have a series; the
-/// `blocker_quic_*` families only while QUIC is judged.
+/// `blocker_quic_*` families only while QUIC is judged; `blocker_xdp_forward_packets_total`
+/// only in router mode with XDP forwarding.
 pub const METRICS: &[(&str, &str)] = &[
     ("blocker_packets_total", "counter"),
     ("blocker_bytes_total", "counter"),
@@ -32,6 +33,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("blocker_flow_entries", "gauge"),
     ("blocker_flow_capacity", "gauge"),
     ("blocker_flow_upkeep_total", "counter"),
+    ("blocker_xdp_forward_packets_total", "counter"),
     ("blocker_quic_events_total", "counter"),
     ("blocker_quic_connections", "gauge"),
     ("blocker_quic_memory_bytes", "gauge"),
@@ -150,6 +152,19 @@ pub fn render(s: &Snapshot) -> String {
     let [idle, repaired] = FLOW_UPKEEP_EVENTS;
     upkeep.with_label_values(&[idle]).inc_by(s.flows.idle_forgotten);
     upkeep.with_label_values(&[repaired]).inc_by(s.flows.counts_repaired);
+
+    if let Some(rows) = &s.xdp_forward {
+        let fwd = r.counter_vec(
+            "blocker_xdp_forward_packets_total",
+            "Allowed packets in router mode with XDP forwarding: forwarded by the program, or why the kernel got them instead.",
+            &["outcome"],
+        );
+        for (outcome, n) in rows {
+            if blocker_common::forward::OUTCOME_NAMES.contains(outcome) {
+                fwd.with_label_values(&[outcome]).inc_by(*n);
+            }
+        }
+    }
 
     if let Some(q) = &s.quic {
         let events = r.counter_vec(
@@ -298,6 +313,7 @@ mod tests {
                 UpdateCount { list: "trial".into(), result: "failed".into(), count: 2 },
             ],
             quic: Some(QuicMetrics { events: vec![("copies", 12), ("verdict_block", 2)], connections: 3, memory: 4096 }),
+            xdp_forward: Some(vec![("forwarded", 900), ("no_neighbour", 2), ("frag_needed", 0), ("ttl_expired", 1), ("port_not_allowed", 0), ("kernel", 40)]),
             build_version: "1.2.3".into(),
             process: Some(ProcessStats {
                 cpu_seconds: 1.5,
@@ -375,6 +391,9 @@ mod tests {
         assert_eq!(value(&t, "blocker_packets_total", &[("reason", "sni"), ("action", "shadow")]), Some(3.0));
         assert_eq!(value(&t, "blocker_quic_events_total", &[("event", "verdict_block")]), Some(2.0));
         assert_eq!(value(&t, "blocker_quic_connections", &[]), Some(3.0));
+        assert_eq!(value(&t, "blocker_xdp_forward_packets_total", &[("outcome", "forwarded")]), Some(900.0));
+        assert_eq!(value(&t, "blocker_xdp_forward_packets_total", &[("outcome", "kernel")]), Some(40.0));
+        assert_eq!(value(&t, "blocker_xdp_forward_packets_total", &[("outcome", "frag_needed")]), Some(0.0));
         assert_eq!(value(&t, "blocker_list_entries", &[("list", "jp-csam"), ("shadow", "false")]), Some(1234.0));
         assert_eq!(value(&t, "blocker_list_hits_total", &[("list", "trial"), ("shadow", "true")]), Some(3.0));
         assert_eq!(value(&t, "blocker_list_last_update_timestamp_seconds", &[("list", "jp-csam")]), Some(1.7e9));
@@ -448,6 +467,7 @@ mod tests {
         s.update_results.push(UpdateCount { list: "ok".into(), result: "example.com".into(), count: 1 });
         s.attach_mode = Some("user@example.com".into());
         s.quic.as_mut().unwrap().events.push(("192.0.2.9", 1));
+        s.xdp_forward.as_mut().unwrap().push(("eth0 198.51.100.2", 1));
         let t = render(&s);
         let allowed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::from([
             ("reason", reason_names().map(String::from).collect()),
@@ -459,6 +479,7 @@ mod tests {
             ("mode", ATTACH_MODES.map(String::from).into()),
             ("version", ["1.2.3".to_string()].into()),
             ("event", QUIC_EVENTS.iter().chain(FLOW_UPKEEP_EVENTS.iter()).map(|e| e.to_string()).collect()),
+            ("outcome", blocker_common::forward::OUTCOME_NAMES.map(String::from).into()),
         ]);
         let all = samples(&t);
         assert!(all.len() > 40);
@@ -474,6 +495,7 @@ mod tests {
             !t.contains("203.0.113.7 ")
                 && !t.contains("evil\"")
                 && !t.contains("198.51.100.1")
+                && !t.contains("198.51.100.2")
                 && !t.contains("192.0.2.9")
                 && !t.contains("example.com")
         );
@@ -488,6 +510,7 @@ mod tests {
         assert_eq!(value(&t, "blocker_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
         assert!(!t.contains("process_"), "process metrics only when given");
         assert!(!t.contains("blocker_generation_installed_timestamp_seconds"));
+        assert!(!t.contains("blocker_xdp_forward"), "forwarding outcomes only when forwarding is on");
     }
 
     #[test]

@@ -263,6 +263,9 @@ pub struct Snapshot {
     pub update_results: Vec<UpdateCount>,
     /// QUIC reading (None: off).
     pub quic: Option<QuicMetrics>,
+    /// XDP forwarding's packets by outcome, labels from `blocker_common::forward::OUTCOME_NAMES`
+    /// (None: forwarding is off).
+    pub xdp_forward: Option<Vec<(&'static str, u64)>>,
     /// The `version` label of `blocker_build_info` (default: this crate's version).
     pub build_version: String,
     /// The daemon process's figures; when None, [`MetricsServer`](super::MetricsServer) fills
@@ -284,6 +287,7 @@ impl Default for Snapshot {
             flows: FlowPressure::default(),
             update_results: Vec::new(),
             quic: None,
+            xdp_forward: None,
             build_version: env!("CARGO_PKG_VERSION").to_string(),
             process: None,
         }

@@ -1,0 +1,59 @@
+//! The daemon's side of router mode's XDP forwarding: the egress ports asked for, checked
+//! again every [`FORWARD_CHECK`](crate::daemon::FORWARD_CHECK) so a port whose driver stops
+//! taking redirected frames leaves `FORWARD_PORTS` (its routes go back to the kernel) and one
+//! that takes them again comes back. Every change of a port's state is logged once.
+
+use super::{Daemon, lock};
+use crate::datapath::ForwardPort;
+
+/// The ports `run` asked for and their state at the last check.
+#[derive(Default)]
+pub struct ForwardState {
+    pub asked: Vec<String>,
+    pub ports: Vec<ForwardPort>,
+}
+
+impl Daemon {
+    /// Checks the XDP forwarding ports again (nothing when forwarding is off).
+    pub fn forward_check(&self) {
+        let mut state = lock(&self.forward);
+        if state.asked.is_empty() {
+            return;
+        }
+        let checked = self.datapath().sync_forward_ports(&state.asked);
+        match checked {
+            Ok(ports) => {
+                log_changes(&state.ports, &ports);
+                state.ports = ports;
+            }
+            Err(e) => log::error!("XDP forwarding: cannot update the egress ports: {e}; the ports stay as they were"),
+        }
+    }
+
+    /// The XDP forwarding ports and their state (empty: forwarding is off).
+    pub fn forward_ports(&self) -> Vec<ForwardPort> {
+        lock(&self.forward).ports.clone()
+    }
+
+    pub(super) fn set_forward(&self, asked: Vec<String>, ports: Vec<ForwardPort>) {
+        log_changes(&[], &ports);
+        *lock(&self.forward) = ForwardState { asked, ports };
+    }
+}
+
+/// Logs each port whose state differs from `before` (all of them at start).
+pub fn log_changes(before: &[ForwardPort], now: &[ForwardPort]) {
+    for p in now {
+        let was = before.iter().find(|b| b.name == p.name);
+        if was.is_some_and(|w| w.forwarding == p.forwarding && w.ifindex == p.ifindex) {
+            continue;
+        }
+        match (&p.why_not, was.is_some()) {
+            (None, _) => log::info!("XDP forwarding: routes out of {} are forwarded by the program", p.name),
+            (Some(why), false) => log::warn!("XDP forwarding: not to {}: {why}; its routes go through the kernel", p.name),
+            (Some(why), true) => {
+                log::warn!("XDP forwarding: {} taken out: {why}; its routes go through the kernel until it takes redirected frames again", p.name)
+            }
+        }
+    }
+}

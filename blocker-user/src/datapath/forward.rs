@@ -1,0 +1,215 @@
+//! Router mode's opt-in XDP forwarding (`FLAG_XDP_FORWARD`, blocker-ebpf forward.rs): the
+//! program routes allowed frames itself, with the kernel's FIB, and redirects them out of the
+//! egress port, when that port is in `FORWARD_PORTS`.
+//!
+//! A frame redirected to a port that cannot transmit XDP frames is dropped by the kernel, not
+//! handed back: so a port enters `FORWARD_PORTS` only while its driver says it takes them
+//! (the netdev `NDO_XMIT` feature, xdp_features.rs), and the daemon checks again every few
+//! seconds ([`Datapath::sync_forward_ports`]). A route out of any other port goes to the
+//! kernel, as without the switch.
+
+use aya::maps::{MapData, PerCpuArray, xdp::DevMapHash};
+use blocker_common::{
+    config::FLAG_XDP_FORWARD,
+    forward::{ForwardCounts, OUTCOME_NAMES, OUTCOMES, PortMac},
+};
+use serde::Serialize;
+
+use super::{Datapath, DatapathError, pin::ifindex, xdp_features};
+
+const FORWARD_PORTS: &str = "FORWARD_PORTS";
+const PORT_MAC: &str = "PORT_MAC";
+const FORWARD_COUNTS: &str = "FORWARD_COUNTS";
+
+/// An egress port named for XDP forwarding, and whether the program may redirect to it now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForwardPort {
+    pub name: String,
+    /// 0 when the interface does not exist.
+    pub ifindex: u32,
+    /// In `FORWARD_PORTS`: routes out of it are forwarded in XDP.
+    pub forwarding: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+}
+
+impl ForwardPort {
+    fn unusable(name: &str, ifindex: u32, why: String) -> ForwardPort {
+        ForwardPort { name: name.to_string(), ifindex, forwarding: false, why_not: Some(why) }
+    }
+}
+
+/// Packets per outcome of XDP forwarding, summed over CPUs, in [`OUTCOME_NAMES`] order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardCountsSum(pub [u64; OUTCOMES]);
+
+impl ForwardCountsSum {
+    /// `(label, packets)` for every outcome.
+    pub fn rows(&self) -> Vec<(&'static str, u64)> {
+        OUTCOME_NAMES.iter().copied().zip(self.0).collect()
+    }
+}
+
+fn xdp_map_err(name: &'static str, e: aya::maps::xdp::XdpMapError) -> DatapathError {
+    match e {
+        aya::maps::xdp::XdpMapError::MapError(e) => DatapathError::map(name, e),
+        other => DatapathError::Unsupported(format!("map {name}: {other}")),
+    }
+}
+
+/// The MAC address of `iface`, from sysfs.
+fn port_mac(iface: &str) -> Result<[u8; 6], DatapathError> {
+    let path = format!("/sys/class/net/{iface}/address");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| DatapathError::Unsupported(format!("XDP forwarding: cannot read the MAC address of {iface} ({path}): {e}")))?;
+    parse_mac(text.trim())
+        .filter(|m| *m != [0; 6])
+        .ok_or_else(|| DatapathError::Unsupported(format!("XDP forwarding needs an Ethernet port; {iface} has no MAC address ({:?})", text.trim())))
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in mac.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// Whether `name` can be an XDP forwarding egress now.
+fn check_port(name: &str) -> ForwardPort {
+    let Ok(index) = ifindex(name) else {
+        return ForwardPort::unusable(name, 0, "no such interface".into());
+    };
+    match xdp_features::xdp_features(index) {
+        Ok(bits) if bits & xdp_features::XDP_ACT_NDO_XMIT != 0 => {
+            ForwardPort { name: name.to_string(), ifindex: index, forwarding: true, why_not: None }
+        }
+        Ok(bits) => ForwardPort::unusable(
+            name,
+            index,
+            format!(
+                "its driver does not take frames redirected from XDP now (XDP features: {}; no ndo-xmit; a veth takes them only while its peer has an XDP program or GRO on)",
+                match xdp_features::feature_names(bits) {
+                    names if names.is_empty() => "none".to_string(),
+                    names => names.join(", "),
+                }
+            ),
+        ),
+        Err(e) => ForwardPort::unusable(name, index, format!("cannot read its XDP features: {e}")),
+    }
+}
+
+impl Datapath {
+    /// Router mode with XDP forwarding: the program forwards allowed frames that arrive on
+    /// `subscriber` itself, to the ports of `egress` that take redirected frames. Returns each
+    /// port's state; a port that cannot take them is left out (its routes go to the kernel).
+    pub fn set_xdp_forward(&mut self, subscriber: &str, egress: &[String]) -> Result<Vec<ForwardPort>, DatapathError> {
+        if egress.is_empty() {
+            return Err(DatapathError::Unsupported("XDP forwarding needs at least one egress port".into()));
+        }
+        let mac = port_mac(subscriber)?;
+        {
+            let mut map: aya::maps::Array<_, PortMac> = self.map_mut(PORT_MAC)?;
+            map.set(0, PortMac { mac, set: 1, _pad: 0 }, 0).map_err(|e| DatapathError::map(PORT_MAC, e))?;
+        }
+        let ports = self.sync_forward_ports(egress)?;
+        self.config.flags |= FLAG_XDP_FORWARD;
+        self.write_config()?;
+        Ok(ports)
+    }
+
+    /// Checks every port of `egress` again and makes `FORWARD_PORTS` hold exactly those that
+    /// take redirected frames now. The daemon calls it every few seconds: a port whose driver
+    /// stops taking them (a veth whose peer lost its XDP program) leaves the map before many
+    /// frames are lost, and one that can again comes back.
+    pub fn sync_forward_ports(&mut self, egress: &[String]) -> Result<Vec<ForwardPort>, DatapathError> {
+        let ports: Vec<ForwardPort> = egress.iter().map(|n| check_port(n)).collect();
+        let mut map: DevMapHash<_> = self.map_mut(FORWARD_PORTS)?;
+        let present: Vec<u32> = map.keys().filter_map(Result::ok).collect();
+        for key in present {
+            if !ports.iter().any(|p| p.forwarding && p.ifindex == key) {
+                map.remove(key).map_err(|e| DatapathError::map(FORWARD_PORTS, e))?;
+            }
+        }
+        for p in ports.iter().filter(|p| p.forwarding) {
+            map.insert(p.ifindex, p.ifindex, None, 0).map_err(|e| xdp_map_err(FORWARD_PORTS, e))?;
+        }
+        Ok(ports)
+    }
+
+    /// Router mode without XDP forwarding: the switch off first, then the ports and MAC
+    /// cleared (also those adopted maps of an earlier daemon hold).
+    pub fn clear_xdp_forward(&mut self) -> Result<(), DatapathError> {
+        self.config.flags &= !FLAG_XDP_FORWARD;
+        self.write_config()?;
+        {
+            let mut map: DevMapHash<_> = self.map_mut(FORWARD_PORTS)?;
+            let present: Vec<u32> = map.keys().filter_map(Result::ok).collect();
+            for key in present {
+                map.remove(key).map_err(|e| DatapathError::map(FORWARD_PORTS, e))?;
+            }
+        }
+        let mut map: aya::maps::Array<_, PortMac> = self.map_mut(PORT_MAC)?;
+        map.set(0, PortMac::default(), 0).map_err(|e| DatapathError::map(PORT_MAC, e))
+    }
+
+    /// Whether the program forwards allowed frames itself (router mode's switch).
+    pub fn is_xdp_forwarding(&self) -> bool {
+        self.config.flags & FLAG_XDP_FORWARD != 0
+    }
+
+    /// The interface indexes in `FORWARD_PORTS`.
+    pub fn forward_port_indexes(&self) -> Result<Vec<u32>, DatapathError> {
+        let map: DevMapHash<_> = self.map_ref(FORWARD_PORTS)?;
+        map.keys().map(|k| k.map_err(|e| DatapathError::map(FORWARD_PORTS, e))).collect()
+    }
+
+    pub fn forward_counts(&self) -> Result<ForwardCountsSum, DatapathError> {
+        let map: PerCpuArray<&MapData, ForwardCounts> = self.map_ref(FORWARD_COUNTS)?;
+        let per_cpu = map.get(&0, 0).map_err(|e| DatapathError::map(FORWARD_COUNTS, e))?;
+        let mut sum = [0u64; OUTCOMES];
+        for c in per_cpu.iter() {
+            for (s, n) in sum.iter_mut().zip(c.packets) {
+                *s = s.wrapping_add(n);
+            }
+        }
+        Ok(ForwardCountsSum(sum))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mac_is_six_colon_separated_hex_bytes() {
+        assert_eq!(parse_mac("02:00:5e:10:00:0a"), Some([2, 0, 0x5e, 0x10, 0, 0x0a]));
+        assert_eq!(parse_mac("02:00:5E:10:00:0A"), Some([2, 0, 0x5e, 0x10, 0, 0x0a]));
+        for bad in ["", "02:00:5e:10:00", "02:00:5e:10:00:0a:01", "2:00:5e:10:00:0a", "02:00:5e:10:00:zz", "02-00-5e-10-00-0a"] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_port_is_named_and_not_used() {
+        let p = check_port("blkfw-none0");
+        assert!(!p.forwarding);
+        assert_eq!(p.ifindex, 0);
+        assert_eq!(p.why_not.as_deref(), Some("no such interface"));
+    }
+
+    #[test]
+    fn every_outcome_has_a_label() {
+        let c = ForwardCountsSum([1, 2, 3, 4, 5, 6]);
+        let rows = c.rows();
+        assert_eq!(rows.len(), OUTCOMES);
+        assert_eq!(rows[0], ("forwarded", 1));
+        assert_eq!(rows[OUTCOMES - 1], ("kernel", 6));
+    }
+}
