@@ -60,6 +60,7 @@ use net::{Forwarding, Namespaces};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     Blocker,
+    BlockerXdpForward,
     NftIngress,
     NftPrerouting,
     IptablesIpset,
@@ -109,8 +110,9 @@ impl Mode {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 10] = [
+    pub const ALL: [Variant; 11] = [
         Variant::Blocker,
+        Variant::BlockerXdpForward,
         Variant::NftIngress,
         Variant::NftPrerouting,
         Variant::IptablesIpset,
@@ -125,6 +127,7 @@ impl Variant {
     pub fn name(self) -> &'static str {
         match self {
             Variant::Blocker => "blocker",
+            Variant::BlockerXdpForward => "blocker XDP forwarding",
             Variant::NftIngress => "nftables netdev ingress",
             Variant::NftPrerouting => "nftables prerouting + notrack",
             Variant::IptablesIpset => "iptables raw + ipset hash:net",
@@ -153,7 +156,9 @@ impl Variant {
 
     pub fn mode(self) -> Mode {
         match self {
-            Variant::Blocker | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => Mode::Router,
+            Variant::Blocker | Variant::BlockerXdpForward | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => {
+                Mode::Router
+            }
             Variant::BlockerInline | Variant::BridgeNftIngress | Variant::BridgeNftForward | Variant::PlainBridge | Variant::XdpRedirect => Mode::Inline,
         }
     }
@@ -163,7 +168,7 @@ impl Variant {
     }
 
     pub fn is_blocker(self) -> bool {
-        matches!(self, Variant::Blocker | Variant::BlockerInline)
+        matches!(self, Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerInline)
     }
 
     pub fn blocks(self) -> bool {
@@ -340,7 +345,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         eprintln!("throughput: loading {}", v.name());
         let started = Instant::now();
         let detail = match v {
-            Variant::Blocker | Variant::BlockerInline => {
+            Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerInline => {
                 let set = filters::blocker_set(&list, o.names);
                 let mut dp = Datapath::load(DpOptions::default()).context("loading the XDP program (root needed)")?;
                 let report = dp.install(&set)?;
@@ -348,6 +353,14 @@ pub fn run(o: &Options) -> Result<Outcome> {
                 let (sub, internet) = (path.dut_in.clone(), path.dut_out.clone());
                 let attached = bpf::in_netns(&dut, || {
                     if v == Variant::Blocker {
+                        return Ok(vec![dp.attach(&sub, false)?]);
+                    }
+                    if v == Variant::BlockerXdpForward {
+                        // As `blocker run --xdp-forward` sets it up (daemon/attach.rs).
+                        let ports = dp.set_xdp_forward(&sub, std::slice::from_ref(&internet))?;
+                        if let Some(p) = ports.iter().find(|p| !p.forwarding) {
+                            bail!("XDP forwarding cannot use {}: {}", p.name, p.why_not.as_deref().unwrap_or("?"));
+                        }
                         return Ok(vec![dp.attach(&sub, false)?]);
                     }
                     // As `blocker run --internet-iface` attaches (daemon/attach.rs): the ports
@@ -363,12 +376,21 @@ pub fn run(o: &Options) -> Result<Outcome> {
                 if v == Variant::BlockerInline {
                     // The sink of redirected frames: the count-and-drop program on the internet
                     // port's PORTS entry (net.rs says why).
-                    let ports = bpf::own_devmap_with_entry("PORTS", 0)?;
+                    let ports = bpf::own_devmap_with_entry("PORTS", bpf::DEVMAP, 0)?;
                     bpf::in_netns(&dut, || bpf::set_devmap_sink(&ports, 0, &internet, &sink_devmap))?;
+                }
+                if v == Variant::BlockerXdpForward {
+                    // The same sink on the outgoing veth's FORWARD_PORTS entry (keyed by its
+                    // interface index).
+                    let out = bpf::in_netns(&dut, || bpf::ifindex_of(&internet))?;
+                    let ports = bpf::own_devmap_with_entry("FORWARD_PORTS", bpf::DEVMAP_HASH, out)?;
+                    bpf::in_netns(&dut, || bpf::set_devmap_sink(&ports, out, &internet, &sink_devmap))?;
                 }
                 datapaths.push((v, dp));
                 let how = if v == Variant::Blocker {
                     "native XDP on the receiving veth".to_string()
+                } else if v == Variant::BlockerXdpForward {
+                    format!("router mode with XDP forwarding (`blocker run --xdp-forward {}`): native XDP on the receiving veth; allowed frames routed by the program (FIB lookup, TTL, MACs) and redirected {} → {} through FORWARD_PORTS, where the sink's devmap program counts and drops them", path.dut_out, path.dut_in, path.dut_out)
                 } else {
                     format!("inline mode (`blocker run --internet-iface {}`): the ports in PORTS, native XDP on both veths (blocker_wire on {}); allowed frames redirected {} → {}, where the sink's devmap program counts and drops them", path.dut_out, path.dut_out, path.dut_in, path.dut_out)
                 };

@@ -98,6 +98,25 @@ pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {
     }
 }
 
+/// Writes 2 or 4 bytes at `off` as one store, the value's bytes in memory order (what a load
+/// of the same width read); false if it would run past the frame. `write` of an unaligned
+/// value is split into byte stores by the bpf target.
+#[inline(always)]
+pub fn store16(ctx: &XdpContext, off: usize, v: u16) -> bool {
+    let Some(p) = ptr_at_mut::<u16>(ctx, off) else { return false };
+    // SAFETY: 2 bytes at p were bounds-checked by ptr_at_mut; packet memory (see load16).
+    unsafe { core::arch::asm!("*(u16 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64, options(nostack)) };
+    true
+}
+
+#[inline(always)]
+pub fn store32(ctx: &XdpContext, off: usize, v: u32) -> bool {
+    let Some(p) = ptr_at_mut::<u32>(ctx, off) else { return false };
+    // SAFETY: 4 bytes at p were bounds-checked by ptr_at_mut; packet memory (see load16).
+    unsafe { core::arch::asm!("*(u32 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64, options(nostack)) };
+    true
+}
+
 /// Length of the frame in bytes.
 #[inline(always)]
 pub fn frame_len(ctx: &XdpContext) -> u64 {
@@ -144,6 +163,26 @@ impl<const N: usize> Span<N> {
         }
         // SAFETY: [p + i, p + i + 4) lies inside the checked span.
         u32::from_be(unsafe { load32(self.p.add(i)) })
+    }
+
+    /// Four bytes as one load, in memory order (an IPv4 address as the kernel's helpers take it).
+    #[inline(always)]
+    pub fn raw32(&self, i: usize) -> u32 {
+        if i + 4 > N {
+            return 0;
+        }
+        // SAFETY: [p + i, p + i + 4) lies inside the checked span.
+        unsafe { load32(self.p.add(i)) }
+    }
+
+    /// Sixteen bytes in memory order as two 8-byte loads.
+    #[inline(always)]
+    pub fn raw128(&self, i: usize) -> [u64; 2] {
+        if i + 16 > N {
+            return [0; 2];
+        }
+        // SAFETY: [p + i, p + i + 16) lies inside the checked span.
+        unsafe { [load64(self.p.add(i)), load64(self.p.add(i + 8))] }
     }
 
     /// Sixteen bytes (an IPv6 address) as two 8-byte loads.

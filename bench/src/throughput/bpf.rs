@@ -34,6 +34,11 @@ const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_DEVMAP: u32 = 14;
+const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
+/// The devmap kinds [`own_devmap_with_entry`] looks for: by index (the blocker's `PORTS`) or
+/// by key (`FORWARD_PORTS`, keyed by interface index).
+pub const DEVMAP: u32 = BPF_MAP_TYPE_DEVMAP;
+pub const DEVMAP_HASH: u32 = BPF_MAP_TYPE_DEVMAP_HASH;
 const TC_ACT_SHOT: i32 = 2;
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 
@@ -42,6 +47,11 @@ pub const LEN_BUCKETS: u32 = 2048;
 /// Bytes of each frame the generator copies from its template: every header and every payload
 /// that means something (DNS, HTTP, ClientHello); beyond them frames hold only [`FILLER`].
 pub const COPY_BYTES: usize = 512;
+/// The interface index of `dev` in the calling thread's namespace.
+pub fn ifindex_of(dev: &str) -> Result<u32> {
+    ifindex(&CString::new(dev)?)
+}
+
 /// The generator's template map value: length, bytes to copy, the bytes.
 const TEMPLATE_VALUE: usize = 8 + COPY_BYTES;
 /// What fills every frame beyond [`COPY_BYTES`] (and TCP/UDP payloads that carry nothing).
@@ -455,11 +465,12 @@ struct MapInfo {
     name: [u8; 16],
 }
 
-/// Among this process's own map descriptors, the devmap named `name` whose entry `key` is set
-/// (a blocker in inline mode: its `PORTS`; a blocker in router mode has that entry empty).
+/// Among this process's own map descriptors, the devmap of type `map_type` ([`DEVMAP`] or
+/// [`DEVMAP_HASH`]) named `name` whose entry `key` is set (a blocker in inline mode: its `PORTS`,
+/// in router mode with XDP forwarding: its `FORWARD_PORTS`; other blockers have those empty).
 /// Returns a duplicate of the descriptor. Only this process's descriptors are looked at, so
 /// another process's blocker is never touched.
-pub fn own_devmap_with_entry(name: &str, key: u32) -> Result<OwnedFd> {
+pub fn own_devmap_with_entry(name: &str, map_type: u32, key: u32) -> Result<OwnedFd> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")?.flatten() {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<RawFd>() else { continue };
@@ -468,7 +479,7 @@ pub fn own_devmap_with_entry(name: &str, key: u32) -> Result<OwnedFd> {
         }
         let mut info = MapInfo::default();
         let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: size_of::<MapInfo>() as u32, info: &mut info as *mut MapInfo as u64 };
-        if sys(BPF_OBJ_GET_INFO_BY_FD, &mut attr).is_err() || info.map_type != BPF_MAP_TYPE_DEVMAP || info.value_size != 8 {
+        if sys(BPF_OBJ_GET_INFO_BY_FD, &mut attr).is_err() || info.map_type != map_type || info.value_size != 8 {
             continue;
         }
         let end = info.name.iter().position(|&b| b == 0).unwrap_or(16);
