@@ -58,27 +58,43 @@ fn xdp_map_err(name: &'static str, e: aya::maps::xdp::XdpMapError) -> DatapathEr
     }
 }
 
-/// The MAC address of `iface`, from sysfs.
+/// The MAC address of `iface` in the calling thread's network namespace (SIOCGIFHWADDR on a
+/// socket of that namespace: sysfs shows the namespace it was mounted in, which a thread that
+/// entered another one with setns does not change).
 fn port_mac(iface: &str) -> Result<[u8; 6], DatapathError> {
-    let path = format!("/sys/class/net/{iface}/address");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| DatapathError::Unsupported(format!("XDP forwarding: cannot read the MAC address of {iface} ({path}): {e}")))?;
-    parse_mac(text.trim())
-        .filter(|m| *m != [0; 6])
-        .ok_or_else(|| DatapathError::Unsupported(format!("XDP forwarding needs an Ethernet port; {iface} has no MAC address ({:?})", text.trim())))
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in mac.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
+    const SIOCGIFHWADDR: libc::c_ulong = 0x8927;
+    const ARPHRD_ETHER: u16 = 1;
+    /// `struct ifreq` with the `ifr_hwaddr` member of its union (40 bytes on 64-bit).
+    #[repr(C)]
+    struct IfReqHwAddr {
+        name: [u8; 16],
+        family: u16,
+        data: [u8; 14],
+        _union_rest: [u8; 8],
     }
-    parts.next().is_none().then_some(mac)
+    let unusable = |why: String| DatapathError::Unsupported(format!("XDP forwarding: {iface}: {why}"));
+    if iface.is_empty() || iface.len() >= 16 || iface.contains('\0') {
+        return Err(unusable("not an interface name".into()));
+    }
+    let mut req = IfReqHwAddr { name: [0; 16], family: 0, data: [0; 14], _union_rest: [0; 8] };
+    req.name[..iface.len()].copy_from_slice(iface.as_bytes());
+    // SAFETY: a plain socket call; the descriptor is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(unusable(format!("cannot open a socket: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: the ioctl writes at most sizeof(struct ifreq) = 40 bytes into `req`, which is that size.
+    let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), SIOCGIFHWADDR, &mut req as *mut IfReqHwAddr) };
+    if rc < 0 {
+        return Err(unusable(format!("cannot read its MAC address: {}", std::io::Error::last_os_error())));
+    }
+    let mac: [u8; 6] = req.data[..6].try_into().expect("6 of 14 bytes");
+    if req.family != ARPHRD_ETHER || mac == [0; 6] {
+        return Err(unusable("not an Ethernet port (no MAC address): XDP forwarding needs one".into()));
+    }
+    Ok(mac)
 }
 
 /// Whether `name` can be an XDP forwarding egress now.
@@ -188,12 +204,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_mac_is_six_colon_separated_hex_bytes() {
-        assert_eq!(parse_mac("02:00:5e:10:00:0a"), Some([2, 0, 0x5e, 0x10, 0, 0x0a]));
-        assert_eq!(parse_mac("02:00:5E:10:00:0A"), Some([2, 0, 0x5e, 0x10, 0, 0x0a]));
-        for bad in ["", "02:00:5e:10:00", "02:00:5e:10:00:0a:01", "2:00:5e:10:00:0a", "02:00:5e:10:00:zz", "02-00-5e-10-00-0a"] {
-            assert_eq!(parse_mac(bad), None, "{bad:?}");
-        }
+    fn only_an_ethernet_port_has_a_mac_to_forward_from() {
+        // Loopback exists in every namespace and has no MAC.
+        let e = port_mac("lo").unwrap_err().to_string();
+        assert!(e.contains("not an Ethernet port"), "{e}");
+        let e = port_mac("blkfw-none0").unwrap_err().to_string();
+        assert!(e.contains("cannot read its MAC address"), "{e}");
+        assert!(port_mac("").is_err() && port_mac("a-name-far-too-long").is_err());
     }
 
     #[test]
