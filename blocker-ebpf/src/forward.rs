@@ -111,12 +111,16 @@ fn try_route(ctx: &XdpContext) -> Result<u32, usize> {
         BPF_FIB_LKUP_RET_FRAG_NEEDED => return Err(FRAG_NEEDED),
         _ => return Err(NOT_FORWARDED),
     }
-    if FORWARD_PORTS.get(p.0.ifindex).is_none() {
+    // The redirect only records the target (the frame leaves after the program returns), so it
+    // doubles as the allowlist check: with the port not in FORWARD_PORTS it returns XDP_PASS and
+    // the frame goes to the kernel untouched.
+    let action = match FORWARD_PORTS.redirect(p.0.ifindex, xdp_action::XDP_PASS as u64) {
+        Ok(code) | Err(code) => code,
+    };
+    if action != xdp_action::XDP_REDIRECT {
         return Err(PORT_NOT_ALLOWED);
     }
-    // From here on the frame is the forwarded one. (Should the controller take the port out of
-    // FORWARD_PORTS between the check and the redirect, the kernel gets a frame addressed to
-    // the next hop and drops it: one frame, once.)
+    // From here on the frame is the forwarded one.
     if v6 { decrement_hop_limit(ctx)? } else { decrement_ttl(ctx)? }
     let base = p as *const Params as *const u8;
     // SAFETY: offsets inside `p`, aligned for these widths (asserted above; `p` is 8-aligned).
@@ -128,12 +132,13 @@ fn try_route(ctx: &XdpContext) -> Result<u32, usize> {
             *(base.add(SMAC + 4) as *const u16),
         )
     };
+    // The headers were read through spans of the same frame, so these stores cannot fail; if
+    // one did, XDP_PASS hands the kernel a frame it drops (not its MAC), never a half-written
+    // one sent on.
     if !(store16(ctx, 0, dmac_hi) && store32(ctx, 2, dmac_lo) && store32(ctx, 6, smac_hi) && store16(ctx, 10, smac_lo)) {
         return Err(NOT_FORWARDED);
     }
-    Ok(match FORWARD_PORTS.redirect(p.0.ifindex, xdp_action::XDP_PASS as u64) {
-        Ok(code) | Err(code) => code,
-    })
+    Ok(action)
 }
 
 #[inline(always)]
@@ -176,8 +181,10 @@ fn ipv6_params(ctx: &XdpContext, p: &mut FibParams) -> Result<(), usize> {
     if h.u8(0) >> 4 != 6 || next == 0 || payload == 0 {
         return Err(NOT_FORWARDED);
     }
-    // Multicast and link-local addresses are never forwarded as unicast.
-    if h.u8(24) == 0xff || link_local_v6(h.u8(8), h.u8(9)) || link_local_v6(h.u8(24), h.u8(25)) {
+    // Multicast, link-local, loopback, unspecified and IPv4-mapped addresses: never forwarded as
+    // unicast, and the kernel's own receive path drops several of them.
+    let (src, dst) = (h.raw128(8), h.raw128(24));
+    if not_unicast_v6(src) || not_unicast_v6(dst) {
         return Err(NOT_FORWARDED);
     }
     if h.u8(7) <= 1 {
@@ -190,15 +197,21 @@ fn ipv6_params(ctx: &XdpContext, p: &mut FibParams) -> Result<(), usize> {
     p.__bindgen_anon_2.flowinfo = h.raw32(0) & u32::from_ne_bytes([0x0f, 0xff, 0xff, 0xff]);
     // SAFETY: both unions are 16 bytes at 8-aligned offsets (16, 32) of an 8-aligned block.
     unsafe {
-        (core::ptr::addr_of_mut!(p.__bindgen_anon_3) as *mut [u64; 2]).write(h.raw128(8));
-        (core::ptr::addr_of_mut!(p.__bindgen_anon_4) as *mut [u64; 2]).write(h.raw128(24));
+        (core::ptr::addr_of_mut!(p.__bindgen_anon_3) as *mut [u64; 2]).write(src);
+        (core::ptr::addr_of_mut!(p.__bindgen_anon_4) as *mut [u64; 2]).write(dst);
     }
     Ok(())
 }
 
+/// An IPv6 address (two words in memory order) that is not a global unicast one: ff00::/8,
+/// fe80::/10, ::, ::1 or ::ffff:0:0/96.
 #[inline(always)]
-fn link_local_v6(b0: u8, b1: u8) -> bool {
-    b0 == 0xfe && b1 & 0xc0 == 0x80
+fn not_unicast_v6([hi, lo]: [u64; 2]) -> bool {
+    let [b0, b1, ..] = hi.to_ne_bytes();
+    let lo_bytes = lo.to_ne_bytes();
+    b0 == 0xff
+        || (b0 == 0xfe && b1 & 0xc0 == 0x80)
+        || (hi == 0 && (lo == 0 || lo == u64::from_ne_bytes([0, 0, 0, 0, 0, 0, 0, 1]) || lo_bytes[..4] == [0, 0, 0xff, 0xff]))
 }
 
 /// TTL minus one, with the header checksum updated as the kernel's `ip_decrease_ttl` does

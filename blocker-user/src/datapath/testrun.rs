@@ -77,6 +77,25 @@ impl Datapath {
 }
 
 impl Datapath {
+    /// Runs one frame through the blocking program as if interface `ifindex` (of the calling
+    /// thread's network namespace) had received it: what router mode's XDP forwarding looks its
+    /// route up from. The returned frame is as the program left it (for XDP_REDIRECT, as it
+    /// would have been sent; a test run sends nothing).
+    pub fn run_frame_on(&self, ifindex: u32, frame: &[u8]) -> Result<RunOutcome, DatapathError> {
+        let prog = self.program(PROGRAM)?;
+        let mut out = vec![0u8; frame.len() + HEADROOM];
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex; the kernel wants data_end to be the frame's length.
+        let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+        let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let opts = TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&ctx), ..Default::default() };
+        let result = prog.test_run(opts).map_err(|source| DatapathError::Program { name: PROGRAM, source })?;
+        out.truncate(result.data_size_out as usize);
+        Ok(RunOutcome { action: XdpAction::from_code(result.return_value), frame: out, duration_ns: result.duration.as_nanos() as u64 })
+    }
+}
+
+impl Datapath {
     /// How many times the blocking program has run and for how long in all, as the kernel
     /// counts them while run-time statistics are on (`aya::sys::enable_stats`; off, both stay
     /// still). For benchmarks: the program's own time per packet on live traffic.
