@@ -273,7 +273,7 @@ fn full() -> Snapshot {
         flows: FlowPressure { entries: 1, capacity: 2, ..FlowPressure::default() },
         update_results: vec![UpdateCount { list: "l".into(), result: "updated".into(), count: 1 }],
         quic: None,
-        xdp_forward: None,
+        xdp_forward: Some(vec![("forwarded", 1)]),
         build_version: "0".into(),
         process: Some(ProcessStats::default()),
     }
