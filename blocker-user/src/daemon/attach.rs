@@ -64,13 +64,18 @@ impl Daemon {
         let Some(internet) = &plan.internet else {
             // Also undoes inline mode kept in adopted maps.
             dp.clear_ports()?;
-            if plan.xdp_forward.is_empty() {
+            let forward = if plan.xdp_forward.is_empty() {
                 dp.clear_xdp_forward()?;
+                None
             } else {
-                let ports = dp.set_xdp_forward(&plan.subscriber, &plan.xdp_forward)?;
+                Some(dp.set_xdp_forward(&plan.subscriber, &plan.xdp_forward)?)
+            };
+            let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
+            // The forwarding state's lock is taken before the datapath's elsewhere (the checks).
+            drop(dp);
+            if let Some(ports) = forward {
                 self.set_forward(plan.xdp_forward.clone(), ports);
             }
-            let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
             return Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced });
         };
         if *internet == plan.subscriber {

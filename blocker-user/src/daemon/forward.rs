@@ -1,5 +1,5 @@
 //! The daemon's side of router mode's XDP forwarding: the egress ports asked for, checked
-//! again every [`FORWARD_CHECK`](crate::daemon::FORWARD_CHECK) so a port whose driver stops
+//! again every few seconds (`blocker run`'s loop calls [`Daemon::forward_check`]) so a port whose driver stops
 //! taking redirected frames leaves `FORWARD_PORTS` (its routes go back to the kernel) and one
 //! that takes them again comes back. Every change of a port's state is logged once.
 
@@ -42,7 +42,7 @@ impl Daemon {
 }
 
 /// Logs each port whose state differs from `before` (all of them at start).
-pub fn log_changes(before: &[ForwardPort], now: &[ForwardPort]) {
+fn log_changes(before: &[ForwardPort], now: &[ForwardPort]) {
     for p in now {
         let was = before.iter().find(|b| b.name == p.name);
         if was.is_some_and(|w| w.forwarding == p.forwarding && w.ifindex == p.ifindex) {

@@ -14,7 +14,6 @@ pub mod quic;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 pub use attach::{AttachPlan, Attached, RunMode};
-pub use forward::log_changes as log_forward_changes;
 pub use info::{ListHits, RunInfo, Stats, Status};
 pub use quic::{QuicSettings, QuicStats, QuicThread};
 
