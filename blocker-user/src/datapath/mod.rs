@@ -55,7 +55,7 @@ pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
     "HASH_KEYS", "NAMES", "NAME_FILTER", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "FLOW_BITS", "HEADS", "WAITS", "TLS_SCRATCH", "DNS_CONFIG",
     "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS", "QUIC_RING",
-    "QUIC_BUCKET",
+    "QUIC_BUCKET", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS",
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.
