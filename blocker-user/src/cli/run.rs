@@ -102,6 +102,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let dpc = config.datapath.clone().unwrap_or_default();
     let iface = a.iface.clone().or(dpc.subscriber.clone()).context("no interface: give --iface IF or [datapath] subscriber")?;
     let skb_mode = a.skb_mode || dpc.skb_mode;
+    let internet = a.internet_iface.clone().or(dpc.internet.clone());
+    let xdp_forward = if a.xdp_forward.is_empty() { dpc.xdp_forward.clone() } else { a.xdp_forward.clone() };
+    // Checked before anything is loaded or pulled.
+    if xdp_forward.iter().any(|p| p.trim().is_empty()) {
+        anyhow::bail!("--xdp-forward: an empty port name");
+    }
+    if internet.is_some() && !xdp_forward.is_empty() {
+        anyhow::bail!("XDP forwarding (--xdp-forward, [datapath] xdp_forward) is router mode's; inline mode (--internet-iface, [datapath] internet) forwards from port to port already");
+    }
     let mut options = a.lists.options();
     if dpc.drop_tcp {
         options.tcp_reset = false;
@@ -190,14 +199,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = AttachPlan {
         subscriber: iface,
-        internet: a.internet_iface.clone().or(dpc.internet.clone()),
-        xdp_forward: if a.xdp_forward.is_empty() { dpc.xdp_forward.clone() } else { a.xdp_forward.clone() },
+        internet,
+        xdp_forward,
         skb_mode,
         pinned: options.pin_dir.is_some(),
     };
-    if plan.xdp_forward.iter().any(|p| p.trim().is_empty()) {
-        anyhow::bail!("--xdp-forward: an empty port name");
-    }
     if plan.internet.is_some() && config.stop_page.is_some() {
         log::warn!(
             "inline mode: subscriber traffic is forwarded past this host's IP stack, so a stop-page service listening here is not reachable through the wire; serve it from a host subscribers reach"

@@ -56,9 +56,10 @@ impl Attached {
 
 impl Daemon {
     /// Router mode: the blocking program on the subscriber port; passing frames continue into
-    /// the kernel stack, or, with XDP forwarding, are routed by the program where it can. Inline mode: the ports go into `PORTS`, `blocker_wire` goes on the
-    /// internet port first (so replies find their way back the moment the subscriber side
-    /// forwards), then the blocking program on the subscriber port.
+    /// the kernel stack, or, with XDP forwarding, are routed by the program where it can.
+    /// Inline mode: the ports go into `PORTS`, `blocker_wire` goes on the internet port first
+    /// (so replies find their way back the moment the subscriber side forwards), then the
+    /// blocking program on the subscriber port.
     pub fn attach(&self, plan: &AttachPlan) -> Result<Attached, DatapathError> {
         let mut dp = self.datapath();
         let Some(internet) = &plan.internet else {
