@@ -211,17 +211,32 @@ fn allowed_frames_are_routed_in_xdp_and_everything_else_goes_to_the_kernel_untou
         other_mac[5] ^= 0x40;
         r.to_kernel(&other_mac, "kernel", "sent to another MAC (a promiscuous port)");
 
-        // The bypass switch: everything to the kernel, nothing counted as forwarding.
+        // The subscriber port's MAC changes: frames to the old one go to the kernel until the
+        // next check of the ports writes the new one, and then are forwarded again.
         let allowed = tcp(CLIENT4, "203.0.113.10", 443, TCP_ACK).build();
+        let new_mac = [0x02, 0, 0, 0, 0, 0x03];
+        Command::new("ip").args(["link", "set", "in0", "address", &mac(new_mac)]).status().unwrap();
+        let mut to_new = allowed.clone();
+        to_new[..6].copy_from_slice(&new_mac);
+        r.to_kernel(&to_new, "kernel", "sent to the port's new MAC before the check");
+        drop(r);
+        assert!(dp.sync_port_mac("in0").unwrap(), "the check sees the new MAC");
+        assert!(!dp.sync_port_mac("in0").unwrap(), "and only once");
+        let r = Run { dp: &dp, port: ifindex("in0") };
+        assert_forwarded(&to_new, &r.expect(&to_new, XdpAction::Redirect, Some("forwarded"), "sent to the new MAC"));
+        r.to_kernel(&allowed, "kernel", "sent to the old MAC");
+
+        // The bypass switch: everything to the kernel, nothing counted as forwarding.
+        drop(r);
         dp.set_bypass(true).unwrap();
         let r = Run { dp: &dp, port: ifindex("in0") };
-        assert_eq!(r.expect(&allowed, XdpAction::Pass, None, "bypass on"), allowed);
+        assert_eq!(r.expect(&to_new, XdpAction::Pass, None, "bypass on"), to_new);
         dp.set_bypass(false).unwrap();
 
         // Switched off: router mode as before.
         dp.clear_xdp_forward().unwrap();
         let r = Run { dp: &dp, port: ifindex("in0") };
-        assert_eq!(r.expect(&allowed, XdpAction::Pass, None, "forwarding off"), allowed);
+        assert_eq!(r.expect(&to_new, XdpAction::Pass, None, "forwarding off"), to_new);
         assert!(dp.forward_port_indexes().unwrap().is_empty());
         Ok(())
     })

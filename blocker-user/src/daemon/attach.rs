@@ -75,7 +75,7 @@ impl Daemon {
             // The forwarding state's lock is taken before the datapath's elsewhere (the checks).
             drop(dp);
             if let Some(ports) = forward {
-                self.set_forward(plan.xdp_forward.clone(), ports);
+                self.set_forward(plan.subscriber.clone(), plan.xdp_forward.clone(), ports);
             }
             return Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced });
         };

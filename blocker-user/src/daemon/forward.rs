@@ -1,5 +1,6 @@
 //! The daemon's side of router mode's XDP forwarding: the egress ports asked for, checked
-//! again every few seconds (`blocker run`'s loop calls [`Daemon::forward_check`]) so a port whose driver stops
+//! again every few seconds (`blocker run`'s loop calls [`Daemon::forward_check`]), with the
+//! subscriber port's MAC, so a port whose driver stops
 //! taking redirected frames leaves `FORWARD_PORTS` (its routes go back to the kernel) and one
 //! that takes them again comes back. Every change of a port's state is logged once.
 
@@ -9,6 +10,8 @@ use crate::datapath::ForwardPort;
 /// The ports `run` asked for and their state at the last check.
 #[derive(Default)]
 pub struct ForwardState {
+    /// The port the program judges on, whose MAC the program forwards frames to.
+    pub subscriber: String,
     pub asked: Vec<String>,
     pub ports: Vec<ForwardPort>,
 }
@@ -20,7 +23,15 @@ impl Daemon {
         if state.asked.is_empty() {
             return;
         }
-        let checked = self.datapath().sync_forward_ports(&state.asked);
+        let (mac, checked) = {
+            let mut dp = self.datapath();
+            (dp.sync_port_mac(&state.subscriber), dp.sync_forward_ports(&state.asked))
+        };
+        match mac {
+            Ok(true) => log::info!("XDP forwarding: {} has a new MAC address; frames sent to it are forwarded", state.subscriber),
+            Ok(false) => {}
+            Err(e) => log::error!("XDP forwarding: cannot read the MAC address of {}: {e}; frames go on as before", state.subscriber),
+        }
         match checked {
             Ok(ports) => {
                 log_changes(&state.ports, &ports);
@@ -35,9 +46,9 @@ impl Daemon {
         lock(&self.forward).ports.clone()
     }
 
-    pub(super) fn set_forward(&self, asked: Vec<String>, ports: Vec<ForwardPort>) {
+    pub(super) fn set_forward(&self, subscriber: String, asked: Vec<String>, ports: Vec<ForwardPort>) {
         log_changes(&[], &ports);
-        *lock(&self.forward) = ForwardState { asked, ports };
+        *lock(&self.forward) = ForwardState { subscriber, asked, ports };
     }
 }
 

@@ -129,15 +129,25 @@ impl Datapath {
         if egress.is_empty() {
             return Err(DatapathError::Unsupported("XDP forwarding needs at least one egress port".into()));
         }
-        let mac = port_mac(subscriber)?;
-        {
-            let mut map: aya::maps::Array<_, PortMac> = self.map_mut(PORT_MAC)?;
-            map.set(0, PortMac { mac, set: 1, _pad: 0 }, 0).map_err(|e| DatapathError::map(PORT_MAC, e))?;
-        }
+        self.sync_port_mac(subscriber)?;
         let ports = self.sync_forward_ports(egress)?;
         self.config.flags |= FLAG_XDP_FORWARD;
         self.write_config()?;
         Ok(ports)
+    }
+
+    /// Writes the MAC `subscriber` has now into `PORT_MAC`; true when it changed. The daemon
+    /// calls it with every check of the ports: a port whose MAC changes (a bond's failover, an
+    /// operator) would otherwise have every frame sent to it handed to the kernel, safe but slow.
+    pub fn sync_port_mac(&mut self, subscriber: &str) -> Result<bool, DatapathError> {
+        let mac = port_mac(subscriber)?;
+        let mut map: aya::maps::Array<_, PortMac> = self.map_mut(PORT_MAC)?;
+        let now = PortMac { mac, set: 1, _pad: 0 };
+        if map.get(&0, 0).map_err(|e| DatapathError::map(PORT_MAC, e))? == now {
+            return Ok(false);
+        }
+        map.set(0, now, 0).map_err(|e| DatapathError::map(PORT_MAC, e))?;
+        Ok(true)
     }
 
     /// Checks every port of `egress` again and makes `FORWARD_PORTS` hold exactly those that
