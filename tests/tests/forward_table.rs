@@ -219,7 +219,6 @@ fn allowed_frames_are_routed_in_xdp_and_everything_else_goes_to_the_kernel_untou
         let mut to_new = allowed.clone();
         to_new[..6].copy_from_slice(&new_mac);
         r.to_kernel(&to_new, "kernel", "sent to the port's new MAC before the check");
-        drop(r);
         assert!(dp.sync_port_mac("in0").unwrap(), "the check sees the new MAC");
         assert!(!dp.sync_port_mac("in0").unwrap(), "and only once");
         let r = Run { dp: &dp, port: ifindex("in0") };
@@ -227,7 +226,6 @@ fn allowed_frames_are_routed_in_xdp_and_everything_else_goes_to_the_kernel_untou
         r.to_kernel(&allowed, "kernel", "sent to the old MAC");
 
         // The bypass switch: everything to the kernel, nothing counted as forwarding.
-        drop(r);
         dp.set_bypass(true).unwrap();
         let r = Run { dp: &dp, port: ifindex("in0") };
         assert_eq!(r.expect(&to_new, XdpAction::Pass, None, "bypass on"), to_new);
