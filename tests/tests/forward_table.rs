@@ -12,7 +12,7 @@ mod support;
 use std::process::Command;
 
 use blocker_common::forward::OUTCOME_NAMES;
-use blocker_tests::rawbpf::in_netns;
+use blocker_tests::rawbpf::{self, in_netns};
 use blocker_user::datapath::{Datapath, ForwardCountsSum, Options, XdpAction};
 use support::{
     list_set,
@@ -91,11 +91,7 @@ fn build(ns: &Netns) {
 }
 
 fn ifindex(name: &str) -> u32 {
-    let c = std::ffi::CString::new(name).unwrap();
-    // SAFETY: a NUL-terminated name.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    assert_ne!(i, 0, "no interface {name}");
-    i
+    rawbpf::ifindex(&std::ffi::CString::new(name).unwrap()).unwrap()
 }
 
 /// The frame with its IPv4 TTL (and header checksum) or IPv6 hop limit set.

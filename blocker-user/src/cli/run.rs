@@ -103,7 +103,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let iface = a.iface.clone().or(dpc.subscriber.clone()).context("no interface: give --iface IF or [datapath] subscriber")?;
     let skb_mode = a.skb_mode || dpc.skb_mode;
     let internet = a.internet_iface.clone().or(dpc.internet.clone());
-    let xdp_forward = if a.xdp_forward.is_empty() { dpc.xdp_forward.clone() } else { a.xdp_forward.clone() };
+    let mut xdp_forward = if a.xdp_forward.is_empty() { dpc.xdp_forward.clone() } else { a.xdp_forward.clone() };
+    // A port named twice is one port (status lists each once).
+    let mut seen = std::collections::HashSet::new();
+    xdp_forward.retain(|p| seen.insert(p.clone()));
     // Checked before anything is loaded or pulled.
     if xdp_forward.iter().any(|p| p.trim().is_empty()) {
         anyhow::bail!("--xdp-forward: an empty port name");

@@ -174,13 +174,7 @@ impl Datapath {
     pub fn clear_xdp_forward(&mut self) -> Result<(), DatapathError> {
         self.config.flags &= !FLAG_XDP_FORWARD;
         self.write_config()?;
-        {
-            let mut map: DevMapHash<_> = self.map_mut(FORWARD_PORTS)?;
-            let present: Vec<u32> = map.keys().filter_map(Result::ok).collect();
-            for key in present {
-                map.remove(key).map_err(|e| DatapathError::map(FORWARD_PORTS, e))?;
-            }
-        }
+        self.sync_forward_ports(&[])?;
         let mut map: aya::maps::Array<_, PortMac> = self.map_mut(PORT_MAC)?;
         map.set(0, PortMac::default(), 0).map_err(|e| DatapathError::map(PORT_MAC, e))
     }
