@@ -20,6 +20,9 @@ pub const FLAG_INLINE: u32 = 1 << 4;
 /// go into the kernel stack as usual. It skips the kernel's forwarding path, and with it
 /// netfilter, tc and rp_filter for those frames (see forward.rs).
 pub const FLAG_XDP_FORWARD: u32 = 1 << 5;
+/// With `FLAG_XDP_FORWARD`: reuse the FIB's answers per CPU (route_cache.rs) while the
+/// controller sees no routing change and for at most a second.
+pub const FLAG_ROUTE_CACHE: u32 = 1 << 6;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -24,6 +24,10 @@ pub const OUTCOMES: usize = 6;
 /// Metric label of each outcome, by index.
 pub const OUTCOME_NAMES: [&str; OUTCOMES] = ["forwarded", "no_neighbour", "frag_needed", "ttl_expired", "port_not_allowed", "kernel"];
 
+/// Not an outcome: of the frames counted as `FORWARDED`, those whose route came from the route
+/// cache (route_cache.rs) instead of a FIB lookup. Kept in the same per-CPU value.
+pub const ROUTE_CACHED: usize = 6;
+
 /// Packets per outcome, per CPU (one map value); summed by the controller.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub mod name;
 pub mod name_filter;
 pub mod prefix;
 pub mod quic;
+pub mod route_cache;
 pub mod stop_page;
 pub mod verdict;
 
@@ -46,4 +47,5 @@ mod pod {
     unsafe impl aya::Pod for crate::flow::FlowKey {}
     unsafe impl aya::Pod for crate::forward::ForwardCounts {}
     unsafe impl aya::Pod for crate::forward::PortMac {}
+    unsafe impl aya::Pod for crate::route_cache::RouteCacheEntry {}
 }

@@ -10,19 +10,27 @@
 //! Everything else goes on into the kernel untouched, so the kernel does what it always does:
 //! resolves neighbours, fragments or answers "fragmentation needed", answers "time exceeded",
 //! delivers locally. The frame is rewritten (TTL, MACs) only after every check has passed.
+//!
+//! With `FLAG_ROUTE_CACHE` the FIB's answers are reused per CPU while nothing in the kernel's
+//! routing has changed (blocker-common route_cache.rs): a hit skips the lookup, the costliest
+//! step; every other check is made for every frame.
 
 use core::mem::{MaybeUninit, offset_of, size_of};
 
 use aya_ebpf::{
     bindings::{BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup as FibParams, xdp_action, xdp_md},
-    helpers::generated::bpf_fib_lookup,
+    helpers::generated::{bpf_fib_lookup, bpf_ktime_get_coarse_ns},
     programs::XdpContext,
 };
-use blocker_common::forward::{FORWARDED, FRAG_NEEDED, NO_NEIGHBOUR, NOT_FORWARDED, PORT_NOT_ALLOWED, TTL_EXPIRED};
+use blocker_common::{
+    config::FLAG_ROUTE_CACHE,
+    forward::{FORWARDED, FRAG_NEEDED, NO_NEIGHBOUR, NOT_FORWARDED, PORT_NOT_ALLOWED, ROUTE_CACHED, TTL_EXPIRED},
+    route_cache::{self, KEY_WORD0_MASK, KEY_WORDS, MAX_AGE_NS, RouteCacheEntry},
+};
 
 use crate::{
     cursor::{load64, span, store16, store32},
-    maps::{FORWARD_COUNTS, FORWARD_PORTS, PORT_MAC},
+    maps::{FORWARD_COUNTS, FORWARD_PORTS, PORT_MAC, ROUTE_CACHE, ROUTE_GEN},
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -67,18 +75,50 @@ fn zero_params(p: &mut MaybeUninit<Params>) -> &mut Params {
 /// slot for it, and the main program's frame is what the verifier's 512-byte limit on the
 /// deepest call chain (main, stop page, reply) has no room left for.
 #[inline(never)]
-pub fn route(ctx: *mut xdp_md) -> u32 {
+pub fn route(ctx: *mut xdp_md, flags: u32) -> u32 {
     let ctx = &XdpContext::new(ctx);
-    let (outcome, action) = match try_route(ctx) {
-        Ok(action) => (FORWARDED, action),
-        Err(outcome) => (outcome, xdp_action::XDP_PASS),
+    let (outcome, cached, action) = match try_route(ctx, flags & FLAG_ROUTE_CACHE != 0) {
+        Ok((action, cached)) => (FORWARDED, cached, action),
+        Err(outcome) => (outcome, false, xdp_action::XDP_PASS),
     };
-    count(outcome);
+    count(outcome, cached);
     action
 }
 
+/// Where a frame goes: the egress port and the two MACs, as the words they are stored in.
+struct NextHop {
+    egress: u32,
+    dmac_hi: u16,
+    dmac_lo: u32,
+    smac_hi: u32,
+    smac_lo: u16,
+}
+
+impl NextHop {
+    /// Reads the MACs at `dmac` and `smac` of the block at `base` (dmac 2 mod 4, smac 4-aligned).
+    ///
+    /// # Safety
+    /// Both offsets plus six are inside the block.
+    #[inline(always)]
+    unsafe fn read(egress: u32, base: *const u8, dmac: usize, smac: usize) -> NextHop {
+        unsafe {
+            NextHop {
+                egress,
+                dmac_hi: *(base.add(dmac) as *const u16),
+                dmac_lo: *(base.add(dmac + 2) as *const u32),
+                smac_hi: *(base.add(smac) as *const u32),
+                smac_lo: *(base.add(smac + 4) as *const u16),
+            }
+        }
+    }
+}
+
+const ENTRY_DMAC: usize = offset_of!(RouteCacheEntry, dmac);
+const ENTRY_SMAC: usize = offset_of!(RouteCacheEntry, smac);
+
+/// Ok: the action and whether the route came from the cache.
 #[inline(always)]
-fn try_route(ctx: &XdpContext) -> Result<u32, usize> {
+fn try_route(ctx: &XdpContext, cache: bool) -> Result<(u32, bool), usize> {
     let eth = span::<14>(ctx, 0).ok_or(NOT_FORWARDED)?;
     // Frames to another MAC reach the program only when the port listens to them (promiscuous
     // for a capture, a bridge): the kernel drops those, and so must forwarding.
@@ -103,6 +143,72 @@ fn try_route(ctx: &XdpContext) -> Result<u32, usize> {
         _ => return Err(NOT_FORWARDED),
     };
     p.0.ifindex = ctx.ingress_ifindex() as u32;
+    // SAFETY: `tot_len` is what the params functions set in this union.
+    let tot_len = unsafe { p.0.__bindgen_anon_1.tot_len };
+    let (hop, cached) = match if cache { cached_hop(p, tot_len) } else { Lookup::Ask(None) } {
+        Lookup::Hit(hop) => (hop, true),
+        Lookup::Ask(slot) => (ask_fib(ctx, p, slot)?, false),
+    };
+    // The redirect only records the target (the frame leaves after the program returns), so it
+    // doubles as the allowlist check: with the port not in FORWARD_PORTS it returns XDP_PASS and
+    // the frame goes to the kernel untouched.
+    let action = match FORWARD_PORTS.redirect(hop.egress, xdp_action::XDP_PASS as u64) {
+        Ok(code) | Err(code) => code,
+    };
+    if action != xdp_action::XDP_REDIRECT {
+        return Err(PORT_NOT_ALLOWED);
+    }
+    // From here on the frame is the forwarded one.
+    if v6 { decrement_hop_limit(ctx)? } else { decrement_ttl(ctx)? }
+    // The headers were read through spans of the same frame, so these stores cannot fail; if
+    // one did, XDP_PASS hands the kernel a frame it drops (not its MAC), never a half-written
+    // one sent on.
+    if !(store16(ctx, 0, hop.dmac_hi) && store32(ctx, 2, hop.dmac_lo) && store32(ctx, 6, hop.smac_hi) && store16(ctx, 10, hop.smac_lo)) {
+        return Err(NOT_FORWARDED);
+    }
+    Ok((action, cached))
+}
+
+enum Lookup {
+    Hit(NextHop),
+    /// Ask the FIB; the slot to keep its answer in, with the question and generation already
+    /// written (and no answer: `egress` 0).
+    Ask(Option<*mut RouteCacheEntry>),
+}
+
+/// The cached answer to the question in `p`, if its slot holds one that may still be used
+/// (route_cache.rs); otherwise the slot, made ready for the FIB's answer.
+#[inline(always)]
+fn cached_hop(p: &Params, tot_len: u16) -> Lookup {
+    let words = p as *const Params as *const u64;
+    let mut key = [0u64; KEY_WORDS];
+    let mut i = 0;
+    while i < KEY_WORDS {
+        // SAFETY: the first 48 of the block's 64 bytes, 8-aligned.
+        key[i] = unsafe { words.add(i).read() };
+        i += 1;
+    }
+    key[0] &= KEY_WORD0_MASK;
+    let Some(entry) = ROUTE_CACHE.get_ptr_mut(route_cache::slot(&key)) else { return Lookup::Ask(None) };
+    let Some(generation) = ROUTE_GEN.get(0).copied() else { return Lookup::Ask(None) };
+    // SAFETY: a helper without arguments that cannot fail.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // SAFETY: a per-CPU map value: only this CPU uses it, and only while this program runs.
+    let e = unsafe { &mut *entry };
+    if e.egress != 0 && e.generation == generation && now.wrapping_sub(e.filled_ns) < MAX_AGE_NS && tot_len <= e.mtu && e.key == key {
+        // SAFETY: both MACs are inside the entry (offsets asserted in route_cache.rs).
+        return Lookup::Hit(unsafe { NextHop::read(e.egress, e as *const RouteCacheEntry as *const u8, ENTRY_DMAC, ENTRY_SMAC) });
+    }
+    e.egress = 0;
+    e.key = key;
+    e.generation = generation;
+    e.filled_ns = now;
+    Lookup::Ask(Some(entry))
+}
+
+/// Asks the kernel's FIB; keeps a forwardable answer in `slot`.
+#[inline(always)]
+fn ask_fib(ctx: &XdpContext, p: &mut Params, slot: Option<*mut RouteCacheEntry>) -> Result<NextHop, usize> {
     // SAFETY: the helper reads and writes `size_of::<FibParams>()` bytes of `p`, a local.
     let rc = unsafe { bpf_fib_lookup(ctx.ctx.cast(), &mut p.0, size_of::<FibParams>() as i32, 0) };
     match rc as u32 {
@@ -111,34 +217,18 @@ fn try_route(ctx: &XdpContext) -> Result<u32, usize> {
         BPF_FIB_LKUP_RET_FRAG_NEEDED => return Err(FRAG_NEEDED),
         _ => return Err(NOT_FORWARDED),
     }
-    // The redirect only records the target (the frame leaves after the program returns), so it
-    // doubles as the allowlist check: with the port not in FORWARD_PORTS it returns XDP_PASS and
-    // the frame goes to the kernel untouched.
-    let action = match FORWARD_PORTS.redirect(p.0.ifindex, xdp_action::XDP_PASS as u64) {
-        Ok(code) | Err(code) => code,
-    };
-    if action != xdp_action::XDP_REDIRECT {
-        return Err(PORT_NOT_ALLOWED);
-    }
-    // From here on the frame is the forwarded one.
-    if v6 { decrement_hop_limit(ctx)? } else { decrement_ttl(ctx)? }
-    let base = p as *const Params as *const u8;
     // SAFETY: offsets inside `p`, aligned for these widths (asserted above; `p` is 8-aligned).
-    let (dmac_hi, dmac_lo, smac_hi, smac_lo) = unsafe {
-        (
-            *(base.add(DMAC) as *const u16),
-            *(base.add(DMAC + 2) as *const u32),
-            *(base.add(SMAC) as *const u32),
-            *(base.add(SMAC + 4) as *const u16),
-        )
-    };
-    // The headers were read through spans of the same frame, so these stores cannot fail; if
-    // one did, XDP_PASS hands the kernel a frame it drops (not its MAC), never a half-written
-    // one sent on.
-    if !(store16(ctx, 0, dmac_hi) && store32(ctx, 2, dmac_lo) && store32(ctx, 6, smac_hi) && store16(ctx, 10, smac_lo)) {
-        return Err(NOT_FORWARDED);
+    let hop = unsafe { NextHop::read(p.0.ifindex, p as *const Params as *const u8, DMAC, SMAC) };
+    if let Some(entry) = slot {
+        // SAFETY: the per-CPU slot cached_hop prepared; only this CPU uses it.
+        let e = unsafe { &mut *entry };
+        // On success the lookup leaves the route's MTU where the length was.
+        e.mtu = unsafe { p.0.__bindgen_anon_1.mtu_result };
+        e.dmac = p.0.dmac;
+        e.smac = p.0.smac;
+        e.egress = hop.egress;
     }
-    Ok(action)
+    Ok(hop)
 }
 
 #[inline(always)]
@@ -233,12 +323,15 @@ fn decrement_hop_limit(ctx: &XdpContext) -> Result<(), usize> {
 }
 
 #[inline(always)]
-fn count(outcome: usize) {
+fn count(outcome: usize, cached: bool) {
     if let Some(c) = FORWARD_COUNTS.get_ptr_mut(0) {
         // SAFETY: per-CPU value, only this CPU writes it while this program runs.
         unsafe {
             if let Some(n) = (*c).packets.get_mut(outcome) {
                 *n += 1;
+            }
+            if cached {
+                (*c).packets[ROUTE_CACHED] += 1;
             }
         }
     }

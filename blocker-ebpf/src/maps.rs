@@ -20,6 +20,7 @@ use blocker_common::{
     name_filter,
     prefix::{PrefixSlots, V4KeyData, V6KeyData},
     quic::{QuicConfig, QuicFlow, QuicVerdict, TokenBucket},
+    route_cache::{self, RouteCacheEntry},
     stop_page::StopPageTemplate,
 };
 
@@ -55,6 +56,16 @@ pub static PORT_MAC: Array<PortMac> = Array::with_max_entries(1, 0);
 /// XDP forwarding's outcomes (forwarded, or why the kernel got the frame), per CPU.
 #[map]
 pub static FORWARD_COUNTS: PerCpuArray<ForwardCounts> = PerCpuArray::with_max_entries(1, 0);
+
+/// XDP forwarding's route cache (blocker-common route_cache.rs): the FIB's answers, per CPU,
+/// one slot per hash of the question.
+#[map]
+pub static ROUTE_CACHE: PerCpuArray<RouteCacheEntry> = PerCpuArray::with_max_entries(route_cache::SLOTS, 0);
+
+/// The route cache's generation: the controller moves it on with every routing change the
+/// kernel reports, and an answer taken under an older one is not reused.
+#[map]
+pub static ROUTE_GEN: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Packets and bytes per (reason, action), per CPU; summed by the controller.
 #[map]

@@ -56,7 +56,7 @@ pub fn apply(ctx: &XdpContext, v: Verdict, cfg: Option<Config>) -> u32 {
                 forward(TO_INTERNET)
             } else if flags & FLAG_XDP_FORWARD != 0 && v.reason != Reason::Bypass {
                 // The bypass switch hands everything to the kernel, as if the program were not there.
-                crate::forward::route(ctx.ctx)
+                crate::forward::route(ctx.ctx, flags)
             } else {
                 xdp_action::XDP_PASS
             }

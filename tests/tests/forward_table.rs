@@ -13,7 +13,7 @@ use std::process::Command;
 
 use blocker_common::forward::OUTCOME_NAMES;
 use blocker_tests::rawbpf::{self, in_netns};
-use blocker_user::datapath::{Datapath, ForwardCountsSum, Options, XdpAction};
+use blocker_user::datapath::{Datapath, ForwardCountsSum, Options, XdpAction, route_events::RouteEvents};
 use support::{
     list_set,
     frames::{self, ROUTER_MAC, TCP_ACK, TCP_SYN, tcp, udp},
@@ -124,9 +124,16 @@ impl Run<'_> {
         let out = self.dp.run_frame_on(self.port, frame).expect("test run");
         let after = self.counts();
         assert_eq!(out.action, action, "{what}");
-        let grew: Vec<&str> = OUTCOME_NAMES.iter().zip(before.0.iter().zip(after.0)).filter(|(_, (b, a))| a > *b).map(|(n, _)| *n).collect();
+        let grew: Vec<&str> = OUTCOME_NAMES.iter().zip(before.outcomes.iter().zip(after.outcomes)).filter(|(_, (b, a))| a > *b).map(|(n, _)| *n).collect();
         assert_eq!(grew, outcome.into_iter().collect::<Vec<_>>(), "{what}: outcomes counted");
         out.frame
+    }
+
+    /// Forwarded: returns the frame and whether its route came from the route cache.
+    fn forwarded(&self, frame: &[u8], what: &str) -> (Vec<u8>, bool) {
+        let before = self.counts().route_cached;
+        let out = self.expect(frame, XdpAction::Redirect, Some("forwarded"), what);
+        (out, self.counts().route_cached > before)
     }
 
     /// Left to the kernel: XDP_PASS with the frame exactly as it came.
@@ -261,6 +268,110 @@ fn a_port_that_cannot_take_redirected_frames_is_left_out() {
         // A port without a MAC cannot be the judged port.
         let e = dp.set_xdp_forward("lo", &["out0".to_string()]).unwrap_err().to_string();
         assert!(e.contains("not an Ethernet port"), "{e}");
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Reads what is queued until a wait passes with no change (ten at most).
+fn drain(events: &mut RouteEvents) {
+    for _ in 0..10 {
+        if !events.wait().unwrap() {
+            return;
+        }
+    }
+}
+
+/// The calling thread stays on one CPU: the route cache is per CPU, and a test run executes on
+/// the CPU of the thread that asks for it.
+fn stay_on_one_cpu() {
+    // SAFETY: a cpu_set_t is plain data; sched_setaffinity reads the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(libc::sched_getcpu().max(0) as usize, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0, "pinning the test thread");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_route_cache_reuses_the_fibs_answer_until_the_kernel_reports_a_change_and_for_a_second_at_most() {
+    let ns = Netns::create();
+    build(&ns);
+    in_netns(&ns.0, || {
+        stay_on_one_cpu();
+        let mut dp = Datapath::load(Options::default()).expect("loading the XDP program (root needed)");
+        dp.install(&list_set("203.0.113.66\n", "")).expect("installing the list");
+        dp.set_xdp_forward("in0", &["out0".to_string()]).expect("XDP forwarding on");
+        let mut events = RouteEvents::open(std::time::Duration::from_millis(200)).expect("following routing changes");
+        dp.set_route_cache(true).unwrap();
+        let mut generation = dp.route_generation().unwrap();
+        let r = Run { dp: &dp, port: ifindex("in0") };
+
+        // The first frame asks the FIB; the next with the same question reuses the answer and is
+        // rewritten the same way, IPv4 and IPv6.
+        for f in [tcp(CLIENT4, "203.0.113.10", 443, TCP_ACK).payload(b"data"), tcp(CLIENT6, "2001:db8:f::10", 443, TCP_ACK).payload(b"data")] {
+            let orig = f.build();
+            let (first, cached) = r.forwarded(&orig, "first frame");
+            assert!(!cached, "the first frame asks the FIB");
+            let (again, cached) = r.forwarded(&orig, "same flow");
+            assert!(cached, "the second is answered from the cache");
+            assert_eq!(again, first);
+            assert_forwarded(&orig, &again);
+        }
+        // Another source is another question (policy routing and multipath depend on it).
+        let (_, cached) = r.forwarded(&tcp("192.0.2.3", "203.0.113.10", 443, TCP_ACK).build(), "another source");
+        assert!(!cached);
+
+        // A cached route still has its MTU checked: too large goes to the kernel untouched.
+        let small = tcp(CLIENT4, "203.0.113.200", 443, TCP_ACK).build();
+        r.forwarded(&small, "under the route's MTU");
+        assert!(r.forwarded(&small, "again").1);
+        r.to_kernel(&tcp(CLIENT4, "203.0.113.200", 443, TCP_ACK).payload(&[0u8; 1400]).build(), "frag_needed", "same route, larger than its MTU");
+
+        // The next hop's MAC changes: the follower's socket sees it, the generation moves on,
+        // and the next frame has the new MAC.
+        drain(&mut events); // what setting up queued
+        let allowed = tcp(CLIENT4, "203.0.113.10", 443, TCP_ACK).build();
+        assert!(r.forwarded(&allowed, "cached").1);
+        let moved = [0x02, 0, 0, 0, 0, 0x98];
+        ns.ip(&["neigh", "replace", "198.51.100.2", "lladdr", &mac(moved), "dev", "out0", "nud", "permanent"]);
+        assert!(events.wait().unwrap(), "a neighbour's new MAC is a change");
+        generation.bump().unwrap();
+        let (out, cached) = r.forwarded(&allowed, "after the change");
+        assert!(!cached, "the answer from before the change is not reused");
+        assert_eq!(out[..6], moved, "the new next hop MAC");
+
+        // A route moves to a port not in the list: the change is seen, the frame goes to the kernel.
+        assert!(r.forwarded(&allowed, "cached").1);
+        ns.ip(&["route", "replace", "203.0.113.0/25", "via", "198.18.0.2", "dev", "side0"]);
+        assert!(events.wait().unwrap(), "a route change is a change");
+        generation.bump().unwrap();
+        r.to_kernel(&allowed, "port_not_allowed", "routed out of a port not in the list now");
+
+        // With no one following (a daemon gone, the program pinned), an answer is reused for a
+        // second at most.
+        ns.ip(&["route", "replace", "203.0.113.0/25", "via", "198.51.100.2", "dev", "out0"]);
+        ns.ip(&["neigh", "replace", "198.51.100.2", "lladdr", &mac(NEXT_HOP_MAC), "dev", "out0", "nud", "permanent"]);
+        generation.bump().unwrap();
+        let (out, _) = r.forwarded(&allowed, "back out0");
+        assert_eq!(out[..6], NEXT_HOP_MAC);
+        ns.ip(&["neigh", "replace", "198.51.100.2", "lladdr", &mac(moved), "dev", "out0", "nud", "permanent"]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let (out, cached) = r.forwarded(&allowed, "a second later, no generation change");
+        assert!(!cached);
+        assert_eq!(out[..6], moved);
+
+        // A neighbour that only ages (reachable, stale, ...) is not a change.
+        drain(&mut events);
+        ns.ip(&["neigh", "replace", "198.51.100.2", "lladdr", &mac(moved), "dev", "out0", "nud", "stale"]);
+        assert!(!events.wait().unwrap(), "same MAC, another usable state");
+
+        // The cache off: every frame asks the FIB.
+        dp.set_route_cache(false).unwrap();
+        let r = Run { dp: &dp, port: ifindex("in0") };
+        assert!(!r.forwarded(&allowed, "cache off").1);
+        assert!(!r.forwarded(&allowed, "cache off, again").1);
         Ok(())
     })
     .unwrap();

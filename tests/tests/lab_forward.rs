@@ -150,6 +150,11 @@ fn allowed_frames_are_routed_by_the_program_and_the_rest_by_the_kernel() {
     let after = cli.outcome(&lab, "forwarded");
     // Two pings and a whole HTTP exchange per family, at the least.
     assert!(after >= forwarded + 8, "forwarded {forwarded} -> {after}");
+    // The route cache is on by default: after a flow's first frame, the route comes from it.
+    assert_eq!(cli.json(&lab, &["status"])["route_cache"], true);
+    let stats = cli.json(&lab, &["stats"]);
+    let cached = stats["xdp_forward_route_cached"].as_u64().unwrap_or_else(|| panic!("no route cache count: {stats}"));
+    assert!(cached > 0 && cached < after, "cached {cached} of {after} forwarded");
 
     // Listed addresses are judged before forwarding: reset, and never at the server.
     for addr in [BLOCKED_V4.into(), BLOCKED_V6.into()] {

@@ -38,6 +38,11 @@ pub struct RunArgs {
     /// skip this host's netfilter, tc and rp_filter; the rest go through the kernel as usual.
     #[arg(long, value_name = "IF[,IF...]", value_delimiter = ',', conflicts_with = "internet_iface")]
     xdp_forward: Vec<String>,
+    /// With --xdp-forward: ask the kernel's FIB for every forwarded frame, instead of reusing
+    /// its answers until the kernel reports a routing change (at most a second; or
+    /// `[datapath] xdp_forward_route_cache = false`).
+    #[arg(long)]
+    no_route_cache: bool,
     #[command(flatten)]
     lists: ListArgs,
     #[command(flatten)]
@@ -204,6 +209,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         subscriber: iface,
         internet,
         xdp_forward,
+        route_cache: !a.no_route_cache && dpc.xdp_forward_route_cache.unwrap_or(true),
         skb_mode,
         pinned: options.pin_dir.is_some(),
     };
@@ -331,6 +337,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if options.pin_dir.is_none() {
         daemon.stop_quic();
     }
+    // Pinned, the program goes on without anyone following the kernel's routing changes.
+    daemon.stop_route_cache();
     let dp = daemon.datapath();
     let counters = dp.counters()?;
     match &options.pin_dir {

@@ -74,6 +74,10 @@ pub struct DatapathSection {
     /// netfilter, tc and rp_filter: only for a router with no policy on that path.
     #[serde(default)]
     pub xdp_forward: Vec<String>,
+    /// With `xdp_forward`: reuse the FIB's answers per CPU until the kernel reports a routing
+    /// change, for at most a second (default: on). `false`: every forwarded frame asks the FIB.
+    #[serde(default)]
+    pub xdp_forward_route_cache: Option<bool>,
     /// Use generic (skb) XDP even where the driver has native XDP.
     #[serde(default)]
     pub skb_mode: bool,
@@ -210,6 +214,8 @@ mod tests {
         let c = parse("[datapath]\nsubscriber = \"sub0\"\nxdp_forward = [\"up0\", \"up1\"]\n").unwrap();
         assert_eq!(c.datapath.unwrap().xdp_forward, vec!["up0", "up1"]);
         assert!(parse("[datapath]\nsubscriber = \"sub0\"\n").unwrap().datapath.unwrap().xdp_forward.is_empty());
+        let off = parse("[datapath]\nxdp_forward = [\"up0\"]\nxdp_forward_route_cache = false\n").unwrap();
+        assert_eq!(off.datapath.unwrap().xdp_forward_route_cache, Some(false));
         let inline = parse("[datapath]\nsubscriber = \"sub0\"\ninternet = \"up0\"\nxdp_forward = [\"up0\"]\n").unwrap_err().to_string();
         assert!(inline.contains("xdp_forward is router mode's"), "{inline}");
         let empty = parse("[datapath]\nxdp_forward = [\"\"]\n").unwrap_err().to_string();

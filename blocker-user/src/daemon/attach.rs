@@ -17,6 +17,9 @@ pub struct AttachPlan {
     /// Router mode: the egress ports the program forwards allowed frames to itself (XDP
     /// forwarding); empty: every allowed frame goes to the kernel.
     pub xdp_forward: Vec<String>,
+    /// With XDP forwarding: reuse the FIB's answers (route cache) while following the
+    /// kernel's routing changes.
+    pub route_cache: bool,
     pub skb_mode: bool,
     /// Pin the links (the datapath was loaded with a pin directory).
     pub pinned: bool,
@@ -69,6 +72,8 @@ impl Daemon {
                 dp.clear_xdp_forward()?;
                 None
             } else {
+                // Off until a follower of this daemon runs (adopted maps may have it on).
+                dp.set_route_cache(false)?;
                 Some(dp.set_xdp_forward(&plan.subscriber, &plan.xdp_forward)?)
             };
             let (att, replaced) = if plan.pinned { dp.attach_pinned(&plan.subscriber, plan.skb_mode)? } else { (dp.attach(&plan.subscriber, plan.skb_mode)?, false) };
@@ -76,6 +81,9 @@ impl Daemon {
             drop(dp);
             if let Some(ports) = forward {
                 self.set_forward(plan.subscriber.clone(), plan.xdp_forward.clone(), ports);
+                if plan.route_cache {
+                    self.start_route_cache();
+                }
             }
             return Ok(Attached { mode: RunMode::Router, interfaces: vec![att], replaced });
         };

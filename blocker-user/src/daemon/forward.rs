@@ -4,7 +4,7 @@
 //! taking redirected frames leaves `FORWARD_PORTS` (its routes go back to the kernel) and one
 //! that takes them again comes back. Every change of a port's state is logged once.
 
-use super::{Daemon, lock};
+use super::{Daemon, lock, route_follower::RouteFollower};
 use crate::datapath::ForwardPort;
 
 /// The ports `run` asked for and their state at the last check.
@@ -14,6 +14,8 @@ pub struct ForwardState {
     pub subscriber: String,
     pub asked: Vec<String>,
     pub ports: Vec<ForwardPort>,
+    /// Follows the kernel's routing changes while the route cache is on.
+    pub route_follower: Option<RouteFollower>,
 }
 
 impl Daemon {
@@ -25,6 +27,13 @@ impl Daemon {
         }
         let (mac, checked) = {
             let mut dp = self.datapath();
+            if state.route_follower.as_ref().is_some_and(RouteFollower::failed) {
+                state.route_follower = None;
+                match dp.set_route_cache(false) {
+                    Ok(()) => log::warn!("XDP forwarding: route cache off (nothing follows the kernel's routing changes); every forwarded frame asks the FIB"),
+                    Err(e) => log::error!("XDP forwarding: cannot turn the route cache off: {e}; cached routes are reused for at most a second"),
+                }
+            }
             (dp.sync_port_mac(&state.subscriber), dp.sync_forward_ports(&state.asked))
         };
         match mac {
@@ -48,7 +57,41 @@ impl Daemon {
 
     pub(super) fn set_forward(&self, subscriber: String, asked: Vec<String>, ports: Vec<ForwardPort>) {
         log_changes(&[], &ports);
-        *lock(&self.forward) = ForwardState { subscriber, asked, ports };
+        *lock(&self.forward) = ForwardState { subscriber, asked, ports, route_follower: None };
+    }
+
+    /// Turns the route cache on, after its follower of the kernel's routing changes started; if
+    /// it cannot start, the cache stays off and every forwarded frame asks the FIB.
+    pub(super) fn start_route_cache(&self) {
+        let mut state = lock(&self.forward);
+        let mut dp = self.datapath();
+        let started = dp.route_generation().and_then(RouteFollower::start).and_then(|f| dp.set_route_cache(true).map(|()| f));
+        match started {
+            Ok(follower) => {
+                state.route_follower = Some(follower);
+                log::info!("XDP forwarding: route cache on (the FIB's answers reused per CPU until the kernel reports a routing change, for at most a second)");
+            }
+            Err(e) => {
+                let _ = dp.set_route_cache(false);
+                log::warn!("XDP forwarding: route cache off: {e}; every forwarded frame asks the FIB");
+            }
+        }
+    }
+
+    /// The route cache off and its follower stopped: a daemon that exits leaves no cache that
+    /// nobody follows.
+    pub fn stop_route_cache(&self) {
+        let mut state = lock(&self.forward);
+        if state.route_follower.take().is_some()
+            && let Err(e) = self.datapath().set_route_cache(false)
+        {
+            log::error!("XDP forwarding: cannot turn the route cache off: {e}; cached routes are reused for at most a second");
+        }
+    }
+
+    /// Whether the route cache is on (it follows the kernel's routing changes).
+    pub fn route_caching(&self) -> bool {
+        lock(&self.forward).route_follower.is_some()
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Status {
     /// Router mode's XDP forwarding ports (empty: off).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub xdp_forward: Vec<ForwardPort>,
+    /// XDP forwarding reuses the FIB's answers, following the kernel's routing changes.
+    pub route_cache: bool,
 }
 
 impl fmt::Display for Status {
@@ -58,6 +60,11 @@ impl fmt::Display for Status {
         writeln!(f, "  quic:        {}", if self.quic { "on: HTTP/3 flows judged by server name" } else { "off: UDP to port 443 judged by address only" })?;
         if !self.xdp_forward.is_empty() {
             writeln!(f, "  forwarding:  in XDP where the route leaves through a port marked yes, else by the kernel")?;
+            writeln!(
+                f,
+                "    route cache  {}",
+                if self.route_cache { "on: the FIB's answers reused until the kernel reports a routing change (1 s at most)" } else { "off: every frame asks the FIB" }
+            )?;
             for p in &self.xdp_forward {
                 match &p.why_not {
                     None => writeln!(f, "    {:<16} yes", p.name)?,
@@ -86,6 +93,9 @@ pub struct Stats {
     /// XDP forwarding's outcomes, `(outcome, packets)` (None: forwarding is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub xdp_forward: Option<Vec<(&'static str, u64)>>,
+    /// Of the forwarded packets, those whose route came from the route cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_forward_route_cached: Option<u64>,
 }
 
 impl Stats {
@@ -97,7 +107,7 @@ impl Stats {
                 per_list[e.list as usize].packets += n;
             }
         }
-        Stats { counters: counters.rows(), lists: per_list, quic: None, xdp_forward: None }
+        Stats { counters: counters.rows(), lists: per_list, quic: None, xdp_forward: None, xdp_forward_route_cached: None }
     }
 }
 
@@ -115,6 +125,9 @@ impl fmt::Display for Stats {
             writeln!(f, "xdp forwarding (allowed packets: forwarded by the program, or why the kernel got them):")?;
             for (outcome, n) in rows {
                 writeln!(f, "  {outcome:<18} {n:>14}")?;
+            }
+            if let Some(n) = self.xdp_forward_route_cached {
+                writeln!(f, "  (forwarded with the route from the cache: {n})")?;
             }
         }
         match &self.quic {

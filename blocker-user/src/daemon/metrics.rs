@@ -40,7 +40,7 @@ impl Daemon {
                 dp.entry_hits().unwrap_or_default(),
                 dp.config().flags & blocker_common::config::FLAG_BYPASS != 0,
                 dp.flow_entries().unwrap_or(0),
-                if dp.is_xdp_forwarding() { dp.forward_counts().ok().map(|c| c.rows()) } else { None },
+                if dp.is_xdp_forwarding() { dp.forward_counts().ok() } else { None },
             )
         };
         Snapshot {
@@ -57,7 +57,8 @@ impl Daemon {
             },
             update_results: lock(&self.tally.0).counts(),
             quic: self.quic_stats().map(|q| q.metrics()),
-            xdp_forward,
+            xdp_forward: xdp_forward.map(|c| c.rows()),
+            xdp_forward_route_cached: xdp_forward.map(|c| c.route_cached),
             ..Snapshot::default()
         }
     }

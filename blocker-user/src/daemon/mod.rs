@@ -10,6 +10,7 @@ mod forward;
 mod info;
 mod metrics;
 pub mod quic;
+mod route_follower;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
@@ -309,19 +310,21 @@ impl Daemon {
             lists: view.lists.len(),
             quic: self.quic.get().is_some(),
             xdp_forward: self.forward_ports(),
+            route_cache: self.route_caching(),
         })
     }
 
     pub fn stats(&self) -> Result<Stats, DatapathError> {
         let (counters, hits, forward) = {
             let dp = self.datapath();
-            let forward = if dp.is_xdp_forwarding() { Some(dp.forward_counts()?.rows()) } else { None };
+            let forward = if dp.is_xdp_forwarding() { Some(dp.forward_counts()?) } else { None };
             (dp.counters()?, dp.entry_hits()?, forward)
         };
         let live = self.live();
         let mut stats = Stats::new(&counters, &live, &hits);
         stats.quic = self.quic_stats();
-        stats.xdp_forward = forward;
+        stats.xdp_forward = forward.map(|c| c.rows());
+        stats.xdp_forward_route_cached = forward.map(|c| c.route_cached);
         Ok(stats)
     }
 

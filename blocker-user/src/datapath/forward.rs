@@ -10,8 +10,8 @@
 
 use aya::maps::{MapData, PerCpuArray, xdp::DevMapHash};
 use blocker_common::{
-    config::FLAG_XDP_FORWARD,
-    forward::{ForwardCounts, OUTCOME_NAMES, OUTCOMES, PortMac},
+    config::{FLAG_ROUTE_CACHE, FLAG_XDP_FORWARD},
+    forward::{ForwardCounts, OUTCOME_NAMES, OUTCOMES, PortMac, ROUTE_CACHED},
 };
 use serde::Serialize;
 
@@ -42,12 +42,16 @@ impl ForwardPort {
 
 /// Packets per outcome of XDP forwarding, summed over CPUs, in [`OUTCOME_NAMES`] order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ForwardCountsSum(pub [u64; OUTCOMES]);
+pub struct ForwardCountsSum {
+    pub outcomes: [u64; OUTCOMES],
+    /// Of the forwarded, those whose route came from the route cache.
+    pub route_cached: u64,
+}
 
 impl ForwardCountsSum {
     /// `(label, packets)` for every outcome.
     pub fn rows(&self) -> Vec<(&'static str, u64)> {
-        OUTCOME_NAMES.iter().copied().zip(self.0).collect()
+        OUTCOME_NAMES.iter().copied().zip(self.outcomes).collect()
     }
 }
 
@@ -172,7 +176,7 @@ impl Datapath {
     /// Router mode without XDP forwarding: the switch off first, then the ports and MAC
     /// cleared (also those adopted maps of an earlier daemon hold).
     pub fn clear_xdp_forward(&mut self) -> Result<(), DatapathError> {
-        self.config.flags &= !FLAG_XDP_FORWARD;
+        self.config.flags &= !(FLAG_XDP_FORWARD | FLAG_ROUTE_CACHE);
         self.write_config()?;
         self.sync_forward_ports(&[])?;
         let mut map: aya::maps::Array<_, PortMac> = self.map_mut(PORT_MAC)?;
@@ -193,13 +197,14 @@ impl Datapath {
     pub fn forward_counts(&self) -> Result<ForwardCountsSum, DatapathError> {
         let map: PerCpuArray<&MapData, ForwardCounts> = self.map_ref(FORWARD_COUNTS)?;
         let per_cpu = map.get(&0, 0).map_err(|e| DatapathError::map(FORWARD_COUNTS, e))?;
-        let mut sum = [0u64; OUTCOMES];
+        let mut sum = ForwardCountsSum::default();
         for c in per_cpu.iter() {
-            for (s, n) in sum.iter_mut().zip(c.packets) {
+            for (s, n) in sum.outcomes.iter_mut().zip(c.packets) {
                 *s = s.wrapping_add(n);
             }
+            sum.route_cached = sum.route_cached.wrapping_add(c.packets[ROUTE_CACHED]);
         }
-        Ok(ForwardCountsSum(sum))
+        Ok(sum)
     }
 }
 
@@ -227,7 +232,7 @@ mod tests {
 
     #[test]
     fn every_outcome_has_a_label() {
-        let c = ForwardCountsSum([1, 2, 3, 4, 5, 6]);
+        let c = ForwardCountsSum { outcomes: [1, 2, 3, 4, 5, 6], route_cached: 1 };
         let rows = c.rows();
         assert_eq!(rows.len(), OUTCOMES);
         assert_eq!(rows[0], ("forwarded", 1));

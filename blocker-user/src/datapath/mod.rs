@@ -18,6 +18,8 @@ pub mod object;
 mod pin;
 mod ports;
 pub mod quic;
+mod route_cache;
+pub mod route_events;
 mod shared;
 mod slot;
 mod stop_page;
@@ -43,6 +45,7 @@ pub use names::{name_hash, random_key};
 pub use pin::{Adoption, DEFAULT_PIN_DIR, Detached, PINNED_MAPS, detach_all, fingerprint, pinned_links};
 pub use ports::Ports;
 pub use quic::QuicMaps;
+pub use route_cache::RouteGeneration;
 pub use testrun::{RunOutcome, XdpAction};
 
 /// Names of the programs and maps in the object; the object check test asserts all exist.
@@ -55,7 +58,7 @@ pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
     "HASH_KEYS", "NAMES", "NAME_FILTER", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "FLOW_BITS", "HEADS", "WAITS", "TLS_SCRATCH", "DNS_CONFIG",
     "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS", "QUIC_RING",
-    "QUIC_BUCKET", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS",
+    "QUIC_BUCKET", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS", "ROUTE_CACHE", "ROUTE_GEN",
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.

@@ -101,7 +101,7 @@ impl Datapath {
 }
 
 /// A second handle on a map (its fd duplicated), for pinning it again.
-fn duplicate(name: &'static str, map: &Map) -> Result<MapData, DatapathError> {
+pub(super) fn duplicate(name: &'static str, map: &Map) -> Result<MapData, DatapathError> {
     let data = match map {
         Map::RingBuf(d) | Map::LruHashMap(d) | Map::HashMap(d) | Map::Array(d) => d,
         _ => return Err(DatapathError::MissingMap(name)),

@@ -14,7 +14,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `blocker_generation_installed_timestamp_seconds` only once a generation is installed, and
 /// the per-list, per-map and per-cell families only when they have a series; the
 /// `blocker_quic_*` families only while QUIC is judged; `blocker_xdp_forward_packets_total`
-/// only in router mode with XDP forwarding.
+/// and `blocker_xdp_forward_route_cache_hits_total` only in router mode with XDP forwarding.
 pub const METRICS: &[(&str, &str)] = &[
     ("blocker_packets_total", "counter"),
     ("blocker_bytes_total", "counter"),
@@ -34,6 +34,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("blocker_flow_capacity", "gauge"),
     ("blocker_flow_upkeep_total", "counter"),
     ("blocker_xdp_forward_packets_total", "counter"),
+    ("blocker_xdp_forward_route_cache_hits_total", "counter"),
     ("blocker_quic_events_total", "counter"),
     ("blocker_quic_connections", "gauge"),
     ("blocker_quic_memory_bytes", "gauge"),
@@ -164,6 +165,15 @@ pub fn render(s: &Snapshot) -> String {
                 fwd.with_label_values(&[outcome]).inc_by(*n);
             }
         }
+    }
+    if let Some(n) = s.xdp_forward_route_cached {
+        r.counter_vec(
+            "blocker_xdp_forward_route_cache_hits_total",
+            "Packets XDP forwarding forwarded with the route from its cache instead of a FIB lookup (counted as forwarded too).",
+            &[],
+        )
+        .with_label_values::<&str>(&[])
+        .inc_by(n);
     }
 
     if let Some(q) = &s.quic {
@@ -314,6 +324,7 @@ mod tests {
             ],
             quic: Some(QuicMetrics { events: vec![("copies", 12), ("verdict_block", 2)], connections: 3, memory: 4096 }),
             xdp_forward: Some(vec![("forwarded", 900), ("no_neighbour", 2), ("frag_needed", 0), ("ttl_expired", 1), ("port_not_allowed", 0), ("kernel", 40)]),
+            xdp_forward_route_cached: Some(850),
             build_version: "1.2.3".into(),
             process: Some(ProcessStats {
                 cpu_seconds: 1.5,
@@ -394,6 +405,7 @@ mod tests {
         assert_eq!(value(&t, "blocker_xdp_forward_packets_total", &[("outcome", "forwarded")]), Some(900.0));
         assert_eq!(value(&t, "blocker_xdp_forward_packets_total", &[("outcome", "kernel")]), Some(40.0));
         assert_eq!(value(&t, "blocker_xdp_forward_packets_total", &[("outcome", "frag_needed")]), Some(0.0));
+        assert_eq!(value(&t, "blocker_xdp_forward_route_cache_hits_total", &[]), Some(850.0));
         assert_eq!(value(&t, "blocker_list_entries", &[("list", "jp-csam"), ("shadow", "false")]), Some(1234.0));
         assert_eq!(value(&t, "blocker_list_hits_total", &[("list", "trial"), ("shadow", "true")]), Some(3.0));
         assert_eq!(value(&t, "blocker_list_last_update_timestamp_seconds", &[("list", "jp-csam")]), Some(1.7e9));

@@ -266,6 +266,9 @@ pub struct Snapshot {
     /// XDP forwarding's packets by outcome, labels from `blocker_common::forward::OUTCOME_NAMES`
     /// (None: forwarding is off).
     pub xdp_forward: Option<Vec<(&'static str, u64)>>,
+    /// Of the packets XDP forwarding forwarded, those whose route came from the route cache
+    /// (None: forwarding is off).
+    pub xdp_forward_route_cached: Option<u64>,
     /// The `version` label of `blocker_build_info` (default: this crate's version).
     pub build_version: String,
     /// The daemon process's figures; when None, [`MetricsServer`](super::MetricsServer) fills
@@ -288,6 +291,7 @@ impl Default for Snapshot {
             update_results: Vec::new(),
             quic: None,
             xdp_forward: None,
+            xdp_forward_route_cached: None,
             build_version: env!("CARGO_PKG_VERSION").to_string(),
             process: None,
         }
