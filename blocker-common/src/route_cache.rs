@@ -16,9 +16,10 @@
 use crate::assert_size;
 
 /// Slots per CPU; a power of two (the slot is the top bits of a hash). A frame whose slot
-/// holds another question asks the FIB and takes the slot over.
-pub const SLOTS: u32 = 4096;
-pub const SLOT_BITS: u32 = 12;
+/// holds another question asks the FIB and takes the slot over. 16384 × 80 bytes: 1.25 MiB per
+/// CPU, room for a few thousand busy host pairs per CPU with few collisions.
+pub const SLOTS: u32 = 16384;
+pub const SLOT_BITS: u32 = 14;
 const _: () = assert!(1 << SLOT_BITS == SLOTS);
 
 /// How long an answer is reused at most, nanoseconds (`bpf_ktime_get_coarse_ns`).
