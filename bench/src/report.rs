@@ -647,11 +647,12 @@ pub fn write_throughput(dir: &Path, o: &crate::throughput::Outcome) -> anyhow::R
                 writeln!(
                     md,
                     "\n**With XDP forwarding** (`--xdp-forward`, opt-in): the program routes the allowed {:.0}% itself (the kernel's FIB \
-                     through `bpf_fib_lookup`, TTL and MACs rewritten, a devmap redirect to the outgoing port), so they get no skb \
-                     and skip the kernel's forwarding path: {:.0} ns per frame, {:.2}× the frames of the blocker that passes them to \
-                     the kernel{}. What that gives up: the frames it forwards skip this host's netfilter, tc and rp_filter, which is \
-                     why it is a switch; frames the FIB does not resolve to a known neighbour (none yet, fragmentation needed, a TTL \
-                     that expires here, local or multicast destinations) still go to the kernel.",
+                     through `bpf_fib_lookup`, its answers reused from a per-CPU route cache until the kernel reports a routing \
+                     change, TTL and MACs rewritten, a devmap redirect to the outgoing port), so they get no skb and skip the \
+                     kernel's forwarding path: {:.0} ns per frame, {:.2}× the frames of the blocker that passes them to the kernel{}. \
+                     What that gives up: the frames it forwards skip this host's netfilter, tc and rp_filter, which is why it is a \
+                     switch; frames the FIB does not resolve to a known neighbour (none yet, fragmentation needed, a TTL that \
+                     expires here, local or multicast destinations) still go to the kernel.",
                     100.0 * (1.0 - listed),
                     x.ns_per_frame,
                     x.pps / b.pps,
@@ -659,6 +660,17 @@ pub fn write_throughput(dir: &Path, o: &crate::throughput::Outcome) -> anyhow::R
                         .map(|n| format!(" and {:.2}× the best nftables variant ({}, {:.0} ns)", x.pps / n.pps, n.variant.name(), n.ns_per_frame))
                         .unwrap_or_default()
                 )?;
+                if let Some(u) = get(Variant::BlockerXdpForwardNoCache) {
+                    writeln!(
+                        md,
+                        "\nWithout the route cache (`--no-route-cache`: a FIB lookup for every forwarded frame) it took {:.0} ns per \
+                         frame{}: the lookups cost {:+.0} ns per frame handled on this mix, about {:.0} ns per forwarded frame.",
+                        u.ns_per_frame,
+                        best_nft(Mode::Router).map(|n| format!(", {:.2}× the best nftables variant", u.pps / n.pps)).unwrap_or_default(),
+                        u.ns_per_frame - x.ns_per_frame,
+                        (u.ns_per_frame - x.ns_per_frame) / (1.0 - listed).max(0.01)
+                    )?;
+                }
             }
             md += "\n";
         }

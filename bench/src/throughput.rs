@@ -61,6 +61,7 @@ use net::{Forwarding, Namespaces};
 pub enum Variant {
     Blocker,
     BlockerXdpForward,
+    BlockerXdpForwardNoCache,
     NftIngress,
     NftPrerouting,
     IptablesIpset,
@@ -110,9 +111,10 @@ impl Mode {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 11] = [
+    pub const ALL: [Variant; 12] = [
         Variant::Blocker,
         Variant::BlockerXdpForward,
+        Variant::BlockerXdpForwardNoCache,
         Variant::NftIngress,
         Variant::NftPrerouting,
         Variant::IptablesIpset,
@@ -128,6 +130,7 @@ impl Variant {
         match self {
             Variant::Blocker => "blocker",
             Variant::BlockerXdpForward => "blocker XDP forwarding",
+            Variant::BlockerXdpForwardNoCache => "blocker XDP forwarding without route cache",
             Variant::NftIngress => "nftables netdev ingress",
             Variant::NftPrerouting => "nftables prerouting + notrack",
             Variant::IptablesIpset => "iptables raw + ipset hash:net",
@@ -156,7 +159,7 @@ impl Variant {
 
     pub fn mode(self) -> Mode {
         match self {
-            Variant::Blocker | Variant::BlockerXdpForward | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => {
+            Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerXdpForwardNoCache | Variant::NftIngress | Variant::NftPrerouting | Variant::IptablesIpset | Variant::Plain => {
                 Mode::Router
             }
             Variant::BlockerInline | Variant::BridgeNftIngress | Variant::BridgeNftForward | Variant::PlainBridge | Variant::XdpRedirect => Mode::Inline,
@@ -168,7 +171,12 @@ impl Variant {
     }
 
     pub fn is_blocker(self) -> bool {
-        matches!(self, Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerInline)
+        matches!(self, Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerXdpForwardNoCache | Variant::BlockerInline)
+    }
+
+    /// Router mode with `--xdp-forward`.
+    pub fn forwards_in_xdp(self) -> bool {
+        matches!(self, Variant::BlockerXdpForward | Variant::BlockerXdpForwardNoCache)
     }
 
     pub fn blocks(self) -> bool {
@@ -332,6 +340,8 @@ pub fn run(o: &Options) -> Result<Outcome> {
     let mut datapaths: Vec<(Variant, Datapath)> = Vec::new();
     let mut paths = Vec::new();
     let mut setups = Vec::new();
+    // The devmaps already given a sink (bpf::own_devmap_with_entry).
+    let mut sink_maps = Vec::new();
     for (i, &v) in Variant::ALL.iter().enumerate() {
         check_stop()?;
         if !o.variants.is_empty() && !o.variants.contains(&v) {
@@ -345,7 +355,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
         eprintln!("throughput: loading {}", v.name());
         let started = Instant::now();
         let detail = match v {
-            Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerInline => {
+            Variant::Blocker | Variant::BlockerXdpForward | Variant::BlockerXdpForwardNoCache | Variant::BlockerInline => {
                 let set = filters::blocker_set(&list, o.names);
                 let mut dp = Datapath::load(DpOptions::default()).context("loading the XDP program (root needed)")?;
                 let report = dp.install(&set)?;
@@ -355,12 +365,15 @@ pub fn run(o: &Options) -> Result<Outcome> {
                     if v == Variant::Blocker {
                         return Ok(vec![dp.attach(&sub, false)?]);
                     }
-                    if v == Variant::BlockerXdpForward {
-                        // As `blocker run --xdp-forward` sets it up (daemon/attach.rs).
+                    if v.forwards_in_xdp() {
+                        // As `blocker run --xdp-forward` sets it up (daemon/attach.rs), with
+                        // `--no-route-cache` or without. Nothing changes the DUT's routes
+                        // during the rounds, so no follower of routing changes is needed.
                         let ports = dp.set_xdp_forward(&sub, std::slice::from_ref(&internet))?;
                         if let Some(p) = ports.iter().find(|p| !p.forwarding) {
                             bail!("XDP forwarding cannot use {}: {}", p.name, p.why_not.as_deref().unwrap_or("?"));
                         }
+                        dp.set_route_cache(v == Variant::BlockerXdpForward)?;
                         return Ok(vec![dp.attach(&sub, false)?]);
                     }
                     // As `blocker run --internet-iface` attaches (daemon/attach.rs): the ports
@@ -376,21 +389,26 @@ pub fn run(o: &Options) -> Result<Outcome> {
                 if v == Variant::BlockerInline {
                     // The sink of redirected frames: the count-and-drop program on the internet
                     // port's PORTS entry (net.rs says why).
-                    let ports = bpf::own_devmap_with_entry("PORTS", bpf::DEVMAP, 0)?;
+                    let ports = bpf::own_devmap_with_entry("PORTS", bpf::DEVMAP, 0, &mut sink_maps)?;
                     bpf::in_netns(&dut, || bpf::set_devmap_sink(&ports, 0, &internet, &sink_devmap))?;
                 }
-                if v == Variant::BlockerXdpForward {
+                if v.forwards_in_xdp() {
                     // The same sink on the outgoing veth's FORWARD_PORTS entry (keyed by its
                     // interface index).
                     let out = bpf::in_netns(&dut, || bpf::ifindex_of(&internet))?;
-                    let ports = bpf::own_devmap_with_entry("FORWARD_PORTS", bpf::DEVMAP_HASH, out)?;
+                    let ports = bpf::own_devmap_with_entry("FORWARD_PORTS", bpf::DEVMAP_HASH, out, &mut sink_maps)?;
                     bpf::in_netns(&dut, || bpf::set_devmap_sink(&ports, out, &internet, &sink_devmap))?;
                 }
                 datapaths.push((v, dp));
                 let how = if v == Variant::Blocker {
                     "native XDP on the receiving veth".to_string()
-                } else if v == Variant::BlockerXdpForward {
-                    format!("router mode with XDP forwarding (`blocker run --xdp-forward {}`): native XDP on the receiving veth; allowed frames routed by the program (FIB lookup, TTL, MACs) and redirected {} → {} through FORWARD_PORTS, where the sink's devmap program counts and drops them", path.dut_out, path.dut_in, path.dut_out)
+                } else if v.forwards_in_xdp() {
+                    let (flag, lookup) = if v == Variant::BlockerXdpForward {
+                        ("", "the FIB's answer from the per-CPU route cache after a flow's first frame")
+                    } else {
+                        (" --no-route-cache", "a FIB lookup for every frame")
+                    };
+                    format!("router mode with XDP forwarding (`blocker run --xdp-forward {}{flag}`): native XDP on the receiving veth; allowed frames routed by the program ({lookup}; TTL, MACs) and redirected {} → {} through FORWARD_PORTS, where the sink's devmap program counts and drops them", path.dut_out, path.dut_in, path.dut_out)
                 } else {
                     format!("inline mode (`blocker run --internet-iface {}`): the ports in PORTS, native XDP on both veths (blocker_wire on {}); allowed frames redirected {} → {}, where the sink's devmap program counts and drops them", path.dut_out, path.dut_out, path.dut_in, path.dut_out)
                 };

@@ -468,9 +468,11 @@ struct MapInfo {
 /// Among this process's own map descriptors, the devmap of type `map_type` ([`DEVMAP`] or
 /// [`DEVMAP_HASH`]) named `name` whose entry `key` is set (a blocker in inline mode: its `PORTS`,
 /// in router mode with XDP forwarding: its `FORWARD_PORTS`; other blockers have those empty).
+/// Maps whose id is in `taken` (earlier variants' sinks: the same key can be set in several
+/// blockers' maps, each in its own namespace) are passed over; the one found is added to it.
 /// Returns a duplicate of the descriptor. Only this process's descriptors are looked at, so
 /// another process's blocker is never touched.
-pub fn own_devmap_with_entry(name: &str, map_type: u32, key: u32) -> Result<OwnedFd> {
+pub fn own_devmap_with_entry(name: &str, map_type: u32, key: u32, taken: &mut Vec<u32>) -> Result<OwnedFd> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")?.flatten() {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<RawFd>() else { continue };
@@ -479,7 +481,7 @@ pub fn own_devmap_with_entry(name: &str, map_type: u32, key: u32) -> Result<Owne
         }
         let mut info = MapInfo::default();
         let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: size_of::<MapInfo>() as u32, info: &mut info as *mut MapInfo as u64 };
-        if sys(BPF_OBJ_GET_INFO_BY_FD, &mut attr).is_err() || info.map_type != map_type || info.value_size != 8 {
+        if sys(BPF_OBJ_GET_INFO_BY_FD, &mut attr).is_err() || info.map_type != map_type || info.value_size != 8 || taken.contains(&info.id) {
             continue;
         }
         let end = info.name.iter().position(|&b| b == 0).unwrap_or(16);
@@ -493,7 +495,8 @@ pub fn own_devmap_with_entry(name: &str, map_type: u32, key: u32) -> Result<Owne
         }
     }
     match found.as_slice() {
-        [(_, fd)] => {
+        [(id, fd)] => {
+            taken.push(*id);
             // SAFETY: fcntl on a descriptor this process holds; the duplicate is ours alone.
             let dup = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 0) };
             if dup < 0 {
