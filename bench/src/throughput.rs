@@ -272,6 +272,9 @@ pub struct ProgramTime {
     pub program_ns: f64,
     /// The DUT thread's busy time per frame in the same round (program, forwarding, freeing).
     pub dut_ns_per_frame: f64,
+    /// XDP forwarding: the share of the frames it forwarded in the round whose route came from
+    /// the route cache.
+    pub route_cached: Option<f64>,
 }
 
 pub struct Outcome {
@@ -552,12 +555,18 @@ pub fn run(o: &Options) -> Result<Outcome> {
             let Some((_, dp)) = datapaths.iter().find(|(d, _)| d == v) else { continue };
             check_stop()?;
             let (runs_before, time_before) = dp.program_runs()?;
+            let forward_before = dp.forward_counts()?;
             let r = measure(o.rounds + 1, vi, frames[vi])?;
             let (runs_after, time_after) = dp.program_runs()?;
+            let forward_after = dp.forward_counts()?;
+            let route_cached = v.forwards_in_xdp().then(|| {
+                let forwarded = forward_after.outcomes[0] - forward_before.outcomes[0];
+                (forward_after.route_cached - forward_before.route_cached) as f64 / forwarded.max(1) as f64
+            });
             let runs = runs_after - runs_before;
             let program_ns = (time_after - time_before).as_nanos() as f64 / runs.max(1) as f64;
             eprintln!("  {:<32} program {program_ns:.0} ns per run ({runs} runs) of {:.0} ns per frame", v.name(), r.ns_per_frame());
-            program_times.push(ProgramTime { variant: *v, runs, program_ns, dut_ns_per_frame: r.ns_per_frame() });
+            program_times.push(ProgramTime { variant: *v, runs, program_ns, dut_ns_per_frame: r.ns_per_frame(), route_cached });
         }
     }
     drop(links);
