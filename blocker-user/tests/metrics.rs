@@ -274,6 +274,7 @@ fn full() -> Snapshot {
         update_results: vec![UpdateCount { list: "l".into(), result: "updated".into(), count: 1 }],
         quic: None,
         xdp_forward: Some(vec![("forwarded", 1)]),
+        xdp_forward_route_cached: Some(1),
         build_version: "0".into(),
         process: Some(ProcessStats::default()),
     }

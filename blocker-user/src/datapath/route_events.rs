@@ -56,10 +56,13 @@ const NDA_LLADDR: u16 = 2;
 const NUD_VALID: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
 /// Neighbours remembered at most; past it the memory is dropped and every neighbour message
 /// counts as a change again until each is seen once more.
-const MAX_NEIGHBOURS: usize = 1 << 20;
+const MAX_NEIGHBOURS: usize = 1 << 18;
 /// Kernel buffer for the socket: large enough for a burst (a routing daemon installing a full
 /// table) to be read as one change rather than lost.
 const RECV_BUFFER: libc::c_int = 4 << 20;
+
+/// Datagrams read by one [`RouteEvents::wait`] at most.
+const DRAIN: usize = 64;
 
 /// A neighbour entry's identity: interface, family, address.
 type NeighbourKey = (i32, u8, Vec<u8>);
@@ -127,12 +130,13 @@ impl RouteEvents {
         })
     }
 
-    /// Blocks until messages arrive or the timeout passes, then reads all that are queued.
+    /// Blocks until messages arrive or the timeout passes, then reads what is queued (up to
+    /// [`DRAIN`] messages, so a stream of changes that never pauses is still reported).
     /// True: something happened that may change a FIB answer (or messages were lost).
     pub fn wait(&mut self) -> io::Result<bool> {
         let mut changed = false;
         let mut flags = 0;
-        loop {
+        for _ in 0..DRAIN {
             // SAFETY: recv writes at most buf.len() bytes into buf.
             let n = unsafe {
                 libc::recv(
@@ -156,6 +160,7 @@ impl RouteEvents {
             // What else is queued now belongs to the same change.
             flags = libc::MSG_DONTWAIT;
         }
+        Ok(changed)
     }
 }
 
