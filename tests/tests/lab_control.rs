@@ -2,35 +2,13 @@
 //! driven through its socket, as an operator would, with and without `--json`, and checked
 //! against real traffic from the client.
 
-use std::{fs, path::PathBuf, time::Duration};
+mod support;
+
+use std::{fs, time::Duration};
 
 use blocker_tests::lab::*;
 use serde_json::Value;
-
-struct Cli {
-    binary: PathBuf,
-    socket: String,
-}
-
-impl Cli {
-    /// `blocker <args> --socket S`: (success, stdout).
-    fn run(&self, lab: &Lab, args: &[&str]) -> (bool, String) {
-        let b = self.binary.to_string_lossy();
-        let mut argv = vec![&*b];
-        argv.extend_from_slice(args);
-        argv.extend_from_slice(&["--socket", &self.socket]);
-        let out = lab.exec_timeout(Node::Appliance, &argv, Duration::from_secs(60));
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-    }
-
-    fn json(&self, lab: &Lab, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let (ok, text) = self.run(lab, &a);
-        assert!(ok, "blocker {args:?}: {text}");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    }
-}
+use support::control::Cli;
 
 /// One sample of `/metrics` scraped in the appliance namespace, by its exact series name.
 fn scrape(lab: &Lab) -> String {
@@ -79,7 +57,7 @@ fn every_command_works_through_the_control_socket() {
         ),
     )
     .unwrap();
-    let cli = Cli { binary: blocker_binary().unwrap(), socket: lab.dir().join("control.sock").to_string_lossy().into_owned() };
+    let cli = Cli::for_lab(&lab);
     let c = config.to_string_lossy().into_owned();
     let blocker = lab.start_blocker(&cli.binary, APPLIANCE_CLIENT_IF, &["--config", &c, "--metrics", METRICS]).unwrap();
 

@@ -16,6 +16,8 @@
 //! - When `i0` turns GRO off again, the daemon takes `a1` out and traffic flows through the
 //!   kernel again.
 
+mod support;
+
 use std::{
     fs,
     net::IpAddr,
@@ -26,52 +28,35 @@ use std::{
 use blocker_tests::lab::*;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use serde_json::Value;
+use support::control::Cli;
 
 /// The daemon checks the ports every 2 s; a loaded CI machine gets some slack.
 const PORT_CHECK_WITHIN: Duration = Duration::from_secs(10);
 
-struct Cli {
-    binary: std::path::PathBuf,
-    socket: String,
+/// Packets of one XDP forwarding outcome so far.
+fn outcome(cli: &Cli, lab: &Lab, outcome: &str) -> u64 {
+    let stats = cli.json(lab, &["stats"]);
+    let rows = stats["xdp_forward"].as_array().unwrap_or_else(|| panic!("no xdp_forward in stats: {stats}"));
+    rows.iter()
+        .find(|r| r[0] == outcome)
+        .and_then(|r| r[1].as_u64())
+        .unwrap_or_else(|| panic!("no outcome {outcome} in {stats}"))
 }
 
-impl Cli {
-    fn json(&self, lab: &Lab, args: &[&str]) -> Value {
-        let b = self.binary.to_string_lossy();
-        let mut argv = vec![&*b];
-        argv.extend_from_slice(args);
-        argv.extend_from_slice(&["--json", "--socket", &self.socket]);
-        let out = lab.exec_timeout(Node::Appliance, &argv, Duration::from_secs(60));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "blocker {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    }
-
-    /// Packets of one XDP forwarding outcome so far.
-    fn outcome(&self, lab: &Lab, outcome: &str) -> u64 {
-        let stats = self.json(lab, &["stats"]);
-        let rows = stats["xdp_forward"].as_array().unwrap_or_else(|| panic!("no xdp_forward in stats: {stats}"));
-        rows.iter()
-            .find(|r| r[0] == outcome)
-            .and_then(|r| r[1].as_u64())
-            .unwrap_or_else(|| panic!("no outcome {outcome} in {stats}"))
-    }
-
-    /// Waits until `status` shows `a1` forwarding (or not); returns its entry.
-    fn wait_for_port(&self, lab: &Lab, forwarding: bool) -> Value {
-        let deadline = Instant::now() + PORT_CHECK_WITHIN;
-        loop {
-            let status = self.json(lab, &["status"]);
-            let ports = status["xdp_forward"].as_array().unwrap_or_else(|| panic!("no xdp_forward in status: {status}"));
-            assert_eq!(ports.len(), 1, "{status}");
-            let port = ports[0].clone();
-            assert_eq!(port["name"], APPLIANCE_INTERNET_IF);
-            if port["forwarding"] == forwarding {
-                return port;
-            }
-            assert!(Instant::now() < deadline, "a1 not {}forwarding within {PORT_CHECK_WITHIN:?}: {status}", if forwarding { "" } else { "out of " });
-            thread::sleep(Duration::from_millis(200));
+/// Waits until `status` shows `a1` forwarding (or not); returns its entry.
+fn wait_for_port(cli: &Cli, lab: &Lab, forwarding: bool) -> Value {
+    let deadline = Instant::now() + PORT_CHECK_WITHIN;
+    loop {
+        let status = cli.json(lab, &["status"]);
+        let ports = status["xdp_forward"].as_array().unwrap_or_else(|| panic!("no xdp_forward in status: {status}"));
+        assert_eq!(ports.len(), 1, "{status}");
+        let port = ports[0].clone();
+        assert_eq!(port["name"], APPLIANCE_INTERNET_IF);
+        if port["forwarding"] == forwarding {
+            return port;
         }
+        assert!(Instant::now() < deadline, "a1 not {}forwarding within {PORT_CHECK_WITHIN:?}: {status}", if forwarding { "" } else { "out of " });
+        thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -115,7 +100,7 @@ fn allowed_frames_are_routed_by_the_program_and_the_rest_by_the_kernel() {
     lab.start_http_server().unwrap();
     let list = lab.dir().join("block.list");
     fs::write(&list, format!("{BLOCKED_V4}\n{BLOCKED_V6}\n")).unwrap();
-    let cli = Cli { binary: blocker_binary().unwrap(), socket: lab.dir().join("control.sock").to_string_lossy().into_owned() };
+    let cli = Cli::for_lab(&lab);
     let l = list.to_string_lossy().into_owned();
     gro(&lab, false);
     let blocker = lab
@@ -123,18 +108,18 @@ fn allowed_frames_are_routed_by_the_program_and_the_rest_by_the_kernel() {
         .unwrap();
 
     // a1 cannot take redirected frames yet: left out, with the reason; the kernel routes.
-    let port = cli.wait_for_port(&lab, false);
+    let port = wait_for_port(&cli, &lab, false);
     assert!(port["why_not"].as_str().unwrap().contains("does not take frames redirected from XDP"), "{port}");
     for addr in [ALLOWED_V4.into(), ALLOWED_V6.into()] {
         http_ok(&lab, addr);
     }
-    assert_eq!(cli.outcome(&lab, "forwarded"), 0);
-    assert!(cli.outcome(&lab, "port_not_allowed") > 0);
+    assert_eq!(outcome(&cli, &lab, "forwarded"), 0);
+    assert!(outcome(&cli, &lab, "port_not_allowed") > 0);
 
     // GRO on i0: a1 takes redirected frames, and the daemon's next check puts it in.
     gro(&lab, true);
-    cli.wait_for_port(&lab, true);
-    let forwarded = cli.outcome(&lab, "forwarded");
+    wait_for_port(&cli, &lab, true);
+    let forwarded = outcome(&cli, &lab, "forwarded");
     let capture = lab.start_capture(Node::Internet, INTERNET_IF, Direction::In, "forwarded.pcap", &["icmp", "or", "icmp6"]).unwrap();
     for addr in [ALLOWED_V4.into(), ALLOWED_V6.into()] {
         assert_eq!(lab.ping(Node::Client, addr), PingOutcome::Replied, "ping {addr}");
@@ -147,7 +132,7 @@ fn allowed_frames_are_routed_by_the_program_and_the_rest_by_the_kernel() {
         assert!(!seen.is_empty(), "no echo request to {addr} reached i0: {ttls:?}");
         assert!(seen.iter().all(|t| *t == 63), "echo requests to {addr} must arrive with 64 - 1: {seen:?}");
     }
-    let after = cli.outcome(&lab, "forwarded");
+    let after = outcome(&cli, &lab, "forwarded");
     // Two pings and a whole HTTP exchange per family, at the least.
     assert!(after >= forwarded + 8, "forwarded {forwarded} -> {after}");
     // The route cache is on by default: after a flow's first frame, the route comes from it.
@@ -163,27 +148,27 @@ fn allowed_frames_are_routed_by_the_program_and_the_rest_by_the_kernel() {
     }
 
     // A TTL that would expire here is the kernel's to answer.
-    let expired = cli.outcome(&lab, "ttl_expired");
+    let expired = outcome(&cli, &lab, "ttl_expired");
     let out = lab.exec_timeout(Node::Client, &["ping", "-n", "-c", "1", "-t", "1", "-W", "2", &ALLOWED_V4.to_string()], Duration::from_secs(5));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Time to live exceeded"), "{text}");
-    assert!(cli.outcome(&lab, "ttl_expired") > expired);
+    assert!(outcome(&cli, &lab, "ttl_expired") > expired);
 
     // A neighbour the kernel has not resolved: the kernel resolves it and forwards meanwhile.
-    let unresolved = cli.outcome(&lab, "no_neighbour");
+    let unresolved = outcome(&cli, &lab, "no_neighbour");
     lab.exec_ok(Node::Appliance, &["ip", "neigh", "flush", "dev", APPLIANCE_INTERNET_IF]).unwrap();
     http_ok(&lab, ALLOWED_V4.into());
-    assert!(cli.outcome(&lab, "no_neighbour") > unresolved);
+    assert!(outcome(&cli, &lab, "no_neighbour") > unresolved);
 
     // GRO off again: a1 would drop redirected frames, so the daemon takes it out.
     gro(&lab, false);
-    let port = cli.wait_for_port(&lab, false);
+    let port = wait_for_port(&cli, &lab, false);
     assert!(port["why_not"].is_string(), "{port}");
-    let forwarded = cli.outcome(&lab, "forwarded");
+    let forwarded = outcome(&cli, &lab, "forwarded");
     for addr in [ALLOWED_V4.into(), ALLOWED_V6.into()] {
         http_ok(&lab, addr);
     }
-    assert_eq!(cli.outcome(&lab, "forwarded"), forwarded);
+    assert_eq!(outcome(&cli, &lab, "forwarded"), forwarded);
 
     let exit = blocker.stop().unwrap();
     assert!(exit.counters.packets("dst_v4", "tcp_reset") >= 1);

@@ -2,6 +2,8 @@
 //! frame builder.
 #![allow(dead_code, unused_imports, reason = "each test binary uses a different part of the support module")]
 
+pub mod control;
+
 pub use blocker_tests::packets::{dns, frames, tls};
 
 use std::path::Path;
