@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use blocker_tests::packets::{
     dns,
-    frames::{Frame, L4, TCP_ACK, TCP_PSH, tcp, udp},
+    frames::{Frame, L4, TCP_ACK, TCP_PSH, checksum, tcp, udp},
     tls::{Hello, client_hello, records, segment, sni_offset, stream, with_name_last},
 };
 use blocker_user::datapath::XdpAction;
@@ -28,6 +28,20 @@ pub struct Class {
     /// What the program does with each sequence's last frame; the frames before it pass. A
     /// frame that took another path than its class names stops the run.
     pub last: XdpAction,
+    /// Router mode's XDP forwarding: the frames arrive on the bench's forwarding port and the
+    /// program routes them (micro.rs `ForwardPort`), finding the route this way. None: every
+    /// other class (forwarding off).
+    pub routed: Option<Routed>,
+}
+
+/// How an XDP-forwarded frame's route is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// `bpf_fib_lookup` for every frame (`--no-route-cache`).
+    Fib,
+    /// The route cache (the default): a frame repeated in its test run asks the FIB once and
+    /// takes the answer from the cache every other time.
+    Cache,
 }
 
 impl Class {
@@ -98,20 +112,47 @@ fn two_segments(i: usize, base: u16) -> Vec<Vec<u8>> {
     vec![segment("192.0.2.2", &dst4(i), sport, 0, &s[..1448]).build(), segment("192.0.2.2", &dst4(i), sport, 1448, &s[1448..]).build()]
 }
 
+/// A source of the forwarded classes: the subscriber subnet of the forwarding port.
+fn src4(i: usize) -> String {
+    format!("192.0.2.{}", 2 + i % 200)
+}
+
+/// Destinations the forwarding port routes (micro.rs `ForwardPort`), none of them listed.
+fn routed_dst4(i: usize) -> String {
+    format!("203.0.113.{}", i % 250)
+}
+fn routed_dst6(i: usize) -> String {
+    format!("2001:db8:f:{:x}::1", i)
+}
+
+/// A frame to be forwarded, with TTL (or hop limit) 255: its test run repeats it on one buffer,
+/// each repetition one hop further.
+fn forwarded(mut f: Vec<u8>) -> Vec<u8> {
+    if f[12..14] == [0x08, 0x00] {
+        f[22] = 255;
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = checksum(&f[14..34], 0);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+    } else {
+        f[21] = 255;
+    }
+    f
+}
+
 /// Every class. The classes with fixed frames hold `2n` flows: the first `n` are timed, the
 /// rest are the warmers of the classes run once.
 pub fn all(n: usize) -> Vec<Class> {
     let single = |f: &dyn Fn(usize) -> Vec<u8>| (0..2 * n).map(|i| vec![f(i)]).collect::<Vec<_>>();
     vec![
-        Class { fresh: None, last: XdpAction::Pass, name: "allowed tcp ack v4", once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
+        Class { fresh: None, routed: None, last: XdpAction::Pass, name: "allowed tcp ack v4", once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK).build()) },
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             name: "allowed tcp ack v6",
             once: false, sequences: single(&|i| tcp("2001:db8:c::2", &format!("2001:db8:e::{:x}", i + 1), 443, TCP_ACK).build()),
         },
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             name: "allowed tcp data v4",
             once: false, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1200]).build()),
@@ -120,15 +161,15 @@ pub fn all(n: usize) -> Vec<Class> {
         // classes that keep state: beside the row above, what running a frame once (a system
         // call between two runs, no repetition) adds on the simplest path with a payload.
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             name: "allowed tcp data v4, 1448 B, run once",
             once: true, sequences: single(&|i| tcp("192.0.2.2", &dst4(i), 443, TCP_ACK | TCP_PSH).payload(&[0x17; 1448]).build()),
         },
-        Class { fresh: None, last: XdpAction::Pass, name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
-        Class { fresh: None, last: XdpAction::Tx, name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
+        Class { fresh: None, routed: None, last: XdpAction::Pass, name: "dns query unlisted", once: false, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query(&format!("www{i}.allowed.example"), i as u16)).build()) },
+        Class { fresh: None, routed: None, last: XdpAction::Tx, name: "dns query listed (answered)", once: true, sequences: single(&|i| udp("192.0.2.2", "198.51.100.53", 53, &dns::query("www.blocked.example", i as u16)).build()) },
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             name: "http request unlisted",
             once: false, sequences: single(&|i| {
@@ -140,11 +181,12 @@ pub fn all(n: usize) -> Vec<Class> {
             name: "http request listed (451 in place of the server)",
             sequences: vec![],
             fresh: Some(listed_http),
+            routed: None,
             once: true,
             last: XdpAction::Tx,
         },
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             name: "clienthello 1 segment unlisted",
             once: false, sequences: single(&|i| segment("192.0.2.2", &dst4(i), 10_000 + i as u16, 0, &stream(&Hello { sni: Some("www.allowed.example"), before: 8, key_share: 32 })).build()),
@@ -153,25 +195,26 @@ pub fn all(n: usize) -> Vec<Class> {
             name: "clienthello 1 segment listed (reset)",
             sequences: vec![],
             fresh: Some(listed_hello),
+            routed: None,
             once: true,
             last: XdpAction::Tx,
         },
         // Neither segment leaves state behind (the name is judged in segment 1; segment 2 is
         // data of a flow the program does not follow), so each is repeated like a single frame
         // (the bench checks that every repetition takes the same path, `sample`).
-        Class { fresh: None, last: XdpAction::Pass, name: "clienthello 2 segments unlisted (sum)", once: false, sequences: (0..2 * n).map(|i| two_segments(i, 20_000)).collect() },
+        Class { fresh: None, routed: None, last: XdpAction::Pass, name: "clienthello 2 segments unlisted (sum)", once: false, sequences: (0..2 * n).map(|i| two_segments(i, 20_000)).collect() },
         // The same, each segment run once after a warmer, as the classes that keep state must be
         // run: beside the row above, what one run adds (this flow's bucket bit and the other
         // lines of its own cold, the system call's traces in the caches and predictors).
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             name: "clienthello 2 segments unlisted (sum), run once",
             once: true,
             sequences: (0..2 * n).map(|i| two_segments(i, 50_000)).collect(),
         },
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             // A browser that shuffles its extensions and put the 1.2 KB post-quantum key share
             // before the name: the name whole in segment 2, the reader parked in WAITS between
@@ -188,7 +231,7 @@ pub fn all(n: usize) -> Vec<Class> {
                 .collect(),
         },
         Class {
-            fresh: None,
+            fresh: None, routed: None,
             last: XdpAction::Pass,
             // The name cut off by the segment boundary, as when a browser's shuffled extensions put
             // the key share first: segment 1's reader waits in FLOWS, segment 2 finishes the name.
@@ -204,5 +247,12 @@ pub fn all(n: usize) -> Vec<Class> {
                 })
                 .collect(),
         },
+        // Router mode's XDP forwarding (micro.rs `ForwardPort`): allowed frames routed by the
+        // program, each to a destination of its own. The difference between the two rows of a
+        // family is what the route cache saves on a hit.
+        Class { fresh: None, routed: Some(Routed::Fib), last: XdpAction::Redirect, name: "forwarded tcp ack v4, FIB lookup", once: false, sequences: single(&|i| forwarded(tcp(&src4(i), &routed_dst4(i), 443, TCP_ACK).build())) },
+        Class { fresh: None, routed: Some(Routed::Cache), last: XdpAction::Redirect, name: "forwarded tcp ack v4, route cache", once: false, sequences: single(&|i| forwarded(tcp(&src4(i), &routed_dst4(i), 443, TCP_ACK).build())) },
+        Class { fresh: None, routed: Some(Routed::Fib), last: XdpAction::Redirect, name: "forwarded tcp ack v6, FIB lookup", once: false, sequences: single(&|i| forwarded(tcp("2001:db8:c::2", &routed_dst6(i), 443, TCP_ACK).build())) },
+        Class { fresh: None, routed: Some(Routed::Cache), last: XdpAction::Redirect, name: "forwarded tcp ack v6, route cache", once: false, sequences: single(&|i| forwarded(tcp("2001:db8:c::2", &routed_dst6(i), 443, TCP_ACK).build())) },
     ]
 }

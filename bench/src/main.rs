@@ -15,6 +15,7 @@
 mod chart;
 mod classes;
 mod control;
+mod forward_port;
 mod lists;
 mod memcg;
 mod micro;

@@ -25,6 +25,7 @@ use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM
 
 use crate::{
     Args, classes, lists, report,
+    forward_port::ForwardPort,
     throughput::{
         bpf::{in_netns, pin, realtime},
         net::{Namespaces, exec},
@@ -77,7 +78,17 @@ pub fn run(a: &Args) -> Result<()> {
             loaded.push(Loaded { size, other: object.map(|(label, _)| label.clone()), dp });
         }
     }
-    let rows = measure(a, &loaded)?;
+    // The XDP forwarding classes arrive on a port of their own namespace; each program is
+    // checked to forward there once, then left with forwarding off for the other classes.
+    let port = ForwardPort::build(&mut ns)?;
+    for l in &mut loaded {
+        in_netns(&port.ns, || {
+            ForwardPort::on(&mut l.dp, classes::Routed::Fib)?;
+            ForwardPort::off(&mut l.dp)
+        })
+        .context("XDP forwarding on the benchmark's forwarding port")?;
+    }
+    let rows = measure(a, &mut loaded, &port)?;
     report::write(&a.out, &rows, a.rounds)
 }
 
@@ -99,7 +110,21 @@ fn hold_in_dispatcher(dp: &mut Datapath, ns: &mut Namespaces, role: &str) -> Res
 /// action, and a repeated frame must leave no flow state behind: a repetition or a warmer that
 /// took another path than the first run (state the first one left behind) would be timed as the
 /// class's path.
-fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<u8>>], warmers: Option<&[Vec<Vec<u8>>]>, check: bool) -> Result<f64> {
+///
+/// A class of XDP-forwarded frames runs with forwarding on (on the calling thread's namespace's
+/// `port`, which must be the forwarding port's), and only then.
+fn sample(a: &Args, dp: &mut Datapath, port: &ForwardPort, class: &classes::Class, sequences: &[Vec<Vec<u8>>], warmers: Option<&[Vec<Vec<u8>>]>, check: bool) -> Result<f64> {
+    if let Some(routed) = class.routed {
+        ForwardPort::on(dp, routed)?;
+        let timed = sample_on(a, dp, Some(port.ifindex), class, sequences, warmers, check);
+        ForwardPort::off(dp)?;
+        return timed;
+    }
+    sample_on(a, dp, None, class, sequences, warmers, check)
+}
+
+/// `sample`, with the frames received on interface `on` when given.
+fn sample_on(a: &Args, dp: &Datapath, on: Option<u32>, class: &classes::Class, sequences: &[Vec<Vec<u8>>], warmers: Option<&[Vec<Vec<u8>>]>, check: bool) -> Result<f64> {
     let (mut base, mut prog) = (0u64, 0u64);
     for (k, seq) in sequences.iter().enumerate() {
         // Classes that rewrite frames or keep flow state run each frame once; the empty
@@ -114,7 +139,13 @@ fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<
             if let Some(w) = warmer {
                 dp.run_frame_with(PASS_PROGRAM, &w[j], 1)?;
             }
-            base += dp.run_frame_with(PASS_PROGRAM, f, reps)?.duration_ns;
+            // Both programs get the frame the same way (a context naming the receiving port costs
+            // its test run a device lookup).
+            let run = |program, f: &[u8]| match on {
+                Some(ifindex) => dp.run_frame_on_with(program, ifindex, f, reps),
+                None => dp.run_frame_with(program, f, reps),
+            };
+            base += run(PASS_PROGRAM, f)?.duration_ns;
             let before = if check { Some((dp.counters()?, dp.flow_bits_check()?.busy)) } else { None };
             if let Some(w) = warmer {
                 let run = dp.run_frame_with(PROGRAM, &w[j], 1)?;
@@ -122,7 +153,7 @@ fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<
                     bail!("class \"{}\": frame {} of a warmer got {:?} from the program, the class is {want:?}", class.name, j + 1, run.action);
                 }
             }
-            let run = dp.run_frame_with(PROGRAM, f, reps)?;
+            let run = run(PROGRAM, f)?;
             if run.action != want {
                 bail!("class \"{}\": frame {} of a sequence got {:?} from the program, the class is {want:?}: it would measure another path", class.name, j + 1, run.action);
             }
@@ -151,13 +182,16 @@ fn sample(a: &Args, dp: &Datapath, class: &classes::Class, sequences: &[Vec<Vec<
 /// Rounds are the outer loop and the programs under test alternate within each class: this
 /// shared machine's speed shifts by up to 2× for seconds at a time, and a shift then falls on
 /// every size alike, instead of on one size's whole run.
-fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
+fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort) -> Result<Vec<report::Row>> {
     let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
     let classes: Vec<classes::Class> = classes::all(a.frames).into_iter().filter(|c| wanted(c.name)).collect();
     std::thread::scope(|s| {
         s.spawn(|| -> Result<Vec<report::Row>> {
             pin(0, CPU)?;
             realtime(0, PRIO)?;
+            // The forwarding classes' frames arrive on the forwarding port, an interface of
+            // its namespace; nothing else this thread does depends on the namespace.
+            blocker_tests::rawbpf::enter_netns(&port.ns)?;
             // deltas[size][class]: one figure per round.
             let mut deltas = vec![vec![Vec::with_capacity(a.rounds); classes.len()]; loaded.len()];
             for round in 0..a.rounds {
@@ -171,7 +205,7 @@ fn measure(a: &Args, loaded: &[Loaded]) -> Result<Vec<report::Row>> {
                     // program's run of the class finds more of the machine warm.
                     for k in 0..loaded.len() {
                         let i = if round % 2 == 0 { k } else { loaded.len() - 1 - k };
-                        deltas[i][c].push(sample(a, &loaded[i].dp, class, &sequences, warmers.as_deref(), round == 0)?);
+                        deltas[i][c].push(sample(a, &mut loaded[i].dp, port, class, &sequences, warmers.as_deref(), round == 0)?);
                     }
                 }
                 eprintln!("round {} of {} done", round + 1, a.rounds);

@@ -82,14 +82,22 @@ impl Datapath {
     /// route up from. The returned frame is as the program left it (for XDP_REDIRECT, as it
     /// would have been sent; a test run sends nothing).
     pub fn run_frame_on(&self, ifindex: u32, frame: &[u8]) -> Result<RunOutcome, DatapathError> {
-        let prog = self.program(PROGRAM)?;
+        self.run_frame_on_with(PROGRAM, ifindex, frame, 1)
+    }
+
+    /// [`Datapath::run_frame_on`] through `program` (PROGRAM or PASS_PROGRAM), `repeat` times;
+    /// the duration is the kernel's mean per run. The repetitions run on one buffer: what the
+    /// program writes into the frame, the next one sees.
+    pub fn run_frame_on_with(&self, program: &'static str, ifindex: u32, frame: &[u8], repeat: u32) -> Result<RunOutcome, DatapathError> {
+        let name = if program == PASS_PROGRAM { PASS_PROGRAM } else { PROGRAM };
+        let prog = self.program(name)?;
         let mut out = vec![0u8; frame.len() + HEADROOM];
         // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
         // egress_ifindex; the kernel wants data_end to be the frame's length.
         let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
         let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let opts = TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&ctx), ..Default::default() };
-        let result = prog.test_run(opts).map_err(|source| DatapathError::Program { name: PROGRAM, source })?;
+        let opts = TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&ctx), repeat, ..Default::default() };
+        let result = prog.test_run(opts).map_err(|source| DatapathError::Program { name, source })?;
         out.truncate(result.data_size_out as usize);
         Ok(RunOutcome { action: XdpAction::from_code(result.return_value), frame: out, duration_ns: result.duration.as_nanos() as u64 })
     }
