@@ -116,6 +116,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if xdp_forward.iter().any(|p| p.trim().is_empty()) {
         anyhow::bail!("--xdp-forward: an empty port name");
     }
+    if a.no_route_cache && xdp_forward.is_empty() {
+        anyhow::bail!("--no-route-cache is about XDP forwarding; it needs --xdp-forward PORTS (or [datapath] xdp_forward)");
+    }
     if internet.is_some() && !xdp_forward.is_empty() {
         anyhow::bail!("XDP forwarding (--xdp-forward, [datapath] xdp_forward) is router mode's; inline mode (--internet-iface, [datapath] internet) forwards from port to port already");
     }

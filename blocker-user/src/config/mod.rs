@@ -140,6 +140,9 @@ impl ControllerConfig {
             if d.xdp_forward.iter().any(|p| p.trim().is_empty()) {
                 return Err(invalid("[datapath]: xdp_forward has an empty port name".into()));
             }
+            if d.xdp_forward_route_cache.is_some() && d.xdp_forward.is_empty() {
+                return Err(invalid("[datapath]: xdp_forward_route_cache is about XDP forwarding; it needs xdp_forward (the egress ports)".into()));
+            }
         }
         let have_key = c.signing.as_ref().is_some_and(|s| s.public_key.is_some() || s.public_key_file.is_some());
         if let Some(s) = &c.signing {
@@ -218,6 +221,8 @@ mod tests {
         assert_eq!(off.datapath.unwrap().xdp_forward_route_cache, Some(false));
         let inline = parse("[datapath]\nsubscriber = \"sub0\"\ninternet = \"up0\"\nxdp_forward = [\"up0\"]\n").unwrap_err().to_string();
         assert!(inline.contains("xdp_forward is router mode's"), "{inline}");
+        let alone = parse("[datapath]\nxdp_forward_route_cache = false\n").unwrap_err().to_string();
+        assert!(alone.contains("needs xdp_forward"), "{alone}");
         let empty = parse("[datapath]\nxdp_forward = [\"\"]\n").unwrap_err().to_string();
         assert!(empty.contains("empty port name"), "{empty}");
     }
