@@ -20,6 +20,7 @@ mod lists;
 mod memcg;
 mod micro;
 mod report;
+mod sequencer;
 mod stop;
 mod throughput;
 

@@ -5,6 +5,14 @@
 //! (BPF_PROG_TEST_RUN), alternating with the empty program frame by frame, over several
 //! rounds; the report is the median round.
 //!
+//! Classes whose frames must run once (they keep flow state or are rewritten) pay, frame by
+//! frame, for the system call between two test runs: the program's code and the branch
+//! predictors go cold in it, and this VM's mitigations make that dear (the 1448-byte data
+//! segment: ~40 ns repeated, ~100–200 run once). A NIC's receive loop runs the program on one
+//! frame after another with nothing between them, so those classes are also timed that way
+//! ("back to back", sequencer.rs): one test run per program over all the class's frames, every
+//! flow's first segment, then every flow's second.
+//!
 //! Two things keep the machine out of the figures:
 //! - Both programs are attached (native XDP) to a veth pair in a namespace of the run's own
 //!   while it measures. A test run of more than one repetition puts its program into the
@@ -21,11 +29,13 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use blocker_common::verdict::Action;
 use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM, StopPageResponse, XdpAction};
 
 use crate::{
     Args, classes, lists, report,
     forward_port::ForwardPort,
+    sequencer::Sequencer,
     throughput::{
         bpf::{in_netns, pin, realtime},
         net::{Namespaces, exec},
@@ -88,7 +98,9 @@ pub fn run(a: &Args) -> Result<()> {
         })
         .context("XDP forwarding on the benchmark's forwarding port")?;
     }
-    let rows = measure(a, &mut loaded, &port)?;
+    // A class's first segments, then its second segments: two per flow at most.
+    let mut sequencer = Sequencer::new(&mut ns, 2 * a.frames as u32)?;
+    let rows = measure(a, &mut loaded, &port, &mut sequencer)?;
     report::write(&a.out, &rows, a.rounds)
 }
 
@@ -178,13 +190,76 @@ fn sample_on(a: &Args, dp: &Datapath, on: Option<u32>, class: &classes::Class, s
     Ok((prog as f64 - base as f64) / sequences.len() as f64)
 }
 
+/// What a looped class's row adds to its name.
+pub const LOOPED: &str = "back to back";
+
+/// Passes over a class's list in one looped test run, and test runs per program and sample,
+/// alternating with the empty program's: a shift in the machine's speed during a sample falls
+/// on both alike.
+const LOOP_PASSES: u32 = 2;
+const LOOP_RUNS: u32 = 4;
+
+/// The order a looped class's frames run in: every flow's first frame, then every flow's
+/// second, as on a link that carries many handshakes at once. A flow's next segment comes
+/// after all the other flows' segments of the step, so its state has gone cold as it does
+/// between the segments of a real flow.
+fn loop_order(sequences: &[Vec<Vec<u8>>]) -> Vec<&[u8]> {
+    let steps = sequences.iter().map(Vec::len).max().unwrap_or(0);
+    (0..steps).flat_map(|j| sequences.iter().filter_map(move |s| s.get(j).map(Vec::as_slice))).collect()
+}
+
+/// A class measured in one looped test run per program (sequencer.rs) besides frame by frame:
+/// one that keeps no state across passes (its flows end judged and allowed, or its frames are
+/// answered without a flow) and runs each frame once. Frames repeated in their test run are
+/// already timed back to back; fresh flows are remembered as blocked.
+pub fn looped(class: &classes::Class) -> bool {
+    class.once && class.fresh.is_none() && class.routed.is_none()
+}
+
+/// ns per sequence (summed over its frames) above the empty program, the list loaded into the
+/// sequencer run `LOOP_PASSES` times in each of `LOOP_RUNS` test runs per program. With `check`: every run
+/// counted once, the frames before each sequence's last passed and the last counted as the class
+/// has it, and the flow state as the loop found it (a pass that left state behind would not
+/// repeat).
+fn sample_loop(dp: &Datapath, seq: &Sequencer, class: &classes::Class, flows: usize, check: bool) -> Result<f64> {
+    let before = if check { Some((dp.counters()?, dp.flow_bits_check()?.busy)) } else { None };
+    let (mut base, mut prog) = (0.0, 0.0);
+    for _ in 0..LOOP_RUNS {
+        let (base_action, base_ns) = seq.time(dp.program_fd(PASS_PROGRAM)?, LOOP_PASSES)?;
+        let (action, prog_ns) = seq.time(dp.program_fd(PROGRAM)?, LOOP_PASSES)?;
+        if base_action != XdpAction::Pass || action != class.last {
+            bail!("class \"{}\", looped: the last frame got {action:?} (the empty program {base_action:?}), the class is {:?}", class.name, class.last);
+        }
+        base += base_ns;
+        prog += prog_ns;
+    }
+    if let Some((counters, busy)) = before {
+        let passes = u64::from(LOOP_PASSES * LOOP_RUNS);
+        let runs = u64::from(seq.count()) * passes;
+        let delta = dp.counters()?.delta(&counters);
+        let counted: u64 = delta.iter().map(|(_, _, n)| n).sum();
+        let answered: u64 = delta.iter().filter(|(_, a, _)| *a != Action::Pass).map(|(_, _, n)| n).sum();
+        let want = if class.last == XdpAction::Pass { 0 } else { flows as u64 * passes };
+        if counted != runs || answered != want {
+            bail!("class \"{}\", looped: {runs} runs were counted as {delta:?}: {counted} in all, {answered} not passed ({want} expected)", class.name);
+        }
+        let now = dp.flow_bits_check()?.busy;
+        if now != busy {
+            bail!("class \"{}\", looped: a pass left flow state behind (flow buckets in use {busy} -> {now}), so the passes after it took other paths", class.name);
+        }
+    }
+    Ok((prog - base) / f64::from(LOOP_RUNS) * f64::from(seq.count()) / flows as f64)
+}
+
 /// Every class at every list size (and object), on a pinned real-time thread of its own.
 /// Rounds are the outer loop and the programs under test alternate within each class: this
 /// shared machine's speed shifts by up to 2× for seconds at a time, and a shift then falls on
 /// every size alike, instead of on one size's whole run.
-fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort) -> Result<Vec<report::Row>> {
+fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequencer) -> Result<Vec<report::Row>> {
     let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
     let classes: Vec<classes::Class> = classes::all(a.frames).into_iter().filter(|c| wanted(c.name)).collect();
+    // What is measured: (class, looped), each class frame by frame and some also looped.
+    let measured: Vec<(usize, bool)> = classes.iter().enumerate().flat_map(|(c, class)| std::iter::once((c, false)).chain(looped(class).then_some((c, true)))).collect();
     std::thread::scope(|s| {
         s.spawn(|| -> Result<Vec<report::Row>> {
             pin(0, CPU)?;
@@ -192,33 +267,43 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort) -> Result<Vec<re
             // The forwarding classes' frames arrive on the forwarding port, an interface of
             // its namespace; nothing else this thread does depends on the namespace.
             blocker_tests::rawbpf::enter_netns(&port.ns)?;
-            // deltas[size][class]: one figure per round.
-            let mut deltas = vec![vec![Vec::with_capacity(a.rounds); classes.len()]; loaded.len()];
+            // deltas[size][measured]: one figure per round.
+            let mut deltas = vec![vec![Vec::with_capacity(a.rounds); measured.len()]; loaded.len()];
             for round in 0..a.rounds {
-                for (c, class) in classes.iter().enumerate() {
+                for (m, &(c, in_loop)) in measured.iter().enumerate() {
+                    let class = &classes[c];
                     crate::stop::check()?;
                     // The same frames for every program of the round (each has maps of its
                     // own); new flows every round where the class needs them.
                     let sequences = class.sequences(round, a.frames);
                     let warmers = class.warmers(round, a.frames);
+                    if in_loop {
+                        seq.load(&loop_order(&sequences))?;
+                    }
                     // Every other round in reverse: whichever runs right after another
                     // program's run of the class finds more of the machine warm.
                     for k in 0..loaded.len() {
                         let i = if round % 2 == 0 { k } else { loaded.len() - 1 - k };
-                        deltas[i][c].push(sample(a, &mut loaded[i].dp, port, class, &sequences, warmers.as_deref(), round == 0)?);
+                        let delta = if in_loop {
+                            sample_loop(&loaded[i].dp, seq, class, sequences.len(), round == 0)?
+                        } else {
+                            sample(a, &mut loaded[i].dp, port, class, &sequences, warmers.as_deref(), round == 0)?
+                        };
+                        deltas[i][m].push(delta);
                     }
                 }
                 eprintln!("round {} of {} done", round + 1, a.rounds);
             }
             let mut rows = Vec::new();
             for (i, l) in loaded.iter().enumerate() {
-                for (c, class) in classes.iter().enumerate() {
-                    let d = &mut deltas[i][c];
+                for (m, &(c, in_loop)) in measured.iter().enumerate() {
+                    let d = &mut deltas[i][m];
                     d.sort_by(f64::total_cmp);
                     let (median, lowest, highest) = (d[d.len() / 2], d[0], d[d.len() - 1]);
+                    let class = if in_loop { format!("{}, {LOOPED}", classes[c].name.trim_end_matches(", run once")) } else { classes[c].name.to_string() };
                     let name = match &l.other {
-                        None => class.name.to_string(),
-                        Some(label) => format!("{} [{label}]", class.name),
+                        None => class,
+                        Some(label) => format!("{class} [{label}]"),
                     };
                     eprintln!("  {:>8} {name:<60} {median:>8.1} ns above the empty program", l.size);
                     rows.push(report::Row { size: l.size, class: name, ns_above_empty: median, lowest, highest });

@@ -14,11 +14,14 @@
 //!   headers from the template in its map (the page pool hands back pages the DUT has rewritten:
 //!   TTL, MAC addresses, resets), varies the destination and source address per frame (the last
 //!   byte, +k and -k, which keeps every checksum valid), and returns XDP_TX.
+//! - [`Program::sequencer`]: the micro bench's loop (sequencer.rs): run by BPF_PROG_TEST_RUN
+//!   (not live), it writes the next frame of a list over the test run's frame and tail-calls the
+//!   program under test, so that one test run times many distinct frames back to back.
 
 use std::{
     ffi::CString,
     io,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
 };
 
 use anyhow::{Context, Result, bail};
@@ -33,6 +36,7 @@ const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
 const BPF_MAP_TYPE_DEVMAP: u32 = 14;
 const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
 /// The devmap kinds [`own_devmap_with_entry`] looks for: by index (the blocker's `PORTS`) or
@@ -47,6 +51,9 @@ pub const LEN_BUCKETS: u32 = 2048;
 /// Bytes of each frame the generator copies from its template: every header and every payload
 /// that means something (DNS, HTTP, ClientHello); beyond them frames hold only [`FILLER`].
 pub const COPY_BYTES: usize = 512;
+/// The longest frame a [`Program::sequencer`] slot holds, and the slot's size (length first).
+pub const SEQUENCE_FRAME: usize = 2048;
+pub const SEQUENCE_VALUE: usize = 8 + SEQUENCE_FRAME;
 /// The interface index of `dev` in the calling thread's namespace.
 pub fn ifindex_of(dev: &str) -> Result<u32> {
     ifindex(&CString::new(dev)?)
@@ -100,6 +107,16 @@ impl ArrayMap {
         ArrayMap::create(name, BPF_MAP_TYPE_DEVMAP, 8, entries)
     }
 
+    /// A PROG_ARRAY (value: a program's descriptor), for [`Program::sequencer`]'s tail call.
+    pub fn prog_array(name: &str, entries: u32) -> Result<ArrayMap> {
+        ArrayMap::create(name, BPF_MAP_TYPE_PROG_ARRAY, 4, entries)
+    }
+
+    /// Sets entry `key` of a PROG_ARRAY to `prog`.
+    pub fn set_program(&self, key: u32, prog: BorrowedFd<'_>) -> Result<()> {
+        self.set(key, &prog.as_raw_fd().to_ne_bytes())
+    }
+
     fn create(name: &str, map_type: u32, value_size: usize, entries: u32) -> Result<ArrayMap> {
         let mut map_name = [0u8; 16];
         map_name[..name.len().min(15)].copy_from_slice(&name.as_bytes()[..name.len().min(15)]);
@@ -124,6 +141,10 @@ impl ArrayMap {
 
     pub fn fd(&self) -> &OwnedFd {
         &self.fd
+    }
+
+    pub fn entries(&self) -> u32 {
+        self.entries
     }
 
     /// Every u64 counter of a count map, indexed by key.
@@ -167,6 +188,7 @@ const ADD_X: u8 = 0x0f;
 const SUB_X: u8 = 0x1f;
 const AND_K: u8 = 0x57;
 const MOD_K: u8 = 0x97;
+const MOD_X: u8 = 0x9f;
 const DIV_K: u8 = 0x37;
 const MOV_K: u8 = 0xb7;
 const MOV_X: u8 = 0xbf;
@@ -183,6 +205,8 @@ const PSEUDO_MAP_FD: u8 = 1;
 const HELPER_MAP_LOOKUP: i32 = 1;
 const HELPER_XDP_ADJUST_TAIL: i32 = 65;
 const HELPER_REDIRECT_MAP: i32 = 51;
+const HELPER_TAIL_CALL: i32 = 12;
+const HELPER_XDP_STORE_BYTES: i32 = 190;
 
 impl Asm {
     fn raw(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
@@ -393,6 +417,70 @@ impl Program {
         a.raw(MOV_K, R0, 0, 0, 3);
         a.raw(EXIT, 0, 0, 0, 0);
         Program::load("tput_gen", &a.finish())
+    }
+
+    /// The sequencer. Per run: `n` = `state[0]`'s counter (then incremented), `count` = its
+    /// second word; slot `n % count` of `frames` (length u32, 4 spare bytes, the frame) becomes
+    /// the frame (bpf_xdp_adjust_tail to its length, bpf_xdp_store_bytes of all of it), then
+    /// the program in `next[0]` runs it (tail call) and its verdict is the run's. Anything
+    /// amiss returns XDP_ABORTED, which no frame under test gets from the programs.
+    pub fn sequencer(state: &ArrayMap, frames: &ArrayMap, next: &ArrayMap) -> Result<Program> {
+        assert_eq!(state.value_size, 16);
+        assert_eq!(frames.value_size, SEQUENCE_VALUE);
+        let mut a = Asm::default();
+        let abort = a.label();
+        a.raw(MOV_X, R6, R1, 0, 0);
+        a.lookup_zero(state.fd.as_raw_fd(), abort);
+        a.raw(LDX_DW, R8, R0, 0, 0);
+        a.raw(MOV_X, R1, R8, 0, 0);
+        a.raw(ADD_K, R1, 0, 0, 1);
+        a.raw(STX_DW, R0, R1, 0, 0);
+        a.raw(LDX_DW, R9, R0, 8, 0);
+        a.jump(JEQ_K, R9, 0, 0, abort);
+        a.raw(MOD_X, R8, R9, 0, 0);
+        a.raw(STX_W, R10, R8, -4, 0);
+        a.raw(MOV_X, R2, R10, 0, 0);
+        a.raw(ADD_K, R2, 0, 0, -4);
+        a.map_fd(R1, frames.fd.as_raw_fd());
+        a.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
+        a.jump(JEQ_K, R0, 0, 0, abort);
+        a.raw(MOV_X, R7, R0, 0, 0);
+        // The frame to the slot's length: delta = len - (data_end - data).
+        a.raw(LDX_W, R2, R6, 0, 0);
+        a.raw(LDX_W, R3, R6, 4, 0);
+        a.raw(SUB_X, R3, R2, 0, 0);
+        a.raw(LDX_W, R2, R7, 0, 0);
+        a.raw(SUB_X, R2, R3, 0, 0);
+        a.raw(MOV_X, R1, R6, 0, 0);
+        a.raw(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL);
+        a.jump(JNE_K, R0, 0, 0, abort);
+        a.raw(LDX_W, R4, R7, 0, 0);
+        a.jump(JGT_K, R4, 0, SEQUENCE_FRAME as i32, abort);
+        a.jump(JLT_K, R4, 0, 14, abort);
+        a.raw(MOV_X, R1, R6, 0, 0);
+        a.raw(MOV_K, R2, 0, 0, 0);
+        a.raw(MOV_X, R3, R7, 0, 0);
+        a.raw(ADD_K, R3, 0, 0, 8);
+        a.raw(CALL, 0, 0, 0, HELPER_XDP_STORE_BYTES);
+        a.jump(JNE_K, R0, 0, 0, abort);
+        a.raw(MOV_X, R1, R6, 0, 0);
+        a.map_fd(R2, next.fd.as_raw_fd());
+        a.raw(MOV_K, R3, 0, 0, 0);
+        a.raw(CALL, 0, 0, 0, HELPER_TAIL_CALL);
+        a.bind(abort);
+        a.raw(MOV_K, R0, 0, 0, 0);
+        a.raw(EXIT, 0, 0, 0, 0);
+        // A program array takes only programs of its first one's attach type (Linux 6.17 on),
+        // and aya loads XDP programs with BPF_XDP's.
+        Program::load_typed("micro_seq", &a.finish(), BPF_PROG_TYPE_XDP, BPF_XDP)
+    }
+
+    /// One BPF_PROG_TEST_RUN (not live): the program runs `repeat` times on one buffer that
+    /// starts as `frame`. Returns the last run's verdict and the kernel's mean ns per run.
+    pub fn run(&self, frame: &[u8], repeat: u32) -> io::Result<(u32, u32)> {
+        let mut attr = TestRunAttr { prog_fd: self.fd.as_raw_fd() as u32, data_size_in: frame.len() as u32, data_in: frame.as_ptr() as u64, repeat, ..Default::default() };
+        sys(BPF_PROG_TEST_RUN, &mut attr)?;
+        Ok((attr.retval, attr.duration))
     }
 
     /// Attaches the program to `dev` in network namespace `ns` for as long as the returned link

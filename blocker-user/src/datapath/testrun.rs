@@ -1,6 +1,8 @@
 //! Running frames through the loaded program with BPF_PROG_TEST_RUN: the real kernel program
 //! and maps, no interface needed. Used by `blocker replay`, the table tests and benchmarks.
 
+use std::os::fd::{AsFd, BorrowedFd};
+
 use aya::programs::{TestRun, TestRunOptions};
 
 use super::{Datapath, DatapathError, PASS_PROGRAM, PROGRAM};
@@ -54,6 +56,14 @@ pub struct RunOutcome {
 const HEADROOM: usize = 4096;
 
 impl Datapath {
+    /// The descriptor of `program` (PROGRAM or PASS_PROGRAM), for a benchmark's program array:
+    /// its own program runs frames in one test run and tail-calls this one for each.
+    pub fn program_fd(&self, program: &'static str) -> Result<BorrowedFd<'_>, DatapathError> {
+        let name = if program == PASS_PROGRAM { PASS_PROGRAM } else { PROGRAM };
+        let prog = self.program(name)?;
+        prog.fd().map(|fd| fd.as_fd()).map_err(|source| DatapathError::Program { name, source })
+    }
+
     /// Runs one frame through the blocking program.
     pub fn run_frame(&self, frame: &[u8]) -> Result<RunOutcome, DatapathError> {
         self.run_frame_with(PROGRAM, frame, 1)
