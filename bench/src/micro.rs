@@ -84,6 +84,10 @@ pub fn run(a: &Args) -> Result<()> {
             let page = StopPageResponse { service_url: "http://192.0.2.1".into(), blocked_by_url: "https://list-body.example/about".into() };
             dp.set_stop_page(Some(&page))?;
             eprintln!("list size {size}: installed in {:?}", report.elapsed);
+            if size == a.sizes[0] {
+                let verified = dp.verified_instructions(PROGRAM)?.map_or("not reported".to_string(), |n| n.to_string());
+                eprintln!("{}: {verified} instructions processed by the verifier (its limit: 1000000)", object.map_or("this build's program", |(label, _)| label.as_str()));
+            }
             hold_in_dispatcher(&mut dp, &mut ns, &format!("micro{size}-{k}"))?;
             loaded.push(Loaded { size, other: object.map(|(label, _)| label.clone()), dp });
         }

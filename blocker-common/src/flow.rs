@@ -25,6 +25,10 @@ pub const fn bit_of(b: u32) -> (u32, u64) {
 pub const PARKED_ONE: u32 = 1 << 16;
 pub const STORED_MASK: u32 = PARKED_ONE - 1;
 
+/// NAME_WAITS slots (the program's `NameWait`): the server name's first bytes of a reader
+/// parked inside it, in slot `bucket % NAME_WAIT_SLOTS`.
+pub const NAME_WAIT_SLOTS: u32 = 1 << 12;
+
 /// FLOWS values (the program's `FlowState`, a reader's position or a blocked flow's verdict):
 /// the controller handles them as bytes of this size and never interprets them.
 pub const FLOW_STATE_SIZE: usize = 464;

@@ -11,12 +11,12 @@ use aya_ebpf::{helpers::generated::bpf_jiffies64, programs::XdpContext};
 
 use crate::{
     cursor::read,
-    maps::{FLOWS, FLOW_BITS, FLOW_FILTER, HEADS, WAITS},
+    maps::{FLOWS, FLOW_BITS, FLOW_FILTER, HEADS, NAME_WAITS, WAITS},
     names::BUF,
     parse::Packet,
 };
 
-pub use blocker_common::flow::{FILTER_BUCKETS, FlowKey, PARKED_ONE};
+pub use blocker_common::flow::{FILTER_BUCKETS, FlowKey, NAME_WAIT_SLOTS, PARKED_ONE};
 use blocker_common::flow::bit_of;
 use blocker_common::flow::{FLOW_STATE_SIZE, HEAD_SIZE, STORED_MASK};
 
@@ -289,11 +289,12 @@ pub fn forget_earlier(k: &FlowKey) {
 
 /// A ClientHello reader parked between segments at an extension header (the common wait: a
 /// browser's post-quantum key share fills the first segment, the server name follows in the
-/// next), one slot per filter bucket, counted in the bucket like a FLOWS entry while in use.
-/// Such a reader is a handful of numbers; parking them here instead of in FLOWS saves the LRU's
-/// insert, lookup and delete of a 456-byte value, each with a hash of the 40-byte key and a
-/// bucket lock, for one cache line written and read. A reader in any other state, or one whose
-/// bucket's slot another flow holds, goes to FLOWS as before.
+/// next) or inside the server name (its first bytes in NAME_WAITS), one slot per filter bucket,
+/// counted in the bucket like a FLOWS entry while in use. Such a reader is a handful of numbers;
+/// parking them here instead of in FLOWS saves the LRU's insert, lookup and delete of a 456-byte
+/// value, each with a hash of the 40-byte key and a bucket lock, for one cache line written and
+/// read. A reader in any other state, or one whose slot another flow holds, goes to FLOWS as
+/// before.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Wait {
@@ -306,12 +307,35 @@ pub struct Wait {
     /// Bytes left in the current record and in the extensions.
     pub rec_remaining: u32,
     pub ext_remaining: u32,
-    pub reserved: u32,
+    /// A reader inside the server name: the name's length and the bytes of it read (kept in
+    /// NAME_WAITS); both 0 for a reader at an extension header.
+    pub name_len: u16,
+    pub name_got: u16,
     /// bpf_jiffies64() after which another flow may take the slot.
     pub until: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Wait>() == 32);
+
+/// The first bytes of the server name of a reader parked inside it (a name cut by the segment
+/// boundary): fewer slots than WAITS (such names are rare, a few in a hundred two-segment
+/// hellos), slot `bucket % NAME_WAIT_SLOTS`, held for its WAITS slot's reader. Where another
+/// bucket's reader holds the slot, the reader goes to FLOWS.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+pub struct NameWait {
+    /// The filter bucket and `tag` of the reader whose bytes these are; tag 0: free.
+    pub bucket: u32,
+    pub tag: u32,
+    /// bpf_jiffies64() after which another reader may take the slot (its WAITS slot's).
+    pub until: u64,
+    pub name: [u8; NAME_WAIT_BYTES],
+}
+
+/// A name's bytes a NameWait holds: names are at most 253 bytes.
+pub const NAME_WAIT_BYTES: usize = 256;
+
+const _: () = assert!(core::mem::size_of::<NameWait>() == 16 + NAME_WAIT_BYTES);
 
 /// How long a parked reader keeps its slot against other flows, in jiffies: 2.5 s at the
 /// highest tick rate Linux builds with (HZ = 1000), 10 s at 250, 25 s at 100. A client sends a
@@ -322,11 +346,32 @@ const _: () = assert!(core::mem::size_of::<Wait>() == 32);
 /// of every parked reader.)
 pub const WAIT_JIFFIES: u64 = 2_500;
 
-/// Parks `st` (a TLS reader before an extension header, nothing of the name read) in its
-/// bucket's slot; false when it is not in that state or the slot is another flow's.
+/// Copies the first `bytes` (<= 256) of `src` to `dst` in 8-byte words (a plain copy becomes a
+/// byte-wise memcpy call).
+#[inline(always)]
+pub fn copy_name(dst: *mut u64, src: *const u64, bytes: usize) {
+    let words = (bytes + 7) / 8;
+    let mut i = 0;
+    while i < 32 {
+        if i >= words {
+            break;
+        }
+        // SAFETY: the callers' buffers are 8-aligned and hold at least 256 bytes; i < 32.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+        i += 1;
+    }
+}
+
+/// Parks `st` (a TLS reader before an extension header, nothing of the name read, or inside
+/// the server name) in its bucket's slot; false when it is in another state or the slot (or,
+/// inside the name, its NAME_WAITS slot) is another flow's. A BPF function of its own: its
+/// branches' states end at its return, so the verifier follows the caller's rest once per
+/// answer, not once per branch taken inside.
 #[inline(always)]
 pub fn park(k: &FlowKey, st: &FlowState) -> bool {
-    if st.proto != PROTO_TLS || !crate::tls::before_extension_header(st) || st.rec_hdr != 5 || st.rec_remaining == 0 || st.ext_remaining == 0 || st.ahead_drops != 0 {
+    let at_header = crate::tls::before_extension_header(st) && st.ext_remaining != 0;
+    let in_name = crate::tls::at_name(st) && st.name_got != 0 && st.name_got < st.name_len && st.name_len <= 253;
+    if st.proto != PROTO_TLS || !(at_header || in_name) || st.rec_hdr != 5 || st.rec_remaining == 0 || st.ahead_drops != 0 {
         return false;
     }
     let b = bucket(k);
@@ -336,10 +381,15 @@ pub fn park(k: &FlowKey, st: &FlowState) -> bool {
     // SAFETY: a plain helper call.
     let now = unsafe { bpf_jiffies64() };
     let t = tag(k);
-    if slot.tag == 0 {
-        filter_add(k, PARKED_ONE as i32);
-    } else if slot.tag != t && now < slot.until {
+    let free = slot.tag == 0;
+    if !free && slot.tag != t && now < slot.until {
         return false;
+    }
+    if in_name && !park_name(b, t, now, st) {
+        return false;
+    }
+    if free {
+        filter_add(k, PARKED_ONE as i32);
     }
     // A free slot, this flow's own, or one whose wait is over (its count is taken over).
     slot.tag = t;
@@ -347,6 +397,36 @@ pub fn park(k: &FlowKey, st: &FlowState) -> bool {
     slot.skip = st.skip;
     slot.rec_remaining = st.rec_remaining;
     slot.ext_remaining = st.ext_remaining;
+    let (name_len, name_got) = if in_name { (st.name_len as u16, st.name_got as u16) } else { (0, 0) };
+    slot.name_len = name_len;
+    slot.name_got = name_got;
+    slot.until = now + WAIT_JIFFIES;
+    true
+}
+
+/// Copies NAME_WAIT_BYTES between two 8-aligned buffers of at least that size, as 32 word
+/// loads and stores in straight code: a copy of a length the verifier knows, unrolled, is a
+/// few dozen instructions for it to follow, where a loop is several hundred.
+#[inline(always)]
+fn copy_all(dst: *mut u8, src: *const u8) {
+    // SAFETY: the callers' buffers are 8-aligned, hold at least NAME_WAIT_BYTES and do not
+    // overlap.
+    unsafe { core::ptr::copy_nonoverlapping(src as *const [u64; NAME_WAIT_BYTES / 8], dst as *mut [u64; NAME_WAIT_BYTES / 8], 1) };
+}
+
+/// Keeps the name bytes `st` has read in bucket `b`'s NAME_WAITS slot for the reader tagged
+/// `t`; false when another reader holds the slot.
+#[inline(always)]
+fn park_name(b: u32, t: u32, now: u64, st: &FlowState) -> bool {
+    let Some(p) = NAME_WAITS.get_ptr_mut(b % NAME_WAIT_SLOTS) else { return false };
+    // SAFETY: a valid map value pointer for this program run.
+    let slot = unsafe { &mut *p };
+    if slot.tag != 0 && !(slot.bucket == b && slot.tag == t) && now < slot.until {
+        return false;
+    }
+    copy_all(slot.name.as_mut_ptr(), st.name.as_ptr());
+    slot.bucket = b;
+    slot.tag = t;
     slot.until = now + WAIT_JIFFIES;
     true
 }
@@ -355,7 +435,9 @@ pub fn park(k: &FlowKey, st: &FlowState) -> bool {
 /// (the state the streaming reader had when parked). Another flow's reader whose wait is over
 /// (a hello abandoned after its first segment) is freed on the way, as `head_check` frees an
 /// expired head: otherwise its count would make every data segment of the bucket's flows pay
-/// the lookups until some other reader took the slot over.
+/// the lookups until some other reader took the slot over. A reader inside the name whose
+/// bytes are gone (never, while its wait lasts) is freed and not returned: its flow passes
+/// unjudged, as after an eviction from FLOWS. A BPF function of its own, as `park` is.
 #[inline(always)]
 pub fn unpark(k: &FlowKey, st: &mut FlowState) -> bool {
     let b = bucket(k);
@@ -365,7 +447,8 @@ pub fn unpark(k: &FlowKey, st: &mut FlowState) -> bool {
     if slot.tag == 0 {
         return false;
     }
-    if slot.tag != tag(k) {
+    let t = tag(k);
+    if slot.tag != t {
         // SAFETY: a plain helper call (inlined to a load).
         if unsafe { bpf_jiffies64() } >= slot.until {
             slot.tag = 0;
@@ -374,10 +457,32 @@ pub fn unpark(k: &FlowKey, st: &mut FlowState) -> bool {
         return false;
     }
     crate::tls::reset(st, slot.next_seq);
-    crate::tls::at_extension_header(st, slot.rec_remaining, slot.ext_remaining);
-    st.skip = slot.skip;
+    let got = if slot.name_len == 0 {
+        crate::tls::at_extension_header(st, slot.rec_remaining, slot.ext_remaining);
+        st.skip = slot.skip;
+        true
+    } else {
+        unpark_name(b, t, st) && {
+            crate::tls::in_name(st, slot.rec_remaining, slot.ext_remaining, slot.name_len as u32, slot.name_got as u32);
+            true
+        }
+    };
     slot.tag = 0;
     filter_add(k, -(PARKED_ONE as i32));
+    got
+}
+
+/// The name bytes bucket `b`'s reader tagged `t` parked, copied into `st`, the slot freed.
+#[inline(always)]
+fn unpark_name(b: u32, t: u32, st: &mut FlowState) -> bool {
+    let Some(p) = NAME_WAITS.get_ptr_mut(b % NAME_WAIT_SLOTS) else { return false };
+    // SAFETY: a valid map value pointer for this program run.
+    let slot = unsafe { &mut *p };
+    if slot.tag != t || slot.bucket != b {
+        return false;
+    }
+    copy_all(st.name.as_mut_ptr(), slot.name.as_ptr());
+    slot.tag = 0;
     true
 }
 

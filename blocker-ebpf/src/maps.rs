@@ -25,7 +25,7 @@ use blocker_common::{
 };
 
 use crate::{
-    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head, Wait},
+    flow::{FILTER_BUCKETS, FlowKey, FlowState, Head, NAME_WAIT_SLOTS, NameWait, Wait},
     names::NameScratch,
     parse::{ExtWalk, Packet},
     reply::ReplyScratch,
@@ -141,6 +141,11 @@ pub static HEADS: Array<Head> = Array::with_max_entries(FILTER_BUCKETS, 0);
 /// FLOW_FILTER bucket (flow.rs `park`): the common wait, without a FLOWS entry.
 #[map]
 pub static WAITS: Array<Wait> = Array::with_max_entries(FILTER_BUCKETS, 0);
+
+/// The name bytes of readers parked in WAITS inside the server name (flow.rs `NameWait`):
+/// 4096 × 272 B ≈ 1.1 MiB.
+#[map]
+pub static NAME_WAITS: Array<NameWait> = Array::with_max_entries(NAME_WAIT_SLOTS, 0);
 
 /// A reader for a ClientHello's first segment, before it earns a FLOWS entry (one per CPU).
 #[map]

@@ -90,6 +90,21 @@ pub fn at_extension_header(st: &mut FlowState, rec_remaining: u32, ext_remaining
     enter(st, S_EXT_HEADER);
 }
 
+/// A reader reset for its stream, moved inside the server name as the streaming reader leaves
+/// it at a segment's end (flow.rs `unpark`): `name_got` of the name's `name_len` bytes read
+/// (already in `st.name`), `rec_remaining` bytes left in the record, `ext_remaining` in the
+/// extensions after the server name's.
+#[inline(always)]
+pub fn in_name(st: &mut FlowState, rec_remaining: u32, ext_remaining: u32, name_len: u32, name_got: u32) {
+    st.rec_hdr = 5;
+    st.rec_remaining = rec_remaining;
+    st.ext_remaining = ext_remaining;
+    st.ext_type = EXT_SERVER_NAME;
+    st.name_len = name_len;
+    st.name_got = name_got;
+    enter(st, S_SNI_NAME);
+}
+
 /// The reader is copying the server name (tls_quick.rs).
 #[inline(always)]
 pub fn at_name(st: &FlowState) -> bool {

@@ -212,19 +212,8 @@ fn rest_of_name(ctx: &XdpContext, st: &FlowState, off: usize, lim: usize, s: &mu
     if got == 0 || got >= name_len || name_len > 253 || off + (name_len - got) > lim {
         return false;
     }
-    // The bytes read so far, in 8-byte words (a plain copy becomes a byte-wise memcpy call).
-    let words = (got + 7) / 8;
-    let src = st.name.as_ptr() as *const u64;
-    let dst = s.bytes.as_mut_ptr() as *mut u64;
-    let mut i = 0;
-    while i < 32 {
-        if i >= words {
-            break;
-        }
-        // SAFETY: both buffers are 8-aligned and hold at least 256 bytes; i < 32.
-        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
-        i += 1;
-    }
+    // The bytes read so far (both buffers 8-aligned, at least 256 bytes).
+    crate::flow::copy_name(s.bytes.as_mut_ptr() as *mut u64, st.name.as_ptr() as *const u64, got);
     let k = crate::cursor::opaque(name_len - got) & 0xff;
     if k == 0 {
         return false;

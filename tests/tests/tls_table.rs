@@ -5,7 +5,7 @@
 mod support;
 
 use blocker_common::{
-    flow::FlowKey,
+    flow::{FlowKey, NAME_WAIT_SLOTS},
     verdict::{Action, Reason},
 };
 use blocker_user::datapath::XdpAction;
@@ -326,6 +326,96 @@ fn two_waiting_readers_in_one_bucket_are_both_judged_and_an_abandoned_one_is_fre
     }
     assert!(start.elapsed() >= std::time::Duration::from_millis(2_400), "freed after {:?}, before its wait", start.elapsed());
     assert_eq!(h.dp.flow_entries().unwrap(), 1, "only the blocked flow keeps state");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_reader_waiting_inside_the_name_is_parked_with_the_name_read_so_far_and_judged_by_the_whole_name() {
+    // The segment boundary cuts the name (the key share first, the name's first bytes at the
+    // end of segment 1): the reader waits with those bytes in its bucket's slot and NAME_WAITS,
+    // not in FLOWS, and the next segment judges the name put together again, on label
+    // boundaries like any other.
+    let h = harness();
+    let hello = |sni: &'static str| stream(&Hello { sni: Some(sni), before: 8, key_share: 1248 });
+    let cases: [(&str, usize, Option<Reason>); 6] = [
+        ("blocked.example", 3, Some(Reason::Sni)),
+        ("www.blocked.example", 4, Some(Reason::Sni)),
+        // The cut right after a dot, and one byte before the end.
+        ("www.blocked.example", 4 + 4, Some(Reason::Sni)),
+        ("www.blocked.example", 18, Some(Reason::Sni)),
+        // Names that end like a listed one but not on a label boundary, or end elsewhere.
+        ("notblocked.example", 5, None),
+        ("blocked.example.evil.test", 9, None),
+    ];
+    for (i, &(sni, into_name, listed)) in cases.iter().enumerate() {
+        let s = hello(sni);
+        let cut = sni_offset(&s, sni) + into_name;
+        let sport = 7300 + i as u16;
+        let first = h.run(&segment(CLIENT, SERVER, sport, 0, &s[..cut]).build());
+        assert_eq!(verdict(&first), (XdpAction::Pass, Reason::TlsPending), "{sni}");
+        assert_eq!(h.dp.flow_counts().unwrap().1, 1, "{sni}: the reader is parked, not stored in FLOWS");
+        let second = h.run(&segment(CLIENT, SERVER, sport, cut, &s[cut..]).build());
+        match listed {
+            Some(reason) => assert!(is_reset(&second, reason), "{sni} cut {into_name} bytes into the name: {second:?}"),
+            None => assert_eq!(verdict(&second), (XdpAction::Pass, Reason::NoMatch), "{sni} cut {into_name} bytes into the name"),
+        }
+        assert_eq!(h.dp.flow_counts().unwrap().1, 0, "{sni}: the slot is free again");
+    }
+
+    // A retransmission of the first segment takes the reader to FLOWS, where it still finishes
+    // the name it had begun.
+    let s = hello("blocked.example");
+    let cut = sni_offset(&s, "blocked.example") + 3;
+    let seg = |from: usize, to: usize| h.run(&segment(CLIENT, SERVER, 7310, from, &s[from..to]).build());
+    assert_eq!(verdict(&seg(0, cut)), (XdpAction::Pass, Reason::TlsPending));
+    assert_eq!(verdict(&seg(0, cut)), (XdpAction::Pass, Reason::TlsPending), "a retransmission is not read again");
+    assert!(is_reset(&seg(cut, s.len()), Reason::Sni));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn readers_inside_names_whose_name_slots_collide_are_each_judged_by_their_own_name() {
+    // Two flows in different buckets that share a NAME_WAITS slot: the first parks its name's
+    // bytes there, the second (its WAITS slot free, its name slot not) waits in FLOWS. Each is
+    // judged by its own name: the allowed one passes and the listed one is reset, whichever
+    // holds the slot.
+    let h = harness();
+    let server: std::net::Ipv4Addr = SERVER.parse().unwrap();
+    // Another flow whose bucket differs from flow `a`'s and whose name slot does not.
+    let sharing_name_slot = |a: (std::net::Ipv4Addr, u16)| {
+        let ba = bucket(a.0, server, a.1);
+        (1..=254u8)
+            .flat_map(|o| (1024..=65535u16).step_by(7).map(move |p| (std::net::Ipv4Addr::new(192, 0, 2, o), p)))
+            .find(|&(src, p)| {
+                let bb = bucket(src, server, p);
+                bb != ba && bb % NAME_WAIT_SLOTS == ba % NAME_WAIT_SLOTS
+            })
+            .expect("another flow with the same name slot")
+    };
+    let part = |sni: &str, (src, sport): (std::net::Ipv4Addr, u16), whole: bool| {
+        let s = stream(&Hello { sni: Some(sni), before: 8, key_share: 1248 });
+        let cut = sni_offset(&s, sni) + 4;
+        let (from, to) = if whole { (cut, s.len()) } else { (0, cut) };
+        h.run(&segment(&src.to_string(), SERVER, sport, from, &s[from..to]).build())
+    };
+    for (port, first, second) in [(7400, "allowed.example", "blocked.example"), (7401, "blocked.example", "allowed.example")] {
+        let a = ("192.0.2.2".parse::<std::net::Ipv4Addr>().unwrap(), port);
+        let b = sharing_name_slot(a);
+        let (stored, parked) = h.dp.flow_counts().unwrap();
+        assert_eq!(verdict(&part(first, a, false)), (XdpAction::Pass, Reason::TlsPending));
+        assert_eq!(verdict(&part(second, b, false)), (XdpAction::Pass, Reason::TlsPending));
+        assert_eq!(h.dp.flow_counts().unwrap(), (stored + 1, parked + 1), "one reader parked, the other in FLOWS");
+        for (sni, flow) in [(second, b), (first, a)] {
+            let o = part(sni, flow, true);
+            if sni == "blocked.example" {
+                assert!(is_reset(&o, Reason::Sni), "{sni}: {o:?}");
+            } else {
+                assert_eq!(verdict(&o), (XdpAction::Pass, Reason::NoMatch), "{sni}");
+            }
+        }
+        // Only the blocked flow is remembered.
+        assert_eq!(h.dp.flow_counts().unwrap(), (stored + 1, parked));
+    }
 }
 
 /// The client's SYN for the flow whose first data byte `segment` puts at stream offset 0.

@@ -14,13 +14,18 @@ impl Datapath {
     /// HEADS slot counts in its bucket too) and ClientHello readers parked between segments
     /// (WAITS): an upper bound, since LRU evictions are not seen by the counts.
     pub fn flow_entries(&self) -> Result<u64, DatapathError> {
+        let (stored, parked) = self.flow_counts()?;
+        Ok(stored + parked)
+    }
+
+    /// Of `flow_entries`: FLOWS entries and awaited heads, and readers parked in WAITS.
+    pub fn flow_counts(&self) -> Result<(u64, u64), DatapathError> {
         // An array map keeps each value in a slot of 8 bytes (the kernel rounds the value size
         // up to 8), so every u32 count has a word of its own, in the word's low half.
         let mut mapped = self.mapped_filter()?;
-        // Each count: FLOWS entries and awaited heads in its low 16 bits, readers parked at an
-        // extension header (WAITS) from bit 16.
-        let sum = mapped.words_mut().iter().map(|w| ((*w as u32) & 0xffff) as u64 + ((*w as u32) >> 16) as u64).sum();
-        Ok(sum)
+        // Each count: FLOWS entries and awaited heads in its low 16 bits, readers parked between
+        // segments (WAITS) from bit 16.
+        Ok(mapped.words_mut().iter().fold((0, 0), |(stored, parked), w| (stored + ((*w as u32) & 0xffff) as u64, parked + ((*w as u32) >> 16) as u64)))
     }
 }
 

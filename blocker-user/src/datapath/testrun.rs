@@ -64,6 +64,14 @@ impl Datapath {
         prog.fd().map(|fd| fd.as_fd()).map_err(|source| DatapathError::Program { name, source })
     }
 
+    /// The instructions the kernel's verifier processed to load `program` (its limit is
+    /// 1 000 000): the headroom a change to the program has left.
+    pub fn verified_instructions(&self, program: &'static str) -> Result<Option<u32>, DatapathError> {
+        let name = if program == PASS_PROGRAM { PASS_PROGRAM } else { PROGRAM };
+        let info = self.program(name)?.info().map_err(|source| DatapathError::Program { name, source })?;
+        Ok(info.verified_instruction_count())
+    }
+
     /// Runs one frame through the blocking program.
     pub fn run_frame(&self, frame: &[u8]) -> Result<RunOutcome, DatapathError> {
         self.run_frame_with(PROGRAM, frame, 1)
