@@ -8,7 +8,9 @@
 //! and it applies the streaming reader's checks. Where the name does not lie whole in the
 //! segment (a browser that puts its 1.2 KB post-quantum key share first sends it in the
 //! next one), the extensions walked so far are not walked again: the streaming reader takes
-//! over at the next extension header, in the state it would have reached itself. Anything
+//! over at the next extension header, in the state it would have reached itself; where the
+//! segment's end cuts the name itself, the reader is set inside it with the bytes so far, as
+//! the streaming reader would have left it (and flow.rs parks it with them). Anything
 //! else (a field cut before the extensions, a length that does not add up, a hello without
 //! extensions or server name) is left to the streaming reader from the segment's first byte.
 
@@ -89,9 +91,11 @@ pub fn read_hello(ctx: &XdpContext, off: usize, len: u32, s: &mut NameScratch, s
         return Quick::Start;
     }
     let Some(ext_total) = read_be16(ctx, p) else { return Quick::Start };
-    match walk(ctx, p + 2, lim, rec_end, ext_total as usize, s) {
+    let walked = walk(ctx, p + 2, lim, rec_end, ext_total as usize, s);
+    let Some(walked) = in_name(ctx, st, walked, lim, rec_end) else { return Quick::Wait };
+    match walked {
         Walk::Name => Quick::Name,
-        Walk::At(p, ext_remaining) => {
+        Walk::At(p, ext_remaining) | Walk::AtName(p, ext_remaining, _) => {
             // Nothing past this segment or the first record was taken (p <= lim): the
             // streaming reader's state there.
             tls::at_extension_header(st, (rec_end - p) as u32, ext_remaining as u32);
@@ -129,9 +133,11 @@ pub fn continue_hello(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32
     if p > lim {
         return Quick::Start;
     }
-    match walk(ctx, p, lim, rec_end, st.ext_remaining as usize, s) {
+    let walked = walk(ctx, p, lim, rec_end, st.ext_remaining as usize, s);
+    let Some(walked) = in_name(ctx, st, walked, lim, rec_end) else { return Quick::Wait };
+    match walked {
         Walk::Name => Quick::Name,
-        Walk::At(p, ext_remaining) => {
+        Walk::At(p, ext_remaining) | Walk::AtName(p, ext_remaining, _) => {
             st.skip = 0;
             st.rec_remaining = (rec_end - p) as u32;
             st.ext_remaining = ext_remaining as u32;
@@ -147,6 +153,38 @@ pub fn continue_hello(ctx: &XdpContext, st: &mut FlowState, off: usize, len: u32
     }
 }
 
+/// A walk that stopped at the server name's header, the name cut by the segment's end after its
+/// first byte: the reader set inside the name (`begin_name`), None (it waits). Any other walk
+/// as it is (`AtName` then stands for `At`).
+#[inline(always)]
+fn in_name(ctx: &XdpContext, st: &mut FlowState, w: Walk, lim: usize, rec_end: usize) -> Option<Walk> {
+    let Walk::AtName(p, _, ext_after) = w else { return Some(w) };
+    if let Some((name_len, got)) = cut_name(ctx, p + 4, lim, rec_end) {
+        if begin_name(ctx, st, p + 9, name_len, got, rec_end - lim, ext_after) {
+            return None;
+        }
+    }
+    Some(w)
+}
+
+/// The reader inside a server name the segment's end cut: the name's first `got` bytes (at
+/// packet offset `at`) into `st.name` and `st` where the streaming reader would stand at the
+/// segment's end (`rec_remaining` bytes left in the record, `ext_remaining` in the extensions
+/// after the name's): nothing more to read in this segment. False: left as it was.
+#[inline(always)]
+fn begin_name(ctx: &XdpContext, st: &mut FlowState, at: usize, name_len: usize, got: usize, rec_remaining: usize, ext_remaining: usize) -> bool {
+    let k = (crate::cursor::opaque(got) & 0xff) as u32;
+    if k == 0 {
+        return false;
+    }
+    // SAFETY: the helper copies k (1..=255) bytes into a buffer of NAME_ROOM (> 255) bytes.
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, (at & crate::cursor::MAX_OFF) as u32, st.name.as_mut_ptr().cast(), k) } != 0 {
+        return false;
+    }
+    tls::in_name(st, rec_remaining as u32, ext_remaining as u32, name_len as u32, k);
+    true
+}
+
 /// What a walk over extension headers found.
 enum Walk {
     /// The server name is in the scratch.
@@ -158,6 +196,9 @@ enum Walk {
     /// record, with extensions after it: this many of its bytes still to pass over, this many
     /// extension bytes after it.
     Skipping(usize, usize),
+    /// As `At`, at the server name's extension header, the name not whole before `lim`; then
+    /// the extension bytes after the server name's extension.
+    AtName(usize, usize, usize),
     /// Something the streaming reader decides: no server name, a length that does not add up.
     Irregular,
 }
@@ -187,7 +228,9 @@ fn walk(ctx: &XdpContext, mut p: usize, lim: usize, rec_end: usize, ext_remainin
             if server_name(ctx, p + 4, lim, s) {
                 return Walk::Name;
             }
-            break;
+            // Perhaps cut by the segment's end: looked at once, after the loop (`in_name`; each
+            // copy of the loop's body is more code for the CPU to fetch).
+            return Walk::AtName(p, ext_end - p, ext_end - next);
         }
         if next > lim {
             // Its body goes on past the segment: passed over in the next one, if it ends in
@@ -226,6 +269,22 @@ fn rest_of_name(ctx: &XdpContext, st: &FlowState, off: usize, lim: usize, s: &mu
     }
     s.len = name_len as u32;
     true
+}
+
+/// The server_name extension's body at `p`, where its name is cut by the segment's end `lim`
+/// (before the record's end `rec_end`) after at least its first byte: the name's length and the
+/// bytes of it before `lim`. The same checks as `server_name`.
+#[inline(always)]
+fn cut_name(ctx: &XdpContext, p: usize, lim: usize, rec_end: usize) -> Option<(usize, usize)> {
+    if lim >= rec_end || p + 6 > lim {
+        return None;
+    }
+    let b = span::<5>(ctx, p)?;
+    let name_len = b.be16(3) as usize;
+    if b.u8(2) != 0 || name_len == 0 || name_len > 253 || p + 5 + name_len <= lim || p + 5 + name_len > rec_end {
+        return None;
+    }
+    Some((name_len, lim - (p + 5)))
 }
 
 /// The server_name extension's body at `p`: the list's length (not checked, as the streaming
