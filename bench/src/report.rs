@@ -48,7 +48,10 @@ pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
          in the /32 of the IPv6 classes' destinations. Each test run repeats its frame in the kernel, except for the classes whose \
          frames change state or are rewritten (\"run once\", the listed classes, the hellos whose reader waits between segments): \
          those run each frame once, right after an untimed frame of another flow of the class at the same point, as on a loaded \
-         link, where the frames before keep the program warm and only the flow's own state is cold. The \"forwarded\" classes \
+         link, where the frames before keep the program warm and only the flow's own state is cold. Those that leave no state \
+         behind once their flows are judged are also timed \"back to back\": all their frames in one test run, one after another \
+         as a NIC's receive loop runs them (a sequencer program writes each frame and tail-calls the program; the empty program \
+         is looped alike), every flow's first segment, then every flow's second, the sum per flow. The \"forwarded\" classes \
          are router mode's XDP forwarding (on for them only): each frame, to a destination of its own, arrives on a port of a \
          namespace with routes (both programs' test runs name that port) and is routed by the program, its repetitions rewritten \
          in place one hop further (TTL 255); with the route cache, a frame asks the FIB on its first run and takes the cached \
