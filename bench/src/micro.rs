@@ -319,3 +319,30 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequen
         .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_runs_every_flows_first_segment_before_any_second() {
+        let seq = |flow: u8, n: usize| (0..n).map(|j| vec![flow, j as u8]).collect::<Vec<_>>();
+        let sequences = vec![seq(0, 2), seq(1, 1), seq(2, 2)];
+        let order: Vec<&[u8]> = loop_order(&sequences);
+        assert_eq!(order, [&[0, 0][..], &[1, 0], &[2, 0], &[0, 1], &[2, 1]]);
+    }
+
+    #[test]
+    fn only_classes_that_run_once_on_fixed_flows_without_forwarding_are_looped() {
+        let all = classes::all(4);
+        let names: Vec<&str> = all.iter().filter(|c| looped(c)).map(|c| c.name).collect();
+        assert!(names.iter().any(|n| n.contains("name after the key share")), "{names:?}");
+        assert!(names.iter().any(|n| n.contains("name in segment 2")), "{names:?}");
+        // Listed flows are remembered as blocked, so their frames would not repeat; a repeated
+        // class is timed without system calls between its runs already; forwarded frames need
+        // their port.
+        for name in ["clienthello 1 segment listed (reset)", "clienthello 1 segment unlisted", "forwarded tcp ack v4, route cache"] {
+            assert!(!names.contains(&name), "{name}");
+        }
+    }
+}
