@@ -237,6 +237,38 @@ impl Asm {
         self.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
         self.jump(JEQ_K, R0, 0, 0, miss);
     }
+    /// r8 = the u64 counter in entry 0 of `state`, which goes up by one; r0 = that entry.
+    /// Jumps to `miss` when the map has none. Clobbers r1-r5.
+    fn count_up(&mut self, state: RawFd, miss: usize) {
+        self.lookup_zero(state, miss);
+        self.raw(LDX_DW, R8, R0, 0, 0);
+        self.raw(MOV_X, R1, R8, 0, 0);
+        self.raw(ADD_K, R1, 0, 0, 1);
+        self.raw(STX_DW, R0, R1, 0, 0);
+    }
+    /// r0 = lookup(map, key `key`, a u32 register), jumping to `miss` when it is NULL.
+    /// Clobbers r1-r5.
+    fn lookup_key(&mut self, map: RawFd, key: u8, miss: usize) {
+        self.raw(STX_W, R10, key, -4, 0);
+        self.raw(MOV_X, R2, R10, 0, 0);
+        self.raw(ADD_K, R2, 0, 0, -4);
+        self.map_fd(R1, map);
+        self.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
+        self.jump(JEQ_K, R0, 0, 0, miss);
+    }
+    /// The frame (context in r6) cut or grown to the u32 length at r7 + 0:
+    /// bpf_xdp_adjust_tail(ctx, len - (data_end - data)), jumping to `miss` when it fails.
+    /// Clobbers r0-r5.
+    fn frame_to_length(&mut self, miss: usize) {
+        self.raw(LDX_W, R2, R6, 0, 0);
+        self.raw(LDX_W, R3, R6, 4, 0);
+        self.raw(SUB_X, R3, R2, 0, 0);
+        self.raw(LDX_W, R2, R7, 0, 0);
+        self.raw(SUB_X, R2, R3, 0, 0);
+        self.raw(MOV_X, R1, R6, 0, 0);
+        self.raw(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL);
+        self.jump(JNE_K, R0, 0, 0, miss);
+    }
     fn finish(mut self) -> Vec<u64> {
         for (at, to) in std::mem::take(&mut self.fixups) {
             let target = self.labels[to].expect("unbound label");
@@ -331,33 +363,17 @@ impl Program {
         let mut a = Asm::default();
         let (tx, copy_loop, last, v6) = (a.label(), a.label(), a.label(), a.label());
         a.raw(MOV_X, R6, R1, 0, 0);
-        a.lookup_zero(state.fd.as_raw_fd(), tx);
-        a.raw(LDX_DW, R8, R0, 0, 0);
-        a.raw(MOV_X, R1, R8, 0, 0);
-        a.raw(ADD_K, R1, 0, 0, 1);
-        a.raw(STX_DW, R0, R1, 0, 0);
+        a.count_up(state.fd.as_raw_fd(), tx);
         // r0 = templates[n % slots]
         a.raw(MOV_X, R1, R8, 0, 0);
         a.raw(MOD_K, R1, 0, 0, slots);
-        a.raw(STX_W, R10, R1, -4, 0);
-        a.raw(MOV_X, R2, R10, 0, 0);
-        a.raw(ADD_K, R2, 0, 0, -4);
-        a.map_fd(R1, templates.fd.as_raw_fd());
-        a.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
-        a.jump(JEQ_K, R0, 0, 0, tx);
+        a.lookup_key(templates.fd.as_raw_fd(), R1, tx);
         a.raw(MOV_X, R7, R0, 0, 0);
         // r8 = k
         a.raw(DIV_K, R8, 0, 0, slots);
         a.raw(MOD_K, R8, 0, 0, i32::from(SPREAD));
-        // Cut the frame to the template's length: delta = len - (data_end - data).
-        a.raw(LDX_W, R2, R6, 0, 0);
-        a.raw(LDX_W, R3, R6, 4, 0);
-        a.raw(SUB_X, R3, R2, 0, 0);
-        a.raw(LDX_W, R2, R7, 0, 0);
-        a.raw(SUB_X, R2, R3, 0, 0);
-        a.raw(MOV_X, R1, R6, 0, 0);
-        a.raw(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL);
-        a.jump(JNE_K, R0, 0, 0, tx);
+        // Cut the frame to the template's length.
+        a.frame_to_length(tx);
         // r9 = bytes to copy, 54..=COPY_BYTES.
         a.raw(LDX_W, R9, R7, 4, 0);
         a.jump(JGT_K, R9, 0, COPY_BYTES as i32, tx);
@@ -430,30 +446,13 @@ impl Program {
         let mut a = Asm::default();
         let abort = a.label();
         a.raw(MOV_X, R6, R1, 0, 0);
-        a.lookup_zero(state.fd.as_raw_fd(), abort);
-        a.raw(LDX_DW, R8, R0, 0, 0);
-        a.raw(MOV_X, R1, R8, 0, 0);
-        a.raw(ADD_K, R1, 0, 0, 1);
-        a.raw(STX_DW, R0, R1, 0, 0);
+        a.count_up(state.fd.as_raw_fd(), abort);
         a.raw(LDX_DW, R9, R0, 8, 0);
         a.jump(JEQ_K, R9, 0, 0, abort);
         a.raw(MOD_X, R8, R9, 0, 0);
-        a.raw(STX_W, R10, R8, -4, 0);
-        a.raw(MOV_X, R2, R10, 0, 0);
-        a.raw(ADD_K, R2, 0, 0, -4);
-        a.map_fd(R1, frames.fd.as_raw_fd());
-        a.raw(CALL, 0, 0, 0, HELPER_MAP_LOOKUP);
-        a.jump(JEQ_K, R0, 0, 0, abort);
+        a.lookup_key(frames.fd.as_raw_fd(), R8, abort);
         a.raw(MOV_X, R7, R0, 0, 0);
-        // The frame to the slot's length: delta = len - (data_end - data).
-        a.raw(LDX_W, R2, R6, 0, 0);
-        a.raw(LDX_W, R3, R6, 4, 0);
-        a.raw(SUB_X, R3, R2, 0, 0);
-        a.raw(LDX_W, R2, R7, 0, 0);
-        a.raw(SUB_X, R2, R3, 0, 0);
-        a.raw(MOV_X, R1, R6, 0, 0);
-        a.raw(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL);
-        a.jump(JNE_K, R0, 0, 0, abort);
+        a.frame_to_length(abort);
         a.raw(LDX_W, R4, R7, 0, 0);
         a.jump(JGT_K, R4, 0, SEQUENCE_FRAME as i32, abort);
         a.jump(JLT_K, R4, 0, 14, abort);
