@@ -19,6 +19,7 @@ mod forward_port;
 mod lists;
 mod memcg;
 mod micro;
+mod micro_targets;
 mod report;
 mod sequencer;
 mod stop;
@@ -48,7 +49,7 @@ struct Args {
     #[arg(value_enum)]
     modes: Vec<Mode>,
     /// List sizes to measure: that many prefixes AND that many names.
-    #[arg(long, value_delimiter = ',', default_value = "0,10000")]
+    #[arg(long, value_delimiter = ',', default_value = "0,10000,1000000")]
     sizes: Vec<usize>,
     /// Distinct frames per traffic class (1 to 5000: the classes' flows must stay apart).
     #[arg(long, default_value_t = 256, value_parser = frames)]
@@ -64,7 +65,7 @@ struct Args {
     #[arg(long)]
     micro_only: Option<String>,
     /// Rounds per class; the median is reported.
-    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 21, value_parser = at_least_one)]
     rounds: usize,
     /// Where the CSV and Markdown reports go.
     #[arg(long, default_value = "bench/results")]

@@ -21,9 +21,9 @@ fn machine() -> String {
     format!("kernel {}, CPU {cpu}", kernel.trim())
 }
 
-/// `micro.csv` and `micro.md`: a class per row, a list size per column. A hand-kept part of
-/// micro.md, from its `## Issue 7` heading on (before/after comparisons, the analysis),
-/// survives a rerun.
+/// `micro.csv` and `micro.md`: a class per row, a list size per column, then the targets
+/// judged on them (micro_targets.rs). A hand-kept part of micro.md, from its `## Issue 7`
+/// heading on (before/after comparisons, the analysis), survives a rerun.
 pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
     fs::create_dir_all(dir)?;
     let mut csv = String::from("list_size,class,ns_above_empty,lowest,highest\n");
@@ -75,8 +75,10 @@ pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
         }
         md += "\n";
     }
+    md += "\n";
+    md += &crate::micro_targets::section(rows);
     if let Some(k) = kept {
-        md += &k;
+        md += k.trim_start_matches('\n');
     }
     fs::write(dir.join("micro.md"), md)?;
     eprintln!("wrote {}", dir.join("micro.md").display());
