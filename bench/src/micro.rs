@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use blocker_common::verdict::Action;
-use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM, StopPageResponse, XdpAction};
+use blocker_user::datapath::{Datapath, DnsPolicy, Options, PASS_PROGRAM, PROGRAM, StopPageResponse, TCP_PROGRAM, XdpAction};
 
 use crate::{
     Args, classes, lists, report,
@@ -85,8 +85,13 @@ pub fn run(a: &Args) -> Result<()> {
             dp.set_stop_page(Some(&page))?;
             eprintln!("list size {size}: installed in {:?}", report.elapsed);
             if size == a.sizes[0] {
-                let verified = dp.verified_instructions(PROGRAM)?.map_or("not reported".to_string(), |n| n.to_string());
-                eprintln!("{}: {verified} instructions processed by the verifier (its limit: 1000000)", object.map_or("this build's program", |(label, _)| label.as_str()));
+                let label = object.map_or("this build", |(label, _)| label.as_str());
+                for program in [PROGRAM, TCP_PROGRAM] {
+                    // An older build has no TCP program of its own (its reader is in PROGRAM).
+                    let Ok(verified) = dp.verified_instructions(program) else { continue };
+                    let verified = verified.map_or("not reported".to_string(), |n| n.to_string());
+                    eprintln!("{label}, {program}: {verified} instructions processed by the verifier (its limit: 1000000)");
+                }
             }
             hold_in_dispatcher(&mut dp, &mut ns, &format!("micro{size}-{k}"))?;
             loaded.push(Loaded { size, other: object.map(|(label, _)| label.clone()), dp });

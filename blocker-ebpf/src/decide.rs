@@ -45,26 +45,45 @@ pub fn config() -> Option<Config> {
     CONFIG.get(0).copied()
 }
 
+/// What `judge` decided: a verdict, or that the frame is a TCP segment whose names only
+/// `blocker_tcp` reads (its handoff in `Packet`).
+pub enum Decision {
+    Verdict(Verdict),
+    Tcp,
+}
+
+impl From<Verdict> for Decision {
+    #[inline(always)]
+    fn from(v: Verdict) -> Self {
+        Decision::Verdict(v)
+    }
+}
+
 #[inline(always)]
-pub fn judge(ctx: &XdpContext, cfg: Option<Config>) -> Verdict {
+pub fn judge(ctx: &XdpContext, cfg: Option<Config>) -> Decision {
+    decide(ctx, cfg).into()
+}
+
+#[inline(always)]
+fn decide(ctx: &XdpContext, cfg: Option<Config>) -> Decision {
     let Some(cfg) = cfg else {
-        return Verdict::pass(Reason::Internal);
+        return Verdict::pass(Reason::Internal).into();
     };
     let flags = cfg.flags;
     let slot = (cfg.slot & 1) as u8;
     if flags & FLAG_BYPASS != 0 {
-        return Verdict::pass(Reason::Bypass);
+        return Verdict::pass(Reason::Bypass).into();
     }
     let Some(p) = PACKET.get_ptr_mut(0) else {
-        return Verdict::pass(Reason::Internal);
+        return Verdict::pass(Reason::Internal).into();
     };
     // SAFETY: per-CPU scratch, used only by this program run on this CPU.
     let pkt = unsafe { &mut *p };
     match parse::parse(ctx, pkt) {
         Ok(()) => {}
-        Err(ParseError::NotIp) => return Verdict::pass(Reason::NotIp),
-        Err(ParseError::Malformed) => return Verdict::pass(Reason::Malformed),
-        Err(ParseError::Unsupported) => return Verdict::pass(Reason::Unsupported),
+        Err(ParseError::NotIp) => return Verdict::pass(Reason::NotIp).into(),
+        Err(ParseError::Malformed) => return Verdict::pass(Reason::Malformed).into(),
+        Err(ParseError::Unsupported) => return Verdict::pass(Reason::Unsupported).into(),
     }
 
     let mut shadow = Verdict::pass(Reason::NoMatch);
@@ -73,31 +92,53 @@ pub fn judge(ctx: &XdpContext, cfg: Option<Config>) -> Verdict {
             // Plain HTTP to a listed address gets the stop page, answered without the server.
             let http = matches!(pkt.tcp(), Some(l4) if l4.dport == 80);
             let action = if http && flags & FLAG_STOP_PAGE != 0 { Action::StopPage } else { block_action(pkt, flags) };
-            return Verdict { action, reason, entry };
+            return Verdict { action, reason, entry }.into();
         }
-        DstMatch::Allowed => return Verdict::pass(Reason::AllowList),
+        DstMatch::Allowed => return Verdict::pass(Reason::AllowList).into(),
         DstMatch::Shadow(reason, entry) => shadow = Verdict { action: Action::Shadow, reason, entry },
         DstMatch::NotListed => {}
     }
-    let v = by_name(ctx, pkt, flags, slot);
-    // A destination only a shadow prefix covers is never blocked by it, nor sent the stop page:
-    // a name may still block the frame for real; otherwise it passes counted as what the
-    // shadow list would have blocked.
-    if shadow.action == Action::Shadow && v.action.passes() {
-        return shadow;
-    }
-    v
+    let Some(v) = by_name(ctx, pkt, flags, slot) else {
+        pkt.cfg = cfg;
+        pkt.shadow = shadow;
+        return Decision::Tcp;
+    };
+    with_shadow(v, shadow).into()
+}
+
+/// A destination only a shadow prefix covers is never blocked by it, nor sent the stop page:
+/// a name may still block the frame for real; otherwise it passes counted as what the shadow
+/// list would have blocked.
+#[inline(always)]
+fn with_shadow(v: Verdict, shadow: Verdict) -> Verdict {
+    if shadow.action == Action::Shadow && v.action.passes() { shadow } else { v }
+}
+
+/// `blocker_tcp`'s judgement of the segment `blocker` handed it (`Decision::Tcp`), and the
+/// configuration `blocker` judged the rest of the frame by.
+#[inline(always)]
+pub fn judge_tcp(ctx: &XdpContext) -> (Verdict, Option<Config>) {
+    let Some(p) = PACKET.get_ptr_mut(0) else {
+        return (Verdict::pass(Reason::Internal), None);
+    };
+    // SAFETY: per-CPU scratch, written by `blocker` in this same run of the frame (a tail call
+    // keeps the CPU).
+    let pkt = unsafe { &mut *p };
+    let cfg = pkt.cfg;
+    let v = tcp_names::judge(ctx, pkt, cfg.flags, cfg.slot & 1);
+    (with_shadow(v, pkt.shadow), Some(cfg))
 }
 
 /// The verdict of the names the frame carries: a DNS question, a QUIC flow's server name (read
-/// in user space, quic.rs), a ClientHello's server name, an HTTP request's host.
+/// in user space, quic.rs); None for a TCP segment whose ClientHello server name or HTTP host
+/// `blocker_tcp` must read (`tcp_names::judge`).
 #[inline(always)]
-fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
+fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Option<Verdict> {
     if let Some(v) = crate::dns::judge(ctx, pkt, slot as u32) {
-        return v;
+        return Some(v);
     }
     if let Some(v) = crate::quic::judge(ctx, pkt) {
-        return v;
+        return Some(v);
     }
     if let Some(l4) = pkt.tcp() {
         // Segments without payload carry no name: the common ACK skips the call. A client's
@@ -105,16 +146,21 @@ fn by_name(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u8) -> Verdict {
         // answered in place of its server (tcp_names.rs).
         if l4.payload_len == 0 {
             if l4.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
-                return tcp_names::syn(ctx, pkt);
+                return Some(tcp_names::syn(ctx, pkt));
             }
             if l4.tcp_flags & TCP_FIN != 0 {
-                return tcp_names::fin(ctx, pkt, flags);
+                return Some(tcp_names::fin(ctx, pkt, flags));
             }
-            return Verdict::pass(Reason::NoMatch);
+            return Some(Verdict::pass(Reason::NoMatch));
         }
-        return tcp_names::judge(ctx, pkt, flags, slot as u32);
+        // Most data segments are the middle of a flow nobody follows: answered here, without
+        // the tail call.
+        if !tcp_names::may_concern(ctx, pkt) {
+            return Some(Verdict::pass(Reason::NoMatch));
+        }
+        return None;
     }
-    Verdict::pass(Reason::NoMatch)
+    Some(Verdict::pass(Reason::NoMatch))
 }
 
 enum DstMatch {

@@ -123,6 +123,17 @@ pub fn count(k: &FlowKey) -> u32 {
     }
 }
 
+/// Whether the flow's bucket may hold state: its bit (`count` reads the count only where it
+/// is set). An unreadable word (never: the index is always in range) counts as busy.
+#[inline(always)]
+pub fn bucket_busy(k: &FlowKey) -> bool {
+    let (w, m) = bit_of(bucket(k));
+    match FLOW_BITS.get(w) {
+        Some(bits) => *bits & m != 0,
+        None => true,
+    }
+}
+
 /// Adds `delta` to bucket `b`'s count and keeps its bit: whoever changes a count reads it
 /// back, sets the bit if it is not 0, and clears it if it is, reading the count once more after
 /// the clear and setting the bit back if it is no longer 0. (The build's BPF target has no

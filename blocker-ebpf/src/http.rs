@@ -65,9 +65,15 @@ const S_PLAIN: u32 = 16;
 pub fn starts_request(ctx: &XdpContext, off: usize, len: u32) -> bool {
     if len >= 4 {
         let Some(w) = read::<[u8; 4]>(ctx, off) else { return false };
-        return matches!(&w, b"GET " | b"HEAD" | b"POST" | b"PUT " | b"DELE" | b"OPTI" | b"PATC") || w[0] == b'\r' || w[0] == b'\n';
+        return may_start_request(&w);
     }
     matches!(read_u8(ctx, off), Some(b'G' | b'H' | b'P' | b'D' | b'O' | b'\r' | b'\n'))
+}
+
+/// Whether a segment whose first four bytes are `w` starts a request (`starts_request`).
+#[inline(always)]
+pub fn may_start_request(w: &[u8; 4]) -> bool {
+    matches!(w, b"GET " | b"HEAD" | b"POST" | b"PUT " | b"DELE" | b"OPTI" | b"PATC") || w[0] == b'\r' || w[0] == b'\n'
 }
 
 #[inline(always)]

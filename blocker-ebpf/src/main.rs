@@ -58,13 +58,36 @@ mod verdict;
 mod programs {
     use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
+    use crate::decide::{Decision, Verdict};
+    use blocker_common::verdict::Reason;
+
     /// The blocking program attached to the subscriber-facing port.
     #[xdp]
     pub fn blocker(ctx: XdpContext) -> u32 {
         // The configuration is read once per packet: judging, acting and counting all see the
-        // same generation and switches.
+        // same generation and switches (`blocker_tcp` gets it from here).
         let cfg = crate::decide::config();
-        let verdict = crate::decide::judge(&ctx, cfg);
+        match crate::decide::judge(&ctx, cfg) {
+            Decision::Verdict(v) => crate::verdict::apply(&ctx, v, cfg),
+            Decision::Tcp => {
+                // SAFETY: a tail call to a program of the same type; on success it does not
+                // return.
+                unsafe { crate::maps::TCP_JUDGE.tail_call(&ctx, 0) };
+                // Not there (never, once the controller has loaded the object): the segment
+                // passes unjudged, counted.
+                crate::verdict::apply(&ctx, Verdict::pass(Reason::Internal), cfg)
+            }
+        }
+    }
+
+    /// The names a TCP segment carries (a ClientHello's server name, an HTTP request's host,
+    /// across segments: tcp_names.rs), tail-called by `blocker` for the segments that need
+    /// them. A program of its own: the reader and the name matching are most of the
+    /// verifier's work, and each program has its own budget; and the other frames' path does
+    /// not carry them.
+    #[xdp]
+    pub fn blocker_tcp(ctx: XdpContext) -> u32 {
+        let (verdict, cfg) = crate::decide::judge_tcp(&ctx);
         crate::verdict::apply(&ctx, verdict, cfg)
     }
 

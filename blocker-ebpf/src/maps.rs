@@ -7,7 +7,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     macros::map,
-    maps::{Array, DevMap, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMap, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use blocker_common::{
     capacity, coarse,
@@ -31,6 +31,11 @@ use crate::{
     reply::ReplyScratch,
     stop_page::HostSum,
 };
+
+/// Entry 0: `blocker_tcp`, which `blocker` tail-calls for the TCP segments whose names it
+/// must read (decide.rs `Decision::Tcp`). Filled by the controller when it loads the object.
+#[map]
+pub static TCP_JUDGE: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// Run-time switches (bypass, reset-or-drop, live slot). One entry; read once per packet.
 #[map]

@@ -7,8 +7,11 @@
 
 use aya_ebpf::programs::XdpContext;
 
+use blocker_common::config::Config;
+
 use crate::{
     cursor::{MAX_OFF, read, read_be16, read_pair, span},
+    decide::Verdict,
     looping::{BREAK, CONTINUE, repeat},
     maps::EXT_WALK,
 };
@@ -93,6 +96,11 @@ pub struct Packet {
     /// The final destinations of the IPv6 routing headers with segments left among the
     /// extension headers walked, in header order: each one a place the packet is delivered to.
     pub finals: [[u8; 16]; MAX_V6_EXT],
+    /// What `blocker` hands `blocker_tcp` with a segment it tail-calls it for (decide.rs
+    /// `Decision::Tcp`): the packet's configuration, so both programs judge one generation,
+    /// and the verdict of a shadow prefix covering the destination (action Pass when none).
+    pub cfg: Config,
+    pub shadow: Verdict,
 }
 
 impl Packet {

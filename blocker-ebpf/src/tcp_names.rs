@@ -183,10 +183,29 @@ pub fn fin(ctx: &XdpContext, pkt: &Packet, flags: u32) -> Verdict {
     if st.kind == KIND_BLOCKED { block(pkt, flags, Reason::FlowBlocked, st.entry_id) } else { not_judged }
 }
 
+/// Whether a segment with payload may concern `judge`: its flow's bucket may hold state, or
+/// its first bytes may start a ClientHello or an HTTP request (looser tests than `judge`'s,
+/// which decides). Most data segments are the middle of a flow nobody follows: `blocker`
+/// answers them itself, and tail-calls `blocker_tcp` (`judge`) only for the others.
+#[inline(always)]
+pub fn may_concern(ctx: &XdpContext, pkt: &Packet) -> bool {
+    let Some(l4) = pkt.tcp() else { return true };
+    let Some(key) = flow::key_of(ctx, pkt, l4.sport, l4.dport) else { return true };
+    if flow::bucket_busy(&key) || l4.payload_len < 4 {
+        // A shorter segment goes to `judge` as well: the four bytes read below could be the
+        // frame's padding.
+        return true;
+    }
+    let Some(w) = crate::cursor::read::<[u8; 4]>(ctx, (l4.off + l4.hdr_len) as usize) else { return true };
+    (w[0] == tls::HANDSHAKE && w[1] == 3) || http::may_start_request(&w)
+}
+
 /// Judges a TCP segment that belongs to a followed flow or starts a ClientHello or an HTTP
-/// request; anything else passes as not listed. (Returns a plain `Verdict`: a BPF function's
-/// BTF signature cannot carry a Rust `Option`.) A separate BPF function: its locals occupy the stack only on this path, not in
-/// the frame every packet's path and every loop callback sits on.
+/// request; anything else passes as not listed. `blocker_tcp` runs it for the segments
+/// `may_concern` lets through. (Returns a plain `Verdict`: a BPF function's BTF signature
+/// cannot carry a Rust `Option`.) A separate BPF function: inlined, the program's frame and
+/// those of the loop callbacks below it would exceed the 512 bytes of stack a call chain may
+/// use.
 #[inline(never)]
 pub fn judge(ctx: &XdpContext, pkt: &Packet, flags: u32, slot: u32) -> Verdict {
     let not_judged = pass(Reason::NoMatch, 0);

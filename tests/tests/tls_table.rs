@@ -99,6 +99,30 @@ fn a_browser_sized_hello_is_read_with_the_name_in_the_first_or_second_segment() 
     }
 }
 
+/// A short frame as a NIC hands it over: padded with zeros to Ethernet's 60-byte minimum.
+fn padded(mut frame: Vec<u8>) -> Vec<u8> {
+    if frame.len() < 60 {
+        frame.resize(60, 0);
+    }
+    frame
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_first_segment_of_a_few_bytes_padded_by_the_link_still_starts_the_reader() {
+    // The program answers most data segments without reading their names, from their first
+    // four bytes; after one to three bytes of payload those are the link's padding.
+    let h = harness();
+    let s = stream(&Hello::default());
+    for cut in 1..4 {
+        let sport = 2900 + cut as u16;
+        let first = h.run(&padded(segment(CLIENT, SERVER, sport, 0, &s[..cut]).build()));
+        assert_eq!((first.action, first.reason), (XdpAction::Pass, Reason::TlsPending), "cut {cut}");
+        let second = h.run(&segment(CLIENT, SERVER, sport, cut, &s[cut..]).build());
+        assert!(is_reset(&second, Reason::Sni), "cut {cut}: {second:?}");
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn a_two_segment_hello_split_at_every_byte_is_caught() {

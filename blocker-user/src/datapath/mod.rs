@@ -53,12 +53,15 @@ pub const PROGRAM: &str = "blocker";
 pub const PASS_PROGRAM: &str = "blocker_pass";
 /// Inline mode's program on the internet port: forwards every frame to the subscriber port.
 pub const WIRE_PROGRAM: &str = "blocker_wire";
-pub const PROGRAMS: &[&str] = &[PROGRAM, PASS_PROGRAM, WIRE_PROGRAM];
+/// The TCP name reader (ClientHello, HTTP request), which `blocker` tail-calls through
+/// `TCP_JUDGE` for the segments that need it; never attached.
+pub const TCP_PROGRAM: &str = "blocker_tcp";
+pub const PROGRAMS: &[&str] = &[PROGRAM, PASS_PROGRAM, WIRE_PROGRAM, TCP_PROGRAM];
 pub const MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6",
     "HASH_KEYS", "NAMES", "NAME_FILTER", "NAME_SCRATCH", "FLOWS", "FLOW_FILTER", "FLOW_BITS", "HEADS", "WAITS", "NAME_WAITS", "TLS_SCRATCH", "DNS_CONFIG",
     "ENTRY_HITS", "EXT_WALK", "PACKET", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS", "QUIC_RING",
-    "QUIC_BUCKET", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS", "ROUTE_CACHE", "ROUTE_GEN",
+    "QUIC_BUCKET", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS", "ROUTE_CACHE", "ROUTE_GEN", "TCP_JUDGE",
 ];
 
 /// How blocked traffic is answered, and the secret that keys name hashes.

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use aya::programs::{TestRun, TestRunOptions};
 
-use super::{Datapath, DatapathError, PASS_PROGRAM, PROGRAM};
+use super::{Datapath, DatapathError, PASS_PROGRAM, PROGRAM, TCP_PROGRAM};
 
 /// XDP return codes as the kernel defines them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -64,10 +64,11 @@ impl Datapath {
         prog.fd().map(|fd| fd.as_fd()).map_err(|source| DatapathError::Program { name, source })
     }
 
-    /// The instructions the kernel's verifier processed to load `program` (its limit is
-    /// 1 000 000): the headroom a change to the program has left.
+    /// The instructions the kernel's verifier processed to load `program` (PROGRAM,
+    /// PASS_PROGRAM or TCP_PROGRAM; each has its own limit of 1 000 000): the headroom a change
+    /// to the program has left.
     pub fn verified_instructions(&self, program: &'static str) -> Result<Option<u32>, DatapathError> {
-        let name = if program == PASS_PROGRAM { PASS_PROGRAM } else { PROGRAM };
+        let name = [PASS_PROGRAM, TCP_PROGRAM].into_iter().find(|&n| n == program).unwrap_or(PROGRAM);
         let info = self.program(name)?.info().map_err(|source| DatapathError::Program { name, source })?;
         Ok(info.verified_instruction_count())
     }
@@ -124,7 +125,9 @@ impl Datapath {
 impl Datapath {
     /// How many times the blocking program has run and for how long in all, as the kernel
     /// counts them while run-time statistics are on (`aya::sys::enable_stats`; off, both stay
-    /// still). For benchmarks: the program's own time per packet on live traffic.
+    /// still). For benchmarks: the program's own time per packet on live traffic. A run's time
+    /// includes that of `blocker_tcp` where it was tail-called (the kernel times the program
+    /// the frame entered).
     pub fn program_runs(&self) -> Result<(u64, std::time::Duration), DatapathError> {
         let info = self.program(PROGRAM)?.info().map_err(|source| DatapathError::Program { name: PROGRAM, source })?;
         Ok((info.run_count(), info.run_time()))
