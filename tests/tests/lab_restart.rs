@@ -1,7 +1,8 @@
 //! Restart without a gap (issue 6, "Show"): the release `blocker` pins its program, link and
 //! maps; killed with SIGKILL while an allowed stream runs, it leaves blocking in place (the
 //! listed server stays reset, the allowed stream loses not a packet); a new daemon adopts the
-//! pinned maps and replaces the program on the pinned link; a daemon of another build gets
+//! pinned maps and replaces the program on the pinned link (names, read by the program
+//! `blocker` tail-calls, stay blocked throughout); a daemon of another build gets
 //! fresh maps and still replaces the program in one step; `blocker detach` leaves nothing
 //! behind, neither in bpffs nor on the interface.
 
@@ -23,7 +24,7 @@ struct Setup {
 impl Setup {
     fn new(lab: &Lab, pins: &PrivateBpffs) -> Setup {
         let list = lab.dir().join("restart.list");
-        fs::write(&list, format!("{BLOCKED_V4}\n{BLOCKED_V6}\n")).unwrap();
+        fs::write(&list, format!("{BLOCKED_V4}\n{BLOCKED_V6}\n{BLOCKED_NAME}\n")).unwrap();
         let socket = lab.dir().join("control.sock").to_string_lossy().into_owned();
         let args = vec![
             "--list".into(),
@@ -63,10 +64,15 @@ fn xdp_attached(lab: &Lab) -> bool {
     lab.wait_for_xdp(Node::Appliance, APPLIANCE_CLIENT_IF, Duration::ZERO).is_ok()
 }
 
+const BLOCKED_NAME: &str = "blocked.example";
+
 fn assert_blocking(lab: &Lab) {
     assert_eq!(lab.http_get(Node::Client, BLOCKED_V4.into()), HttpOutcome::Reset, "{BLOCKED_V4} is listed");
     assert_eq!(lab.http_get(Node::Client, BLOCKED_V6.into()), HttpOutcome::Reset, "{BLOCKED_V6} is listed");
     assert_eq!(lab.http_get(Node::Client, ALLOWED_V4.into()), HttpOutcome::Status(200), "{ALLOWED_V4} is not");
+    // Names are read by the program `blocker` tail-calls: it must stay in place as well.
+    let a = curl_https(lab, BLOCKED_NAME, ALLOWED_V4.into());
+    assert_eq!(a.outcome, Outcome::Reset, "https://{BLOCKED_NAME}/ is listed: {a}");
 }
 
 /// 1000 pings at 5 ms to the allowed server: about 5 s of traffic across the kill and the
@@ -89,6 +95,7 @@ fn a_killed_daemon_leaves_blocking_in_place_and_a_new_one_adopts_it_without_a_ga
     let pins = PrivateBpffs::mount("restart").unwrap();
     let mut lab = Lab::create(LabOptions::default()).unwrap();
     lab.start_http_server().unwrap();
+    let _tls = TlsServer::start(&lab).unwrap();
     let setup = Setup::new(&lab, &pins);
     let first = setup.start(&lab);
     assert_blocking(&lab);

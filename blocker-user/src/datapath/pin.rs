@@ -37,12 +37,18 @@ use super::{AttachMode, Attachment, Datapath, DatapathError, PROGRAM, WIRE_PROGR
 /// Where pins live unless configured.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/blocker";
 
-/// Maps that carry state across a restart. Per-CPU scratch maps are not among them: each
-/// program instance may use its own.
+/// Maps that carry state across a restart. Per-CPU scratch maps are not among them (each
+/// program instance may use its own), except `PACKET`, below.
+///
+/// `TCP_JUDGE` must outlive the daemon: the kernel empties a program array once no process
+/// holds it and no pin, and `blocker` would then pass every segment its TCP program should
+/// read. Pinned, it is adopted like the others, and loading puts the new `blocker_tcp` into it
+/// while the old `blocker` still runs on the link; that one then hands segments to the new
+/// program through `PACKET`, so `PACKET` is shared too (same build, same layout).
 pub const PINNED_MAPS: &[&str] = &[
     "CONFIG", "COUNTERS", "COARSE_V4", "COARSE_V6", "BLOCK_V4", "BLOCK_V6", "ALLOW_V4", "ALLOW_V6", "HASH_KEYS", "NAMES", "NAME_FILTER",
     "FLOWS", "FLOW_FILTER", "FLOW_BITS", "HEADS", "WAITS", "NAME_WAITS", "DNS_CONFIG", "ENTRY_HITS", "STOP_PAGE", "PORTS", "QUIC_CONFIG", "QUIC_VERDICTS",
-    "QUIC_RING", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS", "ROUTE_GEN",
+    "QUIC_RING", "FORWARD_PORTS", "PORT_MAC", "FORWARD_COUNTS", "ROUTE_GEN", "TCP_JUDGE", "PACKET",
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
