@@ -1,6 +1,7 @@
 //! Judging a parsed frame: bypass, then the destination against the block and allow prefixes
-//! of the live generation, then the names a TCP flow carries (tcp_names.rs). Returns a
-//! `Verdict`; nothing here touches the frame.
+//! of the live generation, then the names a frame carries. Returns a `Verdict`, or for a TCP
+//! segment whose names must be read, `Decision::Tcp`: `blocker` then tail-calls `blocker_tcp`,
+//! which judges it with `judge_tcp` (tcp_names.rs). Nothing here touches the frame.
 //!
 //! A destination only a shadow prefix covers (`PREFIX_SHADOW`) is not blocked: the frame is
 //! still judged by its names (an enforced name block wins), and otherwise passes counted as
@@ -61,11 +62,6 @@ impl From<Verdict> for Decision {
 
 #[inline(always)]
 pub fn judge(ctx: &XdpContext, cfg: Option<Config>) -> Decision {
-    decide(ctx, cfg).into()
-}
-
-#[inline(always)]
-fn decide(ctx: &XdpContext, cfg: Option<Config>) -> Decision {
     let Some(cfg) = cfg else {
         return Verdict::pass(Reason::Internal).into();
     };
