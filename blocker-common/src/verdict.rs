@@ -78,7 +78,8 @@ pub enum Reason {
     /// A shape the parser bounds do not cover (a third VLAN tag, a too long IPv6 extension
     /// chain, ...): fail open.
     Unsupported = 5,
-    /// An internal failure (a map the program needs is missing): fail open.
+    /// An internal failure (a map the program needs is missing, or `blocker_tcp` could not be
+    /// tail-called): fail open.
     Internal = 6,
     /// The IPv4 destination is inside a listed prefix.
     DstV4 = 7,
