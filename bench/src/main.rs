@@ -61,7 +61,8 @@ struct Args {
     /// in the same rounds; its rows carry the file's name.
     #[arg(long)]
     compare_object: Option<PathBuf>,
-    /// micro: only the classes whose name contains this (e.g. "clienthello").
+    /// micro: only the rows whose name contains this (e.g. "clienthello"; "back to back" for
+    /// the looped rows alone).
     #[arg(long)]
     micro_only: Option<String>,
     /// Rounds per class; the median is reported.

@@ -260,15 +260,27 @@ fn sample_loop(dp: &Datapath, seq: &Sequencer, class: &classes::Class, flows: us
     Ok((prog - base) / f64::from(LOOP_RUNS) * f64::from(seq.count()) / flows as f64)
 }
 
+/// The report's name for a class's row, frame by frame or looped.
+fn row_name(class: &classes::Class, in_loop: bool) -> String {
+    if in_loop { format!("{}, {LOOPED}", class.name.trim_end_matches(", run once")) } else { class.name.to_string() }
+}
+
 /// Every class at every list size (and object), on a pinned real-time thread of its own.
 /// Rounds are the outer loop and the programs under test alternate within each class: this
 /// shared machine's speed shifts by up to 2× for seconds at a time, and a shift then falls on
 /// every size alike, instead of on one size's whole run.
 fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequencer) -> Result<Vec<report::Row>> {
+    // A row is measured where its name has the filter's text ("back to back" picks the looped
+    // rows alone, e.g. for a profile of them).
     let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
-    let classes: Vec<classes::Class> = classes::all(a.frames).into_iter().filter(|c| wanted(c.name)).collect();
+    let classes = classes::all(a.frames);
     // What is measured: (class, looped), each class frame by frame and some also looped.
-    let measured: Vec<(usize, bool)> = classes.iter().enumerate().flat_map(|(c, class)| std::iter::once((c, false)).chain(looped(class).then_some((c, true)))).collect();
+    let measured: Vec<(usize, bool)> = classes
+        .iter()
+        .enumerate()
+        .flat_map(|(c, class)| std::iter::once((c, false)).chain(looped(class).then_some((c, true))))
+        .filter(|&(c, in_loop)| wanted(&row_name(&classes[c], in_loop)))
+        .collect();
     std::thread::scope(|s| {
         s.spawn(|| -> Result<Vec<report::Row>> {
             pin(0, CPU)?;
@@ -309,7 +321,7 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequen
                     let d = &mut deltas[i][m];
                     d.sort_by(f64::total_cmp);
                     let (median, lowest, highest) = (d[d.len() / 2], d[0], d[d.len() - 1]);
-                    let class = if in_loop { format!("{}, {LOOPED}", classes[c].name.trim_end_matches(", run once")) } else { classes[c].name.to_string() };
+                    let class = row_name(&classes[c], in_loop);
                     let name = match &l.other {
                         None => class,
                         Some(label) => format!("{class} [{label}]"),
