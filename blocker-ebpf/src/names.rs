@@ -125,13 +125,27 @@ fn end_label(s: &mut NameScratch, end: usize) -> bool {
     true
 }
 
-/// One 8-byte word of the dotted name, all its bytes at once: every byte must be one a listed
-/// name can hold or a dot, capitals are lowered in place, and each dot (and the name's end,
-/// when it lies in this word) ends a label. A single trailing dot ends the name.
+/// Words of a dotted name split, and labels of a name matched, in straight code before a
+/// `bpf_loop` takes over: a name of up to 32 bytes and 3 labels, most of the names a link
+/// carries, is judged without a callback. Each callback's return is a branch the CPU
+/// mispredicts where the kernel's return-stack mitigations are on (this VM's: SRSO "Safe
+/// RET"), and a name paid one per word and one per label.
+const SPLIT_INLINE: u32 = 4;
+const MATCH_INLINE: u32 = 3;
+
+/// `split_word` for the words after the first SPLIT_INLINE.
 extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer repeat() was given.
     let s = unsafe { &mut *(*c).s };
-    let base = ((i as usize) * SPLIT_STRIDE) & (BUF - 1);
+    split_word(s, i as usize + SPLIT_INLINE as usize)
+}
+
+/// One 8-byte word of the dotted name, all its bytes at once: every byte must be one a listed
+/// name can hold or a dot, capitals are lowered in place, and each dot (and the name's end,
+/// when it lies in this word) ends a label. A single trailing dot ends the name.
+#[inline(always)]
+fn split_word(s: &mut NameScratch, i: usize) -> i64 {
+    let base = (i * SPLIT_STRIDE) & (BUF - 1);
     let len = s.len as usize;
     let lanes = len.saturating_sub(base);
     let in_name = if lanes >= 8 { !0u64 } else { (1u64 << (8 * lanes)) - 1 };
@@ -199,9 +213,20 @@ pub fn split_dotted(s: &mut NameScratch) -> bool {
     s.nlabels = 0;
     s.label_start = 0;
     s.ok = 1;
-    let mut c = ScratchCtx { s: s as *mut NameScratch };
-    // Bytes 0..=len, SPLIT_STRIDE per iteration; the byte at `len` always ends the loop.
-    repeat(len / SPLIT_STRIDE as u32 + 1, split_step, &mut c);
+    // Bytes 0..=len, SPLIT_STRIDE per word; the word holding the byte at `len` always ends
+    // the split (BREAK).
+    let words = len / SPLIT_STRIDE as u32 + 1;
+    let mut i = 0;
+    while i < SPLIT_INLINE {
+        if split_word(s, i as usize) == BREAK {
+            break;
+        }
+        i += 1;
+    }
+    if i == SPLIT_INLINE && words > SPLIT_INLINE {
+        let mut c = ScratchCtx { s: s as *mut NameScratch };
+        repeat(words - SPLIT_INLINE, split_step, &mut c);
+    }
     s.ok != 0 && s.nlabels > 0 && (s.nlabels as usize) <= MAX_LABELS
 }
 
@@ -221,9 +246,16 @@ impl LabelBytes for ScratchLabel {
     }
 }
 
+/// `match_label` for the labels after the first MATCH_INLINE.
 extern "C" fn match_step(_i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer match_labels() gave it.
-    let c = unsafe { &mut *(*c).s };
+    match_label(unsafe { &mut *(*c).s })
+}
+
+/// The next label from the right: the chain hash of the suffix it starts, its filter bit and,
+/// where that is set, its NAMES entry.
+#[inline(always)]
+fn match_label(c: &mut NameScratch) -> i64 {
     if c.remaining == 0 {
         return BREAK;
     }
@@ -316,8 +348,17 @@ pub fn match_labels(s: &mut NameScratch, slot: u32) -> NameMatch {
     s.blocked = 0;
     s.allowed = 0;
     s.shadowed = 0;
-    let mut c = ScratchCtx { s: s as *mut NameScratch };
-    repeat(n, match_step, &mut c);
+    let mut i = 0;
+    while i < MATCH_INLINE {
+        if match_label(s) == BREAK {
+            break;
+        }
+        i += 1;
+    }
+    if s.remaining != 0 {
+        let mut c = ScratchCtx { s: s as *mut NameScratch };
+        repeat(s.remaining, match_step, &mut c);
+    }
     if s.allowed != 0 {
         NameMatch::Allowed(s.allowed)
     } else if s.blocked != 0 {
@@ -335,11 +376,10 @@ pub fn match_labels(s: &mut NameScratch, slot: u32) -> NameMatch {
 /// mitigations are on). `label_start` is where the next length byte sits: each one in this
 /// word records a label, the root byte ends the name; then the word's label bytes are checked
 /// and lowercased in place, all at once. `len` holds the bytes copied, past which a name has
-/// run out of message.
-extern "C" fn wire_step(i: u64, c: *mut ScratchCtx) -> i64 {
-    // SAFETY: bpf_loop passes back the pointer load_wire_name() gave it.
-    let s = unsafe { &mut *(*c).s };
-    let base = ((i as usize) * SPLIT_STRIDE) & (BUF - 1);
+/// run out of message. The first SPLIT_INLINE words in straight code, as `split_dotted` does.
+#[inline(always)]
+fn wire_word(s: &mut NameScratch, i: usize) -> i64 {
+    let base = (i * SPLIT_STRIDE) & (BUF - 1);
     let avail = s.len as usize;
     // Lanes of this word inside the copied bytes; the loop never starts a word past them.
     let lanes = avail.saturating_sub(base);
@@ -400,6 +440,13 @@ extern "C" fn wire_step(i: u64, c: *mut ScratchCtx) -> i64 {
     CONTINUE
 }
 
+/// `wire_word` for the words after the first SPLIT_INLINE.
+extern "C" fn wire_step(i: u64, c: *mut ScratchCtx) -> i64 {
+    // SAFETY: bpf_loop passes back the pointer load_wire_name() gave it.
+    let s = unsafe { &mut *(*c).s };
+    wire_word(s, i as usize + SPLIT_INLINE as usize)
+}
+
 const WIRE_DONE: u32 = 2;
 
 /// Loads a DNS QNAME (wire format: length-prefixed labels ending in a zero byte) that starts at
@@ -425,7 +472,18 @@ pub fn load_wire_name(ctx: &XdpContext, s: &mut NameScratch, off: usize, avail: 
     s.nlabels = 0;
     s.label_start = 0;
     s.ok = 1;
-    let mut c = ScratchCtx { s: s as *mut NameScratch };
-    repeat(n.div_ceil(SPLIT_STRIDE as u32), wire_step, &mut c);
+    let words = n.div_ceil(SPLIT_STRIDE as u32);
+    let mut i = 0;
+    while i < SPLIT_INLINE && i < words {
+        if wire_word(s, i as usize) == BREAK {
+            break;
+        }
+        i += 1;
+    }
+    // Every walk ends in BREAK by its last word at the latest (the copy's end).
+    if i == SPLIT_INLINE && words > SPLIT_INLINE {
+        let mut c = ScratchCtx { s: s as *mut NameScratch };
+        repeat(words - SPLIT_INLINE, wire_step, &mut c);
+    }
     s.ok == WIRE_DONE
 }
