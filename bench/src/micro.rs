@@ -228,9 +228,20 @@ pub fn looped(class: &classes::Class) -> bool {
 /// ns per sequence (summed over its frames) above the empty program, the list loaded into the
 /// sequencer run `LOOP_PASSES` times in each of `LOOP_RUNS` test runs per program. With `check`: every run
 /// counted once, the frames before each sequence's last passed and the last counted as the class
-/// has it, and the flow state as the loop found it (a pass that left state behind would not
-/// repeat).
-fn sample_loop(dp: &Datapath, seq: &Sequencer, class: &classes::Class, flows: usize, check: bool) -> Result<f64> {
+/// has it, every frame counted under the reason and action it gets run alone (`frames`, the
+/// loaded list, each run once in a test run of its own first: so a frame the sequencer wrote
+/// wrongly cannot pass unnoticed), and the flow state as the loop found it (a pass that left
+/// state behind would not repeat).
+fn sample_loop(dp: &Datapath, seq: &Sequencer, frames: &[&[u8]], class: &classes::Class, flows: usize, check: bool) -> Result<f64> {
+    let alone = if check {
+        let start = dp.counters()?;
+        for f in frames {
+            dp.run_frame_with(PROGRAM, f, 1)?;
+        }
+        Some(dp.counters()?.delta(&start))
+    } else {
+        None
+    };
     let before = if check { Some((dp.counters()?, dp.flow_bits_check()?.busy)) } else { None };
     let (mut base, mut prog) = (0.0, 0.0);
     for _ in 0..LOOP_RUNS {
@@ -251,6 +262,10 @@ fn sample_loop(dp: &Datapath, seq: &Sequencer, class: &classes::Class, flows: us
         let want = if class.last == XdpAction::Pass { 0 } else { flows as u64 * passes };
         if counted != runs || answered != want {
             bail!("class \"{}\", looped: {runs} runs were counted as {delta:?}: {counted} in all, {answered} not passed ({want} expected)", class.name);
+        }
+        let alone: Vec<_> = alone.unwrap_or_default().into_iter().map(|(r, a, n)| (r, a, n * passes)).collect();
+        if delta != alone {
+            bail!("class \"{}\", looped: the frames were counted as {delta:?}, {passes} times each as they are run alone: {alone:?}", class.name);
         }
         let now = dp.flow_bits_check()?.busy;
         if now != busy {
@@ -298,15 +313,16 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequen
                     // own); new flows every round where the class needs them.
                     let sequences = class.sequences(round, a.frames);
                     let warmers = class.warmers(round, a.frames);
+                    let order = loop_order(&sequences);
                     if in_loop {
-                        seq.load(&loop_order(&sequences))?;
+                        seq.load(&order)?;
                     }
                     // Every other round in reverse: whichever runs right after another
                     // program's run of the class finds more of the machine warm.
                     for k in 0..loaded.len() {
                         let i = if round % 2 == 0 { k } else { loaded.len() - 1 - k };
                         let delta = if in_loop {
-                            sample_loop(&loaded[i].dp, seq, class, sequences.len(), round == 0)?
+                            sample_loop(&loaded[i].dp, seq, &order, class, sequences.len(), round == 0)?
                         } else {
                             sample(a, &mut loaded[i].dp, port, class, &sequences, warmers.as_deref(), round == 0)?
                         };
