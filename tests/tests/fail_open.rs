@@ -12,8 +12,8 @@
 
 mod support;
 
-use blocker_common::verdict::Action;
-use blocker_user::datapath::XdpAction;
+use blocker_common::verdict::{Action, Reason};
+use blocker_user::datapath::{Options, XdpAction, fingerprint};
 use support::{
     Harness, dns,
     frames::{Frame, L4, TCP_ACK, TCP_PSH, TCP_SYN, tcp, udp},
@@ -189,4 +189,34 @@ fn the_program_never_aborts_even_on_listed_targets_and_garbage() {
     // Only the ABORTED check applies: listed frames may be blocked.
     let (judged, skipped) = run_property(&h, 0x5eed_0003, |_| false);
     assert_eq!((judged, skipped), (0, FRAMES));
+}
+
+/// `blocker` hands a TCP segment whose names must be read to `blocker_tcp` by a tail call
+/// through `TCP_JUDGE`. Were that entry empty (the kernel empties a program array nobody holds;
+/// the loader and the pins keep it filled), the tail call falls through: the segment passes,
+/// counted `internal`, and everything `blocker` judges itself is judged as before.
+#[test]
+#[ignore = "needs root"]
+fn a_segment_whose_reader_program_is_missing_passes_counted_internal() {
+    let pins = blocker_tests::lab::PrivateBpffs::mount("tcp-judge").expect("a bpf filesystem of the test's own");
+    let h = Harness::with_options(BLOCK, "", Options { pin_dir: Some(pins.dir.clone()), ..Options::default() });
+    let hello = |sport: u16| {
+        let s = tls::records(&tls::client_hello(&tls::Hello { sni: Some("www.blocked.example"), ..Default::default() }), 16_384);
+        tls::segment("192.0.2.2", "198.51.100.7", sport, 0, &s).build()
+    };
+    let o = h.run(&hello(40_000));
+    assert_eq!((o.action, o.reason), (XdpAction::Tx, Reason::Sni), "read and reset while the reader program is there");
+
+    let path = pins.dir.join(format!("maps-{}", fingerprint())).join("TCP_JUDGE");
+    let map = aya::maps::MapData::from_pin(&path).expect("the pinned TCP_JUDGE");
+    let mut judge = aya::maps::ProgramArray::try_from(aya::maps::Map::ProgramArray(map)).expect("a program array");
+    judge.clear_index(&0).expect("emptying entry 0");
+
+    let o = h.run(&hello(40_001));
+    assert_eq!((o.action, o.reason, o.verdict), (XdpAction::Pass, Reason::Internal, Action::Pass), "the hello passes, counted");
+    // What `blocker` judges itself is unchanged: a listed destination, a data segment nobody follows.
+    let listed = Frame::new("192.0.2.2", "203.0.113.66", L4::Tcp { sport: 40_002, dport: 443, seq: 1, ack: 1, flags: TCP_ACK, options: vec![], payload: vec![] });
+    assert_eq!(h.run(&listed.build()).reason, Reason::DstV4);
+    let data = Frame::new("192.0.2.2", "198.51.100.7", L4::Tcp { sport: 40_003, dport: 443, seq: 1, ack: 1, flags: TCP_ACK | TCP_PSH, options: vec![], payload: b"more of a flow".to_vec() });
+    assert_eq!((h.run(&data.build()).reason), Reason::NoMatch);
 }
