@@ -55,6 +55,10 @@ struct Loaded {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    // A filter that names no row would write an empty report over the last one.
+    if measured(a, &classes::all(a.frames)).is_empty() {
+        bail!("--micro-only {:?}: no row's name contains it", a.micro_only.as_deref().unwrap_or(""));
+    }
     let other = match &a.compare_object {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -292,6 +296,19 @@ fn forget_flows(dp: &mut Datapath) -> Result<()> {
     Ok(())
 }
 
+/// What is measured: (class, looped), each class frame by frame and some also looped, where the
+/// row's name has `--micro-only`'s text ("back to back" picks the looped rows alone, e.g. for a
+/// profile of them).
+fn measured(a: &Args, classes: &[classes::Class]) -> Vec<(usize, bool)> {
+    let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
+    classes
+        .iter()
+        .enumerate()
+        .flat_map(|(c, class)| std::iter::once((c, false)).chain(looped(class).then_some((c, true))))
+        .filter(|&(c, in_loop)| wanted(&row_name(&classes[c], in_loop)))
+        .collect()
+}
+
 /// The report's name for a class's row, frame by frame or looped.
 fn row_name(class: &classes::Class, in_loop: bool) -> String {
     if in_loop { format!("{}, {LOOPED}", class.name.trim_end_matches(", run once")) } else { class.name.to_string() }
@@ -302,17 +319,8 @@ fn row_name(class: &classes::Class, in_loop: bool) -> String {
 /// shared machine's speed shifts by up to 2× for seconds at a time, and a shift then falls on
 /// every size alike, instead of on one size's whole run.
 fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequencer) -> Result<Vec<report::Row>> {
-    // A row is measured where its name has the filter's text ("back to back" picks the looped
-    // rows alone, e.g. for a profile of them).
-    let wanted = |name: &str| a.micro_only.as_deref().is_none_or(|w| name.contains(w));
     let classes = classes::all(a.frames);
-    // What is measured: (class, looped), each class frame by frame and some also looped.
-    let measured: Vec<(usize, bool)> = classes
-        .iter()
-        .enumerate()
-        .flat_map(|(c, class)| std::iter::once((c, false)).chain(looped(class).then_some((c, true))))
-        .filter(|&(c, in_loop)| wanted(&row_name(&classes[c], in_loop)))
-        .collect();
+    let measured = measured(a, &classes);
     std::thread::scope(|s| {
         s.spawn(|| -> Result<Vec<report::Row>> {
             pin(0, CPU)?;

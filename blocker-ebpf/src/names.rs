@@ -16,7 +16,7 @@ use blocker_common::{
 };
 
 use crate::{
-    looping::{BREAK, CONTINUE, repeat},
+    looping::{BREAK, CONTINUE, Callback, repeat},
     maps::{HASH_KEYS, NAME_FILTER, NAMES, NAME_SCRATCH},
 };
 
@@ -133,6 +133,24 @@ fn end_label(s: &mut NameScratch, end: usize) -> bool {
 const SPLIT_INLINE: u32 = 4;
 const MATCH_INLINE: u32 = 3;
 
+/// Runs `word` over the first `words` 8-byte words of the scratch until it returns BREAK: the
+/// first SPLIT_INLINE in straight code, the rest through `rest` (which is `word` for the words
+/// after those) in `bpf_loop`.
+#[inline(always)]
+fn by_words(s: &mut NameScratch, words: u32, word: fn(&mut NameScratch, usize) -> i64, rest: Callback<ScratchCtx>) {
+    let mut i = 0;
+    while i < SPLIT_INLINE && i < words {
+        if word(s, i as usize) == BREAK {
+            return;
+        }
+        i += 1;
+    }
+    if words > SPLIT_INLINE {
+        let mut c = ScratchCtx { s: s as *mut NameScratch };
+        repeat(words - SPLIT_INLINE, rest, &mut c);
+    }
+}
+
 /// `split_word` for the words after the first SPLIT_INLINE.
 extern "C" fn split_step(i: u64, c: *mut ScratchCtx) -> i64 {
     // SAFETY: bpf_loop passes back the pointer repeat() was given.
@@ -215,18 +233,7 @@ pub fn split_dotted(s: &mut NameScratch) -> bool {
     s.ok = 1;
     // Bytes 0..=len, SPLIT_STRIDE per word; the word holding the byte at `len` always ends
     // the split (BREAK).
-    let words = len / SPLIT_STRIDE as u32 + 1;
-    let mut i = 0;
-    while i < SPLIT_INLINE {
-        if split_word(s, i as usize) == BREAK {
-            break;
-        }
-        i += 1;
-    }
-    if i == SPLIT_INLINE && words > SPLIT_INLINE {
-        let mut c = ScratchCtx { s: s as *mut NameScratch };
-        repeat(words - SPLIT_INLINE, split_step, &mut c);
-    }
+    by_words(s, len / SPLIT_STRIDE as u32 + 1, split_word, split_step);
     s.ok != 0 && s.nlabels > 0 && (s.nlabels as usize) <= MAX_LABELS
 }
 
@@ -472,18 +479,7 @@ pub fn load_wire_name(ctx: &XdpContext, s: &mut NameScratch, off: usize, avail: 
     s.nlabels = 0;
     s.label_start = 0;
     s.ok = 1;
-    let words = n.div_ceil(SPLIT_STRIDE as u32);
-    let mut i = 0;
-    while i < SPLIT_INLINE && i < words {
-        if wire_word(s, i as usize) == BREAK {
-            break;
-        }
-        i += 1;
-    }
     // Every walk ends in BREAK by its last word at the latest (the copy's end).
-    if i == SPLIT_INLINE && words > SPLIT_INLINE {
-        let mut c = ScratchCtx { s: s as *mut NameScratch };
-        repeat(words - SPLIT_INLINE, wire_step, &mut c);
-    }
+    by_words(s, n.div_ceil(SPLIT_STRIDE as u32), wire_word, wire_step);
     s.ok == WIRE_DONE
 }
