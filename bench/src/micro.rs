@@ -113,8 +113,40 @@ pub fn run(a: &Args) -> Result<()> {
     }
     // A class's first segments, then its second segments: two per flow at most.
     let mut sequencer = Sequencer::new(&mut ns, 2 * a.frames as u32)?;
-    let rows = measure(a, &mut loaded, &port, &mut sequencer)?;
-    report::write(&a.out, &rows, a.rounds)
+    let (rows, paired) = measure(a, &mut loaded, &port, &mut sequencer)?;
+    report::write(&a.out, &rows, &paired, a.rounds)
+}
+
+/// `--compare-object`: the other build's figure minus this build's, round by round, for every
+/// class and size. Both run in the same round, one right after the other, so a shift of the
+/// machine's speed between rounds (on this VM up to 2× for minutes) moves both alike and drops
+/// out of the difference; two medians taken apart keep it, and differ by tens of ns between
+/// two runs of the same pair of builds.
+fn paired(loaded: &[Loaded], deltas: &[Vec<Vec<f64>>], row: impl Fn(usize) -> String) -> Vec<report::Paired> {
+    let mut out = Vec::new();
+    for (i, this) in loaded.iter().enumerate().filter(|(_, l)| l.other.is_none()) {
+        for (j, other) in loaded.iter().enumerate().filter(|(_, l)| l.size == this.size && l.other.is_some()) {
+            for m in 0..deltas[i].len() {
+                let (median, quartiles) = paired_difference(&deltas[j][m], &deltas[i][m]);
+                let label = other.other.clone().unwrap_or_default();
+                out.push(report::Paired { size: this.size, class: row(m), other: label, median, quartiles });
+            }
+        }
+    }
+    out
+}
+
+/// The median and quartiles of `other[r] - this[r]` over the rounds r.
+fn paired_difference(other: &[f64], this: &[f64]) -> (f64, (f64, f64)) {
+    median_and_quartiles(other.iter().zip(this).map(|(o, t)| o - t).collect())
+}
+
+/// The median of `v` (not empty) and its lower and upper quartile (the middle half of the
+/// values lies between them).
+fn median_and_quartiles(mut v: Vec<f64>) -> (f64, (f64, f64)) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    (v[n / 2], (v[n / 4], v[(3 * n) / 4]))
 }
 
 /// Attaches the blocking and the empty program to the two ends of a veth pair in a namespace
@@ -318,11 +350,11 @@ fn row_name(class: &classes::Class, in_loop: bool) -> String {
 /// Rounds are the outer loop and the programs under test alternate within each class: this
 /// shared machine's speed shifts by up to 2× for seconds at a time, and a shift then falls on
 /// every size alike, instead of on one size's whole run.
-fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequencer) -> Result<Vec<report::Row>> {
+fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequencer) -> Result<(Vec<report::Row>, Vec<report::Paired>)> {
     let classes = classes::all(a.frames);
     let measured = measured(a, &classes);
     std::thread::scope(|s| {
-        s.spawn(|| -> Result<Vec<report::Row>> {
+        s.spawn(|| -> Result<(Vec<report::Row>, Vec<report::Paired>)> {
             pin(0, CPU)?;
             realtime(0, PRIO)?;
             // The forwarding classes' frames arrive on the forwarding port, an interface of
@@ -361,6 +393,10 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequen
                 }
                 eprintln!("round {} of {} done", round + 1, a.rounds);
             }
+            let paired = paired(loaded, &deltas, |m| row_name(&classes[measured[m].0], measured[m].1));
+            for p in &paired {
+                eprintln!("  {:>8} {:<60} {:>+8.1} ns [{}], half the rounds within {:+.1}..{:+.1}", p.size, p.class, p.median, p.other, p.quartiles.0, p.quartiles.1);
+            }
             let mut rows = Vec::new();
             for (i, l) in loaded.iter().enumerate() {
                 for (m, &(c, in_loop)) in measured.iter().enumerate() {
@@ -376,7 +412,7 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequen
                     rows.push(report::Row { size: l.size, class: name, ns_above_empty: median, lowest, highest });
                 }
             }
-            Ok(rows)
+            Ok((rows, paired))
         })
         .join()
         .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
@@ -386,6 +422,22 @@ fn measure(a: &Args, loaded: &mut [Loaded], port: &ForwardPort, seq: &mut Sequen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paired_difference_is_taken_round_by_round() {
+        // The rounds swing by 200 ns (the machine's phases); the other build costs 10 ns more
+        // than this one in every round but one, where it cost 40 ns less.
+        let this = [100.0, 300.0, 110.0, 310.0, 120.0];
+        let other = [110.0, 310.0, 120.0, 320.0, 80.0];
+        let (median, (lo, hi)) = paired_difference(&other, &this);
+        assert_eq!((median, lo, hi), (10.0, 10.0, 10.0));
+    }
+
+    #[test]
+    fn quartiles_bound_the_middle_half() {
+        let (m, (lo, hi)) = median_and_quartiles(vec![5.0, 1.0, 4.0, 2.0, 3.0, 8.0, 7.0, 6.0]);
+        assert_eq!((m, lo, hi), (5.0, 3.0, 7.0));
+    }
 
     #[test]
     fn a_loop_runs_every_flows_first_segment_before_any_second() {

@@ -12,6 +12,18 @@ pub struct Row {
     pub highest: f64,
 }
 
+/// `--compare-object`: the other build's figure minus this build's, taken round by round
+/// (micro.rs `paired`).
+pub struct Paired {
+    pub size: usize,
+    pub class: String,
+    /// The other object's file name.
+    pub other: String,
+    pub median: f64,
+    /// The lower and upper quartile of the differences.
+    pub quartiles: (f64, f64),
+}
+
 fn machine() -> String {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpu = fs::read_to_string("/proc/cpuinfo")
@@ -24,7 +36,7 @@ fn machine() -> String {
 /// `micro.csv` and `micro.md`: a class per row, a list size per column, then the targets
 /// judged on them (micro_targets.rs). A hand-kept part of micro.md, from its `## Issue 7`
 /// heading on (before/after comparisons, the analysis), survives a rerun.
-pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
+pub fn write(dir: &Path, rows: &[Row], paired: &[Paired], rounds: usize) -> anyhow::Result<()> {
     fs::create_dir_all(dir)?;
     let mut csv = String::from("list_size,class,ns_above_empty,lowest,highest\n");
     for r in rows {
@@ -76,6 +88,19 @@ pub fn write(dir: &Path, rows: &[Row], rounds: usize) -> anyhow::Result<()> {
         md += "\n";
     }
     md += "\n";
+    if let Some(first) = paired.first() {
+        write!(
+            md,
+            "## {} against this build, round by round\n\nIts figure minus this build's in the same round (both run one right after the other, so the \
+             machine's shifts between rounds drop out): the median over the rounds, and the range of the middle half of them. \
+             Negative: {} costs less.\n\n| class | list size | difference ns | middle half |\n|---|---:|---:|---|\n",
+            first.other, first.other
+        )?;
+        for p in paired {
+            writeln!(md, "| {} | {} | {:+.0} | {:+.0} to {:+.0} |", p.class, p.size, p.median, p.quartiles.0, p.quartiles.1)?;
+        }
+        md += "\n";
+    }
     md += &crate::micro_targets::section(rows);
     if let Some(k) = kept {
         md += k.trim_start_matches('\n');
