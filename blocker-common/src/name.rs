@@ -2,7 +2,9 @@
 //!
 //! A listed name is stored in the kernel as one 64-bit keyed hash, never as text. The hash of a
 //! name is a chain over its labels from the right: `h(root) = ROOT`, then
-//! `h(label.parent) = SipHash-1-3_k(h(parent) as 8 LE bytes ‖ label)`. Walking a name from its
+//! `h(label.parent) = SipHash-1-3_(k0, k1 ⊕ h(parent))(label)`: the parent's hash keys the
+//! label's, so the chain costs one SipHash of the label alone per label (earlier builds
+//! hashed the parent's 8 bytes as a message word, a round more per label). Walking a name from its
 //! last label to its first yields the hash of every label-aligned suffix (`com`,
 //! `example.com`, `www.example.com`) at a cost of one short SipHash per label, so matching a
 //! name against "this name and its subdomains" entries costs one lookup per label and can only
@@ -77,18 +79,21 @@ fn compress(v: &mut [u64; 4], m: u64) {
     v[0] ^= m;
 }
 
-/// One step of the chain: the hash of `label.parent` given the hash of `parent`. `len` is the
-/// label length (1..=63; larger values are clamped, which no valid name reaches).
+/// One step of the chain: the hash of `label.parent` given the hash of `parent`, SipHash-1-3 of
+/// the label under the key (k0, k1 ⊕ parent). `len` is the label length (1..=63; larger values
+/// are clamped, which no valid name reaches).
 #[inline(always)]
 pub fn label_step<L: LabelBytes>(key: &HashKey, parent: u64, label: &L, len: usize) -> u64 {
     let len = if len > MAX_LABEL_LEN { MAX_LABEL_LEN } else { len };
+    // The parent's hash goes into the key, not the message: one compression less per label
+    // (a short label's hash is then 4 rounds, not 5), every step still a SipHash-1-3.
+    let k1 = key.k1 ^ parent;
     let mut v = [
         key.k0 ^ 0x736f_6d65_7073_6575,
-        key.k1 ^ 0x646f_7261_6e64_6f6d,
+        k1 ^ 0x646f_7261_6e64_6f6d,
         key.k0 ^ 0x6c79_6765_6e65_7261,
-        key.k1 ^ 0x7465_6462_7974_6573,
+        k1 ^ 0x7465_6462_7974_6573,
     ];
-    compress(&mut v, parent);
     let full = len / 8;
     let mut i = 0;
     // At most 7 full words in a 63-byte label: a fixed bound the verifier can see.
@@ -101,7 +106,7 @@ pub fn label_step<L: LabelBytes>(key: &HashKey, parent: u64, label: &L, len: usi
     }
     let rem = len % 8;
     let tail = if rem == 0 { 0 } else { label.word(full) & ((1u64 << (8 * rem)) - 1) };
-    let msg_len = (8 + len) as u64;
+    let msg_len = len as u64;
     compress(&mut v, tail | (msg_len << 56));
     v[2] ^= 0xff;
     sipround(&mut v);
@@ -223,12 +228,18 @@ mod tests {
     }
 
     #[test]
-    fn a_step_is_siphash_of_parent_then_label() {
+    fn a_step_is_siphash_of_the_label_keyed_with_the_parent() {
+        let parent = 0x1122_3344_5566_7788u64;
+        let keyed = HashKey { k0: KEY.k0, k1: KEY.k1 ^ parent };
         for label in [&b"com"[..], b"example", b"exactly8", b"a-label-of-more-than-sixteen-bytes", &[b'x'; 63]] {
-            let mut msg = 0x1122_3344_5566_7788u64.to_le_bytes().to_vec();
-            msg.extend_from_slice(label);
-            assert_eq!(label_step(&KEY, 0x1122_3344_5566_7788, &label, label.len()), siphash13(&KEY, &msg));
+            assert_eq!(label_step(&KEY, parent, &label, label.len()), siphash13(&keyed, label));
         }
+    }
+
+    #[test]
+    fn the_parent_changes_the_step() {
+        assert_ne!(label_step(&KEY, 1, &&b"example"[..], 7), label_step(&KEY, 2, &&b"example"[..], 7));
+        assert_ne!(label_step(&KEY, ROOT, &&b"example"[..], 7), label_step(&KEY, 1, &&b"example"[..], 7));
     }
 
     #[test]
