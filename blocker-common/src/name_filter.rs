@@ -1,11 +1,13 @@
 //! The name filter in front of the NAMES map.
 //!
-//! Matching a name costs one keyed hash and one NAMES lookup per label-aligned suffix
+//! Matching a name costs one hash step and one NAMES lookup per label-aligned suffix
 //! (name.rs). At a million listed names the NAMES hash table is far bigger than the caches, so
 //! each lookup is a cache miss or two, and almost every suffix of almost every name is not
 //! listed. So before each NAMES lookup the program tests one bit of a per-generation bitmap,
-//! indexed by the top bits of the suffix's chain hash (keyed with the deployment's secret key,
-//! so the bits are uniform and a list cannot be chosen to crowd them). The controller sets the bit of every key it
+//! indexed by the top bits of the suffix's key (keyed with the deployment's secret key, so the
+//! bits are uniform and a list cannot be chosen to crowd them). Those bits come from a short
+//! mix of the hash state (name.rs `Chain::filter_word`): a suffix the filter rules out is
+//! never finalized. The controller sets the bit of every key it
 //! writes into NAMES for that slot, before the slot goes live. A clear bit proves the suffix is
 //! not a NAMES key, so the lookup is skipped; a set bit (a listed name, or another hash sharing
 //! the bit) only sends the suffix on to the exact lookup. The filter can cost a lookup, never
@@ -20,7 +22,8 @@ pub const WORDS: u32 = (1 << BITS) / 64;
 /// The array map holds both generations: slot 1's words follow slot 0's.
 pub const MAP_WORDS: u32 = 2 * WORDS;
 
-/// The bit of a chain hash (blocker-common name.rs): its top BITS bits.
+/// The bit of a NAMES key, or of the short mix it takes its top from (blocker-common name.rs):
+/// its top BITS bits.
 #[inline(always)]
 pub const fn bit(hash: u64) -> u32 {
     (hash >> (64 - BITS)) as u32

@@ -11,7 +11,7 @@
 
 use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 use blocker_common::{
-    name::{HashKey, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, NameValue, ROOT, label_step},
+    name::{Chain, LabelBytes, MATCH_BELOW, MATCH_SELF, MAX_LABELS, MAX_LABEL_LEN, MAX_NAME_LEN, NameKey, NameValue},
     name_filter,
 };
 
@@ -37,10 +37,10 @@ pub struct NameScratch {
     // once instead of once per iteration.
     label_start: u32,
     ok: u32,
-    key: HashKey,
+    /// The hash of the labels matched so far (blocker-common name.rs).
+    chain: Chain,
     slot: u32,
     remaining: u32,
-    hash: u64,
     blocked: u32,
     allowed: u32,
     shadowed: u32,
@@ -270,13 +270,16 @@ fn match_label(c: &mut NameScratch) -> i64 {
     let idx = (c.remaining as usize) & 127;
     let (start, len) = (c.starts[idx] as usize, c.lens[idx] as usize);
     let label = ScratchLabel { s: c as *const NameScratch, start };
-    c.hash = label_step(&c.key, c.hash, &label, len);
-    if !filter_may_hold(c.slot, c.hash) {
-        // No NAMES key of this slot has the suffix's bit: not listed, no lookup.
+    c.chain.absorb(&label, len);
+    let mix = c.chain.filter_word();
+    if !filter_may_hold(c.slot, mix) {
+        // No NAMES key of this slot has the suffix's bit: not listed, no lookup (and no
+        // finalization: the bit is the top of the key, and it comes from the short mix).
         return CONTINUE;
     }
+    let hash = c.chain.key(mix);
     let want = if c.remaining == 0 { MATCH_SELF } else { MATCH_BELOW };
-    if let Some(v) = live_half(c.hash, c.slot, &raw mut c.fence) {
+    if let Some(v) = live_half(hash, c.slot, &raw mut c.fence) {
         if v.allow_mode as u32 & want != 0 && c.allowed == 0 {
             c.allowed = v.allow_id;
         }
@@ -328,11 +331,12 @@ fn live_half(hash: u64, slot: u32, fence: *mut u64) -> Option<NameValue> {
 }
 
 /// The slot's name filter (blocker-common name_filter.rs): false proves no NAMES key of the
-/// slot is `hash`. One array word, where the NAMES lookup is a hash-table walk that misses the
-/// cache at a million names.
+/// slot has the top bits of `mix`, a suffix's `Chain::filter_word` (the top of its key). One
+/// array word, where the NAMES lookup is a hash-table walk that misses the cache at a million
+/// names.
 #[inline(always)]
-fn filter_may_hold(slot: u32, hash: u64) -> bool {
-    let (i, mask) = name_filter::index_and_mask(slot, hash);
+fn filter_may_hold(slot: u32, mix: u64) -> bool {
+    let (i, mask) = name_filter::index_and_mask(slot, mix);
     match NAME_FILTER.get(i) {
         Some(w) => *w & mask != 0,
         // Indices are always < MAP_WORDS; were one not, the lookup decides, as without a filter.
@@ -348,9 +352,8 @@ pub fn match_labels(s: &mut NameScratch, slot: u32) -> NameMatch {
     if n == 0 || n as usize > MAX_LABELS {
         return NameMatch::Invalid;
     }
-    s.key = *key;
+    s.chain = Chain::new(key);
     s.slot = slot;
-    s.hash = ROOT;
     s.remaining = n;
     s.blocked = 0;
     s.allowed = 0;

@@ -11,7 +11,7 @@
 
 use aya_ebpf::{helpers::generated::bpf_xdp_store_bytes, programs::XdpContext};
 use blocker_common::{
-    name::{HashKey, LabelBytes, label_step},
+    name::{HashKey, LabelBytes, keyed_hash},
     stop_page::{PREFIX_MAX, SUFFIX_MAX},
     verdict::Action,
 };
@@ -43,7 +43,7 @@ impl LabelBytes for Addresses<'_> {
 fn cookie(ctx: &XdpContext, key: &HashKey, pkt: &Packet, l4: &L4) -> u32 {
     let (off, len) = if pkt.v6 != 0 { (pkt.l3() + 8, 32) } else { (pkt.l3() + 12, 8) };
     let ports = (l4.sport as u64) << 16 | l4.dport as u64 | (pkt.v6 as u64) << 32;
-    label_step(key, ports, &Addresses { ctx, off }, len) as u32
+    keyed_hash(key, ports, &Addresses { ctx, off }, len) as u32
 }
 
 /// The running sum of the host bytes. In map memory: the verifier then checks the loop's

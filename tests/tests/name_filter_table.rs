@@ -1,5 +1,5 @@
 //! The name filter (blocker-common name_filter.rs) through the real kernel program: a bit per
-//! chain hash, per generation slot, tested before each NAMES lookup. It may only ever save a
+//! NAMES key, per generation slot, tested before each NAMES lookup. It may only ever save a
 //! lookup: every listed name of a large list is still found, in every mode, through DNS, TLS
 //! and HTTP; names whose hashes share a bit with listed ones still pass; and the filter of a
 //! slot switches with the slot.
@@ -67,7 +67,7 @@ fn big_lists(tag: &str) -> (String, String) {
     (block, allow)
 }
 
-/// The filter bit (map index and mask within the slot's half) a name's chain hash sets.
+/// The filter bit (map index and mask within the slot's half) a name's key sets.
 fn bit(name: &str) -> (u32, u64) {
     name_filter::index_and_mask(0, name_hash(&KEY, name))
 }
