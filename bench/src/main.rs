@@ -58,7 +58,8 @@ struct Args {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// micro: also time the program of this XDP object (another build's, e.g. before a change),
-    /// in the same rounds; its rows carry the file's name.
+    /// in the same rounds; its rows carry the file's name, and its cost minus this build's is
+    /// reported round by round.
     #[arg(long)]
     compare_object: Option<PathBuf>,
     /// micro: only the rows whose name contains this (e.g. "clienthello"; "back to back" for
