@@ -239,6 +239,29 @@ pub struct NameSlots {
 }
 assert_size!(NameSlots, 32);
 
+/// The NAMES key of an already normalised name (lowercase, no trailing dot): its labels
+/// absorbed from the right, the key taken once, of the whole name (`suffix_hashes`' first, in
+/// about half its rounds: what the controller needs per listed name). 0 for the empty name.
+pub fn name_key(key: &HashKey, name: &[u8]) -> u64 {
+    if name.is_empty() {
+        return 0;
+    }
+    let mut chain = Chain::new(key);
+    let mut end = name.len();
+    let mut n = 0;
+    while end > 0 && n < MAX_LABELS {
+        let mut start = end;
+        while start > 0 && name[start - 1] != b'.' {
+            start -= 1;
+        }
+        let label = &name[start..end];
+        chain.absorb(&label, label.len());
+        n += 1;
+        end = start.saturating_sub(1);
+    }
+    chain.key(chain.filter_word())
+}
+
 /// Hash of every label-aligned suffix of an already normalised name (lowercase, no trailing
 /// dot), from the whole name down to the last label. Returns how many were written.
 pub fn suffix_hashes(key: &HashKey, name: &[u8], out: &mut [u64; MAX_LABELS]) -> usize {
@@ -357,6 +380,17 @@ mod tests {
         let mut out = [0u64; MAX_LABELS];
         suffix_hashes(&KEY, &long, &mut out);
         assert_eq!(out[0], reference_key(&KEY, &[&long[..]]));
+    }
+
+    #[test]
+    fn a_names_key_is_its_first_suffix_hash() {
+        for name in [&b"com"[..], b"www.example.com", b"a-label-of-more-than-sixteen-bytes.exactly8.example", b"x"] {
+            let mut out = [0u64; MAX_LABELS];
+            let n = suffix_hashes(&KEY, name, &mut out);
+            assert!(n > 0);
+            assert_eq!(name_key(&KEY, name), out[0], "{}", std::string::String::from_utf8_lossy(name));
+        }
+        assert_eq!(name_key(&KEY, b""), 0);
     }
 
     #[test]

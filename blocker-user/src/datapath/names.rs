@@ -4,15 +4,13 @@
 //! one lookup per label.
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
-use blocker_common::name::{HashKey, MAX_LABELS, suffix_hashes};
+use blocker_common::name::{HashKey, name_key};
 
 use super::{Datapath, DatapathError};
 
-/// The chain hash of a whole (normalised) name.
+/// The NAMES key of a whole (normalised) name.
 pub fn name_hash(key: &HashKey, name: &str) -> u64 {
-    let mut out = [0u64; MAX_LABELS];
-    let n = suffix_hashes(key, name.as_bytes(), &mut out);
-    if n == 0 { 0 } else { out[0] }
+    name_key(key, name.as_bytes())
 }
 
 /// A fresh secret key from the kernel's random source.
@@ -50,6 +48,7 @@ mod tests {
 
     #[test]
     fn the_controller_hash_is_the_chain_over_labels() {
+        use blocker_common::name::{MAX_LABELS, suffix_hashes};
         let key = HashKey { k0: 1, k1: 2 };
         let mut out = [0u64; MAX_LABELS];
         suffix_hashes(&key, b"www.example.com", &mut out);
