@@ -239,48 +239,41 @@ pub struct NameSlots {
 }
 assert_size!(NameSlots, 32);
 
-/// The NAMES key of an already normalised name (lowercase, no trailing dot): its labels
-/// absorbed from the right, the key taken once, of the whole name (`suffix_hashes`' first, in
-/// about half its rounds: what the controller needs per listed name). 0 for the empty name.
-pub fn name_key(key: &HashKey, name: &[u8]) -> u64 {
-    if name.is_empty() {
-        return 0;
-    }
-    let mut chain = Chain::new(key);
-    let mut end = name.len();
+/// Calls `f` with each label of `name` from the right (at most MAX_LABELS), and the count of
+/// labels so far.
+fn labels_from_right(name: &[u8], mut f: impl FnMut(usize, &[u8])) -> usize {
     let mut n = 0;
+    let mut end = name.len();
     while end > 0 && n < MAX_LABELS {
         let mut start = end;
         while start > 0 && name[start - 1] != b'.' {
             start -= 1;
         }
-        let label = &name[start..end];
-        chain.absorb(&label, label.len());
+        f(n, &name[start..end]);
         n += 1;
         end = start.saturating_sub(1);
     }
-    chain.key(chain.filter_word())
+    n
+}
+
+/// The NAMES key of an already normalised name (lowercase, no trailing dot): its labels
+/// absorbed from the right, the key taken once, of the whole name (`suffix_hashes`' first, in
+/// about half its rounds: what the controller needs per listed name). 0 for the empty name.
+pub fn name_key(key: &HashKey, name: &[u8]) -> u64 {
+    let mut chain = Chain::new(key);
+    let n = labels_from_right(name, |_, label| chain.absorb(&label, label.len()));
+    if n == 0 { 0 } else { chain.key(chain.filter_word()) }
 }
 
 /// Hash of every label-aligned suffix of an already normalised name (lowercase, no trailing
 /// dot), from the whole name down to the last label. Returns how many were written.
 pub fn suffix_hashes(key: &HashKey, name: &[u8], out: &mut [u64; MAX_LABELS]) -> usize {
-    // Collect label bounds right to left.
-    let mut n = 0;
     let mut chain = Chain::new(key);
-    let mut end = name.len();
     let mut tmp = [0u64; MAX_LABELS];
-    while end > 0 && n < MAX_LABELS {
-        let mut start = end;
-        while start > 0 && name[start - 1] != b'.' {
-            start -= 1;
-        }
-        let label = &name[start..end];
+    let n = labels_from_right(name, |i, label| {
         chain.absorb(&label, label.len());
-        tmp[n] = chain.key(chain.filter_word());
-        n += 1;
-        end = start.saturating_sub(1);
-    }
+        tmp[i] = chain.key(chain.filter_word());
+    });
     // Whole name first.
     let mut i = 0;
     while i < n {
